@@ -1,0 +1,104 @@
+//! `SuperEmbedding`: token / position tables over an embedding-dim decision.
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer};
+use burn::tensor::{backend::Backend, module::embedding, Int, Tensor};
+
+use crate::combi::{Combi, Plan};
+use crate::error::{CoreError, Result};
+use crate::mixture::Mixture;
+use crate::spec::check_increasing_sizes;
+
+/// A table `[rows, max dim]` read by index (tokens) or by position (position embeddings, a cls
+/// token), whose width is an embedding-dim decision. Superposed, rows are masked column-wise
+/// (`row ⊙ m`, the same as looking up in `W ⊙ m`); single, the table is sliced to `[rows, e]`.
+#[derive(Module, Debug)]
+pub struct SuperEmbedding<B: Backend> {
+    /// The table, `[rows, max dim]`.
+    pub weight: Param<Tensor<B, 2>>,
+    #[module(skip)]
+    combi: Combi,
+}
+
+impl<B: Backend> SuperEmbedding<B> {
+    /// A table of `rows` rows over the width candidates `dims`, initialized `N(0, std²)`.
+    pub fn new(rows: usize, dims: &[usize], std: f64, device: &B::Device) -> Result<Self> {
+        check_increasing_sizes("SuperEmbedding.dim", dims)?;
+        if rows == 0 {
+            return Err(CoreError::Config("an embedding table needs at least one row".into()));
+        }
+        let d = dims.to_vec();
+        let combi = Combi::new(vec![dims.len()], 1, move |c| vec![d[c[0]]])?;
+        let n = combi.max()[0];
+        let init = Initializer::Normal { mean: 0.0, std };
+        Ok(SuperEmbedding {
+            weight: init.init([rows, n], device),
+            combi,
+        })
+    }
+
+    /// Number of rows (vocabulary size or context length).
+    pub fn rows(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    fn apply<const D: usize>(&self, y: Tensor<B, D>, plan: &Plan<B>) -> Tensor<B, D> {
+        let device = y.device();
+        let e = plan.extents[0];
+        let mut shape = [1usize; D];
+        shape[D - 1] = e;
+        if plan.is_single() {
+            match plan.scale() {
+                Some(s) => y * s.reshape([1; D]),
+                None => y,
+            }
+        } else {
+            match plan.axis_mask(0, &device) {
+                Some(m) => y * m.reshape(shape),
+                None => y,
+            }
+        }
+    }
+
+    fn table(&self, plan: &Plan<B>) -> Tensor<B, 2> {
+        let e = plan.extents[0];
+        let w = self.weight.val();
+        if e != self.combi.max()[0] {
+            let rows = self.rows();
+            w.slice([0..rows, 0..e])
+        } else {
+            w
+        }
+    }
+
+    /// Looks up `ids` (`[batch, seq]`) → `[batch, seq, e]`.
+    pub fn forward(&self, ids: Tensor<B, 2, Int>, mix: &Mixture<B>) -> Result<Tensor<B, 3>> {
+        let plan = self.combi.plan(&[mix], "SuperEmbedding")?;
+        Ok(self.apply(embedding(self.table(&plan), ids), &plan))
+    }
+
+    /// The first `n` rows → `[n, e]` (position embeddings for a sequence of length `n`, or a
+    /// cls token with `n = 1`).
+    pub fn first_rows(&self, n: usize, mix: &Mixture<B>) -> Result<Tensor<B, 2>> {
+        if n > self.rows() {
+            return Err(CoreError::Shape {
+                module: "SuperEmbedding".into(),
+                expected: format!("at most {} positions", self.rows()),
+                got: vec![n],
+            });
+        }
+        let plan = self.combi.plan(&[mix], "SuperEmbedding")?;
+        let t = self.table(&plan);
+        let e = plan.extents[0];
+        Ok(self.apply(t.slice([0..n, 0..e]), &plan))
+    }
+
+    /// The standalone `Embedding` at candidate `index`.
+    pub fn extract(&self, index: usize) -> Result<Embedding<B>> {
+        let e = self.combi.extents(&[index])?[0];
+        let rows = self.rows();
+        let mut emb = EmbeddingConfig::new(rows, e).init::<B>(&self.weight.device());
+        emb.weight = Param::from_tensor(self.weight.val().slice([0..rows, 0..e]));
+        Ok(emb)
+    }
+}

@@ -1,0 +1,113 @@
+//! How one decision is realized in a forward pass.
+
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::error::{CoreError, Result};
+
+/// The realization of one decision for one forward pass.
+///
+/// * [`Mixture::Weights`]: superposition weights, one per candidate, from any source (softmax of
+///   α, a Dirichlet sample, a fixed vector). Differentiable: gradients flow back into them.
+/// * [`Mixture::Single`]: one candidate. Ops then run on the *sliced* weight (no padding, less
+///   compute). The optional `weight` is a differentiable `[1]` tensor that scales the sliced
+///   weights: GDAS's straight-through estimate (value 1, gradient to α). `None` is a plain fixed
+///   choice (SPOS path, a discretized architecture).
+#[derive(Debug, Clone)]
+pub enum Mixture<B: Backend> {
+    /// Superposition weights, shape `[n_candidates]`.
+    Weights(Tensor<B, 1>),
+    /// A single candidate.
+    Single {
+        /// The candidate's index.
+        index: usize,
+        /// Differentiable scalar (`[1]`) multiplying the sliced weights, if any.
+        weight: Option<Tensor<B, 1>>,
+    },
+}
+
+impl<B: Backend> Mixture<B> {
+    /// Superposition weights.
+    pub fn weights(w: Tensor<B, 1>) -> Self {
+        Mixture::Weights(w)
+    }
+
+    /// A plain fixed choice.
+    pub fn single(index: usize) -> Self {
+        Mixture::Single {
+            index,
+            weight: None,
+        }
+    }
+
+    /// A single candidate scaled by a differentiable `[1]` weight (straight-through).
+    pub fn straight_through(index: usize, weight: Tensor<B, 1>) -> Self {
+        Mixture::Single {
+            index,
+            weight: Some(weight),
+        }
+    }
+
+    /// One-hot superposition weights: superposed mode that selects candidate `index`.
+    pub fn one_hot(index: usize, n: usize, device: &B::Device) -> Self {
+        let mut v = vec![0f32; n];
+        if index < n {
+            v[index] = 1.0;
+        }
+        Mixture::Weights(Tensor::from_floats(v.as_slice(), device))
+    }
+
+    /// Whether this is a superposition (not a single candidate).
+    pub fn is_superposed(&self) -> bool {
+        matches!(self, Mixture::Weights(_))
+    }
+
+    /// Checks the mixture against a decision with `n` candidates.
+    pub fn check(&self, n: usize, what: &str) -> Result<()> {
+        match self {
+            Mixture::Weights(w) => {
+                let [len] = w.dims();
+                if len != n {
+                    return Err(CoreError::BadMixture {
+                        decision: what.to_string(),
+                        reason: format!("{len} weights for {n} candidates"),
+                    });
+                }
+            }
+            Mixture::Single { index, weight } => {
+                if *index >= n {
+                    return Err(CoreError::BadMixture {
+                        decision: what.to_string(),
+                        reason: format!("index {index} out of range for {n} candidates"),
+                    });
+                }
+                if let Some(w) = weight {
+                    let [len] = w.dims();
+                    if len != 1 {
+                        return Err(CoreError::BadMixture {
+                            decision: what.to_string(),
+                            reason: format!("single-candidate weight must have shape [1], got [{len}]"),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The candidates this mixture touches: all of them, or the single one.
+    pub fn active(&self, n: usize) -> Vec<usize> {
+        match self {
+            Mixture::Weights(_) => (0..n).collect(),
+            Mixture::Single { index, .. } => vec![*index],
+        }
+    }
+
+    /// The weight vector over [`Mixture::active`] candidates, if any weighting applies
+    /// (`None` for a plain single choice).
+    pub fn active_weights(&self) -> Option<Tensor<B, 1>> {
+        match self {
+            Mixture::Weights(w) => Some(w.clone()),
+            Mixture::Single { weight, .. } => weight.clone(),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The contract between a search space and the optimizers that drive it.
+
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+
+use crate::error::{CoreError, Result};
+use crate::mixture::Mixture;
+use crate::spec::{Architecture, SearchSpec};
+
+/// One [`Mixture`] per decision of a [`SearchSpec`], in spec order.
+#[derive(Debug, Clone)]
+pub struct Mixtures<B: Backend> {
+    names: Vec<String>,
+    mixtures: Vec<Mixture<B>>,
+}
+
+impl<B: Backend> Mixtures<B> {
+    /// Pairs `mixtures` with the decisions of `spec`, checking counts and shapes.
+    pub fn new(spec: &SearchSpec, mixtures: Vec<Mixture<B>>) -> Result<Self> {
+        if mixtures.len() != spec.decisions().len() {
+            return Err(CoreError::BadMixture {
+                decision: "<spec>".into(),
+                reason: format!(
+                    "{} mixtures for {} decisions",
+                    mixtures.len(),
+                    spec.decisions().len()
+                ),
+            });
+        }
+        for (d, m) in spec.decisions().iter().zip(&mixtures) {
+            m.check(d.len(), d.name())?;
+        }
+        Ok(Mixtures {
+            names: spec.decisions().iter().map(|d| d.name().to_string()).collect(),
+            mixtures,
+        })
+    }
+
+    /// A fixed architecture: a plain single choice for every decision.
+    pub fn fixed(spec: &SearchSpec, arch: &Architecture) -> Result<Self> {
+        let idx = spec.indices(arch)?;
+        Self::new(spec, idx.into_iter().map(Mixture::single).collect())
+    }
+
+    /// The mixture of the decision called `name`.
+    pub fn get(&self, name: &str) -> Result<&Mixture<B>> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| &self.mixtures[i])
+            .ok_or_else(|| CoreError::UnknownDecision(name.to_string()))
+    }
+
+    /// The mixtures in spec order.
+    pub fn as_slice(&self) -> &[Mixture<B>] {
+        &self.mixtures
+    }
+}
+
+/// A search space's supernet: its decisions and a forward pass under given mixtures.
+///
+/// Optimizers (tangle-optim) turn architecture parameters into [`Mixtures`] and call
+/// [`Supernet::forward_mixed`]; two-stage methods pass single-candidate mixtures.
+pub trait Supernet<B: Backend>: Module<B> {
+    /// What one forward pass consumes (images, token ids …).
+    type Input;
+    /// What it produces (logits …).
+    type Output;
+
+    /// All decisions of the space.
+    fn spec(&self) -> &SearchSpec;
+
+    /// Forward pass with one mixture per decision.
+    fn forward_mixed(&self, input: Self::Input, mix: &Mixtures<B>) -> Result<Self::Output>;
+}

@@ -1,0 +1,140 @@
+//! Standalone networks extracted from a supernet, and saving / loading them.
+//!
+//! Each entangled module has an `extract` method that returns plain Burn modules
+//! (`burn::nn::Linear`, `Conv2d`, `LayerNorm`, `BatchNorm`, `Embedding`) holding the sliced,
+//! inherited weights. Attention and patch embedding have no exact Burn counterpart with our weight
+//! layout, so they get the small plain modules here, built only from Burn modules.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{Dropout, Linear};
+use burn_store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::attention::attend;
+use crate::error::{CoreError, Result};
+
+/// Row layout of a fused qkv projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkvLayout {
+    /// `[head][q|k|v][dim]` (fixed head dim).
+    HeadMajor,
+    /// `[column][q|k|v]` (head dim = embed / heads).
+    ColumnMajor,
+}
+
+/// Plain multi-head self-attention with a fused qkv projection.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    /// Fused q/k/v projection, `[embed, 3 · heads · head_dim]`.
+    pub qkv: Linear<B>,
+    /// Output projection, `[heads · head_dim, embed]`.
+    pub proj: Linear<B>,
+    /// Dropout on attention probabilities.
+    pub dropout: Dropout,
+    /// Number of heads.
+    #[module(skip)]
+    pub heads: usize,
+    /// Width of one head.
+    #[module(skip)]
+    pub head_dim: usize,
+    /// Row layout of `qkv`.
+    #[module(skip)]
+    pub layout: QkvLayout,
+    /// Causal masking.
+    #[module(skip)]
+    pub causal: bool,
+}
+
+impl<B: Backend> Attention<B> {
+    /// Forward pass on `[batch, seq, embed]`.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let y = self.qkv.forward(x);
+        let [b, t, _] = y.dims();
+        let (h, d) = (self.heads, self.head_dim);
+        let (q, k, v) = match self.layout {
+            QkvLayout::HeadMajor => {
+                let y = y.reshape([b, t, h, 3, d]);
+                let part = |i: usize| {
+                    y.clone()
+                        .slice([0..b, 0..t, 0..h, i..i + 1, 0..d])
+                        .reshape([b, t, h, d])
+                        .swap_dims(1, 2)
+                };
+                (part(0), part(1), part(2))
+            }
+            QkvLayout::ColumnMajor => {
+                let y = y.reshape([b, t, h * d, 3]);
+                let part = |i: usize| {
+                    y.clone()
+                        .slice([0..b, 0..t, 0..h * d, i..i + 1])
+                        .reshape([b, t, h, d])
+                        .swap_dims(1, 2)
+                };
+                (part(0), part(1), part(2))
+            }
+        };
+        let scale = Tensor::<B, 4>::ones([1, 1, 1, 1], &q.device()) * (1.0 / (d as f64).sqrt());
+        let o = attend(q, k, v, scale, self.causal, &self.dropout);
+        self.proj.forward(o.swap_dims(1, 2).reshape([b, t, h * d]))
+    }
+}
+
+/// Plain ViT patch embedding: a `patch × patch` convolution with stride `patch`, flattened to tokens.
+#[derive(Module, Debug)]
+pub struct PatchEmbed<B: Backend> {
+    /// The patch projection.
+    pub proj: Conv2d<B>,
+}
+
+impl<B: Backend> PatchEmbed<B> {
+    /// `[batch, channels, h, w]` → `[batch, patches, embed]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 3> {
+        self.proj.forward(x).flatten::<3>(2, 3).swap_dims(1, 2)
+    }
+}
+
+/// Saves any module (a supernet or an extracted subnet) in Burn's burnpack format.
+/// An existing file is not overwritten: choose a new path or remove it first.
+pub fn save<B: Backend, M: Module<B>>(module: &M, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    if path.exists() {
+        return Err(CoreError::Store {
+            path: path.display().to_string(),
+            reason: "file exists; refusing to overwrite".into(),
+        });
+    }
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    module.save_into(&mut store).map_err(|e| CoreError::Store {
+        path: path.display().to_string(),
+        reason: format!("{e:?}"),
+    })
+}
+
+/// Loads weights saved by [`save`] into `module` (which must have the same structure).
+pub fn load<B: Backend, M: Module<B>>(mut module: M, path: impl AsRef<Path>) -> Result<M> {
+    let path = path.as_ref();
+    if !path.exists() {
+        return Err(CoreError::Store {
+            path: path.display().to_string(),
+            reason: "no such file".into(),
+        });
+    }
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    let result = module.load_from(&mut store).map_err(|e| CoreError::Store {
+        path: path.display().to_string(),
+        reason: format!("{e:?}"),
+    })?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        return Err(CoreError::Store {
+            path: path.display().to_string(),
+            reason: format!(
+                "file does not match the module (missing {:?}, errors {:?})",
+                result.missing, result.errors
+            ),
+        });
+    }
+    Ok(module)
+}

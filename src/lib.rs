@@ -1,0 +1,1 @@
+pub use tangle_core as core;
