@@ -1,0 +1,65 @@
+//! Helpers shared by the tangle-core tests.
+#![allow(dead_code)]
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
+
+/// Forward-only backend.
+pub type B = Flex;
+/// Backend with gradients.
+pub type AB = Autodiff<Flex>;
+
+pub fn dev() -> burn::backend::flex::FlexDevice {
+    Default::default()
+}
+
+pub fn vec_of<Bk: Backend, const D: usize>(t: &Tensor<Bk, D>) -> Vec<f32> {
+    t.to_data().convert::<f32>().to_vec::<f32>().unwrap()
+}
+
+/// Asserts equal shapes and `max |a - b| <= tol · max(1, max |b|)`.
+pub fn assert_close<Bk: Backend, const D: usize>(a: &Tensor<Bk, D>, b: &Tensor<Bk, D>, tol: f32) {
+    assert_eq!(a.dims(), b.dims(), "shapes differ");
+    let (va, vb) = (vec_of(a), vec_of(b));
+    let scale = vb.iter().fold(1f32, |m, x| m.max(x.abs()));
+    let worst = va
+        .iter()
+        .zip(&vb)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst <= tol * scale,
+        "max abs difference {worst} exceeds {} (scale {scale})",
+        tol * scale
+    );
+}
+
+pub fn randn<Bk: Backend, const D: usize>(shape: [usize; D], device: &Bk::Device) -> Tensor<Bk, D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+pub fn floats<Bk: Backend, const D: usize>(v: &[f32], shape: [usize; D], device: &Bk::Device) -> Tensor<Bk, D> {
+    Tensor::from_data(TensorData::new(v.to_vec(), shape), device)
+}
+
+pub fn w<Bk: Backend>(v: &[f32], device: &Bk::Device) -> Tensor<Bk, 1> {
+    floats(v, [v.len()], device)
+}
+
+/// Zero-pads the last dim of `x` to `n`.
+pub fn pad_last<Bk: Backend, const D: usize>(x: Tensor<Bk, D>, n: usize) -> Tensor<Bk, D> {
+    let d = x.dims()[D - 1];
+    if d == n {
+        return x;
+    }
+    x.pad([(0, n - d)], burn::tensor::ops::PadMode::Constant(0.0))
+}
+
+/// Zero-pads dim 1 of a 4-D tensor to `n`.
+pub fn pad_dim1(x: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
+    let [b, c, h, w] = x.dims();
+    if c == n {
+        return x;
+    }
+    Tensor::cat(vec![x, Tensor::zeros([b, n - c, h, w], &dev())], 1)
+}
