@@ -103,8 +103,8 @@ impl<B: Backend> SuperBatchNorm2d<B> {
             update(&self.running_var, var.clone());
             (mean, var)
         } else {
-            let mean = self.running_mean.value().to_device(&device).slice([0..c]);
-            let var = self.running_var.value().to_device(&device).slice([0..c]);
+            let mean = self.running_mean.value_sync().to_device(&device).slice([0..c]);
+            let var = self.running_var.value_sync().to_device(&device).slice([0..c]);
             (mean, var)
         };
         let y = (x - mean.reshape([1, c, 1, 1])) / (var + self.epsilon).sqrt().reshape([1, c, 1, 1]);
@@ -142,8 +142,8 @@ impl<B: Backend> SuperBatchNorm2d<B> {
             bn.gamma = bn.gamma.set_require_grad(false);
             bn.beta = bn.beta.set_require_grad(false);
         }
-        bn.running_mean = RunningState::new(self.running_mean.value().slice([0..c]));
-        bn.running_var = RunningState::new(self.running_var.value().slice([0..c]));
+        bn.running_mean = RunningState::new(self.running_mean.value_sync().slice([0..c]));
+        bn.running_var = RunningState::new(self.running_var.value_sync().slice([0..c]));
         Ok(bn)
     }
 }

@@ -1,0 +1,163 @@
+//! SuperLayerNorm, SuperBatchNorm2d, SuperEmbedding and SuperPatchEmbed against references.
+mod common;
+use common::*;
+
+use burn::module::Param;
+use burn::tensor::{module::embedding, Int, Tensor, TensorData};
+use tangle_core::{CoreError, Mixture, SuperBatchNorm2d, SuperEmbedding, SuperLayerNorm, SuperPatchEmbed};
+
+fn literal_vec_mix(v: &[f32], sizes: &[usize], ws: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; v.len()];
+    for (&s, &wt) in sizes.iter().zip(ws) {
+        for t in 0..s {
+            out[t] += wt * v[t];
+        }
+    }
+    out
+}
+
+#[test]
+fn layer_norm_superposes_affine_over_full_width() {
+    let d = dev();
+    let dims = [4usize, 6, 8];
+    let mut ln = SuperLayerNorm::<B>::new(&dims, &d).unwrap();
+    ln.gamma = Param::from_tensor(randn::<B, 1>([8], &d));
+    ln.beta = Param::from_tensor(randn::<B, 1>([8], &d));
+    let ws = [0.2f32, 0.3, 0.5];
+    let x = randn::<B, 3>([2, 3, 8], &d);
+    let y = ln.forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    // Reference: normalize over the full width by hand, then the literal Σ w_i pad(γ[:e_i]).
+    let g = literal_vec_mix(&vec_of(&ln.gamma.val()), &dims, &ws);
+    let b = literal_vec_mix(&vec_of(&ln.beta.val()), &dims, &ws);
+    let xv = vec_of(&x);
+    let mut want = vec![0f32; xv.len()];
+    for row in 0..6 {
+        let r = &xv[row * 8..row * 8 + 8];
+        let mean = r.iter().sum::<f32>() / 8.0;
+        let var = r.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 8.0;
+        for t in 0..8 {
+            want[row * 8 + t] = (r[t] - mean) / (var + 1e-5).sqrt() * g[t] + b[t];
+        }
+    }
+    assert_close(&y, &floats::<B, 3>(&want, [2, 3, 8], &d), 1e-5);
+
+    // Single == extracted Burn LayerNorm.
+    for i in 0..3 {
+        let e = dims[i];
+        let xs = randn::<B, 3>([2, 3, e], &d);
+        let single = ln.forward(xs.clone(), &Mixture::single(i)).unwrap();
+        let sub = ln.extract(i).unwrap().forward(xs);
+        assert_close(&single, &sub, 1e-5);
+    }
+    assert!(matches!(ln.forward(x, &Mixture::single(0)), Err(CoreError::Shape { .. })));
+}
+
+#[test]
+fn batch_norm_equals_weighted_sum_of_sliced_batch_norms() {
+    let d = dev();
+    let chans = [2usize, 3, 5];
+    let mut bn = SuperBatchNorm2d::<B>::new(&chans, &d).unwrap();
+    bn.gamma = Param::from_tensor(randn::<B, 1>([5], &d));
+    bn.beta = Param::from_tensor(randn::<B, 1>([5], &d));
+    bn.running_mean = burn::module::RunningState::new(randn::<B, 1>([5], &d));
+    bn.running_var = burn::module::RunningState::new(randn::<B, 1>([5], &d).abs() + 0.5);
+    let ws = [0.5f32, 0.25, 0.25];
+    let x = randn::<B, 4>([2, 5, 3, 3], &d);
+    // Inference mode (no autodiff): running statistics.
+    let y = bn.forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    let mut want: Option<Tensor<B, 4>> = None;
+    for (i, &c) in chans.iter().enumerate() {
+        let sub = bn.extract(i).unwrap();
+        let yi = pad_dim1(sub.forward(x.clone().slice([0..2, 0..c, 0..3, 0..3])), 5) * ws[i];
+        want = Some(match want {
+            None => yi,
+            Some(a) => a + yi,
+        });
+    }
+    assert_close(&y, &want.unwrap(), 1e-5);
+    for (i, &c) in chans.iter().enumerate() {
+        let xs = x.clone().slice([0..2, 0..c, 0..3, 0..3]);
+        assert_close(&bn.forward(xs.clone(), &Mixture::single(i)).unwrap(), &bn.extract(i).unwrap().forward(xs), 1e-5);
+    }
+}
+
+#[test]
+fn batch_norm_training_updates_only_the_chosen_channels() {
+    let d = dev();
+    let bn = SuperBatchNorm2d::<AB>::new(&[2, 4], &d).unwrap();
+    let x = randn::<AB, 4>([8, 2, 4, 4], &d) * 3.0 + 1.0;
+    let y = bn.forward(x.clone(), &Mixture::single(0)).unwrap();
+    // Training normalizes with batch statistics: per-channel mean ≈ 0.
+    let m = vec_of(&y.swap_dims(0, 1).reshape([2, 128]).mean_dim(1));
+    assert!(m.iter().all(|v| v.abs() < 1e-4), "{m:?}");
+    let rm = vec_of(&bn.running_mean.value_sync());
+    let xm = vec_of(&x.swap_dims(0, 1).reshape([2, 128]).mean_dim(1));
+    for c in 0..2 {
+        assert!((rm[c] - 0.1 * xm[c]).abs() < 1e-4, "{rm:?} {xm:?}");
+    }
+    assert_eq!(&rm[2..], &[0.0, 0.0]);
+    assert_eq!(&vec_of(&bn.running_var.value_sync())[2..], &[1.0, 1.0]);
+}
+
+#[test]
+fn embedding_superposition_one_hot_single_and_extracted() {
+    let d = dev();
+    let dims = [3usize, 5, 6];
+    let emb = SuperEmbedding::<B>::new(10, &dims, 1.0, &d).unwrap();
+    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 4, 9, 0, 0, 7], [2, 3]), &d);
+    let ws = [0.1f32, 0.6, 0.3];
+    let y = emb.forward(ids.clone(), &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    let mut want: Option<Tensor<B, 3>> = None;
+    for (i, &e) in dims.iter().enumerate() {
+        let yi = pad_last(embedding(emb.weight.val().slice([0..10, 0..e]), ids.clone()), 6) * ws[i];
+        want = Some(match want {
+            None => yi,
+            Some(a) => a + yi,
+        });
+    }
+    assert_close(&y, &want.unwrap(), 1e-6);
+    for (i, &e) in dims.iter().enumerate() {
+        let hot = emb.forward(ids.clone(), &Mixture::one_hot(i, 3, &d)).unwrap();
+        let single = emb.forward(ids.clone(), &Mixture::single(i)).unwrap();
+        let sub = emb.extract(i).unwrap().forward(ids.clone());
+        assert_close(&hot.slice([0..2, 0..3, 0..e]), &single, 0.0);
+        assert_close(&sub, &single, 0.0);
+    }
+    // Position rows.
+    let pos = emb.first_rows(4, &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    let want_pos: Vec<f32> = {
+        let t = vec_of(&emb.weight.val());
+        (0..4)
+            .flat_map(|r| {
+                let row = t[r * 6..r * 6 + 6].to_vec();
+                literal_vec_mix(&row, &dims, &ws)
+            })
+            .collect()
+    };
+    assert_close(&pos, &floats::<B, 2>(&want_pos, [4, 6], &d), 1e-6);
+    assert!(matches!(emb.first_rows(11, &Mixture::single(0)), Err(CoreError::Shape { .. })));
+}
+
+#[test]
+fn patch_embedding_superposition_and_extraction() {
+    let d = dev();
+    let embeds = [4usize, 8];
+    let pe = SuperPatchEmbed::<B>::new(3, 4, &embeds, &d).unwrap();
+    let x = randn::<B, 4>([2, 3, 8, 8], &d);
+    let ws = [0.3f32, 0.7];
+    let y = pe.forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    assert_eq!(y.dims(), [2, 4, 8]);
+    let mut want: Option<Tensor<B, 3>> = None;
+    for (i, &e) in embeds.iter().enumerate() {
+        let yi = pad_last(pe.extract(i).unwrap().forward(x.clone()), 8) * ws[i];
+        assert_eq!(yi.dims()[2], 8);
+        let _ = e;
+        want = Some(match want {
+            None => yi,
+            Some(a) => a + yi,
+        });
+    }
+    assert_close(&y, &want.unwrap(), 1e-5);
+    let single = pe.forward(x.clone(), &Mixture::single(0)).unwrap();
+    assert_close(&single, &pe.extract(0).unwrap().forward(x), 1e-6);
+}
