@@ -1,1 +1,6 @@
-//! placeholder
+//! # tangle-twostage
+//!
+//! SPOS supernet training followed by random or evolutionary search on the trained supernet.
+//! Laid down with the workspace; the methods arrive with their issue. Depends on [`tangle_core`].
+
+pub use tangle_core;
