@@ -47,7 +47,9 @@ fn bench_linear(c: &mut Criterion) {
     });
     for n in NS {
         let outs = sizes(d_out, n);
-        let sup = SuperLinearConfig::output(d_in, &outs).unwrap().init::<AB>(&device);
+        let sup = SuperLinearConfig::output(d_in, &outs)
+            .unwrap()
+            .init::<AB>(&device);
         let a = alphas(n, &device);
         g.bench_function(BenchmarkId::new("superposed", n), |b| {
             b.iter(|| {
@@ -56,13 +58,17 @@ fn bench_linear(c: &mut Criterion) {
             })
         });
         let ws = WsMixedOp::<AB, Linear<AB>>::new(
-            outs.iter().map(|&o| LinearConfig::new(d_in, o).init(&device)).collect(),
+            outs.iter()
+                .map(|&o| LinearConfig::new(d_in, o).init(&device))
+                .collect(),
         )
         .unwrap();
         g.bench_function(BenchmarkId::new("ws", n), |b| {
             b.iter(|| {
                 let m = Mixture::weights(softmax(a.clone(), 0));
-                let y = ws.forward(x.clone(), &m, |op, x| Ok(pad_last(op.forward(x), d_out))).unwrap();
+                let y = ws
+                    .forward(x.clone(), &m, |op, x| Ok(pad_last(op.forward(x), d_out)))
+                    .unwrap();
                 black_box(y.sum().backward())
             })
         });
@@ -92,13 +98,20 @@ fn bench_conv(c: &mut Criterion) {
     });
     for n in NS {
         let outs = sizes(c_out, n);
-        let sup = SuperConv2dConfig::new(&[c_in], &outs, &[3]).unwrap().init::<AB>(&device);
+        let sup = SuperConv2dConfig::new(&[c_in], &outs, &[3])
+            .unwrap()
+            .init::<AB>(&device);
         let a = alphas(n, &device);
         let one = Mixture::single(0);
         g.bench_function(BenchmarkId::new("superposed", n), |b| {
             b.iter(|| {
                 let m = Mixture::weights(softmax(a.clone(), 0));
-                black_box(sup.forward(x.clone(), &[&one, &m], None).unwrap().sum().backward())
+                black_box(
+                    sup.forward(x.clone(), &[&one, &m], None)
+                        .unwrap()
+                        .sum()
+                        .backward(),
+                )
             })
         });
         let ws = WsMixedOp::<AB, Conv2d<AB>>::new(
@@ -114,7 +127,11 @@ fn bench_conv(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("ws", n), |b| {
             b.iter(|| {
                 let m = Mixture::weights(softmax(a.clone(), 0));
-                let y = ws.forward(x.clone(), &m, |op, x| Ok(pad_channels(op.forward(x), c_out))).unwrap();
+                let y = ws
+                    .forward(x.clone(), &m, |op, x| {
+                        Ok(pad_channels(op.forward(x), c_out))
+                    })
+                    .unwrap();
                 black_box(y.sum().backward())
             })
         });
@@ -137,10 +154,17 @@ fn print_ratios() {
     println!("| op | n | superposed / largest | WS / largest | WS / superposed |");
     println!("|---|---|---|---|---|");
     for group in ["linear", "conv"] {
-        let Some(base) = median(group, "largest", 1) else { continue };
+        let Some(base) = median(group, "largest", 1) else {
+            continue;
+        };
         for n in NS {
             if let (Some(s), Some(w)) = (median(group, "superposed", n), median(group, "ws", n)) {
-                println!("| {group} | {n} | {:.3} | {:.3} | {:.2} |", s / base, w / base, w / s);
+                println!(
+                    "| {group} | {n} | {:.3} | {:.3} | {:.2} |",
+                    s / base,
+                    w / base,
+                    w / s
+                );
             }
         }
     }

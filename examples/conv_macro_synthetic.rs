@@ -33,8 +33,8 @@ use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorData};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 use tangle_core::{
-    Decision, Mixture, Mixtures, Result, SearchSpec, SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig,
-    SuperLinear, SuperLinearConfig, Supernet,
+    Decision, Mixture, Mixtures, Result, SearchSpec, SuperBatchNorm2d, SuperConv2d,
+    SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
 };
 use tanglenas::backend::CpuAutodiff;
 
@@ -124,20 +124,38 @@ impl<B: Backend> Alphas<B> {
         let alpha = spec
             .decisions()
             .iter()
-            .map(|d| Param::from_tensor(Tensor::random([d.len()], Distribution::Normal(0.0, 1e-3), device)))
+            .map(|d| {
+                Param::from_tensor(Tensor::random(
+                    [d.len()],
+                    Distribution::Normal(0.0, 1e-3),
+                    device,
+                ))
+            })
             .collect();
         Alphas { alpha }
     }
 
     /// DARTS: softmax(α) per decision, superposed.
     fn mixtures(&self, spec: &SearchSpec) -> Result<Mixtures<B>> {
-        Mixtures::new(spec, self.alpha.iter().map(|a| Mixture::weights(softmax(a.val(), 0))).collect())
+        Mixtures::new(
+            spec,
+            self.alpha
+                .iter()
+                .map(|a| Mixture::weights(softmax(a.val(), 0)))
+                .collect(),
+        )
     }
 
     fn probs(&self) -> Vec<Vec<f32>> {
         self.alpha
             .iter()
-            .map(|a| softmax(a.val(), 0).into_data().convert::<f32>().to_vec::<f32>().unwrap())
+            .map(|a| {
+                softmax(a.val(), 0)
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec::<f32>()
+                    .unwrap()
+            })
             .collect()
     }
 
@@ -163,7 +181,11 @@ fn synthetic(n: usize, rng: &mut StdRng) -> (Vec<f32>, Vec<i64>) {
         let theta = class as f32 * PI / 4.0 + rng.random_range(-0.2..0.2);
         let freq = rng.random_range(0.5..1.1);
         let phase = rng.random_range(0.0..2.0 * PI);
-        let colour: [f32; 3] = [rng.random_range(0.3..1.0), rng.random_range(0.3..1.0), rng.random_range(0.3..1.0)];
+        let colour: [f32; 3] = [
+            rng.random_range(0.3..1.0),
+            rng.random_range(0.3..1.0),
+            rng.random_range(0.3..1.0),
+        ];
         for ch in colour {
             for y in 0..SIDE {
                 for x in 0..SIDE {
@@ -237,16 +259,22 @@ fn args() -> Args {
         arch_lr: 3e-3,
         samples: 2048,
     };
+    fn num<T: std::str::FromStr>(flag: &str, value: &str) -> T {
+        value.parse().unwrap_or_else(|_| {
+            eprintln!("{flag} takes a number, got `{value}`");
+            std::process::exit(2)
+        })
+    }
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
         let value = argv.get(i + 1).cloned().unwrap_or_default();
         match argv[i].as_str() {
-            "--epochs" => a.epochs = value.parse().expect("--epochs takes a number"),
-            "--seed" => a.seed = value.parse().expect("--seed takes a number"),
+            "--epochs" => a.epochs = num("--epochs", &value),
+            "--seed" => a.seed = num("--seed", &value),
             "--out" => a.out = PathBuf::from(value),
-            "--arch-lr" => a.arch_lr = value.parse().expect("--arch-lr takes a number"),
-            "--samples" => a.samples = value.parse().expect("--samples takes a number"),
+            "--arch-lr" => a.arch_lr = num("--arch-lr", &value),
+            "--samples" => a.samples = num("--samples", &value),
             "-h" | "--help" => {
                 println!("conv_macro_synthetic [--epochs N] [--seed S] [--out DIR] [--arch-lr LR] [--samples N]");
                 std::process::exit(0);
@@ -303,7 +331,8 @@ fn run<B: AutodiffBackend>(a: &Args) -> Result<()> {
     let (lr_max, lr_min) = (0.05, 1e-3);
     let start = Instant::now();
     for epoch in 0..a.epochs {
-        let lr = lr_min + 0.5 * (lr_max - lr_min) * (1.0 + (PI as f64 * epoch as f64 / a.epochs as f64).cos());
+        let lr = lr_min
+            + 0.5 * (lr_max - lr_min) * (1.0 + (PI as f64 * epoch as f64 / a.epochs as f64).cos());
         let (mut loss_sum, mut acc_sum) = (0.0, 0.0);
         for step in 0..steps {
             // Architecture step on a validation batch (first-order DARTS).
@@ -318,7 +347,9 @@ fn run<B: AutodiffBackend>(a: &Args) -> Result<()> {
             let loss = loss_fn.forward(logits.clone(), yt.clone());
             let value = loss.clone().into_scalar().elem::<f32>();
             if !value.is_finite() {
-                return Err(tangle_core::CoreError::Config(format!("loss became {value} at epoch {epoch}")));
+                return Err(tangle_core::CoreError::Config(format!(
+                    "loss became {value} at epoch {epoch}"
+                )));
             }
             loss_sum += value;
             acc_sum += accuracy(logits, yt);
@@ -327,7 +358,15 @@ fn run<B: AutodiffBackend>(a: &Args) -> Result<()> {
         }
         let inner = net.valid();
         let mix_inner = alphas.valid().mixtures(&spec)?;
-        let val_acc = evaluate(&inner, &mix_inner, &Split { x: valid.x.clone().inner(), y: valid.y.clone().inner(), n: valid.n })?;
+        let val_acc = evaluate(
+            &inner,
+            &mix_inner,
+            &Split {
+                x: valid.x.clone().inner(),
+                y: valid.y.clone().inner(),
+                n: valid.n,
+            },
+        )?;
         let arch = spec.architecture(&alphas.argmax())?;
         let probs = alphas.probs();
         println!(
@@ -359,7 +398,12 @@ fn run<B: AutodiffBackend>(a: &Args) -> Result<()> {
     fs::write(a.out.join("architecture.json"), arch.to_json()).expect("write architecture");
     let path = a.out.join(format!("supernet-{}.bpk", std::process::id()));
     tangle_core::subnet::save(&inner, &path)?;
-    println!("wrote {}, {} and {}", metrics_path.display(), a.out.join("architecture.json").display(), path.display());
+    println!(
+        "wrote {}, {} and {}",
+        metrics_path.display(),
+        a.out.join("architecture.json").display(),
+        path.display()
+    );
     Ok(())
 }
 

@@ -12,6 +12,8 @@
 //!
 //! [`backend`] names the backends the examples run on.
 
+#![warn(missing_docs)]
+
 pub use tangle_core;
 pub use tangle_data;
 pub use tangle_optim;

@@ -7,8 +7,8 @@ use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{activation::gelu, backend::Backend, Distribution, Tensor};
 use tangle_core::subnet::Attention;
 use tangle_core::{
-    DepthMixer, HeadDim, Mixture, Result, SuperAttention, SuperAttentionConfig, SuperLayerNorm, SuperLinear,
-    SuperLinearConfig,
+    DepthMixer, HeadDim, Mixture, Result, SuperAttention, SuperAttentionConfig, SuperLayerNorm,
+    SuperLinear, SuperLinearConfig,
 };
 
 type F = Flex;
@@ -47,7 +47,8 @@ impl Net<F> {
         let block = || -> Result<Block<F>> {
             Ok(Block {
                 ln1: SuperLayerNorm::new(&EMBEDS, device)?,
-                attn: SuperAttentionConfig::new(&EMBEDS, &HEADS, HeadDim::Fixed(4))?.init(device)?,
+                attn: SuperAttentionConfig::new(&EMBEDS, &HEADS, HeadDim::Fixed(4))?
+                    .init(device)?,
                 ln2: SuperLayerNorm::new(&EMBEDS, device)?,
                 fc1: SuperLinearConfig::expand(&EMBEDS, &RATIOS)?.init(device),
                 fc2: SuperLinearConfig::contract(&EMBEDS, &RATIOS)?.init(device),
@@ -67,7 +68,10 @@ impl Net<F> {
         let depth = DepthMixer::new(&DEPTHS)?;
         let x = depth.forward(x, &Mixture::single(a.depth), |i, x| {
             let b = &self.blocks[i];
-            let (h, r) = (Mixture::single(a.layers[i].0), Mixture::single(a.layers[i].1));
+            let (h, r) = (
+                Mixture::single(a.layers[i].0),
+                Mixture::single(a.layers[i].1),
+            );
             let x = x.clone() + b.attn.forward(b.ln1.forward(x, &e)?, &e, &h)?;
             let y = gelu(b.fc1.forward(b.ln2.forward(x.clone(), &e)?, &[&e, &r])?);
             Ok(x + b.fc2.forward(y, &[&e, &r])?)
@@ -79,7 +83,13 @@ impl Net<F> {
 /// The discretized network, plain Burn modules only.
 struct Plain {
     stem: Linear<F>,
-    blocks: Vec<(LayerNorm<F>, Attention<F>, LayerNorm<F>, Linear<F>, Linear<F>)>,
+    blocks: Vec<(
+        LayerNorm<F>,
+        Attention<F>,
+        LayerNorm<F>,
+        Linear<F>,
+        Linear<F>,
+    )>,
     norm: LayerNorm<F>,
     head: Linear<F>,
 }
@@ -91,7 +101,13 @@ impl Plain {
             .map(|i| {
                 let b = &net.blocks[i];
                 let (h, r) = a.layers[i];
-                Ok((b.ln1.extract(e)?, b.attn.extract(e, h)?, b.ln2.extract(e)?, b.fc1.extract(&[e, r])?, b.fc2.extract(&[e, r])?))
+                Ok((
+                    b.ln1.extract(e)?,
+                    b.attn.extract(e, h)?,
+                    b.ln2.extract(e)?,
+                    b.fc1.extract(&[e, r])?,
+                    b.fc2.extract(&[e, r])?,
+                ))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Plain {
@@ -124,7 +140,11 @@ fn single_path_equals_extracted_subnet_for_every_architecture() {
                 for r0 in 0..2 {
                     for h1 in 0..2 {
                         for r1 in 0..2 {
-                            let a = Arch { embed, depth, layers: [(h0, r0), (h1, r1)] };
+                            let a = Arch {
+                                embed,
+                                depth,
+                                layers: [(h0, r0), (h1, r1)],
+                            };
                             let y = net.forward_single(x.clone(), a).unwrap();
                             let z = Plain::extract(&net, a).unwrap().forward(x.clone());
                             let (vy, vz): (Vec<f32>, Vec<f32>) = (
@@ -132,7 +152,11 @@ fn single_path_equals_extracted_subnet_for_every_architecture() {
                                 z.into_data().convert::<f32>().to_vec().unwrap(),
                             );
                             assert_eq!(vy.len(), 2 * 6 * 3);
-                            let worst = vy.iter().zip(&vz).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+                            let worst = vy
+                                .iter()
+                                .zip(&vz)
+                                .map(|(p, q)| (p - q).abs())
+                                .fold(0f32, f32::max);
                             assert!(worst < 1e-4, "{a:?}: max difference {worst}");
                             checked += 1;
                         }

@@ -157,12 +157,23 @@ impl<B: Backend> SuperAttention<B> {
         self.causal
     }
 
-    fn attend(&self, q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, scale: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn attend(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        scale: Tensor<B, 4>,
+    ) -> Tensor<B, 4> {
         attend(q, k, v, scale, self.causal, &self.dropout)
     }
 
     /// Forward pass on `[batch, seq, e]`; `embed` and `heads` are the two decisions' mixtures.
-    pub fn forward(&self, x: Tensor<B, 3>, embed: &Mixture<B>, heads: &Mixture<B>) -> Result<Tensor<B, 3>> {
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        embed: &Mixture<B>,
+        heads: &Mixture<B>,
+    ) -> Result<Tensor<B, 3>> {
         embed.check(self.embeds.len(), "SuperAttention.embed")?;
         heads.check(self.heads.len(), "SuperAttention.heads")?;
         match self.head_dim {
@@ -171,7 +182,13 @@ impl<B: Backend> SuperAttention<B> {
         }
     }
 
-    fn forward_fixed(&self, x: Tensor<B, 3>, embed: &Mixture<B>, heads: &Mixture<B>, d: usize) -> Result<Tensor<B, 3>> {
+    fn forward_fixed(
+        &self,
+        x: Tensor<B, 3>,
+        embed: &Mixture<B>,
+        heads: &Mixture<B>,
+        d: usize,
+    ) -> Result<Tensor<B, 3>> {
         // qkv is never weighted by the head mixture: superposed heads run at the largest count
         // and are mixed in `proj`; a single head count only slices the rows.
         let rows = match heads {
@@ -194,7 +211,12 @@ impl<B: Backend> SuperAttention<B> {
         self.proj.forward(o, &[heads, embed])
     }
 
-    fn forward_split(&self, x: Tensor<B, 3>, embed: &Mixture<B>, heads: &Mixture<B>) -> Result<Tensor<B, 3>> {
+    fn forward_split(
+        &self,
+        x: Tensor<B, 3>,
+        embed: &Mixture<B>,
+        heads: &Mixture<B>,
+    ) -> Result<Tensor<B, 3>> {
         let ne = self.embeds.len();
         let (rows, cols) = match embed {
             Mixture::Weights(_) => (Mixture::single(ne - 1), Mixture::single(ne - 1)),
@@ -204,12 +226,18 @@ impl<B: Backend> SuperAttention<B> {
         let [b, t, w] = y.dims();
         let width = w / 3;
         let y = y.reshape([b, t, width, 3]);
-        let part = |i: usize| y.clone().slice([0..b, 0..t, 0..width, i..i + 1]).reshape([b, t, width]);
+        let part = |i: usize| {
+            y.clone()
+                .slice([0..b, 0..t, 0..width, i..i + 1])
+                .reshape([b, t, width])
+        };
         let (q, k, v) = (part(0), part(1), part(2));
         let device = q.device();
         // The head counts this pass runs, with their weights.
         let head_terms: Vec<(usize, Option<Tensor<B, 4>>)> = match heads {
-            Mixture::Weights(hw) => (0..self.heads.len()).map(|j| (self.heads[j], Some(scalar(hw, j)))).collect(),
+            Mixture::Weights(hw) => (0..self.heads.len())
+                .map(|j| (self.heads[j], Some(scalar(hw, j))))
+                .collect(),
             Mixture::Single { index, weight } => vec![(
                 self.heads[*index],
                 weight.as_ref().map(|s| s.clone().reshape([1, 1, 1, 1])),
@@ -221,8 +249,10 @@ impl<B: Backend> SuperAttention<B> {
                 Mixture::Single { .. } => {
                     let dh = width / h;
                     let split = |z: Tensor<B, 3>| z.reshape([b, t, h, dh]).swap_dims(1, 2);
-                    let scale = Tensor::<B, 4>::ones([1, 1, 1, 1], &device) * (1.0 / (dh as f64).sqrt());
-                    let o = self.attend(split(q.clone()), split(k.clone()), split(v.clone()), scale);
+                    let scale =
+                        Tensor::<B, 4>::ones([1, 1, 1, 1], &device) * (1.0 / (dh as f64).sqrt());
+                    let o =
+                        self.attend(split(q.clone()), split(k.clone()), split(v.clone()), scale);
                     o.swap_dims(1, 2).reshape([b, t, width])
                 }
                 Mixture::Weights(ew) => {
@@ -254,12 +284,20 @@ impl<B: Backend> SuperAttention<B> {
                             Some(a) => a + s,
                         });
                     }
-                    let o = self.attend(layout(&q), layout(&k), layout(&v), scale.expect("candidates"));
+                    let o = self.attend(
+                        layout(&q),
+                        layout(&k),
+                        layout(&v),
+                        scale.expect("candidates"),
+                    );
                     let o = o.swap_dims(1, 2); // [b, t, h, dmax]
                     let mut back: Option<Tensor<B, 3>> = None;
                     for (i, &e) in self.embeds.iter().enumerate() {
                         let dh = e / h;
-                        let oi = o.clone().slice([0..b, 0..t, 0..h, 0..dh]).reshape([b, t, e]);
+                        let oi = o
+                            .clone()
+                            .slice([0..b, 0..t, 0..h, 0..dh])
+                            .reshape([b, t, e]);
                         let oi = if e < width {
                             oi.pad([(0, width - e)], burn::tensor::ops::PadMode::Constant(0.0))
                         } else {

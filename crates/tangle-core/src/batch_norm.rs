@@ -103,11 +103,20 @@ impl<B: Backend> SuperBatchNorm2d<B> {
             update(&self.running_var, var.clone());
             (mean, var)
         } else {
-            let mean = self.running_mean.value_sync().to_device(&device).slice([0..c]);
-            let var = self.running_var.value_sync().to_device(&device).slice([0..c]);
+            let mean = self
+                .running_mean
+                .value_sync()
+                .to_device(&device)
+                .slice([0..c]);
+            let var = self
+                .running_var
+                .value_sync()
+                .to_device(&device)
+                .slice([0..c]);
             (mean, var)
         };
-        let y = (x - mean.reshape([1, c, 1, 1])) / (var + self.epsilon).sqrt().reshape([1, c, 1, 1]);
+        let y =
+            (x - mean.reshape([1, c, 1, 1])) / (var + self.epsilon).sqrt().reshape([1, c, 1, 1]);
         if !self.affine {
             return Ok(y);
         }
@@ -122,7 +131,7 @@ impl<B: Backend> SuperBatchNorm2d<B> {
                 g = g * s.clone();
                 b = b * s;
             }
-        } else if let Some(m) = plan.axis_mask(0, &device) {
+        } else if let Some(m) = plan.axis_mask(0) {
             g = g * m.clone();
             b = b * m;
         }

@@ -137,14 +137,22 @@ impl Combi {
         for (m, &n) in mix.iter().zip(&self.counts) {
             m.check(n, what)?;
         }
-        let active: Vec<Vec<usize>> = mix.iter().zip(&self.counts).map(|(m, &n)| m.active(n)).collect();
+        let active: Vec<Vec<usize>> = mix
+            .iter()
+            .zip(&self.counts)
+            .map(|(m, &n)| m.active(n))
+            .collect();
         let weights: Vec<Option<Tensor<B, 1>>> = mix.iter().map(|m| m.active_weights()).collect();
         let n_active: Vec<usize> = active.iter().map(Vec::len).collect();
         let total: usize = n_active.iter().product();
         let combos: Vec<Vec<usize>> = (0..total)
             .map(|f| {
                 let local = unflatten(f, &n_active);
-                let idx: Vec<usize> = local.iter().enumerate().map(|(d, &j)| active[d][j]).collect();
+                let idx: Vec<usize> = local
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &j)| active[d][j])
+                    .collect();
                 self.table[flatten(&idx, &self.counts)].clone()
             })
             .collect();
@@ -218,10 +226,9 @@ impl<B: Backend> Plan<B> {
 
     /// 1-D mask over `extents[axis]`: `Σ_c p_c · 1[t < extent_c(axis)]` over active
     /// combinations. `None` when no mixing or scaling applies (a plain slice).
-    pub fn axis_mask(&self, axis: usize, device: &B::Device) -> Option<Tensor<B, 1>> {
+    pub fn axis_mask(&self, axis: usize) -> Option<Tensor<B, 1>> {
         let p = self.combo_weights()?;
         let sizes: Vec<usize> = self.combos.iter().map(|e| e[axis]).collect();
-        let _ = device;
         Some(prefix_mask(p, &sizes, self.extents[axis]))
     }
 
@@ -260,7 +267,9 @@ impl<B: Backend> Plan<B> {
     /// 2-D mask `[extents[a], extents[b]]` equal to `Σ_c p_c · 1[i < a_c] · 1[j < b_c]`.
     /// `None` for a plain single slice.
     pub fn mask2(&self, a: usize, b: usize, device: &B::Device) -> Option<Tensor<B, 2>> {
-        let p = self.combo_weights()?;
+        if self.weights.iter().all(Option::is_none) {
+            return None;
+        }
         let va = self.varying(a);
         let vb = self.varying(b);
         let shared = va.iter().zip(&vb).any(|(x, y)| *x && *y);
@@ -270,6 +279,7 @@ impl<B: Backend> Plan<B> {
             let sa: Vec<usize> = self.combos.iter().map(|e| e[a]).collect();
             let sb: Vec<usize> = self.combos.iter().map(|e| e[b]).collect();
             let n = sa.len();
+            let p = self.combo_weights()?;
             let ia = indicator::<B>(&sa, ea, device) * p.reshape([n, 1]);
             let ib = indicator::<B>(&sb, eb, device);
             return Some(ia.transpose().matmul(ib));
@@ -288,11 +298,14 @@ impl<B: Backend> Plan<B> {
         for d in (0..self.counts.len()).filter(|&d| other[d]) {
             if let Some(w) = &self.weights[d] {
                 // Single active candidate: its [1] weight; several (varying no axis here): their sum.
-                let s = if self.n_active[d] > 1 { w.clone().sum() } else { w.clone() };
+                let s = if self.n_active[d] > 1 {
+                    w.clone().sum()
+                } else {
+                    w.clone()
+                };
                 m = m * s.reshape([1, 1]);
             }
         }
-        let _ = p;
         Some(m)
     }
 }

@@ -31,7 +31,11 @@ impl SuperConv2dConfig {
         check_increasing_sizes("SuperConv2d.in", ins)?;
         check_increasing_sizes("SuperConv2d.out", outs)?;
         let (i, o) = (ins.to_vec(), outs.to_vec());
-        Self::combi(vec![ins.len(), outs.len()], move |c| (i[c[0]], o[c[1]]), kernels)
+        Self::combi(
+            vec![ins.len(), outs.len()],
+            move |c| (i[c[0]], o[c[1]]),
+            kernels,
+        )
     }
 
     /// A depthwise convolution (`groups = channels`): one channel decision, `[channels]`.
@@ -208,14 +212,14 @@ impl<B: Backend> SuperConv2d<B> {
             }
         } else {
             let m = if self.depthwise {
-                plan.axis_mask(1, &device).map(|m| m.reshape([co, 1, 1, 1]))
+                plan.axis_mask(1).map(|m| m.reshape([co, 1, 1, 1]))
             } else {
                 plan.mask2(1, 0, &device).map(|m| m.reshape([co, ci, 1, 1]))
             };
             if let Some(m) = m {
                 w = w * m;
             }
-            if let Some(m) = plan.axis_mask(1, &device) {
+            if let Some(m) = plan.axis_mask(1) {
                 b = b.map(|b| b * m);
             }
         }
@@ -261,12 +265,7 @@ impl<B: Backend> SuperConv2d<B> {
             });
         }
         let groups = if self.depthwise { co } else { 1 };
-        let opts = ConvOptions::new(
-            [self.stride; 2],
-            [pad; 2],
-            [self.dilation; 2],
-            groups,
-        );
+        let opts = ConvOptions::new([self.stride; 2], [pad; 2], [self.dilation; 2], groups);
         Ok(conv2d(x, w, b, opts))
     }
 
@@ -274,10 +273,13 @@ impl<B: Backend> SuperConv2d<B> {
     pub fn extract(&self, channels: &[usize], kernel: usize) -> Result<Conv2d<B>> {
         let e = self.channels.extents(channels)?;
         let (ci, co) = (e[0], e[1]);
-        let k = *self.kernels.get(kernel).ok_or_else(|| CoreError::BadMixture {
-            decision: "SuperConv2d.kernel".into(),
-            reason: format!("kernel index {kernel} out of range for {:?}", self.kernels),
-        })?;
+        let k = *self
+            .kernels
+            .get(kernel)
+            .ok_or_else(|| CoreError::BadMixture {
+                decision: "SuperConv2d.kernel".into(),
+                reason: format!("kernel index {kernel} out of range for {:?}", self.kernels),
+            })?;
         let [_, _, kmax, _] = self.weight.dims();
         let o = (kmax - k) / 2;
         let pi = if self.depthwise { 1 } else { ci };
@@ -291,7 +293,8 @@ impl<B: Backend> SuperConv2d<B> {
             .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
             .with_bias(self.bias.is_some())
             .init::<B>(&device);
-        conv.weight = Param::from_tensor(self.weight.val().slice([0..co, 0..pi, o..o + k, o..o + k]));
+        conv.weight =
+            Param::from_tensor(self.weight.val().slice([0..co, 0..pi, o..o + k, o..o + k]));
         conv.bias = self
             .bias
             .as_ref()

@@ -25,7 +25,9 @@ impl<B: Backend> SuperEmbedding<B> {
     pub fn new(rows: usize, dims: &[usize], std: f64, device: &B::Device) -> Result<Self> {
         check_increasing_sizes("SuperEmbedding.dim", dims)?;
         if rows == 0 {
-            return Err(CoreError::Config("an embedding table needs at least one row".into()));
+            return Err(CoreError::Config(
+                "an embedding table needs at least one row".into(),
+            ));
         }
         let d = dims.to_vec();
         let combi = Combi::new(vec![dims.len()], 1, move |c| vec![d[c[0]]])?;
@@ -53,7 +55,7 @@ impl<B: Backend> SuperEmbedding<B> {
                 None => y,
             }
         } else {
-            match plan.axis_mask(0, &device) {
+            match plan.axis_mask(0) {
                 Some(m) => y * m.reshape(shape),
                 None => y,
             }

@@ -48,7 +48,11 @@ impl<B: Backend> SuperLayerNorm<B> {
     }
 
     /// Forward pass on `[..., dim]`.
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>, mix: &Mixture<B>) -> Result<Tensor<B, D>> {
+    pub fn forward<const D: usize>(
+        &self,
+        x: Tensor<B, D>,
+        mix: &Mixture<B>,
+    ) -> Result<Tensor<B, D>> {
         let plan = self.combi.plan(&[mix], "SuperLayerNorm")?;
         let e = plan.extents[0];
         let dims = x.dims();
@@ -71,7 +75,7 @@ impl<B: Backend> SuperLayerNorm<B> {
                 g = g * s.clone();
                 b = b * s;
             }
-        } else if let Some(m) = plan.axis_mask(0, &device) {
+        } else if let Some(m) = plan.axis_mask(0) {
             g = g * m.clone();
             b = b * m;
         }

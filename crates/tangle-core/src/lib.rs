@@ -15,6 +15,8 @@
 //! * [`subnet`]: plain modules for extracted subnets and burnpack save / load.
 //! * [`Supernet`]: the trait a search space implements so optimizers can drive it.
 
+#![warn(missing_docs)]
+
 pub mod attention;
 pub mod batch_norm;
 pub mod combi;

@@ -68,10 +68,7 @@ impl SuperLinearConfig {
 
     /// Any number of decisions with `counts` candidates; `dims(choice)` gives `(in, out)`.
     /// Slices must nest: the weight is `[max in, max out]` and each choice takes its top-left block.
-    pub fn combi(
-        counts: Vec<usize>,
-        dims: impl Fn(&[usize]) -> (usize, usize),
-    ) -> Result<Self> {
+    pub fn combi(counts: Vec<usize>, dims: impl Fn(&[usize]) -> (usize, usize)) -> Result<Self> {
         let combi = Combi::new(counts, 2, |c| {
             let (i, o) = dims(c);
             vec![i, o]
@@ -132,7 +129,10 @@ impl<B: Backend> SuperLinear<B> {
 
     /// The weight and bias this forward pass uses: `W ⊙ mask` (superposed) or the scaled
     /// slice (single), with the extents it runs at.
-    pub fn mixed(&self, mix: &[&Mixture<B>]) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>, [usize; 2])> {
+    pub fn mixed(
+        &self,
+        mix: &[&Mixture<B>],
+    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>, [usize; 2])> {
         let plan = self.combi.plan(mix, "SuperLinear")?;
         Ok(self.mixed_with(&plan))
     }
@@ -161,7 +161,7 @@ impl<B: Backend> SuperLinear<B> {
             if let Some(m) = plan.mask2(0, 1, &device) {
                 w = w * m;
             }
-            if let Some(m) = plan.axis_mask(1, &device) {
+            if let Some(m) = plan.axis_mask(1) {
                 b = b.map(|b| b * m);
             }
         }
@@ -170,7 +170,11 @@ impl<B: Backend> SuperLinear<B> {
 
     /// Forward pass; `x` is `[..., in]` where `in` is the input extent of this mixture (the
     /// largest width when superposed, the chosen width when single).
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>, mix: &[&Mixture<B>]) -> Result<Tensor<B, D>> {
+    pub fn forward<const D: usize>(
+        &self,
+        x: Tensor<B, D>,
+        mix: &[&Mixture<B>],
+    ) -> Result<Tensor<B, D>> {
         let plan = self.combi.plan(mix, "SuperLinear")?;
         let dims = x.dims();
         if dims[D - 1] != plan.extents[0] {

@@ -47,12 +47,19 @@ pub fn kernel_mask<B: Backend>(w: Tensor<B, 1>, kernels: &[usize], k_max: usize)
         })
         .collect();
     per_ring
-        .select(0, Tensor::from_data(TensorData::new(rings, [k_max * k_max]), &device))
+        .select(
+            0,
+            Tensor::from_data(TensorData::new(rings, [k_max * k_max]), &device),
+        )
         .reshape([k_max, k_max])
 }
 
 /// Indicator matrix `[n, len]` with `row i = 1[t < sizes[i]]`, for rank-1 combi terms.
-pub(crate) fn indicator<B: Backend>(sizes: &[usize], len: usize, device: &B::Device) -> Tensor<B, 2> {
+pub(crate) fn indicator<B: Backend>(
+    sizes: &[usize],
+    len: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     let mut v = vec![0f32; sizes.len() * len];
     for (i, &s) in sizes.iter().enumerate() {
         for t in 0..s.min(len) {

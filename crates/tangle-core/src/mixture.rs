@@ -47,13 +47,17 @@ impl<B: Backend> Mixture<B> {
         }
     }
 
-    /// One-hot superposition weights: superposed mode that selects candidate `index`.
-    pub fn one_hot(index: usize, n: usize, device: &B::Device) -> Self {
-        let mut v = vec![0f32; n];
-        if index < n {
-            v[index] = 1.0;
+    /// One-hot superposition weights: superposed mode that selects candidate `index` of `n`.
+    pub fn one_hot(index: usize, n: usize, device: &B::Device) -> Result<Self> {
+        if index >= n {
+            return Err(CoreError::BadMixture {
+                decision: "<one-hot>".into(),
+                reason: format!("index {index} out of range for {n} candidates"),
+            });
         }
-        Mixture::Weights(Tensor::from_floats(v.as_slice(), device))
+        let mut v = vec![0f32; n];
+        v[index] = 1.0;
+        Ok(Mixture::Weights(Tensor::from_floats(v.as_slice(), device)))
     }
 
     /// Whether this is a superposition (not a single candidate).
@@ -85,7 +89,9 @@ impl<B: Backend> Mixture<B> {
                     if len != 1 {
                         return Err(CoreError::BadMixture {
                             decision: what.to_string(),
-                            reason: format!("single-candidate weight must have shape [1], got [{len}]"),
+                            reason: format!(
+                                "single-candidate weight must have shape [1], got [{len}]"
+                            ),
                         });
                     }
                 }

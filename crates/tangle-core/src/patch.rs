@@ -18,7 +18,12 @@ pub struct SuperPatchEmbed<B: Backend> {
 
 impl<B: Backend> SuperPatchEmbed<B> {
     /// Patch embedding of `channels`-channel images with patch size `patch` over `embeds`.
-    pub fn new(channels: usize, patch: usize, embeds: &[usize], device: &B::Device) -> Result<Self> {
+    pub fn new(
+        channels: usize,
+        patch: usize,
+        embeds: &[usize],
+        device: &B::Device,
+    ) -> Result<Self> {
         crate::spec::check_increasing_sizes("SuperPatchEmbed.embed", embeds)?;
         let e = embeds.to_vec();
         let proj = SuperConv2dConfig::combi(vec![e.len()], move |c| (channels, e[c[0]]), &[patch])?

@@ -31,7 +31,11 @@ impl<B: Backend> Mixtures<B> {
             m.check(d.len(), d.name())?;
         }
         Ok(Mixtures {
-            names: spec.decisions().iter().map(|d| d.name().to_string()).collect(),
+            names: spec
+                .decisions()
+                .iter()
+                .map(|d| d.name().to_string())
+                .collect(),
             mixtures,
         })
     }

@@ -394,7 +394,8 @@ impl SearchSpec {
     /// The architecture taking the last (largest) candidate everywhere.
     pub fn largest(&self) -> Architecture {
         let idx: Vec<usize> = self.decisions.iter().map(|d| d.len() - 1).collect();
-        self.architecture(&idx).expect("validated decisions are non-empty")
+        self.architecture(&idx)
+            .expect("validated decisions are non-empty")
     }
 }
 

@@ -10,8 +10,8 @@ use std::path::Path;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Dropout, Linear};
-use burn_store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{backend::Backend, Tensor};
+use burn_store::{BurnpackStore, ModuleSnapshot};
 
 use crate::attention::attend;
 use crate::error::{CoreError, Result};

@@ -23,7 +23,9 @@ impl<B: Backend, M: Module<B>> WsMixedOp<B, M> {
     /// Wraps the candidate operations.
     pub fn new(ops: Vec<M>) -> Result<Self> {
         if ops.is_empty() {
-            return Err(CoreError::Config("a mixed op needs at least one candidate".into()));
+            return Err(CoreError::Config(
+                "a mixed op needs at least one candidate".into(),
+            ));
         }
         Ok(WsMixedOp {
             ops,

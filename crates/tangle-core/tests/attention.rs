@@ -19,18 +19,28 @@ fn mha(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, causal: bool) -> Tenso
         }
         s = s + floats::<B, 4>(&m, [1, 1, t, t], &dev());
     }
-    softmax(s, 3).matmul(v).swap_dims(1, 2).reshape([b, t, h * d])
+    softmax(s, 3)
+        .matmul(v)
+        .swap_dims(1, 2)
+        .reshape([b, t, h * d])
 }
 
 #[test]
 fn fixed_head_dim_equals_weighted_sum_over_heads_and_embeds() {
     let d = dev();
     let (embeds, heads, hd) = ([6usize, 8], [1usize, 2, 3], 4usize);
-    let att = SuperAttentionConfig::new(&embeds, &heads, HeadDim::Fixed(hd)).unwrap().init::<B>(&d).unwrap();
+    let att = SuperAttentionConfig::new(&embeds, &heads, HeadDim::Fixed(hd))
+        .unwrap()
+        .init::<B>(&d)
+        .unwrap();
     let (a, bw) = ([0.4f32, 0.6], [0.2f32, 0.5, 0.3]);
     let x = randn::<B, 3>([2, 5, 8], &d);
     let y = att
-        .forward(x.clone(), &Mixture::weights(w::<B>(&a, &d)), &Mixture::weights(w::<B>(&bw, &d)))
+        .forward(
+            x.clone(),
+            &Mixture::weights(w::<B>(&a, &d)),
+            &Mixture::weights(w::<B>(&bw, &d)),
+        )
         .unwrap();
 
     let wq = att.qkv.weight.val();
@@ -40,7 +50,11 @@ fn fixed_head_dim_equals_weighted_sum_over_heads_and_embeds() {
     // qkv: weighted sum of the separately-run sliced input projections (a linear op).
     let mut qkv: Option<Tensor<B, 3>> = None;
     for (i, &e) in embeds.iter().enumerate() {
-        let yi = linear(x.clone().slice([0..2, 0..5, 0..e]), wq.clone().slice([0..e, 0..36]), Some(bq.clone())) * a[i];
+        let yi = linear(
+            x.clone().slice([0..2, 0..5, 0..e]),
+            wq.clone().slice([0..e, 0..36]),
+            Some(bq.clone()),
+        ) * a[i];
         qkv = Some(match qkv {
             None => yi,
             Some(s) => s + yi,
@@ -49,10 +63,18 @@ fn fixed_head_dim_equals_weighted_sum_over_heads_and_embeds() {
     let qkv = qkv.unwrap().reshape([2, 5, 3, 3, hd]);
     let mut want: Option<Tensor<B, 3>> = None;
     for (j, &h) in heads.iter().enumerate() {
-        let part = |p: usize| qkv.clone().slice([0..2, 0..5, 0..h, p..p + 1, 0..hd]).reshape([2, 5, h, hd]);
+        let part = |p: usize| {
+            qkv.clone()
+                .slice([0..2, 0..5, 0..h, p..p + 1, 0..hd])
+                .reshape([2, 5, h, hd])
+        };
         let o = mha(part(0), part(1), part(2), false);
         for (i, &e) in embeds.iter().enumerate() {
-            let yi = linear(o.clone(), wp.clone().slice([0..h * hd, 0..e]), Some(bp.clone().slice([0..e])));
+            let yi = linear(
+                o.clone(),
+                wp.clone().slice([0..h * hd, 0..e]),
+                Some(bp.clone().slice([0..e])),
+            );
             let yi = pad_last(yi, 8) * (a[i] * bw[j]);
             want = Some(match want {
                 None => yi,
@@ -70,14 +92,24 @@ fn one_hot_single_extracted(att: &SuperAttention<B>, embeds: &[usize], heads: &[
         for j in 0..heads.len() {
             let x = randn::<B, 3>([2, 4, e], &d);
             let hot = att
-                .forward(pad_last(x.clone(), emax), &Mixture::one_hot(i, embeds.len(), &d), &Mixture::one_hot(j, heads.len(), &d))
+                .forward(
+                    pad_last(x.clone(), emax),
+                    &Mixture::one_hot(i, embeds.len(), &d).unwrap(),
+                    &Mixture::one_hot(j, heads.len(), &d).unwrap(),
+                )
                 .unwrap();
-            let single = att.forward(x.clone(), &Mixture::single(i), &Mixture::single(j)).unwrap();
+            let single = att
+                .forward(x.clone(), &Mixture::single(i), &Mixture::single(j))
+                .unwrap();
             let sub = att.extract(i, j).unwrap().forward(x);
             assert_eq!(single.dims(), [2, 4, e]);
             assert_close(&hot.clone().slice([0..2, 0..4, 0..e]), &single, 1e-5);
             if e < emax {
-                assert_close(&hot.slice([0..2, 0..4, e..emax]), &Tensor::zeros([2, 4, emax - e], &d), 0.0);
+                assert_close(
+                    &hot.slice([0..2, 0..4, e..emax]),
+                    &Tensor::zeros([2, 4, emax - e], &d),
+                    0.0,
+                );
             }
             assert_close(&sub, &single, 1e-5);
         }
@@ -87,7 +119,10 @@ fn one_hot_single_extracted(att: &SuperAttention<B>, embeds: &[usize], heads: &[
 #[test]
 fn one_hot_equals_single_equals_extracted_fixed_head_dim() {
     let (embeds, heads) = ([6usize, 8], [1usize, 2, 3]);
-    let att = SuperAttentionConfig::new(&embeds, &heads, HeadDim::Fixed(4)).unwrap().init::<B>(&dev()).unwrap();
+    let att = SuperAttentionConfig::new(&embeds, &heads, HeadDim::Fixed(4))
+        .unwrap()
+        .init::<B>(&dev())
+        .unwrap();
     one_hot_single_extracted(&att, &embeds, &heads);
 }
 
@@ -114,10 +149,19 @@ fn gpt_head_mixture_is_weighted_sum_of_head_counts() {
     let bw = [0.2f32, 0.3, 0.5];
     for i in 0..2 {
         let x = randn::<B, 3>([2, 5, embeds[i]], &d);
-        let y = att.forward(x.clone(), &Mixture::single(i), &Mixture::weights(w::<B>(&bw, &d))).unwrap();
+        let y = att
+            .forward(
+                x.clone(),
+                &Mixture::single(i),
+                &Mixture::weights(w::<B>(&bw, &d)),
+            )
+            .unwrap();
         let mut want: Option<Tensor<B, 3>> = None;
         for j in 0..3 {
-            let yj = att.forward(x.clone(), &Mixture::single(i), &Mixture::single(j)).unwrap() * bw[j];
+            let yj = att
+                .forward(x.clone(), &Mixture::single(i), &Mixture::single(j))
+                .unwrap()
+                * bw[j];
             want = Some(match want {
                 None => yj,
                 Some(s) => s + yj,
@@ -131,16 +175,37 @@ fn gpt_head_mixture_is_weighted_sum_of_head_counts() {
 fn causal_attention_ignores_the_future() {
     let d = dev();
     for mode in [HeadDim::Fixed(4), HeadDim::EmbedOverHeads] {
-        let att = SuperAttentionConfig::new(&[6, 12], &[2, 3], mode).unwrap().with_causal(true).init::<B>(&d).unwrap();
+        let att = SuperAttentionConfig::new(&[6, 12], &[2, 3], mode)
+            .unwrap()
+            .with_causal(true)
+            .init::<B>(&d)
+            .unwrap();
         let mix_e = Mixture::weights(w::<B>(&[0.5, 0.5], &d));
         let mix_h = Mixture::weights(w::<B>(&[0.3, 0.7], &d));
         let x = randn::<B, 3>([1, 6, 12], &d);
-        let x2 = Tensor::cat(vec![x.clone().slice([0..1, 0..5, 0..12]), randn::<B, 3>([1, 1, 12], &d)], 1);
+        let x2 = Tensor::cat(
+            vec![
+                x.clone().slice([0..1, 0..5, 0..12]),
+                randn::<B, 3>([1, 1, 12], &d),
+            ],
+            1,
+        );
         let y1 = att.forward(x, &mix_e, &mix_h).unwrap();
         let y2 = att.forward(x2, &mix_e, &mix_h).unwrap();
-        assert_close(&y1.clone().slice([0..1, 0..5, 0..12]), &y2.clone().slice([0..1, 0..5, 0..12]), 1e-6);
-        let last = vec_of(&(y1.slice([0..1, 5..6, 0..12]) - y2.slice([0..1, 5..6, 0..12])).abs().sum());
-        assert!(last[0] > 1e-4, "the last position must see its own (changed) input");
+        assert_close(
+            &y1.clone().slice([0..1, 0..5, 0..12]),
+            &y2.clone().slice([0..1, 0..5, 0..12]),
+            1e-6,
+        );
+        let last = vec_of(
+            &(y1.slice([0..1, 5..6, 0..12]) - y2.slice([0..1, 5..6, 0..12]))
+                .abs()
+                .sum(),
+        );
+        assert!(
+            last[0] > 1e-4,
+            "the last position must see its own (changed) input"
+        );
     }
 }
 
@@ -148,20 +213,40 @@ fn causal_attention_ignores_the_future() {
 fn gradients_reach_both_mixtures_and_match_finite_differences() {
     let d = dev();
     for mode in [HeadDim::Fixed(4), HeadDim::EmbedOverHeads] {
-        let att = SuperAttentionConfig::new(&[6, 12], &[2, 3], mode).unwrap().init::<AB>(&d).unwrap();
+        let att = SuperAttentionConfig::new(&[6, 12], &[2, 3], mode)
+            .unwrap()
+            .init::<AB>(&d)
+            .unwrap();
         let x = randn::<AB, 3>([2, 4, 12], &d);
         let r = randn::<AB, 3>([2, 4, 12], &d);
         let loss = |a: &[f32], b: &[f32]| -> f32 {
-            let y = att.forward(x.clone(), &Mixture::weights(w::<AB>(a, &d)), &Mixture::weights(w::<AB>(b, &d))).unwrap();
+            let y = att
+                .forward(
+                    x.clone(),
+                    &Mixture::weights(w::<AB>(a, &d)),
+                    &Mixture::weights(w::<AB>(b, &d)),
+                )
+                .unwrap();
             (y * r.clone()).sum().into_scalar()
         };
         let (a, b) = ([0.4f32, 0.6], [0.3f32, 0.7]);
         let wa = w::<AB>(&a, &d).require_grad();
         let wb = w::<AB>(&b, &d).require_grad();
-        let y = att.forward(x.clone(), &Mixture::weights(wa.clone()), &Mixture::weights(wb.clone())).unwrap();
+        let y = att
+            .forward(
+                x.clone(),
+                &Mixture::weights(wa.clone()),
+                &Mixture::weights(wb.clone()),
+            )
+            .unwrap();
         let grads = (y * r.clone()).sum().backward();
-        let (ga, gb) = (vec_of(&wa.grad(&grads).unwrap()), vec_of(&wb.grad(&grads).unwrap()));
-        assert!(vec_of(&att.qkv.weight.val().grad(&grads).unwrap()).iter().any(|v| v.abs() > 1e-5));
+        let (ga, gb) = (
+            vec_of(&wa.grad(&grads).unwrap()),
+            vec_of(&wb.grad(&grads).unwrap()),
+        );
+        assert!(vec_of(&att.qkv.weight.val().grad(&grads).unwrap())
+            .iter()
+            .any(|v| v.abs() > 1e-5));
         let h = 1e-2f32;
         for i in 0..2 {
             let (mut p, mut m) = (a, a);
@@ -169,12 +254,20 @@ fn gradients_reach_both_mixtures_and_match_finite_differences() {
             m[i] -= h;
             let fd = (loss(&p, &b) - loss(&m, &b)) / (2.0 * h);
             assert!(ga[i].abs() > 1e-4);
-            assert!((fd - ga[i]).abs() <= 2e-2 * ga[i].abs().max(1.0), "{mode:?} embed {i}: {} vs {fd}", ga[i]);
+            assert!(
+                (fd - ga[i]).abs() <= 2e-2 * ga[i].abs().max(1.0),
+                "{mode:?} embed {i}: {} vs {fd}",
+                ga[i]
+            );
             let (mut p, mut m) = (b, b);
             p[i] += h;
             m[i] -= h;
             let fd = (loss(&a, &p) - loss(&a, &m)) / (2.0 * h);
-            assert!((fd - gb[i]).abs() <= 2e-2 * gb[i].abs().max(1.0), "{mode:?} heads {i}: {} vs {fd}", gb[i]);
+            assert!(
+                (fd - gb[i]).abs() <= 2e-2 * gb[i].abs().max(1.0),
+                "{mode:?} heads {i}: {} vs {fd}",
+                gb[i]
+            );
         }
     }
 }
@@ -183,7 +276,10 @@ fn gradients_reach_both_mixtures_and_match_finite_differences() {
 fn heads_must_divide_embeds_for_gpt_attention() {
     assert!(matches!(
         SuperAttentionConfig::new(&[384, 576], &[5, 6], HeadDim::EmbedOverHeads),
-        Err(CoreError::HeadsDoNotDivide { heads: 5, embed: 384 })
+        Err(CoreError::HeadsDoNotDivide {
+            heads: 5,
+            embed: 384
+        })
     ));
     assert!(SuperAttentionConfig::new(&[192, 216, 240], &[3, 4], HeadDim::Fixed(64)).is_ok());
     assert!(matches!(

@@ -47,7 +47,10 @@ fn check_superposed(stride: usize, dil: usize) {
     let y = conv
         .forward(
             x.clone(),
-            &[&Mixture::weights(w::<B>(&wi, &d)), &Mixture::weights(w::<B>(&wo, &d))],
+            &[
+                &Mixture::weights(w::<B>(&wi, &d)),
+                &Mixture::weights(w::<B>(&wo, &d)),
+            ],
             Some(&Mixture::weights(w::<B>(&wk, &d))),
         )
         .unwrap();
@@ -57,7 +60,8 @@ fn check_superposed(stride: usize, dil: usize) {
     for (i, &ci) in ins.iter().enumerate() {
         for (o, &co) in outs.iter().enumerate() {
             for (kk, &k) in ks.iter().enumerate() {
-                let yi = pad_dim1(sliced(&weight, &bias, &x, ci, co, k, stride, dil, false), 6) * (wi[i] * wo[o] * wk[kk]);
+                let yi = pad_dim1(sliced(&weight, &bias, &x, ci, co, k, stride, dil, false), 6)
+                    * (wi[i] * wo[o] * wk[kk]);
                 want = Some(match want {
                     None => yi,
                     Some(a) => a + yi,
@@ -82,11 +86,18 @@ fn superposition_holds_with_stride_and_dilation() {
 fn depthwise_superposition_and_single_path() {
     let d = dev();
     let (chans, ks) = ([3usize, 6], [3usize, 5, 7]);
-    let conv = SuperConv2dConfig::depthwise(&chans, &ks).unwrap().with_stride(2).init::<B>(&d);
+    let conv = SuperConv2dConfig::depthwise(&chans, &ks)
+        .unwrap()
+        .with_stride(2)
+        .init::<B>(&d);
     let (wc, wk) = ([0.25f32, 0.75], [0.5f32, 0.2, 0.3]);
     let x = randn::<B, 4>([2, 6, 8, 8], &d);
     let y = conv
-        .forward(x.clone(), &[&Mixture::weights(w::<B>(&wc, &d))], Some(&Mixture::weights(w::<B>(&wk, &d))))
+        .forward(
+            x.clone(),
+            &[&Mixture::weights(w::<B>(&wc, &d))],
+            Some(&Mixture::weights(w::<B>(&wk, &d))),
+        )
         .unwrap();
     let weight = conv.weight.val();
     let bias = conv.bias.as_ref().unwrap().val();
@@ -95,7 +106,8 @@ fn depthwise_superposition_and_single_path() {
     let mut want: Option<Tensor<B, 4>> = None;
     for (i, &c) in chans.iter().enumerate() {
         for (kk, &k) in ks.iter().enumerate() {
-            let yi = pad_dim1(sliced(&weight, &bias, &x, c, c, k, 2, 1, true), 6) * (wc[i] * wk[kk]);
+            let yi =
+                pad_dim1(sliced(&weight, &bias, &x, c, c, k, 2, 1, true), 6) * (wc[i] * wk[kk]);
             want = Some(match want {
                 None => yi,
                 Some(a) => a + yi,
@@ -109,9 +121,19 @@ fn depthwise_superposition_and_single_path() {
         for (kk, _) in ks.iter().enumerate() {
             let xs = x.clone().slice([0..2, 0..c, 0..8, 0..8]);
             let hot = conv
-                .forward(pad_dim1(xs.clone(), 6), &[&Mixture::one_hot(i, 2, &d)], Some(&Mixture::one_hot(kk, 3, &d)))
+                .forward(
+                    pad_dim1(xs.clone(), 6),
+                    &[&Mixture::one_hot(i, 2, &d).unwrap()],
+                    Some(&Mixture::one_hot(kk, 3, &d).unwrap()),
+                )
                 .unwrap();
-            let single = conv.forward(xs.clone(), &[&Mixture::single(i)], Some(&Mixture::single(kk))).unwrap();
+            let single = conv
+                .forward(
+                    xs.clone(),
+                    &[&Mixture::single(i)],
+                    Some(&Mixture::single(kk)),
+                )
+                .unwrap();
             let sub = conv.extract(&[i], kk).unwrap().forward(xs);
             assert_eq!(single.dims()[1], c);
             assert_close(&hot.slice([0..2, 0..c, 0..4, 0..4]), &single, 1e-5);
@@ -124,7 +146,10 @@ fn depthwise_superposition_and_single_path() {
 fn one_hot_equals_single_equals_extracted() {
     let d = dev();
     let (ins, outs, ks) = ([2usize, 4], [3usize, 5], [3usize, 5]);
-    let conv = SuperConv2dConfig::new(&ins, &outs, &ks).unwrap().with_dilation(2).init::<B>(&d);
+    let conv = SuperConv2dConfig::new(&ins, &outs, &ks)
+        .unwrap()
+        .with_dilation(2)
+        .init::<B>(&d);
     for (i, &ci) in ins.iter().enumerate() {
         for (o, &co) in outs.iter().enumerate() {
             for kk in 0..2 {
@@ -132,18 +157,29 @@ fn one_hot_equals_single_equals_extracted() {
                 let hot = conv
                     .forward(
                         pad_dim1(x.clone(), 4),
-                        &[&Mixture::one_hot(i, 2, &d), &Mixture::one_hot(o, 2, &d)],
-                        Some(&Mixture::one_hot(kk, 2, &d)),
+                        &[
+                            &Mixture::one_hot(i, 2, &d).unwrap(),
+                            &Mixture::one_hot(o, 2, &d).unwrap(),
+                        ],
+                        Some(&Mixture::one_hot(kk, 2, &d).unwrap()),
                     )
                     .unwrap();
                 let single = conv
-                    .forward(x.clone(), &[&Mixture::single(i), &Mixture::single(o)], Some(&Mixture::single(kk)))
+                    .forward(
+                        x.clone(),
+                        &[&Mixture::single(i), &Mixture::single(o)],
+                        Some(&Mixture::single(kk)),
+                    )
                     .unwrap();
                 let sub = conv.extract(&[i, o], kk).unwrap().forward(x);
                 assert_eq!(single.dims(), [1, co, 7, 7]);
                 assert_close(&hot.clone().slice([0..1, 0..co, 0..7, 0..7]), &single, 1e-5);
                 if co < 5 {
-                    assert_close(&hot.slice([0..1, co..5, 0..7, 0..7]), &Tensor::zeros([1, 5 - co, 7, 7], &d), 0.0);
+                    assert_close(
+                        &hot.slice([0..1, co..5, 0..7, 0..7]),
+                        &Tensor::zeros([1, 5 - co, 7, 7], &d),
+                        0.0,
+                    );
                 }
                 assert_close(&sub, &single, 1e-5);
             }
@@ -155,46 +191,82 @@ fn one_hot_equals_single_equals_extracted() {
 #[test]
 fn kernel_gradient_matches_finite_differences() {
     let d = dev();
-    let conv = SuperConv2dConfig::new(&[3], &[4], &[1, 3, 5]).unwrap().init::<AB>(&d);
+    let conv = SuperConv2dConfig::new(&[3], &[4], &[1, 3, 5])
+        .unwrap()
+        .init::<AB>(&d);
     let x = randn::<AB, 4>([2, 3, 6, 6], &d);
     let r = randn::<AB, 4>([2, 4, 6, 6], &d);
     let one = Mixture::single(0);
     let loss = |k: &[f32]| -> f32 {
-        let y = conv.forward(x.clone(), &[&one, &one], Some(&Mixture::weights(w::<AB>(k, &d)))).unwrap();
+        let y = conv
+            .forward(
+                x.clone(),
+                &[&one, &one],
+                Some(&Mixture::weights(w::<AB>(k, &d))),
+            )
+            .unwrap();
         (y * r.clone()).sum().into_scalar()
     };
     let k = [0.2f32, 0.5, 0.3];
     let wk = w::<AB>(&k, &d).require_grad();
-    let y = conv.forward(x.clone(), &[&one, &one], Some(&Mixture::weights(wk.clone()))).unwrap();
+    let y = conv
+        .forward(
+            x.clone(),
+            &[&one, &one],
+            Some(&Mixture::weights(wk.clone())),
+        )
+        .unwrap();
     let grads = (y * r.clone()).sum().backward();
     let g = vec_of(&wk.grad(&grads).unwrap());
-    assert!(vec_of(&conv.weight.val().grad(&grads).unwrap()).iter().any(|v| v.abs() > 1e-4));
+    assert!(vec_of(&conv.weight.val().grad(&grads).unwrap())
+        .iter()
+        .any(|v| v.abs() > 1e-4));
     for i in 0..3 {
         let (mut p, mut m) = (k, k);
         p[i] += 1e-2;
         m[i] -= 1e-2;
         let fd = (loss(&p) - loss(&m)) / 2e-2;
         assert!(g[i].abs() > 1e-4);
-        assert!((fd - g[i]).abs() <= 1e-2 * g[i].abs().max(1.0), "kernel {i}: {} vs {fd}", g[i]);
+        assert!(
+            (fd - g[i]).abs() <= 1e-2 * g[i].abs().max(1.0),
+            "kernel {i}: {} vs {fd}",
+            g[i]
+        );
     }
 }
 
 #[test]
 fn conv_errors_are_typed() {
     let d = dev();
-    assert!(matches!(SuperConv2dConfig::new(&[3], &[4], &[3, 4]), Err(CoreError::InvalidCandidate { .. })));
-    assert!(matches!(SuperConv2dConfig::new(&[3], &[4], &[5, 3]), Err(CoreError::NotIncreasing { .. })));
     assert!(matches!(
-        SuperConv2dConfig::new(&[3], &[4], &[3, 5]).unwrap().with_padding(1),
+        SuperConv2dConfig::new(&[3], &[4], &[3, 4]),
+        Err(CoreError::InvalidCandidate { .. })
+    ));
+    assert!(matches!(
+        SuperConv2dConfig::new(&[3], &[4], &[5, 3]),
+        Err(CoreError::NotIncreasing { .. })
+    ));
+    assert!(matches!(
+        SuperConv2dConfig::new(&[3], &[4], &[3, 5])
+            .unwrap()
+            .with_padding(1),
         Err(CoreError::Config(_))
     ));
-    let conv = SuperConv2dConfig::new(&[3], &[4], &[3, 5]).unwrap().init::<B>(&d);
+    let conv = SuperConv2dConfig::new(&[3], &[4], &[3, 5])
+        .unwrap()
+        .init::<B>(&d);
     let one = Mixture::single(0);
     let x = randn::<B, 4>([1, 3, 5, 5], &d);
-    assert!(matches!(conv.forward(x.clone(), &[&one, &one], None), Err(CoreError::BadMixture { .. })));
+    assert!(matches!(
+        conv.forward(x.clone(), &[&one, &one], None),
+        Err(CoreError::BadMixture { .. })
+    ));
     assert!(matches!(
         conv.forward(randn::<B, 4>([1, 2, 5, 5], &d), &[&one, &one], Some(&one)),
         Err(CoreError::Shape { .. })
     ));
-    assert!(matches!(conv.extract(&[0, 0], 7), Err(CoreError::BadMixture { .. })));
+    assert!(matches!(
+        conv.extract(&[0, 0], 7),
+        Err(CoreError::BadMixture { .. })
+    ));
 }

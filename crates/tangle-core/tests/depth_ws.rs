@@ -20,7 +20,9 @@ fn depth_mixture_is_weighted_sum_of_block_outputs() {
         calls.set(calls.get() + 1);
         Ok(blocks[i].forward(h).tanh())
     };
-    let y = mixer.forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)), run).unwrap();
+    let y = mixer
+        .forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)), run)
+        .unwrap();
     assert_eq!(calls.get(), 5);
     let mut outs = vec![];
     let mut h = x.clone();
@@ -36,7 +38,10 @@ fn depth_mixture_is_weighted_sum_of_block_outputs() {
     let y = mixer.forward(x.clone(), &Mixture::single(1), run).unwrap();
     assert_eq!(calls.get(), 3);
     assert_close(&y, &outs[2], 1e-6);
-    assert!(matches!(DepthMixer::new(&[3, 2]), Err(CoreError::NotIncreasing { .. })));
+    assert!(matches!(
+        DepthMixer::new(&[3, 2]),
+        Err(CoreError::NotIncreasing { .. })
+    ));
     assert!(matches!(
         mixer.forward(x, &Mixture::single(3), run),
         Err(CoreError::BadMixture { .. })
@@ -46,13 +51,23 @@ fn depth_mixture_is_weighted_sum_of_block_outputs() {
 #[test]
 fn ws_mixed_op_mixes_outputs_of_independent_ops() {
     let d = dev();
-    let op = WsMixedOp::<B, Linear<B>>::new((0..3).map(|_| LinearConfig::new(4, 2).init(&d)).collect()).unwrap();
+    let op =
+        WsMixedOp::<B, Linear<B>>::new((0..3).map(|_| LinearConfig::new(4, 2).init(&d)).collect())
+            .unwrap();
     let x = randn::<B, 2>([5, 4], &d);
     let ws = [0.1f32, 0.7, 0.2];
-    let y = op.forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)), |m, x| Ok(m.forward(x))).unwrap();
-    let want = op.ops[0].forward(x.clone()) * 0.1 + op.ops[1].forward(x.clone()) * 0.7 + op.ops[2].forward(x.clone()) * 0.2;
+    let y = op
+        .forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)), |m, x| {
+            Ok(m.forward(x))
+        })
+        .unwrap();
+    let want = op.ops[0].forward(x.clone()) * 0.1
+        + op.ops[1].forward(x.clone()) * 0.7
+        + op.ops[2].forward(x.clone()) * 0.2;
     assert_close(&y, &want, 1e-6);
-    let y = op.forward(x.clone(), &Mixture::single(2), |m, x| Ok(m.forward(x))).unwrap();
+    let y = op
+        .forward(x.clone(), &Mixture::single(2), |m, x| Ok(m.forward(x)))
+        .unwrap();
     assert_close(&y, &op.ops[2].forward(x), 0.0);
     assert!(WsMixedOp::<B, Linear<B>>::new(vec![]).is_err());
 }

@@ -20,7 +20,11 @@ fn literal_mix(w: &[f32], shape: [usize; 2], combos: &[((usize, usize), f32)]) -
 }
 
 /// Reference: weighted sum of the separately-run sliced layers, each output zero-padded.
-fn weighted_sum_of_slices(layer: &SuperLinear<B>, x: &Tensor<B, 2>, combos: &[((usize, usize), f32)]) -> Tensor<B, 2> {
+fn weighted_sum_of_slices(
+    layer: &SuperLinear<B>,
+    x: &Tensor<B, 2>,
+    combos: &[((usize, usize), f32)],
+) -> Tensor<B, 2> {
     let [_, no] = layer.weight.dims();
     let mut acc: Option<Tensor<B, 2>> = None;
     for &((ci, co), p) in combos {
@@ -53,7 +57,10 @@ fn independent_in_out_matches_literal_weight_and_sliced_outputs() {
     let (ins, outs) = ([3, 5, 8], [2, 6]);
     let layer = SuperLinearConfig::new(&ins, &outs).unwrap().init::<B>(&d);
     let (a, b) = ([0.2f32, 0.5, 0.3], [0.7f32, 0.3]);
-    let (ma, mb) = (Mixture::weights(w::<B>(&a, &d)), Mixture::weights(w::<B>(&b, &d)));
+    let (ma, mb) = (
+        Mixture::weights(w::<B>(&a, &d)),
+        Mixture::weights(w::<B>(&b, &d)),
+    );
     let combos = combos2(&ins, &outs, &a, &b);
 
     let (wm, _, ext) = layer.mixed(&[&ma, &mb]).unwrap();
@@ -71,7 +78,10 @@ fn expand_and_contract_are_combi_superpositions() {
     let d = dev();
     let (embeds, ratios) = ([4usize, 6, 8], [1.5f64, 2.0]);
     let (a, b) = ([0.1f32, 0.6, 0.3], [0.4f32, 0.6]);
-    let (ma, mb) = (Mixture::weights(w::<B>(&a, &d)), Mixture::weights(w::<B>(&b, &d)));
+    let (ma, mb) = (
+        Mixture::weights(w::<B>(&a, &d)),
+        Mixture::weights(w::<B>(&b, &d)),
+    );
     let mut up = vec![];
     let mut down = vec![];
     for (i, &e) in embeds.iter().enumerate() {
@@ -82,19 +92,43 @@ fn expand_and_contract_are_combi_superpositions() {
     }
     assert_eq!(scaled(6, 1.5), 9);
 
-    let fc1 = SuperLinearConfig::expand(&embeds, &ratios).unwrap().init::<B>(&d);
+    let fc1 = SuperLinearConfig::expand(&embeds, &ratios)
+        .unwrap()
+        .init::<B>(&d);
     let (wm, _, ext) = fc1.mixed(&[&ma, &mb]).unwrap();
     assert_eq!(ext, [8, 16]);
-    assert_close(&wm, &floats::<B, 2>(&literal_mix(&vec_of(&fc1.weight.val()), [8, 16], &up), [8, 16], &d), 1e-6);
+    assert_close(
+        &wm,
+        &floats::<B, 2>(
+            &literal_mix(&vec_of(&fc1.weight.val()), [8, 16], &up),
+            [8, 16],
+            &d,
+        ),
+        1e-6,
+    );
     let x = randn::<B, 2>([3, 8], &d);
     let h = fc1.forward(x.clone(), &[&ma, &mb]).unwrap();
     assert_close(&h, &weighted_sum_of_slices(&fc1, &x, &up), 1e-5);
 
-    let fc2 = SuperLinearConfig::contract(&embeds, &ratios).unwrap().init::<B>(&d);
+    let fc2 = SuperLinearConfig::contract(&embeds, &ratios)
+        .unwrap()
+        .init::<B>(&d);
     let (wm, _, _) = fc2.mixed(&[&ma, &mb]).unwrap();
-    assert_close(&wm, &floats::<B, 2>(&literal_mix(&vec_of(&fc2.weight.val()), [16, 8], &down), [16, 8], &d), 1e-6);
+    assert_close(
+        &wm,
+        &floats::<B, 2>(
+            &literal_mix(&vec_of(&fc2.weight.val()), [16, 8], &down),
+            [16, 8],
+            &d,
+        ),
+        1e-6,
+    );
     let z = randn::<B, 2>([3, 16], &d);
-    assert_close(&fc2.forward(z.clone(), &[&ma, &mb]).unwrap(), &weighted_sum_of_slices(&fc2, &z, &down), 1e-5);
+    assert_close(
+        &fc2.forward(z.clone(), &[&ma, &mb]).unwrap(),
+        &weighted_sum_of_slices(&fc2, &z, &down),
+        1e-5,
+    );
 }
 
 #[test]
@@ -133,7 +167,9 @@ fn three_decision_combi_matches_literal_formula() {
     }
     assert_close(&bm.unwrap(), &w::<B>(&bw, &d), 1e-6);
     let x = randn::<B, 2>([5, 4], &d);
-    let y = layer.forward(x.clone(), &[&mix[0], &mix[1], &mix[2]]).unwrap();
+    let y = layer
+        .forward(x.clone(), &[&mix[0], &mix[1], &mix[2]])
+        .unwrap();
     assert_close(&y, &weighted_sum_of_slices(&layer, &x, &combos), 1e-5);
 }
 
@@ -141,21 +177,35 @@ fn three_decision_combi_matches_literal_formula() {
 fn one_hot_equals_single_equals_extracted() {
     let d = dev();
     let (embeds, ratios) = ([4usize, 6, 8], [1.5f64, 2.0]);
-    let fc1 = SuperLinearConfig::expand(&embeds, &ratios).unwrap().init::<B>(&d);
+    let fc1 = SuperLinearConfig::expand(&embeds, &ratios)
+        .unwrap()
+        .init::<B>(&d);
     for i in 0..3 {
         for j in 0..2 {
             let (e, h) = (embeds[i], scaled(embeds[i], ratios[j]));
             let x = randn::<B, 2>([3, e], &d);
             let xfull = pad_last(x.clone(), 8);
             let hot = fc1
-                .forward(xfull, &[&Mixture::one_hot(i, 3, &d), &Mixture::one_hot(j, 2, &d)])
+                .forward(
+                    xfull,
+                    &[
+                        &Mixture::one_hot(i, 3, &d).unwrap(),
+                        &Mixture::one_hot(j, 2, &d).unwrap(),
+                    ],
+                )
                 .unwrap();
-            let single = fc1.forward(x.clone(), &[&Mixture::single(i), &Mixture::single(j)]).unwrap();
+            let single = fc1
+                .forward(x.clone(), &[&Mixture::single(i), &Mixture::single(j)])
+                .unwrap();
             let sub = fc1.extract(&[i, j]).unwrap().forward(x);
             assert_eq!(single.dims(), [3, h]);
             assert_close(&hot.clone().slice([0..3, 0..h]), &single, 1e-6);
             if h < 16 {
-                assert_close(&hot.slice([0..3, h..16]), &Tensor::zeros([3, 16 - h], &d), 0.0);
+                assert_close(
+                    &hot.slice([0..3, h..16]),
+                    &Tensor::zeros([3, 16 - h], &d),
+                    0.0,
+                );
             }
             assert_close(&sub, &single, 1e-6);
         }
@@ -178,29 +228,54 @@ fn straight_through_weight_scales_the_slice() {
 #[test]
 fn bad_mixtures_and_inputs_are_typed_errors() {
     let d = dev();
-    let layer = SuperLinearConfig::new(&[2, 4], &[3, 5]).unwrap().init::<B>(&d);
+    let layer = SuperLinearConfig::new(&[2, 4], &[3, 5])
+        .unwrap()
+        .init::<B>(&d);
     let x = randn::<B, 2>([2, 4], &d);
     let m2 = Mixture::weights(w::<B>(&[0.5, 0.5], &d));
     let m3 = Mixture::weights(w::<B>(&[0.3, 0.3, 0.4], &d));
-    assert!(matches!(layer.forward(x.clone(), &[&m2, &m3]), Err(CoreError::BadMixture { .. })));
-    assert!(matches!(layer.forward(x.clone(), &[&m2]), Err(CoreError::BadMixture { .. })));
+    assert!(matches!(
+        layer.forward(x.clone(), &[&m2, &m3]),
+        Err(CoreError::BadMixture { .. })
+    ));
+    assert!(matches!(
+        layer.forward(x.clone(), &[&m2]),
+        Err(CoreError::BadMixture { .. })
+    ));
     assert!(matches!(
         layer.forward(x.clone(), &[&Mixture::single(2), &m2]),
         Err(CoreError::BadMixture { .. })
     ));
     // Single input width 2, but the tensor is 4 wide.
-    assert!(matches!(layer.forward(x, &[&Mixture::single(0), &m2]), Err(CoreError::Shape { .. })));
-    assert!(matches!(layer.extract(&[0, 2]), Err(CoreError::BadMixture { .. })));
-    assert!(matches!(SuperLinearConfig::new(&[4, 2], &[3]), Err(CoreError::NotIncreasing { .. })));
-    assert!(matches!(SuperLinearConfig::new(&[], &[3]), Err(CoreError::Empty { .. })));
-    assert!(matches!(SuperLinearConfig::expand(&[4], &[2.0, -1.0]), Err(CoreError::InvalidCandidate { .. })));
+    assert!(matches!(
+        layer.forward(x, &[&Mixture::single(0), &m2]),
+        Err(CoreError::Shape { .. })
+    ));
+    assert!(matches!(
+        layer.extract(&[0, 2]),
+        Err(CoreError::BadMixture { .. })
+    ));
+    assert!(matches!(
+        SuperLinearConfig::new(&[4, 2], &[3]),
+        Err(CoreError::NotIncreasing { .. })
+    ));
+    assert!(matches!(
+        SuperLinearConfig::new(&[], &[3]),
+        Err(CoreError::Empty { .. })
+    ));
+    assert!(matches!(
+        SuperLinearConfig::expand(&[4], &[2.0, -1.0]),
+        Err(CoreError::InvalidCandidate { .. })
+    ));
 }
 
 #[test]
 fn gradients_reach_weights_and_mixture_and_match_finite_differences() {
     let d = dev();
     let (embeds, ratios) = ([2usize, 3, 4], [1.0f64, 2.0]);
-    let fc1 = SuperLinearConfig::expand(&embeds, &ratios).unwrap().init::<AB>(&d);
+    let fc1 = SuperLinearConfig::expand(&embeds, &ratios)
+        .unwrap()
+        .init::<AB>(&d);
     let x = randn::<AB, 2>([3, 4], &d);
     let r = randn::<AB, 2>([3, 8], &d);
     let loss_at = |a: &[f32], b: &[f32]| -> f32 {
@@ -213,13 +288,19 @@ fn gradients_reach_weights_and_mixture_and_match_finite_differences() {
     let wa = w::<AB>(&a, &d).require_grad();
     let wb = w::<AB>(&b, &d).require_grad();
     let y = fc1
-        .forward(x.clone(), &[&Mixture::weights(wa.clone()), &Mixture::weights(wb.clone())])
+        .forward(
+            x.clone(),
+            &[&Mixture::weights(wa.clone()), &Mixture::weights(wb.clone())],
+        )
         .unwrap();
     let grads = (y * r.clone()).sum().backward();
     let ga = vec_of(&wa.grad(&grads).unwrap());
     let gb = vec_of(&wb.grad(&grads).unwrap());
     let gw = fc1.weight.val().grad(&grads).unwrap();
-    assert!(vec_of(&gw).iter().any(|v| v.abs() > 1e-4), "no gradient reached the weight");
+    assert!(
+        vec_of(&gw).iter().any(|v| v.abs() > 1e-4),
+        "no gradient reached the weight"
+    );
     let h = 1e-2f32;
     for i in 0..3 {
         let (mut p, mut m) = (a, a);
@@ -227,13 +308,21 @@ fn gradients_reach_weights_and_mixture_and_match_finite_differences() {
         m[i] -= h;
         let fd = (loss_at(&p, &b) - loss_at(&m, &b)) / (2.0 * h);
         assert!(ga[i].abs() > 1e-4, "zero gradient on α_{i}");
-        assert!((fd - ga[i]).abs() <= 1e-2 * ga[i].abs().max(1.0), "α_{i}: autodiff {} vs fd {fd}", ga[i]);
+        assert!(
+            (fd - ga[i]).abs() <= 1e-2 * ga[i].abs().max(1.0),
+            "α_{i}: autodiff {} vs fd {fd}",
+            ga[i]
+        );
     }
     for j in 0..2 {
         let (mut p, mut m) = (b, b);
         p[j] += h;
         m[j] -= h;
         let fd = (loss_at(&a, &p) - loss_at(&a, &m)) / (2.0 * h);
-        assert!((fd - gb[j]).abs() <= 1e-2 * gb[j].abs().max(1.0), "β_{j}: autodiff {} vs fd {fd}", gb[j]);
+        assert!(
+            (fd - gb[j]).abs() <= 1e-2 * gb[j].abs().max(1.0),
+            "β_{j}: autodiff {} vs fd {fd}",
+            gb[j]
+        );
     }
 }

@@ -17,7 +17,14 @@ fn prefix_mask_handles_unsorted_and_repeated_sizes() {
     let ws = [0.1f32, 0.2, 0.3, 0.4];
     let m = prefix_mask(w::<B>(&ws, &dev()), &sizes, 7);
     let want: Vec<f32> = (0..7)
-        .map(|t| sizes.iter().zip(&ws).filter(|(s, _)| t < **s).map(|(_, w)| *w).sum())
+        .map(|t| {
+            sizes
+                .iter()
+                .zip(&ws)
+                .filter(|(s, _)| t < **s)
+                .map(|(_, w)| *w)
+                .sum()
+        })
         .collect();
     assert_eq!(want[0], 1.0);
     assert_close(&m, &w::<B>(&want, &dev()), 1e-6);

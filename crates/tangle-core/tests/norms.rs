@@ -4,7 +4,9 @@ use common::*;
 
 use burn::module::Param;
 use burn::tensor::{module::embedding, Int, Tensor, TensorData};
-use tangle_core::{CoreError, Mixture, SuperBatchNorm2d, SuperEmbedding, SuperLayerNorm, SuperPatchEmbed};
+use tangle_core::{
+    CoreError, Mixture, SuperBatchNorm2d, SuperEmbedding, SuperLayerNorm, SuperPatchEmbed,
+};
 
 fn literal_vec_mix(v: &[f32], sizes: &[usize], ws: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; v.len()];
@@ -25,7 +27,9 @@ fn layer_norm_superposes_affine_over_full_width() {
     ln.beta = Param::from_tensor(randn::<B, 1>([8], &d));
     let ws = [0.2f32, 0.3, 0.5];
     let x = randn::<B, 3>([2, 3, 8], &d);
-    let y = ln.forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    let y = ln
+        .forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)))
+        .unwrap();
     // Reference: normalize over the full width by hand, then the literal Σ w_i pad(γ[:e_i]).
     let g = literal_vec_mix(&vec_of(&ln.gamma.val()), &dims, &ws);
     let b = literal_vec_mix(&vec_of(&ln.beta.val()), &dims, &ws);
@@ -49,7 +53,10 @@ fn layer_norm_superposes_affine_over_full_width() {
         let sub = ln.extract(i).unwrap().forward(xs);
         assert_close(&single, &sub, 1e-5);
     }
-    assert!(matches!(ln.forward(x, &Mixture::single(0)), Err(CoreError::Shape { .. })));
+    assert!(matches!(
+        ln.forward(x, &Mixture::single(0)),
+        Err(CoreError::Shape { .. })
+    ));
 }
 
 #[test]
@@ -64,7 +71,9 @@ fn batch_norm_equals_weighted_sum_of_sliced_batch_norms() {
     let ws = [0.5f32, 0.25, 0.25];
     let x = randn::<B, 4>([2, 5, 3, 3], &d);
     // Inference mode (no autodiff): running statistics.
-    let y = bn.forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    let y = bn
+        .forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)))
+        .unwrap();
     let mut want: Option<Tensor<B, 4>> = None;
     for (i, &c) in chans.iter().enumerate() {
         let sub = bn.extract(i).unwrap();
@@ -77,7 +86,11 @@ fn batch_norm_equals_weighted_sum_of_sliced_batch_norms() {
     assert_close(&y, &want.unwrap(), 1e-5);
     for (i, &c) in chans.iter().enumerate() {
         let xs = x.clone().slice([0..2, 0..c, 0..3, 0..3]);
-        assert_close(&bn.forward(xs.clone(), &Mixture::single(i)).unwrap(), &bn.extract(i).unwrap().forward(xs), 1e-5);
+        assert_close(
+            &bn.forward(xs.clone(), &Mixture::single(i)).unwrap(),
+            &bn.extract(i).unwrap().forward(xs),
+            1e-5,
+        );
     }
 }
 
@@ -104,12 +117,18 @@ fn embedding_superposition_one_hot_single_and_extracted() {
     let d = dev();
     let dims = [3usize, 5, 6];
     let emb = SuperEmbedding::<B>::new(10, &dims, 1.0, &d).unwrap();
-    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 4, 9, 0, 0, 7], [2, 3]), &d);
+    let ids =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 4, 9, 0, 0, 7], [2, 3]), &d);
     let ws = [0.1f32, 0.6, 0.3];
-    let y = emb.forward(ids.clone(), &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    let y = emb
+        .forward(ids.clone(), &Mixture::weights(w::<B>(&ws, &d)))
+        .unwrap();
     let mut want: Option<Tensor<B, 3>> = None;
     for (i, &e) in dims.iter().enumerate() {
-        let yi = pad_last(embedding(emb.weight.val().slice([0..10, 0..e]), ids.clone()), 6) * ws[i];
+        let yi = pad_last(
+            embedding(emb.weight.val().slice([0..10, 0..e]), ids.clone()),
+            6,
+        ) * ws[i];
         want = Some(match want {
             None => yi,
             Some(a) => a + yi,
@@ -117,14 +136,18 @@ fn embedding_superposition_one_hot_single_and_extracted() {
     }
     assert_close(&y, &want.unwrap(), 1e-6);
     for (i, &e) in dims.iter().enumerate() {
-        let hot = emb.forward(ids.clone(), &Mixture::one_hot(i, 3, &d)).unwrap();
+        let hot = emb
+            .forward(ids.clone(), &Mixture::one_hot(i, 3, &d).unwrap())
+            .unwrap();
         let single = emb.forward(ids.clone(), &Mixture::single(i)).unwrap();
         let sub = emb.extract(i).unwrap().forward(ids.clone());
         assert_close(&hot.slice([0..2, 0..3, 0..e]), &single, 0.0);
         assert_close(&sub, &single, 0.0);
     }
     // Position rows.
-    let pos = emb.first_rows(4, &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    let pos = emb
+        .first_rows(4, &Mixture::weights(w::<B>(&ws, &d)))
+        .unwrap();
     let want_pos: Vec<f32> = {
         let t = vec_of(&emb.weight.val());
         (0..4)
@@ -135,7 +158,10 @@ fn embedding_superposition_one_hot_single_and_extracted() {
             .collect()
     };
     assert_close(&pos, &floats::<B, 2>(&want_pos, [4, 6], &d), 1e-6);
-    assert!(matches!(emb.first_rows(11, &Mixture::single(0)), Err(CoreError::Shape { .. })));
+    assert!(matches!(
+        emb.first_rows(11, &Mixture::single(0)),
+        Err(CoreError::Shape { .. })
+    ));
 }
 
 #[test]
@@ -145,7 +171,9 @@ fn patch_embedding_superposition_and_extraction() {
     let pe = SuperPatchEmbed::<B>::new(3, 4, &embeds, &d).unwrap();
     let x = randn::<B, 4>([2, 3, 8, 8], &d);
     let ws = [0.3f32, 0.7];
-    let y = pe.forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d))).unwrap();
+    let y = pe
+        .forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)))
+        .unwrap();
     assert_eq!(y.dims(), [2, 4, 8]);
     let mut want: Option<Tensor<B, 3>> = None;
     for (i, &e) in embeds.iter().enumerate() {

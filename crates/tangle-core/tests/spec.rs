@@ -17,27 +17,68 @@ fn spec() -> SearchSpec {
 
 #[test]
 fn decision_validation_gives_typed_errors() {
-    assert_eq!(Decision::sizes("c", &[], 8), Err(CoreError::Empty { decision: "c".into() }));
-    assert!(matches!(Decision::sizes("c", &[4, 4], 8), Err(CoreError::Duplicate { .. })));
-    assert!(matches!(Decision::sizes("c", &[8, 4], 8), Err(CoreError::NotIncreasing { .. })));
+    assert_eq!(
+        Decision::sizes("c", &[], 8),
+        Err(CoreError::Empty {
+            decision: "c".into()
+        })
+    );
+    assert!(matches!(
+        Decision::sizes("c", &[4, 4], 8),
+        Err(CoreError::Duplicate { .. })
+    ));
+    assert!(matches!(
+        Decision::sizes("c", &[8, 4], 8),
+        Err(CoreError::NotIncreasing { .. })
+    ));
     assert_eq!(
         Decision::sizes("c", &[4, 16], 8),
-        Err(CoreError::ExceedsMax { decision: "c".into(), value: "16".into(), max: "8".into() })
+        Err(CoreError::ExceedsMax {
+            decision: "c".into(),
+            value: "16".into(),
+            max: "8".into()
+        })
     );
-    assert!(matches!(Decision::sizes("c", &[0, 4], 8), Err(CoreError::InvalidCandidate { .. })));
-    assert!(matches!(Decision::kernels("k", &[3, 4]), Err(CoreError::InvalidCandidate { .. })));
-    assert!(matches!(Decision::ratios("r", &[3.5, f64::NAN]), Err(CoreError::InvalidCandidate { .. })));
-    assert!(matches!(Decision::ratios("r", &[4.0, 3.5]), Err(CoreError::NotIncreasing { .. })));
-    assert!(matches!(Decision::depths("d", &[12, 15], 14), Err(CoreError::ExceedsMax { .. })));
-    assert!(matches!(Decision::ops("e", &["a", "a"]), Err(CoreError::Duplicate { .. })));
-    assert!(matches!(Decision::ops("e", &[]), Err(CoreError::Empty { .. })));
+    assert!(matches!(
+        Decision::sizes("c", &[0, 4], 8),
+        Err(CoreError::InvalidCandidate { .. })
+    ));
+    assert!(matches!(
+        Decision::kernels("k", &[3, 4]),
+        Err(CoreError::InvalidCandidate { .. })
+    ));
+    assert!(matches!(
+        Decision::ratios("r", &[3.5, f64::NAN]),
+        Err(CoreError::InvalidCandidate { .. })
+    ));
+    assert!(matches!(
+        Decision::ratios("r", &[4.0, 3.5]),
+        Err(CoreError::NotIncreasing { .. })
+    ));
+    assert!(matches!(
+        Decision::depths("d", &[12, 15], 14),
+        Err(CoreError::ExceedsMax { .. })
+    ));
+    assert!(matches!(
+        Decision::ops("e", &["a", "a"]),
+        Err(CoreError::Duplicate { .. })
+    ));
+    assert!(matches!(
+        Decision::ops("e", &[]),
+        Err(CoreError::Empty { .. })
+    ));
     assert_eq!(
-        Decision::heads_dividing("h", &[6, 8, 12], &[384, 576, 768]).unwrap().len(),
+        Decision::heads_dividing("h", &[6, 8, 12], &[384, 576, 768])
+            .unwrap()
+            .len(),
         3
     );
     assert_eq!(
         Decision::heads_dividing("h", &[5, 6], &[384]),
-        Err(CoreError::HeadsDoNotDivide { heads: 5, embed: 384 })
+        Err(CoreError::HeadsDoNotDivide {
+            heads: 5,
+            embed: 384
+        })
     );
     let d = Decision::ratios("r", &[3.5, 4.0]).unwrap();
     assert_eq!(d.kind(), DecisionKind::Ratio);
@@ -73,22 +114,43 @@ fn architecture_mismatches_are_typed_errors() {
     let s = spec();
     let mut arch = s.largest();
     arch.set("embed", 200usize);
-    assert!(matches!(arch.validate(&s), Err(CoreError::InvalidChoice { .. })));
+    assert!(matches!(
+        arch.validate(&s),
+        Err(CoreError::InvalidChoice { .. })
+    ));
     let mut arch = s.largest();
     arch.set("layer99.heads", 3usize);
-    assert_eq!(arch.validate(&s), Err(CoreError::UnknownDecision("layer99.heads".into())));
+    assert_eq!(
+        arch.validate(&s),
+        Err(CoreError::UnknownDecision("layer99.heads".into()))
+    );
     let json = r#"{"embed": 192}"#;
-    assert!(matches!(Architecture::from_json(json, &s), Err(CoreError::MissingChoice(_))));
-    assert!(matches!(Architecture::from_json("{not json", &s), Err(CoreError::Json(_))));
-    assert!(matches!(s.architecture(&[0, 0, 0, 0, 0, 5]), Err(CoreError::BadMixture { .. })));
+    assert!(matches!(
+        Architecture::from_json(json, &s),
+        Err(CoreError::MissingChoice(_))
+    ));
+    assert!(matches!(
+        Architecture::from_json("{not json", &s),
+        Err(CoreError::Json(_))
+    ));
+    assert!(matches!(
+        s.architecture(&[0, 0, 0, 0, 0, 5]),
+        Err(CoreError::BadMixture { .. })
+    ));
 }
 
 #[test]
 fn mixtures_are_checked_against_the_spec() {
     let s = spec();
     let fixed = Mixtures::<B>::fixed(&s, &s.largest()).unwrap();
-    assert!(matches!(fixed.get("depth").unwrap(), tangle_core::Mixture::Single { index: 2, .. }));
-    assert!(matches!(fixed.get("nope"), Err(CoreError::UnknownDecision(_))));
+    assert!(matches!(
+        fixed.get("depth").unwrap(),
+        tangle_core::Mixture::Single { index: 2, .. }
+    ));
+    assert!(matches!(
+        fixed.get("nope"),
+        Err(CoreError::UnknownDecision(_))
+    ));
     let too_few = Mixtures::<B>::new(&s, vec![tangle_core::Mixture::single(0)]);
     assert!(matches!(too_few, Err(CoreError::BadMixture { .. })));
 }

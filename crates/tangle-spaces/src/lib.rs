@@ -4,4 +4,6 @@
 //! MobileNetV3, nanoGPT), each built only from [`tangle_core`] parts. Laid down with the
 //! workspace; the spaces arrive with their issues.
 
+#![warn(missing_docs)]
+
 pub use tangle_core;

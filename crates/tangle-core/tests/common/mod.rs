@@ -38,7 +38,11 @@ pub fn randn<Bk: Backend, const D: usize>(shape: [usize; D], device: &Bk::Device
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
 }
 
-pub fn floats<Bk: Backend, const D: usize>(v: &[f32], shape: [usize; D], device: &Bk::Device) -> Tensor<Bk, D> {
+pub fn floats<Bk: Backend, const D: usize>(
+    v: &[f32],
+    shape: [usize; D],
+    device: &Bk::Device,
+) -> Tensor<Bk, D> {
     Tensor::from_data(TensorData::new(v.to_vec(), shape), device)
 }
 
