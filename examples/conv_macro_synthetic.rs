@@ -178,7 +178,7 @@ fn synthetic(n: usize, rng: &mut StdRng) -> (Vec<f32>, Vec<i64>) {
     let mut ys = Vec::with_capacity(n);
     for _ in 0..n {
         let class = rng.random_range(0..CLASSES);
-        let theta = class as f32 * PI / 4.0 + rng.random_range(-0.2..0.2);
+        let theta = class as f32 * PI / 4.0 + rng.random_range(-0.3..0.3);
         let freq = rng.random_range(0.5..1.1);
         let phase = rng.random_range(0.0..2.0 * PI);
         let colour: [f32; 3] = [
@@ -191,7 +191,7 @@ fn synthetic(n: usize, rng: &mut StdRng) -> (Vec<f32>, Vec<i64>) {
                 for x in 0..SIDE {
                     let u = x as f32 * theta.cos() + y as f32 * theta.sin();
                     let noise: f32 = rng.random_range(-1.0..1.0) + rng.random_range(-1.0..1.0);
-                    xs.push(ch * (freq * u + phase).sin() + 0.9 * noise);
+                    xs.push(ch * (freq * u + phase).sin() + 1.4 * noise);
                 }
             }
         }
@@ -393,6 +393,11 @@ fn run<B: AutodiffBackend>(a: &Args) -> Result<()> {
     let inner = net.valid();
     let fixed = Mixtures::fixed(&spec, &arch)?;
     let test_acc = evaluate(&inner, &fixed, &test)?;
+    println!("\nfinal mixture probabilities (softmax of α):");
+    for (d, p) in spec.decisions().iter().zip(alphas.probs()) {
+        let cells: Vec<String> = d.candidates().iter().zip(&p).map(|(c, v)| format!("{c}: {v:.3}")).collect();
+        println!("  {:<16} {}", d.name(), cells.join("  "));
+    }
     println!("\ndiscovered architecture: {}", arch.to_json());
     println!("inherited-weight test accuracy of the discovered single path: {test_acc:.3}");
     fs::write(a.out.join("architecture.json"), arch.to_json()).expect("write architecture");

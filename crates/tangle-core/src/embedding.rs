@@ -45,7 +45,6 @@ impl<B: Backend> SuperEmbedding<B> {
     }
 
     fn apply<const D: usize>(&self, y: Tensor<B, D>, plan: &Plan<B>) -> Tensor<B, D> {
-        let device = y.device();
         let e = plan.extents[0];
         let mut shape = [1usize; D];
         shape[D - 1] = e;

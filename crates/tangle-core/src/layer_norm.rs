@@ -63,7 +63,6 @@ impl<B: Backend> SuperLayerNorm<B> {
                 got: dims.to_vec(),
             });
         }
-        let device = x.device();
         let mut g = self.gamma.val();
         let mut b = self.beta.val();
         if e != self.combi.max()[0] {

@@ -1,15 +1,22 @@
 //! Helpers shared by the tangle-core tests.
 #![allow(dead_code)]
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
 
-/// Forward-only backend.
-pub type B = Flex;
+/// Forward-only backend: Flex (CPU) unless a GPU test feature is on.
+#[cfg(not(any(feature = "test-cuda", feature = "test-wgpu")))]
+pub type B = burn::backend::Flex;
+/// Forward-only backend: CUDA.
+#[cfg(feature = "test-cuda")]
+pub type B = burn::backend::Cuda;
+/// Forward-only backend: wgpu.
+#[cfg(all(feature = "test-wgpu", not(feature = "test-cuda")))]
+pub type B = burn::backend::Wgpu;
 /// Backend with gradients.
-pub type AB = Autodiff<Flex>;
+pub type AB = Autodiff<B>;
 
-pub fn dev() -> burn::backend::flex::FlexDevice {
+pub fn dev() -> <B as burn::tensor::backend::BackendTypes>::Device {
     Default::default()
 }
 
