@@ -395,7 +395,12 @@ fn run<B: AutodiffBackend>(a: &Args) -> Result<()> {
     let test_acc = evaluate(&inner, &fixed, &test)?;
     println!("\nfinal mixture probabilities (softmax of α):");
     for (d, p) in spec.decisions().iter().zip(alphas.probs()) {
-        let cells: Vec<String> = d.candidates().iter().zip(&p).map(|(c, v)| format!("{c}: {v:.3}")).collect();
+        let cells: Vec<String> = d
+            .candidates()
+            .iter()
+            .zip(&p)
+            .map(|(c, v)| format!("{c}: {v:.3}"))
+            .collect();
         println!("  {:<16} {}", d.name(), cells.join("  "));
     }
     println!("\ndiscovered architecture: {}", arch.to_json());

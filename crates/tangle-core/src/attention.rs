@@ -132,6 +132,23 @@ pub struct SuperAttention<B: Backend> {
     causal: bool,
 }
 
+/// Sum of tensors (`None` for none).
+pub(crate) fn sum<B: Backend, const D: usize>(
+    terms: impl IntoIterator<Item = Tensor<B, D>>,
+) -> Option<Tensor<B, D>> {
+    terms.into_iter().reduce(|a, b| a + b)
+}
+
+/// Zero-pads the last dim to `n`.
+fn pad_last<B: Backend, const D: usize>(x: Tensor<B, D>, n: usize) -> Tensor<B, D> {
+    let d = x.dims()[D - 1];
+    if d < n {
+        x.pad([(0, n - d)], burn::tensor::ops::PadMode::Constant(0.0))
+    } else {
+        x
+    }
+}
+
 fn scalar<B: Backend>(w: &Tensor<B, 1>, i: usize) -> Tensor<B, 4> {
     w.clone().slice([i..i + 1]).reshape([1, 1, 1, 1])
 }
@@ -243,7 +260,7 @@ impl<B: Backend> SuperAttention<B> {
                 weight.as_ref().map(|s| s.clone().reshape([1, 1, 1, 1])),
             )],
         };
-        let mut out: Option<Tensor<B, 3>> = None;
+        let mut terms = Vec::with_capacity(head_terms.len());
         for (h, hweight) in head_terms {
             let o = match embed {
                 Mixture::Single { .. } => {
@@ -259,56 +276,32 @@ impl<B: Backend> SuperAttention<B> {
                     let dmax = width / h;
                     // Candidate e's heads are columns [j·e/h, (j+1)·e/h); pad each to the widest head.
                     let layout = |z: &Tensor<B, 3>| -> Tensor<B, 4> {
-                        let mut acc: Option<Tensor<B, 4>> = None;
-                        for (i, &e) in self.embeds.iter().enumerate() {
+                        let terms = self.embeds.iter().enumerate().map(|(i, &e)| {
                             let dh = e / h;
                             let zi = z.clone().slice([0..b, 0..t, 0..e]).reshape([b, t, h, dh]);
-                            let zi = if dh < dmax {
-                                zi.pad([(0, dmax - dh)], burn::tensor::ops::PadMode::Constant(0.0))
-                            } else {
-                                zi
-                            };
-                            let zi = zi * scalar(ew, i);
-                            acc = Some(match acc {
-                                None => zi,
-                                Some(a) => a + zi,
-                            });
-                        }
-                        acc.expect("at least one candidate").swap_dims(1, 2)
-                    };
-                    let mut scale: Option<Tensor<B, 4>> = None;
-                    for (i, &e) in self.embeds.iter().enumerate() {
-                        let s = scalar(ew, i) * (1.0 / ((e / h) as f64).sqrt());
-                        scale = Some(match scale {
-                            None => s,
-                            Some(a) => a + s,
+                            pad_last(zi, dmax) * scalar(ew, i)
                         });
-                    }
+                        sum(terms).expect("at least one candidate").swap_dims(1, 2)
+                    };
+                    let scale = sum(self
+                        .embeds
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &e)| scalar(ew, i) * (1.0 / ((e / h) as f64).sqrt())));
                     let o = self.attend(
                         layout(&q),
                         layout(&k),
                         layout(&v),
-                        scale.expect("candidates"),
+                        scale.expect("at least one candidate"),
                     );
                     let o = o.swap_dims(1, 2); // [b, t, h, dmax]
-                    let mut back: Option<Tensor<B, 3>> = None;
-                    for (i, &e) in self.embeds.iter().enumerate() {
-                        let dh = e / h;
+                    let back = sum(self.embeds.iter().enumerate().map(|(i, &e)| {
                         let oi = o
                             .clone()
-                            .slice([0..b, 0..t, 0..h, 0..dh])
+                            .slice([0..b, 0..t, 0..h, 0..e / h])
                             .reshape([b, t, e]);
-                        let oi = if e < width {
-                            oi.pad([(0, width - e)], burn::tensor::ops::PadMode::Constant(0.0))
-                        } else {
-                            oi
-                        };
-                        let oi = oi * scalar(ew, i).reshape([1, 1, 1]);
-                        back = Some(match back {
-                            None => oi,
-                            Some(a) => a + oi,
-                        });
-                    }
+                        pad_last(oi, width) * scalar(ew, i).reshape([1, 1, 1])
+                    }));
                     back.expect("at least one candidate")
                 }
             };
@@ -316,12 +309,9 @@ impl<B: Backend> SuperAttention<B> {
                 Some(s) => o * s.reshape([1, 1, 1]),
                 None => o,
             };
-            out = Some(match out {
-                None => o,
-                Some(a) => a + o,
-            });
+            terms.push(o);
         }
-        let o = out.expect("at least one head count");
+        let o = sum(terms).expect("at least one head count");
         self.proj.forward(o, &[&cols, embed])
     }
 

@@ -65,20 +65,17 @@ impl DepthMixer {
                 })
             }
             Mixture::Weights(w) => {
-                let mut acc: Option<Tensor<B, D>> = None;
+                let mut terms = Vec::with_capacity(self.depths.len());
                 let mut next = 0;
                 for i in 0..n {
                     x = block(i, x)?;
                     if next < self.depths.len() && self.depths[next] == i + 1 {
-                        let term = x.clone() * w.clone().slice([next..next + 1]).reshape([1; D]);
-                        acc = Some(match acc {
-                            None => term,
-                            Some(a) => a + term,
-                        });
+                        terms.push(x.clone() * w.clone().slice([next..next + 1]).reshape([1; D]));
                         next += 1;
                     }
                 }
-                acc.ok_or_else(|| CoreError::Config("no candidate depth reached".into()))
+                crate::attention::sum(terms)
+                    .ok_or_else(|| CoreError::Config("no candidate depth reached".into()))
             }
         }
     }

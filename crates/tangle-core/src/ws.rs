@@ -50,15 +50,15 @@ impl<B: Backend, M: Module<B>> WsMixedOp<B, M> {
                 })
             }
             Mixture::Weights(w) => {
-                let mut acc: Option<Tensor<B, D>> = None;
-                for (i, op) in self.ops.iter().enumerate() {
-                    let y = run(op, x.clone())? * w.clone().slice([i..i + 1]).reshape([1; D]);
-                    acc = Some(match acc {
-                        None => y,
-                        Some(a) => a + y,
-                    });
-                }
-                Ok(acc.expect("non-empty"))
+                let terms = self
+                    .ops
+                    .iter()
+                    .enumerate()
+                    .map(|(i, op)| {
+                        Ok(run(op, x.clone())? * w.clone().slice([i..i + 1]).reshape([1; D]))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(crate::attention::sum(terms).expect("non-empty"))
             }
         }
     }

@@ -48,20 +48,17 @@ fn fixed_head_dim_equals_weighted_sum_over_heads_and_embeds() {
     let wp = att.proj.weight.val();
     let bp = att.proj.bias.as_ref().unwrap().val();
     // qkv: weighted sum of the separately-run sliced input projections (a linear op).
-    let mut qkv: Option<Tensor<B, 3>> = None;
+    let mut qkv = Vec::new();
     for (i, &e) in embeds.iter().enumerate() {
         let yi = linear(
             x.clone().slice([0..2, 0..5, 0..e]),
             wq.clone().slice([0..e, 0..36]),
             Some(bq.clone()),
         ) * a[i];
-        qkv = Some(match qkv {
-            None => yi,
-            Some(s) => s + yi,
-        });
+        qkv.push(yi);
     }
-    let qkv = qkv.unwrap().reshape([2, 5, 3, 3, hd]);
-    let mut want: Option<Tensor<B, 3>> = None;
+    let qkv = sum_all(qkv).reshape([2, 5, 3, 3, hd]);
+    let mut want = Vec::new();
     for (j, &h) in heads.iter().enumerate() {
         let part = |p: usize| {
             qkv.clone()
@@ -76,13 +73,10 @@ fn fixed_head_dim_equals_weighted_sum_over_heads_and_embeds() {
                 Some(bp.clone().slice([0..e])),
             );
             let yi = pad_last(yi, 8) * (a[i] * bw[j]);
-            want = Some(match want {
-                None => yi,
-                Some(s) => s + yi,
-            });
+            want.push(yi);
         }
     }
-    assert_close(&y, &want.unwrap(), 1e-5);
+    assert_close(&y, &sum_all(want), 1e-5);
 }
 
 fn one_hot_single_extracted(att: &SuperAttention<B>, embeds: &[usize], heads: &[usize]) {
@@ -156,18 +150,15 @@ fn gpt_head_mixture_is_weighted_sum_of_head_counts() {
                 &Mixture::weights(w::<B>(&bw, &d)),
             )
             .unwrap();
-        let mut want: Option<Tensor<B, 3>> = None;
+        let mut want = Vec::new();
         for j in 0..3 {
             let yj = att
                 .forward(x.clone(), &Mixture::single(i), &Mixture::single(j))
                 .unwrap()
                 * bw[j];
-            want = Some(match want {
-                None => yj,
-                Some(s) => s + yj,
-            });
+            want.push(yj);
         }
-        assert_close(&y, &want.unwrap(), 1e-5);
+        assert_close(&y, &sum_all(want), 1e-5);
     }
 }
 

@@ -56,20 +56,17 @@ fn check_superposed(stride: usize, dil: usize) {
         .unwrap();
     let weight = conv.weight.val();
     let bias = conv.bias.as_ref().unwrap().val();
-    let mut want: Option<Tensor<B, 4>> = None;
+    let mut want = Vec::new();
     for (i, &ci) in ins.iter().enumerate() {
         for (o, &co) in outs.iter().enumerate() {
             for (kk, &k) in ks.iter().enumerate() {
                 let yi = pad_dim1(sliced(&weight, &bias, &x, ci, co, k, stride, dil, false), 6)
                     * (wi[i] * wo[o] * wk[kk]);
-                want = Some(match want {
-                    None => yi,
-                    Some(a) => a + yi,
-                });
+                want.push(yi);
             }
         }
     }
-    assert_close(&y, &want.unwrap(), 1e-5);
+    assert_close(&y, &sum_all(want), 1e-5);
 }
 
 #[test]
@@ -103,18 +100,15 @@ fn depthwise_superposition_and_single_path() {
     let bias = conv.bias.as_ref().unwrap().val();
     // A depthwise conv on c channels reads exactly those channels: for the weighted sum, the
     // smaller candidate sees the first c channels of x.
-    let mut want: Option<Tensor<B, 4>> = None;
+    let mut want = Vec::new();
     for (i, &c) in chans.iter().enumerate() {
         for (kk, &k) in ks.iter().enumerate() {
             let yi =
                 pad_dim1(sliced(&weight, &bias, &x, c, c, k, 2, 1, true), 6) * (wc[i] * wk[kk]);
-            want = Some(match want {
-                None => yi,
-                Some(a) => a + yi,
-            });
+            want.push(yi);
         }
     }
-    assert_close(&y, &want.unwrap(), 1e-5);
+    assert_close(&y, &sum_all(want), 1e-5);
 
     // One-hot == single == extracted.
     for (i, &c) in chans.iter().enumerate() {

@@ -26,19 +26,16 @@ fn weighted_sum_of_slices(
     combos: &[((usize, usize), f32)],
 ) -> Tensor<B, 2> {
     let [_, no] = layer.weight.dims();
-    let mut acc: Option<Tensor<B, 2>> = None;
+    let mut acc = Vec::new();
     for &((ci, co), p) in combos {
         let [n, _] = x.dims();
         let wi = layer.weight.val().slice([0..ci, 0..co]);
         let bi = layer.bias.as_ref().map(|b| b.val().slice([0..co]));
         let y = linear(x.clone().slice([0..n, 0..ci]), wi, bi) * p;
         let y = pad_last(y, no);
-        acc = Some(match acc {
-            None => y,
-            Some(a) => a + y,
-        });
+        acc.push(y);
     }
-    acc.unwrap()
+    sum_all(acc)
 }
 
 fn combos2(ins: &[usize], outs: &[usize], a: &[f32], b: &[f32]) -> Vec<((usize, usize), f32)> {

@@ -74,16 +74,13 @@ fn batch_norm_equals_weighted_sum_of_sliced_batch_norms() {
     let y = bn
         .forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)))
         .unwrap();
-    let mut want: Option<Tensor<B, 4>> = None;
+    let mut want = Vec::new();
     for (i, &c) in chans.iter().enumerate() {
         let sub = bn.extract(i).unwrap();
         let yi = pad_dim1(sub.forward(x.clone().slice([0..2, 0..c, 0..3, 0..3])), 5) * ws[i];
-        want = Some(match want {
-            None => yi,
-            Some(a) => a + yi,
-        });
+        want.push(yi);
     }
-    assert_close(&y, &want.unwrap(), 1e-5);
+    assert_close(&y, &sum_all(want), 1e-5);
     for (i, &c) in chans.iter().enumerate() {
         let xs = x.clone().slice([0..2, 0..c, 0..3, 0..3]);
         assert_close(
@@ -123,18 +120,15 @@ fn embedding_superposition_one_hot_single_and_extracted() {
     let y = emb
         .forward(ids.clone(), &Mixture::weights(w::<B>(&ws, &d)))
         .unwrap();
-    let mut want: Option<Tensor<B, 3>> = None;
+    let mut want = Vec::new();
     for (i, &e) in dims.iter().enumerate() {
         let yi = pad_last(
             embedding(emb.weight.val().slice([0..10, 0..e]), ids.clone()),
             6,
         ) * ws[i];
-        want = Some(match want {
-            None => yi,
-            Some(a) => a + yi,
-        });
+        want.push(yi);
     }
-    assert_close(&y, &want.unwrap(), 1e-6);
+    assert_close(&y, &sum_all(want), 1e-6);
     for (i, &e) in dims.iter().enumerate() {
         let hot = emb
             .forward(ids.clone(), &Mixture::one_hot(i, 3, &d).unwrap())
@@ -175,17 +169,14 @@ fn patch_embedding_superposition_and_extraction() {
         .forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)))
         .unwrap();
     assert_eq!(y.dims(), [2, 4, 8]);
-    let mut want: Option<Tensor<B, 3>> = None;
+    let mut want = Vec::new();
     for (i, &e) in embeds.iter().enumerate() {
         let yi = pad_last(pe.extract(i).unwrap().forward(x.clone()), 8) * ws[i];
         assert_eq!(yi.dims()[2], 8);
         let _ = e;
-        want = Some(match want {
-            None => yi,
-            Some(a) => a + yi,
-        });
+        want.push(yi);
     }
-    assert_close(&y, &want.unwrap(), 1e-5);
+    assert_close(&y, &sum_all(want), 1e-5);
     let single = pe.forward(x.clone(), &Mixture::single(0)).unwrap();
     assert_close(&single, &pe.extract(0).unwrap().forward(x), 1e-6);
 }

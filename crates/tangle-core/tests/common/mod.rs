@@ -74,3 +74,11 @@ pub fn pad_dim1(x: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
     }
     Tensor::cat(vec![x, Tensor::zeros([b, n - c, h, w], &dev())], 1)
 }
+
+/// Sum of a non-empty list of tensors.
+pub fn sum_all<Bk: Backend, const D: usize>(terms: Vec<Tensor<Bk, D>>) -> Tensor<Bk, D> {
+    terms
+        .into_iter()
+        .reduce(|a, b| a + b)
+        .expect("at least one term")
+}
