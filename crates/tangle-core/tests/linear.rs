@@ -300,10 +300,7 @@ fn gradients_reach_weights_and_mixture_and_match_finite_differences() {
     );
     let h = 1e-2f32;
     for i in 0..3 {
-        let (mut p, mut m) = (a, a);
-        p[i] += h;
-        m[i] -= h;
-        let fd = (loss_at(&p, &b) - loss_at(&m, &b)) / (2.0 * h);
+        let fd = central_difference(|p| loss_at(p, &b), &a, i, h);
         assert!(ga[i].abs() > 1e-4, "zero gradient on α_{i}");
         assert!(
             (fd - ga[i]).abs() <= 1e-2 * ga[i].abs().max(1.0),
@@ -312,10 +309,7 @@ fn gradients_reach_weights_and_mixture_and_match_finite_differences() {
         );
     }
     for j in 0..2 {
-        let (mut p, mut m) = (b, b);
-        p[j] += h;
-        m[j] -= h;
-        let fd = (loss_at(&a, &p) - loss_at(&a, &m)) / (2.0 * h);
+        let fd = central_difference(|p| loss_at(&a, p), &b, j, h);
         assert!(
             (fd - gb[j]).abs() <= 1e-2 * gb[j].abs().max(1.0),
             "β_{j}: autodiff {} vs fd {fd}",

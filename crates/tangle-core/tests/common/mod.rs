@@ -82,3 +82,11 @@ pub fn sum_all<Bk: Backend, const D: usize>(terms: Vec<Tensor<Bk, D>>) -> Tensor
         .reduce(|a, b| a + b)
         .expect("at least one term")
 }
+
+/// Central finite difference of `f` along coordinate `i` of `x`, step `h`.
+pub fn central_difference(f: impl Fn(&[f32]) -> f32, x: &[f32], i: usize, h: f32) -> f32 {
+    let (mut up, mut down) = (x.to_vec(), x.to_vec());
+    up[i] += h;
+    down[i] -= h;
+    (f(&up) - f(&down)) / (2.0 * h)
+}
