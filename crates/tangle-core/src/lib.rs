@@ -14,6 +14,29 @@
 //!   [`DepthMixer`] for depth; [`WsMixedOp`], the weight-sharing baseline.
 //! * [`subnet`]: plain modules for extracted subnets and burnpack save / load.
 //! * [`Supernet`]: the trait a search space implements so optimizers can drive it.
+//!
+//! ```
+//! use burn::backend::Flex;
+//! use burn::tensor::{Distribution, Tensor};
+//! use tangle_core::{Mixture, SuperLinearConfig};
+//!
+//! let device = Default::default();
+//! // A transformer's fc1 over embed {4, 8} × MLP ratio {2, 4}: a combi-superposition.
+//! let fc1 = SuperLinearConfig::expand(&[4, 8], &[2.0, 4.0])?.init::<Flex>(&device);
+//! let x = Tensor::<Flex, 2>::random([3, 8], Distribution::Default, &device);
+//! let embed = Mixture::weights(Tensor::from_floats([0.3, 0.7], &device));
+//! let ratio = Mixture::weights(Tensor::from_floats([0.5, 0.5], &device));
+//! let h = fc1.forward(x, &[&embed, &ratio])?; // one pass on W ⊙ mask
+//! assert_eq!(h.dims(), [3, 32]);
+//! // Single path: the sliced weight, no padding.
+//! let x4 = Tensor::<Flex, 2>::random([3, 4], Distribution::Default, &device);
+//! let h4 = fc1.forward(x4, &[&Mixture::single(0), &Mixture::single(1)])?;
+//! assert_eq!(h4.dims(), [3, 16]);
+//! // The discretized layer: a plain `burn::nn::Linear` with the inherited weights.
+//! let sub = fc1.extract(&[0, 1])?;
+//! assert_eq!(sub.weight.dims(), [4, 16]);
+//! # Ok::<(), tangle_core::CoreError>(())
+//! ```
 
 #![warn(missing_docs)]
 
