@@ -1,0 +1,776 @@
+//! The bi-level search engine: an α step on a validation batch, then a weight step on a
+//! training batch, every step; per-epoch records; checkpoint and resume.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{
+    Adam, AdamConfig, AdamW, AdamWConfig, GradientsParams, Optimizer, Sgd, SgdConfig,
+};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+use serde::{Deserialize, Serialize};
+use tangle_core::{Architecture, Supernet};
+
+use crate::error::{OptimError, Result};
+use crate::mixer::Mixer;
+use crate::params::{host, ArchParams};
+
+/// The optimizer of the network weights.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum WeightOptimizer {
+    /// SGD with momentum (Nesterov optional) and weight decay.
+    Sgd {
+        /// Momentum (0.9 in DARTS-style searches).
+        momentum: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+        /// L2 weight decay (3e-4).
+        weight_decay: f64,
+    },
+    /// Adam with L2 weight decay.
+    Adam {
+        /// L2 weight decay.
+        weight_decay: f64,
+    },
+    /// AdamW (decoupled weight decay).
+    AdamW {
+        /// Decoupled weight decay.
+        weight_decay: f64,
+    },
+}
+
+/// How the architecture gradient is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ArchStep {
+    /// ∇α L_val(w, α) (DARTS v1, GDAS, DrNAS).
+    FirstOrder,
+    /// DARTS v2: the gradient of L_val(w − η∇w L_train(w, α), α), with the Hessian-vector product
+    /// by central differences at `w± = w ± R·∇w′L_val`, `R = 0.01 / ‖∇w′L_val‖`.
+    SecondOrder,
+}
+
+/// Search hyperparameters (defaults: the paper's DARTS-space settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// Number of epochs.
+    pub epochs: usize,
+    /// Epochs of weight training before α is updated.
+    pub warmup_epochs: usize,
+    /// Weight optimizer.
+    pub weight_optimizer: WeightOptimizer,
+    /// Initial weight learning rate (cosine-annealed).
+    pub lr: f64,
+    /// Final weight learning rate.
+    pub lr_min: f64,
+    /// Global gradient-norm clipping of the weights (5 in the paper); `None`: off.
+    pub grad_clip: Option<f64>,
+    /// α learning rate (Adam).
+    pub arch_lr: f64,
+    /// α Adam betas.
+    pub arch_betas: (f64, f64),
+    /// α weight decay (L2 regularization of α).
+    pub arch_weight_decay: f64,
+    /// First- or second-order α step.
+    pub arch_step: ArchStep,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            epochs: 50,
+            warmup_epochs: 0,
+            weight_optimizer: WeightOptimizer::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+                weight_decay: 3e-4,
+            },
+            lr: 0.025,
+            lr_min: 1e-3,
+            grad_clip: Some(5.0),
+            arch_lr: 3e-4,
+            arch_betas: (0.5, 0.999),
+            arch_weight_decay: 1e-3,
+            arch_step: ArchStep::FirstOrder,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// The weight learning rate of `epoch` (cosine from `lr` to `lr_min`).
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        let t = epoch as f64 / self.epochs.max(1) as f64;
+        self.lr_min + 0.5 * (self.lr - self.lr_min) * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.epochs == 0 || !(self.lr > 0.0) || !(self.arch_lr > 0.0) || self.lr_min < 0.0 {
+            return Err(OptimError::Config(format!("{self:?}")));
+        }
+        Ok(())
+    }
+}
+
+/// Batches of a search, as a deterministic function of (epoch, step), so that a resumed search
+/// sees exactly the batches an uninterrupted one would.
+pub trait SearchData<I, T> {
+    /// Steps per epoch.
+    fn steps_per_epoch(&self) -> usize;
+    /// The training batch (weight step) of `(epoch, step)`.
+    fn train(&self, epoch: usize, step: usize) -> (I, T);
+    /// The validation batch (α step) of `(epoch, step)`.
+    fn valid(&self, epoch: usize, step: usize) -> (I, T);
+}
+
+/// The loss a search minimizes, and optionally an accuracy to record.
+pub trait Objective<B: Backend, O, T> {
+    /// Scalar loss, shape `[1]`.
+    fn loss(&self, output: O, target: &T) -> Tensor<B, 1>;
+    /// Fraction correct, if the task has one.
+    fn accuracy(&self, _output: &O, _target: &T) -> Option<f32> {
+        None
+    }
+}
+
+/// Cross-entropy classification on `[batch, classes]` logits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Classification;
+
+impl<B: Backend> Objective<B, Tensor<B, 2>, Tensor<B, 1, burn::tensor::Int>> for Classification {
+    fn loss(&self, output: Tensor<B, 2>, target: &Tensor<B, 1, burn::tensor::Int>) -> Tensor<B, 1> {
+        let device = output.device();
+        burn::nn::loss::CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(output, target.clone())
+    }
+
+    fn accuracy(
+        &self,
+        output: &Tensor<B, 2>,
+        target: &Tensor<B, 1, burn::tensor::Int>,
+    ) -> Option<f32> {
+        let n = target.dims()[0];
+        let pred = output.clone().argmax(1).reshape([n]);
+        let correct = pred
+            .equal(target.clone())
+            .int()
+            .sum()
+            .into_scalar()
+            .elem::<i64>();
+        Some(correct as f32 / n as f32)
+    }
+}
+
+/// Mean squared error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Regression;
+
+impl<B: Backend, const D: usize> Objective<B, Tensor<B, D>, Tensor<B, D>> for Regression {
+    fn loss(&self, output: Tensor<B, D>, target: &Tensor<B, D>) -> Tensor<B, 1> {
+        (output - target.clone()).powf_scalar(2.0).mean()
+    }
+}
+
+/// One epoch's record (one JSON line).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// The epoch (0-based).
+    pub epoch: usize,
+    /// Mean training loss (weight steps).
+    pub train_loss: f32,
+    /// Mean training accuracy, if the objective has one.
+    pub train_acc: Option<f32>,
+    /// Mean validation loss (α steps; during warm-up, evaluated without an α update).
+    pub valid_loss: f32,
+    /// Mean validation accuracy.
+    pub valid_acc: Option<f32>,
+    /// Weight learning rate of the epoch.
+    pub lr: f64,
+    /// α per decision.
+    pub alpha: Vec<Vec<f32>>,
+    /// The mixer's probabilities per decision.
+    pub probabilities: Vec<Vec<f32>>,
+    /// The current argmax architecture.
+    pub architecture: Architecture,
+    /// Seconds since the search (or resumption) started.
+    pub seconds: f64,
+}
+
+enum WeightOpt<B: AutodiffBackend, M: AutodiffModule<B>> {
+    Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
+    Adam(OptimizerAdaptor<Adam, M, B>),
+    AdamW(OptimizerAdaptor<AdamW, M, B>),
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
+    fn new(cfg: &WeightOptimizer) -> Self {
+        match *cfg {
+            WeightOptimizer::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => WeightOpt::Sgd(
+                SgdConfig::new()
+                    .with_momentum(Some(
+                        MomentumConfig::new()
+                            .with_momentum(momentum)
+                            .with_nesterov(nesterov),
+                    ))
+                    .with_weight_decay(
+                        (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+                    )
+                    .init(),
+            ),
+            WeightOptimizer::Adam { weight_decay } => WeightOpt::Adam(
+                AdamConfig::new()
+                    .with_weight_decay(
+                        (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+                    )
+                    .init(),
+            ),
+            WeightOptimizer::AdamW { weight_decay } => WeightOpt::AdamW(
+                AdamWConfig::new()
+                    .with_weight_decay(weight_decay as f32)
+                    .init(),
+            ),
+        }
+    }
+
+    fn step(&mut self, lr: f64, m: M, g: GradientsParams) -> M {
+        match self {
+            WeightOpt::Sgd(o) => o.step(lr, m, g),
+            WeightOpt::Adam(o) => o.step(lr, m, g),
+            WeightOpt::AdamW(o) => o.step(lr, m, g),
+        }
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        let rec = BinFileRecorder::<FullPrecisionSettings>::new();
+        let r = match self {
+            WeightOpt::Sgd(o) => rec.record(o.to_record(), path.to_path_buf()),
+            WeightOpt::Adam(o) => rec.record(o.to_record(), path.to_path_buf()),
+            WeightOpt::AdamW(o) => rec.record(o.to_record(), path.to_path_buf()),
+        };
+        r.map_err(|e| io_err(path, e))
+    }
+
+    fn load(self, path: &Path, device: &B::Device) -> Result<Self> {
+        let rec = BinFileRecorder::<FullPrecisionSettings>::new();
+        let p = path.to_path_buf();
+        Ok(match self {
+            WeightOpt::Sgd(o) => {
+                WeightOpt::Sgd(o.load_record(rec.load(p, device).map_err(|e| io_err(path, e))?))
+            }
+            WeightOpt::Adam(o) => {
+                WeightOpt::Adam(o.load_record(rec.load(p, device).map_err(|e| io_err(path, e))?))
+            }
+            WeightOpt::AdamW(o) => {
+                WeightOpt::AdamW(o.load_record(rec.load(p, device).map_err(|e| io_err(path, e))?))
+            }
+        })
+    }
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Debug) -> OptimError {
+    OptimError::Io {
+        path: path.display().to_string(),
+        reason: format!("{e:?}"),
+    }
+}
+
+/// Scales every gradient so that their global L2 norm is at most `max` (PyTorch's
+/// `clip_grad_norm_`; Burn's own clipping is per tensor).
+fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: GradientsParams,
+    max: f64,
+) -> GradientsParams {
+    struct Norm<'a, B: AutodiffBackend> {
+        grads: &'a GradientsParams,
+        sq: f64,
+        _b: std::marker::PhantomData<B>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Norm<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                self.sq += g.powf_scalar(2.0).sum().into_scalar().elem::<f64>();
+            }
+        }
+    }
+    let mut norm = Norm::<B> {
+        grads: &grads,
+        sq: 0.0,
+        _b: std::marker::PhantomData,
+    };
+    model.visit(&mut norm);
+    let total = norm.sq.sqrt();
+    if total <= max || total == 0.0 {
+        return grads;
+    }
+    let scale = max / (total + 1e-6);
+    struct Scale<B: AutodiffBackend> {
+        grads: GradientsParams,
+        scale: f64,
+        _b: std::marker::PhantomData<B>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                self.grads.register(param.id, g * self.scale);
+            }
+        }
+    }
+    let mut s = Scale::<B> {
+        grads,
+        scale,
+        _b: std::marker::PhantomData,
+    };
+    model.visit(&mut s);
+    s.grads
+}
+
+/// `w + s · g` for every float parameter with a gradient in `grads`.
+struct Axpy<'a> {
+    grads: &'a GradientsParams,
+    s: f64,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for Axpy<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let id = param.id;
+        let require_grad = param.is_require_grad();
+        let value = param.val();
+        match self.grads.get::<B::InnerBackend, D>(id) {
+            Some(g) => {
+                let inner = value.inner() + g * self.s;
+                let mut t = Tensor::from_inner(inner);
+                if require_grad {
+                    t = t.require_grad();
+                }
+                Param::initialized(id, t)
+            }
+            None => param,
+        }
+    }
+}
+
+/// L2 norm of the gradients of `model`'s parameters.
+fn grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: &GradientsParams) -> f64 {
+    struct Sq<'a> {
+        grads: &'a GradientsParams,
+        sq: f64,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Sq<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                self.sq += g.powf_scalar(2.0).sum().into_scalar().elem::<f64>();
+            }
+        }
+    }
+    let mut v = Sq { grads, sq: 0.0 };
+    model.visit::<Sq<'_>>(&mut v);
+    v.sq.sqrt()
+}
+
+/// A single-stage search: a supernet, its architecture parameters and a mixer, trained
+/// bi-level (Algorithm 1 of the paper).
+pub struct Search<B, M, X>
+where
+    B: AutodiffBackend,
+    M: Supernet<B> + AutodiffModule<B>,
+    X: Mixer<B>,
+{
+    /// The supernet.
+    pub model: M,
+    /// The architecture parameters.
+    pub alphas: ArchParams<B>,
+    /// The mixer.
+    pub mixer: X,
+    /// The hyperparameters.
+    pub config: SearchConfig,
+    /// The next epoch to run.
+    pub epoch: usize,
+    /// Records of the epochs run so far by this object.
+    pub records: Vec<EpochRecord>,
+    w_opt: WeightOpt<B, M>,
+    a_opt: OptimizerAdaptor<Adam, ArchParams<B>, B>,
+    log: Option<PathBuf>,
+    progress: bool,
+}
+
+impl<B, M, X> Search<B, M, X>
+where
+    B: AutodiffBackend,
+    M: Supernet<B> + AutodiffModule<B>,
+    X: Mixer<B>,
+{
+    /// A search from a freshly built supernet; α is drawn from `seed`.
+    pub fn new(
+        model: M,
+        mixer: X,
+        config: SearchConfig,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Self> {
+        config.check()?;
+        let alphas = ArchParams::new(model.spec(), seed, device);
+        let a_opt = AdamConfig::new()
+            .with_beta_1(config.arch_betas.0 as f32)
+            .with_beta_2(config.arch_betas.1 as f32)
+            .with_weight_decay(
+                (config.arch_weight_decay > 0.0)
+                    .then(|| WeightDecayConfig::new(config.arch_weight_decay as f32)),
+            )
+            .init();
+        Ok(Search {
+            w_opt: WeightOpt::new(&config.weight_optimizer),
+            a_opt,
+            model,
+            alphas,
+            mixer,
+            config,
+            epoch: 0,
+            records: Vec::new(),
+            log: None,
+            progress: false,
+        })
+    }
+
+    /// Appends each epoch's record as a JSON line to `path`.
+    pub fn with_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.log = Some(path.into());
+        self
+    }
+
+    /// Shows a progress bar on stderr (hidden when stderr is not a terminal).
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// The current argmax architecture.
+    pub fn architecture(&self) -> Result<Architecture> {
+        Ok(self
+            .model
+            .spec()
+            .architecture(&self.mixer.argmax(&self.alphas))?)
+    }
+
+    fn loss_at<I: Clone, T, Obj: Objective<B, M::Output, T>>(
+        &self,
+        model: &M,
+        objective: &Obj,
+        batch: &(I, T),
+        draw: u64,
+    ) -> Result<(Tensor<B, 1>, Option<f32>)>
+    where
+        M: Supernet<B, Input = I>,
+    {
+        let mix = self.mixer.mixtures(&self.alphas, model.spec(), draw)?;
+        let out = model.forward_mixed(batch.0.clone(), &mix)?;
+        let acc = objective.accuracy(&out, &batch.1);
+        Ok((objective.loss(out, &batch.1), acc))
+    }
+
+    fn scalar(loss: &Tensor<B, 1>, what: &str, epoch: usize, step: usize) -> Result<f32> {
+        let v = loss.clone().into_scalar().elem::<f32>();
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(OptimError::NonFinite {
+                what: what.to_string(),
+                epoch,
+                step,
+            })
+        }
+    }
+
+    /// The architecture gradient of one α step.
+    fn arch_grads<I: Clone, T, Obj: Objective<B, M::Output, T>>(
+        &self,
+        objective: &Obj,
+        train: &(I, T),
+        valid: &(I, T),
+        lr: f64,
+        draw: u64,
+        epoch: usize,
+        step: usize,
+    ) -> Result<(GradientsParams, f32, Option<f32>)>
+    where
+        M: Supernet<B, Input = I>,
+    {
+        let reg = |loss: Tensor<B, 1>| match self.mixer.regularizer(&self.alphas) {
+            Some(r) => loss + r,
+            None => loss,
+        };
+        match self.config.arch_step {
+            ArchStep::FirstOrder => {
+                let (loss, acc) = self.loss_at(&self.model, objective, valid, draw)?;
+                let v = Self::scalar(&loss, "validation loss", epoch, step)?;
+                let grads = GradientsParams::from_grads(reg(loss).backward(), &self.alphas);
+                Ok((grads, v, acc))
+            }
+            ArchStep::SecondOrder => {
+                // w′ = w − η ∇w L_train(w, α).
+                let (lt, _) = self.loss_at(&self.model, objective, train, draw)?;
+                Self::scalar(&lt, "training loss (unrolled)", epoch, step)?;
+                let gw = GradientsParams::from_grads(lt.backward(), &self.model);
+                let unrolled = self.model.clone().map(&mut Axpy { grads: &gw, s: -lr });
+                // ∇α L_val(w′, α) and v = ∇w′ L_val(w′, α).
+                let (lv, acc) = self.loss_at(&unrolled, objective, valid, draw + 1)?;
+                let v = Self::scalar(&lv, "validation loss", epoch, step)?;
+                let g = lv.backward();
+                let mut ga = GradientsParams::from_grads(g, &self.alphas);
+                let (lv2, _) = self.loss_at(&unrolled, objective, valid, draw + 1)?;
+                let vw = GradientsParams::from_grads(lv2.backward(), &unrolled);
+                let norm = grad_norm(&unrolled, &vw);
+                if norm > 0.0 {
+                    let r = 0.01 / norm;
+                    // w± = w ± R v; the Hessian-vector product by a central difference.
+                    let plus = self.model.clone().map(&mut Axpy { grads: &vw, s: r });
+                    let minus = self.model.clone().map(&mut Axpy { grads: &vw, s: -r });
+                    let (lp, _) = self.loss_at(&plus, objective, train, draw)?;
+                    let gp = GradientsParams::from_grads(lp.backward(), &self.alphas);
+                    let (lm, _) = self.loss_at(&minus, objective, train, draw)?;
+                    let gm = GradientsParams::from_grads(lm.backward(), &self.alphas);
+                    for a in &self.alphas.alpha {
+                        let id = a.id;
+                        if let (Some(base), Some(p), Some(m)) = (
+                            ga.remove::<B::InnerBackend, 1>(id),
+                            gp.get::<B::InnerBackend, 1>(id),
+                            gm.get::<B::InnerBackend, 1>(id),
+                        ) {
+                            ga.register(id, base - (p - m) * (lr / (2.0 * r)));
+                        }
+                    }
+                }
+                if let Some(rg) = self.mixer.regularizer(&self.alphas) {
+                    let gr = GradientsParams::from_grads(rg.backward(), &self.alphas);
+                    for a in &self.alphas.alpha {
+                        if let (Some(base), Some(extra)) = (
+                            ga.remove::<B::InnerBackend, 1>(a.id),
+                            gr.get::<B::InnerBackend, 1>(a.id),
+                        ) {
+                            ga.register(a.id, base + extra);
+                        }
+                    }
+                }
+                Ok((ga, v, acc))
+            }
+        }
+    }
+
+    /// The α gradient one step of this search would apply (for inspection and tests).
+    pub fn architecture_gradient<I: Clone, T, Obj: Objective<B, M::Output, T>>(
+        &self,
+        objective: &Obj,
+        train: &(I, T),
+        valid: &(I, T),
+        lr: f64,
+    ) -> Result<Vec<Vec<f32>>>
+    where
+        M: Supernet<B, Input = I>,
+    {
+        let (g, _, _) = self.arch_grads(objective, train, valid, lr, 0, 0, 0)?;
+        Ok(self
+            .alphas
+            .alpha
+            .iter()
+            .map(|a| {
+                g.get::<B::InnerBackend, 1>(a.id)
+                    .map(|t| host(&t))
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
+    /// Runs the remaining epochs (from `self.epoch` to `config.epochs`).
+    pub fn run<I: Clone, T, D: SearchData<I, T>, Obj: Objective<B, M::Output, T>>(
+        &mut self,
+        data: &D,
+        objective: &Obj,
+    ) -> Result<&[EpochRecord]>
+    where
+        M: Supernet<B, Input = I>,
+    {
+        self.run_until(data, objective, self.config.epochs)
+    }
+
+    /// Runs epochs up to (not including) `stop`, e.g. to checkpoint midway.
+    pub fn run_until<I: Clone, T, D: SearchData<I, T>, Obj: Objective<B, M::Output, T>>(
+        &mut self,
+        data: &D,
+        objective: &Obj,
+        stop: usize,
+    ) -> Result<&[EpochRecord]>
+    where
+        M: Supernet<B, Input = I>,
+    {
+        let start = Instant::now();
+        let steps = data.steps_per_epoch();
+        if steps == 0 {
+            return Err(OptimError::Config(
+                "the data have no steps per epoch".into(),
+            ));
+        }
+        let stop = stop.min(self.config.epochs);
+        let bar = self.progress.then(|| {
+            let pb = indicatif::ProgressBar::with_draw_target(
+                Some(((stop.saturating_sub(self.epoch)) * steps) as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} steps {msg}",
+                )
+                .expect("valid template"),
+            );
+            pb
+        });
+        while self.epoch < stop {
+            let epoch = self.epoch;
+            self.mixer.start_epoch(epoch, self.config.epochs);
+            let lr = self.config.lr_at(epoch);
+            let update_alpha = epoch >= self.config.warmup_epochs;
+            let (mut tl, mut ta, mut vl, mut va, mut n_ta, mut n_va) = (0.0, 0.0, 0.0, 0.0, 0, 0);
+            for step in 0..steps {
+                // Three draws per step: α step (and its unrolled pass), weight step.
+                let draw = ((epoch * steps + step) as u64) * 4;
+                let valid = data.valid(epoch, step);
+                let train = data.train(epoch, step);
+                if update_alpha {
+                    let (grads, v, acc) =
+                        self.arch_grads(objective, &train, &valid, lr, draw, epoch, step)?;
+                    vl += v;
+                    if let Some(a) = acc {
+                        va += a;
+                        n_va += 1;
+                    }
+                    let alphas = std::mem::replace(&mut self.alphas, ArchParams { alpha: vec![] });
+                    self.alphas = self.a_opt.step(self.config.arch_lr, alphas, grads);
+                    self.alphas.check_finite(epoch, step)?;
+                } else {
+                    let (loss, acc) = self.loss_at(&self.model, objective, &valid, draw)?;
+                    vl += Self::scalar(&loss, "validation loss", epoch, step)?;
+                    if let Some(a) = acc {
+                        va += a;
+                        n_va += 1;
+                    }
+                }
+                let (loss, acc) = self.loss_at(&self.model, objective, &train, draw + 2)?;
+                tl += Self::scalar(&loss, "training loss", epoch, step)?;
+                if let Some(a) = acc {
+                    ta += a;
+                    n_ta += 1;
+                }
+                let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+                if let Some(max) = self.config.grad_clip {
+                    grads = clip_global_norm(&self.model, grads, max);
+                }
+                let model = self.model.clone();
+                self.model = self.w_opt.step(lr, model, grads);
+                if let Some(pb) = &bar {
+                    pb.inc(1);
+                }
+            }
+            let record = EpochRecord {
+                epoch,
+                train_loss: tl / steps as f32,
+                train_acc: (n_ta > 0).then(|| ta / n_ta as f32),
+                valid_loss: vl / steps as f32,
+                valid_acc: (n_va > 0).then(|| va / n_va as f32),
+                lr,
+                alpha: self.alphas.values(),
+                probabilities: self.mixer.probabilities(&self.alphas),
+                architecture: self.architecture()?,
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            if let Some(pb) = &bar {
+                pb.set_message(format!("epoch {epoch} train loss {:.3}", record.train_loss));
+            }
+            if let Some(path) = &self.log {
+                let mut f = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| io_err(path, e))?;
+                let line = serde_json::to_string(&record).map_err(|e| io_err(path, e))?;
+                writeln!(f, "{line}").map_err(|e| io_err(path, e))?;
+            }
+            self.records.push(record);
+            self.epoch += 1;
+        }
+        if let Some(pb) = bar {
+            pb.finish_and_clear();
+        }
+        Ok(&self.records)
+    }
+
+    /// Writes a checkpoint to `dir`: weights, α, both optimizers' states and the epoch. The
+    /// mixers' randomness and the schedules are functions of (seed, epoch, step), so these
+    /// suffice to resume bit-identically. Files are written beside and renamed into place, so an
+    /// interrupted save never destroys the previous checkpoint.
+    pub fn save_checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let tmp = dir.join(".partial");
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+        tangle_core::subnet::save(&self.model, tmp.join("model.bpk"))?;
+        tangle_core::subnet::save(&self.alphas, tmp.join("alphas.bpk"))?;
+        self.w_opt.save(&tmp.join("weight_optimizer"))?;
+        let rec = BinFileRecorder::<FullPrecisionSettings>::new();
+        rec.record(self.a_opt.to_record(), tmp.join("arch_optimizer"))
+            .map_err(|e| io_err(&tmp, e))?;
+        let state = serde_json::json!({
+            "epoch": self.epoch,
+            "mixer": self.mixer.name(),
+            "config": self.config,
+        });
+        fs::write(tmp.join("state.json"), state.to_string()).map_err(|e| io_err(&tmp, e))?;
+        for entry in fs::read_dir(&tmp).map_err(|e| io_err(&tmp, e))? {
+            let entry = entry.map_err(|e| io_err(&tmp, e))?;
+            fs::rename(entry.path(), dir.join(entry.file_name())).map_err(|e| io_err(dir, e))?;
+        }
+        fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+        Ok(())
+    }
+
+    /// Restores a checkpoint written by [`Search::save_checkpoint`] into this search (built the
+    /// same way: same space, mixer and configuration).
+    pub fn load_checkpoint(mut self, dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let state_path = dir.join("state.json");
+        let text = fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
+        let state: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| io_err(&state_path, e))?;
+        let epoch = state["epoch"]
+            .as_u64()
+            .ok_or_else(|| io_err(&state_path, "no epoch"))? as usize;
+        if state["mixer"].as_str() != Some(self.mixer.name()) {
+            return Err(OptimError::Config(format!(
+                "checkpoint was written by mixer {}, this search uses {}",
+                state["mixer"],
+                self.mixer.name()
+            )));
+        }
+        self.model = tangle_core::subnet::load(self.model, dir.join("model.bpk"))?;
+        self.alphas = tangle_core::subnet::load(self.alphas, dir.join("alphas.bpk"))?;
+        self.w_opt = self.w_opt.load(&dir.join("weight_optimizer"), device)?;
+        let rec = BinFileRecorder::<FullPrecisionSettings>::new();
+        let a_path = dir.join("arch_optimizer");
+        self.a_opt = self.a_opt.load_record(
+            rec.load(a_path.clone(), device)
+                .map_err(|e| io_err(&a_path, e))?,
+        );
+        self.epoch = epoch;
+        Ok(self)
+    }
+}

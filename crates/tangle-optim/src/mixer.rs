@@ -1,0 +1,62 @@
+//! The policy that turns architecture parameters into mixtures.
+
+use burn::tensor::{backend::Backend, Tensor};
+use tangle_core::{Mixtures, SearchSpec};
+
+use crate::error::Result;
+use crate::params::ArchParams;
+
+/// Turns α into one [`tangle_core::Mixture`] per decision for one forward pass, and into the
+/// final architecture.
+///
+/// Sampling mixers draw from an RNG seeded by `(seed, draw)`, where `draw` is a counter the
+/// engine advances every forward pass: the same draw gives the same sample, so a resumed search
+/// repeats an uninterrupted one exactly without saving RNG state.
+pub trait Mixer<B: Backend> {
+    /// Mixtures for one forward pass.
+    fn mixtures(&self, alphas: &ArchParams<B>, spec: &SearchSpec, draw: u64)
+        -> Result<Mixtures<B>>;
+
+    /// The distribution each decision's α stands for (for records and the argmax): softmax for
+    /// DARTS and GDAS, the Dirichlet mean for DrNAS.
+    fn probabilities(&self, alphas: &ArchParams<B>) -> Vec<Vec<f32>>;
+
+    /// The discretized architecture: argmax of [`Mixer::probabilities`] per decision.
+    fn argmax(&self, alphas: &ArchParams<B>) -> Vec<usize> {
+        self.probabilities(alphas)
+            .iter()
+            .map(|p| argmax(p))
+            .collect()
+    }
+
+    /// An extra term for the architecture loss (DrNAS's KL to the prior), if any.
+    fn regularizer(&self, _alphas: &ArchParams<B>) -> Option<Tensor<B, 1>> {
+        None
+    }
+
+    /// Called at the start of every epoch (GDAS anneals τ here).
+    fn start_epoch(&mut self, _epoch: usize, _epochs: usize) {}
+
+    /// A short name for records.
+    fn name(&self) -> &'static str;
+}
+
+/// Index of the largest value (the first on ties).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A 64-bit mix of a seed and counters (SplitMix64 finalizer), for per-draw RNG seeds.
+pub(crate) fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
