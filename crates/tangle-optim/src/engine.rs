@@ -6,7 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
+use hashbrown::HashMap;
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -261,18 +263,12 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
         r.map_err(|e| io_err(path, e))
     }
 
-    fn load(self, path: &Path, device: &B::Device) -> Result<Self> {
-        let rec = BinFileRecorder::<FullPrecisionSettings>::new();
-        let p = path.to_path_buf();
+    fn load(self, path: &Path, device: &B::Device, saved: &[u64], current: &[u64]) -> Result<Self> {
         Ok(match self {
-            WeightOpt::Sgd(o) => {
-                WeightOpt::Sgd(o.load_record(rec.load(p, device).map_err(|e| io_err(path, e))?))
-            }
-            WeightOpt::Adam(o) => {
-                WeightOpt::Adam(o.load_record(rec.load(p, device).map_err(|e| io_err(path, e))?))
-            }
+            WeightOpt::Sgd(o) => WeightOpt::Sgd(load_optimizer(o, path, device, saved, current)?),
+            WeightOpt::Adam(o) => WeightOpt::Adam(load_optimizer(o, path, device, saved, current)?),
             WeightOpt::AdamW(o) => {
-                WeightOpt::AdamW(o.load_record(rec.load(p, device).map_err(|e| io_err(path, e))?))
+                WeightOpt::AdamW(load_optimizer(o, path, device, saved, current)?)
             }
         })
     }
@@ -283,6 +279,65 @@ fn io_err(path: &Path, e: impl std::fmt::Debug) -> OptimError {
         path: path.display().to_string(),
         reason: format!("{e:?}"),
     }
+}
+
+/// The ids of a module's float parameters, in visit order.
+struct Ids(Vec<ParamId>);
+
+impl<B: Backend> ModuleVisitor<B> for Ids {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0.push(param.id);
+    }
+}
+
+fn ids<B: Backend, M: burn::module::Module<B>>(m: &M) -> Vec<u64> {
+    let mut v = Ids(Vec::new());
+    m.visit(&mut v);
+    v.0.iter().map(|id| id.val()).collect()
+}
+
+/// Optimizer state is keyed by parameter id, and loading weights keeps the ids of the module
+/// loaded into: map the saved ids onto the current ones by position in the module.
+fn remap<V>(
+    record: HashMap<ParamId, V>,
+    saved: &[u64],
+    current: &[u64],
+    path: &Path,
+) -> Result<HashMap<ParamId, V>> {
+    if saved.len() != current.len() {
+        return Err(io_err(
+            path,
+            "checkpoint's parameters do not match this supernet",
+        ));
+    }
+    let map: HashMap<u64, u64> = saved.iter().copied().zip(current.iter().copied()).collect();
+    record
+        .into_iter()
+        .map(|(k, v)| {
+            map.get(&k.val())
+                .map(|&n| (ParamId::from(n), v))
+                .ok_or_else(|| io_err(path, "optimizer state names an unknown parameter"))
+        })
+        .collect()
+}
+
+/// Loads an optimizer's state saved for parameters `saved` into one for parameters `current`.
+fn load_optimizer<B, M, O>(
+    opt: OptimizerAdaptor<O, M, B>,
+    path: &Path,
+    device: &B::Device,
+    saved: &[u64],
+    current: &[u64],
+) -> Result<OptimizerAdaptor<O, M, B>>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: burn::optim::SimpleOptimizer<B::InnerBackend>,
+{
+    let rec = BinFileRecorder::<FullPrecisionSettings>::new();
+    let record: HashMap<ParamId, burn::optim::record::AdaptorRecord<O, B>> =
+        Recorder::<B>::load(&rec, path.to_path_buf(), device).map_err(|e| io_err(path, e))?;
+    Ok(opt.load_record(remap(record, saved, current, path)?))
 }
 
 /// Scales every gradient so that their global L2 norm is at most `max` (PyTorch's
@@ -733,6 +788,8 @@ where
             "epoch": self.epoch,
             "mixer": self.mixer.name(),
             "config": self.config,
+            "model_ids": ids(&self.model),
+            "alpha_ids": ids(&self.alphas),
         });
         fs::write(tmp.join("state.json"), state.to_string()).map_err(|e| io_err(&tmp, e))?;
         for entry in fs::read_dir(&tmp).map_err(|e| io_err(&tmp, e))? {
@@ -761,15 +818,19 @@ where
                 self.mixer.name()
             )));
         }
+        let saved_ids = |key: &str| -> Result<Vec<u64>> {
+            serde_json::from_value(state[key].clone()).map_err(|e| io_err(&state_path, e))
+        };
+        let (model_ids, alpha_ids) = (saved_ids("model_ids")?, saved_ids("alpha_ids")?);
         self.model = tangle_core::subnet::load(self.model, dir.join("model.bpk"))?;
         self.alphas = tangle_core::subnet::load(self.alphas, dir.join("alphas.bpk"))?;
-        self.w_opt = self.w_opt.load(&dir.join("weight_optimizer"), device)?;
-        let rec = BinFileRecorder::<FullPrecisionSettings>::new();
+        let current = ids(&self.model);
+        self.w_opt =
+            self.w_opt
+                .load(&dir.join("weight_optimizer"), device, &model_ids, &current)?;
         let a_path = dir.join("arch_optimizer");
-        self.a_opt = self.a_opt.load_record(
-            rec.load(a_path.clone(), device)
-                .map_err(|e| io_err(&a_path, e))?,
-        );
+        let current = ids(&self.alphas);
+        self.a_opt = load_optimizer(self.a_opt, &a_path, device, &alpha_ids, &current)?;
         self.epoch = epoch;
         Ok(self)
     }

@@ -20,7 +20,14 @@ fn mask(alpha: &[f64]) -> Vec<f64> {
     let e: Vec<f64> = alpha.iter().map(|a| (a - mx).exp()).collect();
     let s: f64 = e.iter().sum();
     (0..8)
-        .map(|t| WIDTHS.iter().zip(&e).filter(|(w, _)| t < **w).map(|(_, p)| p / s).sum())
+        .map(|t| {
+            WIDTHS
+                .iter()
+                .zip(&e)
+                .filter(|(w, _)| t < **w)
+                .map(|(_, p)| p / s)
+                .sum()
+        })
         .collect()
 }
 
@@ -40,7 +47,11 @@ impl Host {
     }
 
     fn loss(&self, alpha: &[f64], x: &[f64], y: &[f64]) -> f64 {
-        self.residual(&mask(alpha), x, y).iter().map(|v| v * v).sum::<f64>() / (N * 8) as f64
+        self.residual(&mask(alpha), x, y)
+            .iter()
+            .map(|v| v * v)
+            .sum::<f64>()
+            / (N * 8) as f64
     }
 
     /// One plain SGD step on (W, b) with the training loss.
@@ -69,7 +80,13 @@ impl Host {
 }
 
 fn host<const D: usize>(t: &Tensor<AB, D>) -> Vec<f64> {
-    t.to_data().convert::<f32>().to_vec::<f32>().unwrap().iter().map(|&v| v as f64).collect()
+    t.to_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap()
+        .iter()
+        .map(|&v| v as f64)
+        .collect()
 }
 
 fn fd(f: impl Fn(&[f64]) -> f64, a: &[f64], j: usize) -> f64 {
@@ -85,14 +102,22 @@ fn second_order_gradient_matches_exact_unrolled_gradient() {
     let data = ProbeData::<AB>::new(3, 1, N, &device);
     use tangle_optim::SearchData;
     let (train, valid) = (data.train(0, 0), data.valid(0, 0));
-    let (xt, yt, xv, yv) = (host(&train.0), host(&train.1), host(&valid.0), host(&valid.1));
+    let (xt, yt, xv, yv) = (
+        host(&train.0),
+        host(&train.1),
+        host(&valid.0),
+        host(&valid.1),
+    );
     let alpha = [0.3f32, -0.2, 0.5, 0.1];
     let a64: Vec<f64> = alpha.iter().map(|&v| v as f64).collect();
     let eta = 0.2;
 
     let mut probe = Probe::<AB>::new(false, &device);
     let bias: Vec<f32> = (0..8).map(|i| 0.1 * i as f32 - 0.3).collect();
-    probe.fc.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [8]), &device)));
+    probe.fc.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(bias, [8]),
+        &device,
+    )));
     let mk = |step| {
         let mut s = Search::new(
             probe.clone(),
@@ -114,16 +139,29 @@ fn second_order_gradient_matches_exact_unrolled_gradient() {
         b: host(&probe.fc.bias.as_ref().unwrap().val()),
     };
 
-    let v2 = mk(ArchStep::SecondOrder).architecture_gradient(&Regression, &train, &valid, eta).unwrap();
-    let v1 = mk(ArchStep::FirstOrder).architecture_gradient(&Regression, &train, &valid, eta).unwrap();
+    let v2 = mk(ArchStep::SecondOrder)
+        .architecture_gradient(&Regression, &train, &valid, eta)
+        .unwrap();
+    let v1 = mk(ArchStep::FirstOrder)
+        .architecture_gradient(&Regression, &train, &valid, eta)
+        .unwrap();
     let mut differs = false;
     for j in 0..4 {
         let exact2 = fd(|a| h.unrolled(a, &xt, &yt, eta).loss(a, &xv, &yv), &a64, j);
         let exact1 = fd(|a| h.loss(a, &xv, &yv), &a64, j);
         let (g2, g1) = (v2[0][j] as f64, v1[0][j] as f64);
-        assert!((g1 - exact1).abs() < 1e-3 * exact1.abs().max(0.1), "v1 α_{j}: {g1} vs {exact1}");
-        assert!((g2 - exact2).abs() < 2e-3 * exact2.abs().max(0.1), "v2 α_{j}: {g2} vs {exact2}");
+        assert!(
+            (g1 - exact1).abs() < 1e-3 * exact1.abs().max(0.1),
+            "v1 α_{j}: {g1} vs {exact1}"
+        );
+        assert!(
+            (g2 - exact2).abs() < 2e-3 * exact2.abs().max(0.1),
+            "v2 α_{j}: {g2} vs {exact2}"
+        );
         differs |= (exact2 - exact1).abs() > 1e-2 * exact1.abs().max(0.1);
     }
-    assert!(differs, "the unrolled and first-order gradients should differ on this problem");
+    assert!(
+        differs,
+        "the unrolled and first-order gradients should differ on this problem"
+    );
 }

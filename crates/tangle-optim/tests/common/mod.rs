@@ -39,6 +39,8 @@ impl<B: Backend> Probe<B> {
             fc.weight = Param::from_tensor(Tensor::eye(8, device)).set_require_grad(false);
         }
         fc.bias = Some(Param::from_tensor(Tensor::zeros([8], device)));
+        // Parameters initialize lazily; realize W now so that clones share one initial value.
+        let _ = fc.weight.val();
         Probe {
             fc,
             spec: SearchSpec::new(vec![Decision::sizes("width", &WIDTHS, 8).unwrap()]).unwrap(),
