@@ -2,39 +2,36 @@
 //! synthetic data, in a few minutes on 2 CPU cores.
 //!
 //! The supernet has six decisions — three conv widths and three kernel sizes (324 architectures)
-//! — realized by weight superposition: every conv runs once on `W ⊙ mask`. The search is DARTS
-//! first-order (softmax over α) in the bi-level loop: an α step on a validation batch, then a
-//! weight step on a training batch. The data are 4-class oriented gratings in heavy noise,
-//! generated from the seed. The discovered architecture (argmax per decision) is extracted as a
-//! standalone single path and evaluated; everything is written to `--out`.
+//! — realized by weight superposition: every conv runs once on `W ⊙ mask`. The search runs in
+//! `tangle-optim`'s bi-level engine (an α step on a validation batch, then a weight step on a
+//! training batch) with DrNAS by default (TangleNAS), or DARTS v1/v2 or GDAS. The data are
+//! 4-class oriented gratings in heavy noise, generated from the seed and split by
+//! `--train-portion`. The discovered architecture (argmax per decision) runs as a single path
+//! with the inherited weights; metrics, architecture and a checkpoint are written to `--out`.
 //!
 //! ```text
-//! cargo run --release --example conv_macro_synthetic -- [--epochs 6] [--seed 0] [--out runs/conv_macro]
+//! cargo run --release --example conv_macro_synthetic -- [--optimizer drnas|darts-v1|darts-v2|gdas]
+//!     [--epochs 6] [--seed 0] [--train-portion 0.5] [--arch-lr 3e-3] [--out runs/conv_macro]
 //! ```
-//!
-//! This example carries its own small bi-level loop; the full search engine (DrNAS, GDAS,
-//! DARTS v2, schedules, checkpoints) lives in `tangle-optim`.
 
 use std::f32::consts::PI;
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module, Param};
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer, SgdConfig};
-use burn::tensor::activation::{relu, softmax};
+use burn::module::{AutodiffModule, Module};
+use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
-use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use serde_json::json;
 use tangle_core::{
-    Decision, Mixture, Mixtures, Result, SearchSpec, SuperBatchNorm2d, SuperConv2d,
-    SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
+    Decision, Mixtures, Result, SearchSpec, SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig,
+    SuperLinear, SuperLinearConfig, Supernet,
+};
+use tangle_data::InMemory;
+use tangle_optim::{
+    ArchStep, Classification, Darts, Drnas, Gdas, Mixer, Objective, Search, SearchConfig,
+    WeightOptimizer,
 };
 use tanglenas::backend::CpuAutodiff;
 
@@ -113,65 +110,6 @@ impl<B: Backend> Supernet<B> for MacroNet<B> {
     }
 }
 
-/// Architecture parameters: one α vector per decision, kept apart from the network weights.
-#[derive(Module, Debug)]
-struct Alphas<B: Backend> {
-    alpha: Vec<Param<Tensor<B, 1>>>,
-}
-
-impl<B: Backend> Alphas<B> {
-    fn new(spec: &SearchSpec, device: &B::Device) -> Self {
-        let alpha = spec
-            .decisions()
-            .iter()
-            .map(|d| {
-                Param::from_tensor(Tensor::random(
-                    [d.len()],
-                    Distribution::Normal(0.0, 1e-3),
-                    device,
-                ))
-            })
-            .collect();
-        Alphas { alpha }
-    }
-
-    /// DARTS: softmax(α) per decision, superposed.
-    fn mixtures(&self, spec: &SearchSpec) -> Result<Mixtures<B>> {
-        Mixtures::new(
-            spec,
-            self.alpha
-                .iter()
-                .map(|a| Mixture::weights(softmax(a.val(), 0)))
-                .collect(),
-        )
-    }
-
-    fn probs(&self) -> Vec<Vec<f32>> {
-        self.alpha
-            .iter()
-            .map(|a| {
-                softmax(a.val(), 0)
-                    .into_data()
-                    .convert::<f32>()
-                    .to_vec::<f32>()
-                    .unwrap()
-            })
-            .collect()
-    }
-
-    fn argmax(&self) -> Vec<usize> {
-        self.probs()
-            .iter()
-            .map(|p| {
-                p.iter()
-                    .enumerate()
-                    .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
-                    .0
-            })
-            .collect()
-    }
-}
-
 /// Oriented gratings (0°, 45°, 90°, 135°) with random frequency, phase and colour, in noise.
 fn synthetic(n: usize, rng: &mut StdRng) -> (Vec<f32>, Vec<i64>) {
     let mut xs = Vec::with_capacity(n * 3 * SIDE * SIDE);
@@ -200,63 +138,55 @@ fn synthetic(n: usize, rng: &mut StdRng) -> (Vec<f32>, Vec<i64>) {
     (xs, ys)
 }
 
-struct Split<B: Backend> {
-    x: Tensor<B, 4>,
-    y: Tensor<B, 1, Int>,
+fn dataset<B: Backend>(
     n: usize,
+    rng: &mut StdRng,
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+    let (xs, ys) = synthetic(n, rng);
+    (
+        Tensor::from_data(TensorData::new(xs, [n, 3, SIDE, SIDE]), device),
+        Tensor::from_data(TensorData::new(ys, [n]), device),
+    )
 }
 
-impl<B: Backend> Split<B> {
-    fn new(n: usize, rng: &mut StdRng, device: &B::Device) -> Self {
-        let (xs, ys) = synthetic(n, rng);
-        Split {
-            x: Tensor::from_data(TensorData::new(xs, [n, 3, SIDE, SIDE]), device),
-            y: Tensor::from_data(TensorData::new(ys, [n]), device),
-            n,
-        }
-    }
-
-    fn batch(&self, i: usize, size: usize) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
-        let start = (i * size) % self.n;
-        let end = (start + size).min(self.n);
-        (
-            self.x.clone().slice([start..end, 0..3, 0..SIDE, 0..SIDE]),
-            self.y.clone().slice([start..end]),
-        )
-    }
-}
-
-fn accuracy<B: Backend>(logits: Tensor<B, 2>, y: Tensor<B, 1, Int>) -> f32 {
+/// Accuracy of `net` under `mix` on `(x, y)`, in batches.
+fn evaluate<B: Backend>(
+    net: &MacroNet<B>,
+    mix: &Mixtures<B>,
+    x: &Tensor<B, 4>,
+    y: &Tensor<B, 1, Int>,
+) -> Result<f32> {
     let n = y.dims()[0];
-    let pred = logits.argmax(1).reshape([n]);
-    pred.equal(y).int().sum().into_scalar().elem::<i64>() as f32 / n as f32
-}
-
-fn evaluate<B: Backend>(net: &MacroNet<B>, mix: &Mixtures<B>, data: &Split<B>) -> Result<f32> {
     let mut correct = 0.0;
-    let bs = 256;
-    for i in 0..data.n.div_ceil(bs) {
-        let (x, y) = data.batch(i, bs);
-        let n = y.dims()[0];
-        correct += accuracy(net.forward_mixed(x, mix)?, y) * n as f32;
+    for start in (0..n).step_by(256) {
+        let end = (start + 256).min(n);
+        let xb = x.clone().slice([start..end, 0..3, 0..SIDE, 0..SIDE]);
+        let yb = y.clone().slice([start..end]);
+        let out = net.forward_mixed(xb, mix)?;
+        correct += Classification.accuracy(&out, &yb).unwrap_or(0.0) * (end - start) as f32;
     }
-    Ok(correct / data.n as f32)
+    Ok(correct / n as f32)
 }
 
 struct Args {
+    optimizer: String,
     epochs: usize,
     seed: u64,
     out: PathBuf,
     arch_lr: f64,
+    train_portion: f64,
     samples: usize,
 }
 
 fn args() -> Args {
     let mut a = Args {
+        optimizer: "drnas".into(),
         epochs: 6,
         seed: 0,
         out: PathBuf::from("runs/conv_macro"),
         arch_lr: 3e-3,
+        train_portion: 0.5,
         samples: 2048,
     };
     fn num<T: std::str::FromStr>(flag: &str, value: &str) -> T {
@@ -270,13 +200,18 @@ fn args() -> Args {
     while i < argv.len() {
         let value = argv.get(i + 1).cloned().unwrap_or_default();
         match argv[i].as_str() {
+            "--optimizer" => a.optimizer = value,
             "--epochs" => a.epochs = num("--epochs", &value),
             "--seed" => a.seed = num("--seed", &value),
             "--out" => a.out = PathBuf::from(value),
             "--arch-lr" => a.arch_lr = num("--arch-lr", &value),
+            "--train-portion" => a.train_portion = num("--train-portion", &value),
             "--samples" => a.samples = num("--samples", &value),
             "-h" | "--help" => {
-                println!("conv_macro_synthetic [--epochs N] [--seed S] [--out DIR] [--arch-lr LR] [--samples N]");
+                println!(
+                    "conv_macro_synthetic [--optimizer drnas|darts-v1|darts-v2|gdas] [--epochs N] [--seed S] \
+                     [--train-portion P] [--arch-lr LR] [--samples N] [--out DIR]"
+                );
                 std::process::exit(0);
             }
             other => {
@@ -289,112 +224,69 @@ fn args() -> Args {
     a
 }
 
-fn run<B: AutodiffBackend>(a: &Args) -> Result<()> {
+fn run<B: AutodiffBackend, X: Mixer<B>>(
+    a: &Args,
+    mixer: X,
+    arch_step: ArchStep,
+) -> std::result::Result<(), String> {
     let device = B::Device::default();
     B::seed(&device, a.seed);
     let mut rng = StdRng::seed_from_u64(a.seed);
-    // Paper setting: half of the training data for weights, half for architecture.
-    let train = Split::<B>::new(a.samples / 2, &mut rng, &device);
-    let valid = Split::<B>::new(a.samples / 2, &mut rng, &device);
-    let test = Split::<B::InnerBackend>::new(1024, &mut rng, &device);
+    let (x, y) = dataset::<B>(a.samples, &mut rng, &device);
+    let data = InMemory::new(x, y, a.train_portion, 64, a.seed).map_err(|e| e.to_string())?;
+    let (xt, yt) = dataset::<B::InnerBackend>(1024, &mut rng, &device);
 
-    let mut net = MacroNet::<B>::new(&device)?;
+    let net = MacroNet::<B>::new(&device).map_err(|e| e.to_string())?;
+    let config = SearchConfig {
+        epochs: a.epochs,
+        weight_optimizer: WeightOptimizer::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 3e-4,
+        },
+        lr: 0.05,
+        lr_min: 1e-3,
+        arch_lr: a.arch_lr,
+        arch_step,
+        ..SearchConfig::default()
+    };
+    fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let log = a.out.join("metrics.jsonl");
+    let _ = fs::remove_file(&log);
     let spec = net.spec().clone();
-    let mut alphas = Alphas::<B>::new(&spec, &device);
-    let mut w_opt = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
-        .with_weight_decay(Some(WeightDecayConfig::new(3e-4)))
-        .init::<B, MacroNet<B>>();
-    let mut a_opt = AdamConfig::new()
-        .with_beta_1(0.5)
-        .with_beta_2(0.999)
-        .with_weight_decay(Some(WeightDecayConfig::new(1e-3)))
-        .init::<B, Alphas<B>>();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
-
-    fs::create_dir_all(&a.out).map_err(|e| tangle_core::CoreError::Store {
-        path: a.out.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let metrics_path = a.out.join("metrics.jsonl");
-    let mut metrics = fs::File::create(&metrics_path).expect("create metrics file");
+    let mut search = Search::new(net, mixer, config, a.seed, &device)
+        .map_err(|e| e.to_string())?
+        .with_log(&log)
+        .with_progress(true);
     println!(
-        "searching {} architectures ({} decisions), {} epochs, {} train / {} valid samples",
+        "searching {} architectures ({} decisions) with {}, {} epochs, {} steps per epoch",
         spec.size(),
         spec.decisions().len(),
+        a.optimizer,
         a.epochs,
-        train.n,
-        valid.n
+        tangle_optim::SearchData::steps_per_epoch(&data)
     );
-    let bs = 64;
-    let steps = train.n / bs;
-    let (lr_max, lr_min) = (0.05, 1e-3);
-    let start = Instant::now();
     for epoch in 0..a.epochs {
-        let lr = lr_min
-            + 0.5 * (lr_max - lr_min) * (1.0 + (PI as f64 * epoch as f64 / a.epochs as f64).cos());
-        let (mut loss_sum, mut acc_sum) = (0.0, 0.0);
-        for step in 0..steps {
-            // Architecture step on a validation batch (first-order DARTS).
-            let (xv, yv) = valid.batch(epoch * steps + step, bs);
-            let logits = net.forward_mixed(xv, &alphas.mixtures(&spec)?)?;
-            let loss = loss_fn.forward(logits, yv);
-            let grads = GradientsParams::from_grads(loss.backward(), &alphas);
-            alphas = a_opt.step(a.arch_lr, alphas, grads);
-            // Weight step on a training batch.
-            let (xt, yt) = train.batch(epoch * steps + step, bs);
-            let logits = net.forward_mixed(xt, &alphas.mixtures(&spec)?)?;
-            let loss = loss_fn.forward(logits.clone(), yt.clone());
-            let value = loss.clone().into_scalar().elem::<f32>();
-            if !value.is_finite() {
-                return Err(tangle_core::CoreError::Config(format!(
-                    "loss became {value} at epoch {epoch}"
-                )));
-            }
-            loss_sum += value;
-            acc_sum += accuracy(logits, yt);
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = w_opt.step(lr, net, grads);
-        }
-        let inner = net.valid();
-        let mix_inner = alphas.valid().mixtures(&spec)?;
-        let val_acc = evaluate(
-            &inner,
-            &mix_inner,
-            &Split {
-                x: valid.x.clone().inner(),
-                y: valid.y.clone().inner(),
-                n: valid.n,
-            },
-        )?;
-        let arch = spec.architecture(&alphas.argmax())?;
-        let probs = alphas.probs();
+        search
+            .run_until(&data, &Classification, epoch + 1)
+            .map_err(|e| e.to_string())?;
+        let r = search.records.last().expect("one record per epoch");
         println!(
-            "epoch {epoch:>2}  loss {:.3}  train acc {:.3}  supernet val acc {val_acc:.3}  argmax {arch}  [{:.0}s]",
-            loss_sum / steps as f32,
-            acc_sum / steps as f32,
-            start.elapsed().as_secs_f32()
+            "epoch {epoch:>2}  train loss {:.3} acc {:.3}  valid loss {:.3} acc {:.3}  argmax {}  [{:.0}s]",
+            r.train_loss,
+            r.train_acc.unwrap_or(0.0),
+            r.valid_loss,
+            r.valid_acc.unwrap_or(0.0),
+            r.architecture,
+            r.seconds
         );
-        let record = json!({
-            "epoch": epoch,
-            "train_loss": loss_sum / steps as f32,
-            "train_acc": acc_sum / steps as f32,
-            "valid_acc_supernet": val_acc,
-            "lr": lr,
-            "probs": spec.decisions().iter().zip(&probs).map(|(d, p)| (d.name().to_string(), p.clone())).collect::<std::collections::BTreeMap<_, _>>(),
-            "architecture": serde_json::to_value(&arch).unwrap(),
-            "seconds": start.elapsed().as_secs_f64(),
-        });
-        writeln!(metrics, "{record}").expect("write metrics");
     }
-    // Discretize: argmax per decision, run the single path with inherited weights.
-    let best = alphas.argmax();
-    let arch = spec.architecture(&best)?;
-    let inner = net.valid();
-    let fixed = Mixtures::fixed(&spec, &arch)?;
-    let test_acc = evaluate(&inner, &fixed, &test)?;
-    println!("\nfinal mixture probabilities (softmax of α):");
-    for (d, p) in spec.decisions().iter().zip(alphas.probs()) {
+    println!("\nfinal mixture probabilities:");
+    for (d, p) in spec
+        .decisions()
+        .iter()
+        .zip(search.mixer.probabilities(&search.alphas))
+    {
         let cells: Vec<String> = d
             .candidates()
             .iter()
@@ -403,23 +295,37 @@ fn run<B: AutodiffBackend>(a: &Args) -> Result<()> {
             .collect();
         println!("  {:<16} {}", d.name(), cells.join("  "));
     }
+    // Discretize: argmax per decision, run the single path with the inherited weights.
+    let arch = search.architecture().map_err(|e| e.to_string())?;
+    let fixed = Mixtures::fixed(&spec, &arch).map_err(|e| e.to_string())?;
+    let test_acc = evaluate(&search.model.valid(), &fixed, &xt, &yt).map_err(|e| e.to_string())?;
     println!("\ndiscovered architecture: {}", arch.to_json());
     println!("inherited-weight test accuracy of the discovered single path: {test_acc:.3}");
-    fs::write(a.out.join("architecture.json"), arch.to_json()).expect("write architecture");
-    let path = a.out.join(format!("supernet-{}.bpk", std::process::id()));
-    tangle_core::subnet::save(&inner, &path)?;
+    fs::write(a.out.join("architecture.json"), arch.to_json()).map_err(|e| e.to_string())?;
+    search
+        .save_checkpoint(a.out.join("checkpoint"))
+        .map_err(|e| e.to_string())?;
     println!(
         "wrote {}, {} and {}",
-        metrics_path.display(),
+        log.display(),
         a.out.join("architecture.json").display(),
-        path.display()
+        a.out.join("checkpoint").display()
     );
     Ok(())
 }
 
 fn main() {
     let a = args();
-    if let Err(e) = run::<CpuAutodiff>(&a) {
+    let result = match a.optimizer.as_str() {
+        "drnas" => run::<CpuAutodiff, _>(&a, Drnas::new(a.seed), ArchStep::FirstOrder),
+        "darts-v1" => run::<CpuAutodiff, _>(&a, Darts::softmax(), ArchStep::FirstOrder),
+        "darts-v2" => run::<CpuAutodiff, _>(&a, Darts::softmax(), ArchStep::SecondOrder),
+        "gdas" => run::<CpuAutodiff, _>(&a, Gdas::new(a.seed), ArchStep::FirstOrder),
+        other => Err(format!(
+            "unknown optimizer `{other}` (drnas, darts-v1, darts-v2, gdas)"
+        )),
+    };
+    if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

@@ -1,7 +1,15 @@
 //! # tangle-data
 //!
-//! Dataset formats (IDX, CIFAR binary, text), train/validation splits, batching and the small
-//! default datasets shipped with the repository. Laid down with the workspace; the loaders arrive
-//! with the data issue. It depends on no other tangle crate.
+//! Dataset formats, train/validation splits and batching for searches. This release has the
+//! split and the in-memory batcher the search engine consumes; the file formats (IDX, CIFAR,
+//! text) and the shipped default data arrive with the data issue.
 
 #![warn(missing_docs)]
+
+pub mod batches;
+pub mod error;
+pub mod split;
+
+pub use batches::InMemory;
+pub use error::DataError;
+pub use split::{train_valid_split, Split};

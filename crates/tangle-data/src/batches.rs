@@ -1,0 +1,138 @@
+//! An in-memory dataset served as the batches of a bi-level search.
+
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use tangle_optim::SearchData;
+
+use crate::error::DataError;
+use crate::split::{train_valid_split, Split};
+
+/// Inputs `[n, …]` and integer labels `[n]` held on the device, split into a training and a
+/// validation part. Each epoch both parts are shuffled with an RNG seeded by `(seed, epoch)`, so
+/// the batches are a pure function of `(epoch, step)` — a resumed search sees the same batches.
+#[derive(Debug, Clone)]
+pub struct InMemory<B: Backend, const D: usize> {
+    x: Tensor<B, D>,
+    y: Tensor<B, 1, Int>,
+    split: Split,
+    batch: usize,
+    seed: u64,
+}
+
+impl<B: Backend, const D: usize> InMemory<B, D> {
+    /// Serves `x` / `y` split by `train_portion`, `batch` examples per step.
+    pub fn new(
+        x: Tensor<B, D>,
+        y: Tensor<B, 1, Int>,
+        train_portion: f64,
+        batch: usize,
+        seed: u64,
+    ) -> Result<Self, DataError> {
+        let n = x.dims()[0];
+        if y.dims()[0] != n {
+            return Err(DataError::Shape(format!(
+                "{n} inputs but {} labels",
+                y.dims()[0]
+            )));
+        }
+        let split = train_valid_split(n, train_portion)?;
+        if batch == 0 || batch > split.train.len().min(split.valid.len()) {
+            return Err(DataError::Split(format!(
+                "batch {batch} does not fit {} training / {} validation examples",
+                split.train.len(),
+                split.valid.len()
+            )));
+        }
+        Ok(InMemory {
+            x,
+            y,
+            split,
+            batch,
+            seed,
+        })
+    }
+
+    /// The split.
+    pub fn split(&self) -> &Split {
+        &self.split
+    }
+
+    fn pick(
+        &self,
+        part: &[usize],
+        epoch: usize,
+        step: usize,
+        salt: u64,
+    ) -> (Tensor<B, D>, Tensor<B, 1, Int>) {
+        let mut order = part.to_vec();
+        let mut rng = StdRng::seed_from_u64(
+            self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt,
+        );
+        order.shuffle(&mut rng);
+        let start = (step * self.batch) % (order.len() - self.batch + 1);
+        let idx: Vec<i64> = order[start..start + self.batch]
+            .iter()
+            .map(|&i| i as i64)
+            .collect();
+        let device = self.x.device();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [self.batch]), &device);
+        (
+            self.x.clone().select(0, idx.clone()),
+            self.y.clone().select(0, idx),
+        )
+    }
+}
+
+impl<B: Backend, const D: usize> SearchData<Tensor<B, D>, Tensor<B, 1, Int>> for InMemory<B, D> {
+    fn steps_per_epoch(&self) -> usize {
+        self.split.train.len().min(self.split.valid.len()) / self.batch
+    }
+
+    fn train(&self, epoch: usize, step: usize) -> (Tensor<B, D>, Tensor<B, 1, Int>) {
+        self.pick(&self.split.train, epoch, step, 1)
+    }
+
+    fn valid(&self, epoch: usize, step: usize) -> (Tensor<B, D>, Tensor<B, 1, Int>) {
+        self.pick(&self.split.valid, epoch, step, 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    #[test]
+    fn batches_come_from_their_side_and_repeat_per_epoch() {
+        let device = Default::default();
+        let n = 20;
+        let x = Tensor::<Flex, 2>::from_data(
+            TensorData::new((0..n).map(|i| i as f32).collect(), [n, 1]),
+            &device,
+        );
+        let y = Tensor::<Flex, 1, Int>::from_data(
+            TensorData::new((0..n as i64).collect(), [n]),
+            &device,
+        );
+        let data = InMemory::new(x, y, 0.5, 4, 3).unwrap();
+        assert_eq!(data.steps_per_epoch(), 2);
+        let labels =
+            |t: Tensor<Flex, 1, Int>| t.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+        let (xt, yt) = data.train(0, 1);
+        let tl = labels(yt);
+        assert!(tl.iter().all(|&l| l < 10), "{tl:?}");
+        assert_eq!(
+            xt.into_data().convert::<f32>().to_vec::<f32>().unwrap(),
+            tl.iter().map(|&l| l as f32).collect::<Vec<_>>()
+        );
+        assert!(labels(data.valid(0, 1).1).iter().all(|&l| l >= 10));
+        assert_eq!(labels(data.train(2, 0).1), labels(data.train(2, 0).1));
+        assert_ne!(labels(data.train(0, 0).1), labels(data.train(1, 0).1));
+        let x = Tensor::<Flex, 2>::zeros([5, 1], &device);
+        let y = Tensor::<Flex, 1, Int>::zeros([4], &device);
+        assert!(matches!(
+            InMemory::new(x, y, 0.5, 1, 0),
+            Err(DataError::Shape(_))
+        ));
+    }
+}
