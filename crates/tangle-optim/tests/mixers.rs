@@ -84,3 +84,56 @@ fn drnas_finds_the_best_width() {
 fn drnas_with_kl_finds_the_best_width() {
     finds_best(|s| Drnas::new(s).with_kl(1e-3), ArchStep::FirstOrder);
 }
+
+#[test]
+fn drnas_on_the_weight_sharing_baseline_finds_the_best_width() {
+    let device = Default::default();
+    for seed in 0..4u64 {
+        let data = ProbeData::<AB>::new(100 + seed, 16, 32, &device);
+        let mut search = Search::new(
+            WsProbe::<AB>::new(&device),
+            Drnas::new(seed),
+            config(ArchStep::FirstOrder),
+            seed,
+            &device,
+        )
+        .unwrap();
+        search.run(&data, &Regression).unwrap();
+        assert_eq!(
+            search.mixer.argmax(&search.alphas),
+            vec![BEST],
+            "seed {seed}: {:?}",
+            search.mixer.probabilities(&search.alphas)
+        );
+    }
+}
+
+#[test]
+fn records_are_written_as_json_lines() {
+    let device = Default::default();
+    let data = ProbeData::<AB>::new(1, 4, 16, &device);
+    let path = std::env::temp_dir().join(format!("tangle-optim-log-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut search = Search::new(
+        Probe::<AB>::new(true, &device),
+        Darts::softmax(),
+        config(ArchStep::FirstOrder),
+        0,
+        &device,
+    )
+    .unwrap()
+    .with_log(&path);
+    search.run_until(&data, &Regression, 3).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<tangle_optim::EpochRecord> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2].epoch, 2);
+    assert_eq!(lines[2].alpha, search.alphas.values());
+    assert_eq!(lines[2].probabilities[0].len(), 4);
+    assert!(lines[2].train_loss.is_finite() && lines[2].seconds >= 0.0);
+    assert!(lines[2].architecture.get("width").is_some());
+    std::fs::remove_file(&path).unwrap();
+}

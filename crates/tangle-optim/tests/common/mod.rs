@@ -108,3 +108,52 @@ impl<B: Backend> SearchData<Tensor<B, 2>, Tensor<B, 2>> for ProbeData<B> {
         )
     }
 }
+
+/// The weight-sharing (WS) twin of [`Probe`]: an independent `8 → k` layer per width (identity
+/// slices, frozen), outputs zero-padded and mixed — the DrNAS-WS baseline's structure.
+#[derive(Module, Debug)]
+pub struct WsProbe<B: Backend> {
+    pub op: tangle_core::WsMixedOp<B, burn::nn::Linear<B>>,
+    #[module(skip)]
+    spec: SearchSpec,
+}
+
+impl<B: Backend> WsProbe<B> {
+    pub fn new(device: &B::Device) -> Self {
+        let ops = WIDTHS
+            .iter()
+            .map(|&k| {
+                let mut l = burn::nn::LinearConfig::new(8, k).init::<B>(device);
+                let eye: Tensor<B, 2> = Tensor::eye(8, device);
+                l.weight = Param::from_tensor(eye.slice([0..8, 0..k])).set_require_grad(false);
+                l.bias = Some(Param::from_tensor(Tensor::zeros([k], device)));
+                l
+            })
+            .collect();
+        WsProbe {
+            op: tangle_core::WsMixedOp::new(ops).unwrap(),
+            spec: SearchSpec::new(vec![Decision::sizes("width", &WIDTHS, 8).unwrap()]).unwrap(),
+        }
+    }
+}
+
+impl<B: Backend> Supernet<B> for WsProbe<B> {
+    type Input = Tensor<B, 2>;
+    type Output = Tensor<B, 2>;
+
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+
+    fn forward_mixed(&self, x: Tensor<B, 2>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
+        self.op.forward(x, mix.get("width")?, |l, x| {
+            let y = l.forward(x);
+            let [n, w] = y.dims();
+            Ok(if w < 8 {
+                Tensor::cat(vec![y, Tensor::zeros([n, 8 - w], &Default::default())], 1)
+            } else {
+                y
+            })
+        })
+    }
+}
