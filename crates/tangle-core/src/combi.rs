@@ -6,15 +6,17 @@
 //! products `w_i · v_j · …` (Algorithm 2 of the paper), and the mixed weight is
 //! `Σ_c p_c · pad(W[..extents(c)])`, built as a mask:
 //! * axes that share no varying decision multiply (outer product of two prefix masks);
-//! * axes tied through a shared decision sum one rank-1 term per combination
-//!   (`Aᵀ diag(p) B` with 0/1 indicator rows);
+//! * axes tied through a shared decision sum one rank-1 term per combination,
+//!   `Σ_c p_c · 1[i < a_c] ⊗ 1[j < b_c]`, as a reverse cumulative sum of the weighted indicator
+//!   rows over the combinations sorted by their first extent (additions only: exact, and free of
+//!   the reduced-precision matrix products GPUs may use);
 //! * when every decision is a single candidate, the weight is simply sliced (and scaled by the
 //!   straight-through weights, if any).
 
 use burn::tensor::{backend::Backend, Tensor};
 
 use crate::error::{CoreError, Result};
-use crate::mask::{indicator, prefix_mask};
+use crate::mask::{indicator, prefix_mask, prefix_mask_rows};
 use crate::mixture::Mixture;
 
 /// Axis extents of one weight over every combination of a module's decisions.
@@ -275,14 +277,14 @@ impl<B: Backend> Plan<B> {
         let shared = va.iter().zip(&vb).any(|(x, y)| *x && *y);
         let (ea, eb) = (self.extents[a], self.extents[b]);
         if shared {
-            // Tied axes: one rank-1 term per combination, Aᵀ diag(p) B.
+            // Tied axes: Σ_c p_c · 1[i < a_c] ⊗ 1[j < b_c], as a row-valued prefix mask over the
+            // combinations' a-extents (exact; no reduced-precision matrix product).
             let sa: Vec<usize> = self.combos.iter().map(|e| e[a]).collect();
             let sb: Vec<usize> = self.combos.iter().map(|e| e[b]).collect();
             let n = sa.len();
             let p = self.combo_weights()?;
-            let ia = indicator::<B>(&sa, ea, device) * p.reshape([n, 1]);
-            let ib = indicator::<B>(&sb, eb, device);
-            return Some(ia.transpose().matmul(ib));
+            let rows = indicator::<B>(&sb, eb, device) * p.reshape([n, 1]);
+            return Some(prefix_mask_rows(rows, &sa, ea));
         }
         // Independent axes: outer product of the two marginal prefix masks, times the weights of
         // every decision that varies neither axis (single choices' straight-through scalars).
@@ -291,8 +293,10 @@ impl<B: Backend> Plan<B> {
         let mb = self.marginal_mask(b, &vb);
         let mut m: Tensor<B, 2> = match (ma, mb) {
             (Some(x), Some(y)) => x.reshape([ea, 1]) * y.reshape([1, eb]),
-            (Some(x), None) => x.reshape([ea, 1]).expand([ea, eb]),
-            (None, Some(y)) => y.reshape([1, eb]).expand([ea, eb]),
+            // Broadcast by multiplication: a materialized tensor, not a stride-0 view (reshaping
+            // an expanded view gave wrong values on the CUDA backend).
+            (Some(x), None) => x.reshape([ea, 1]) * Tensor::ones([1, eb], device),
+            (None, Some(y)) => Tensor::ones([ea, 1], device) * y.reshape([1, eb]),
             (None, None) => Tensor::ones([ea, eb], device),
         };
         for d in (0..self.counts.len()).filter(|&d| other[d]) {

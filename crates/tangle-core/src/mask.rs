@@ -31,6 +31,33 @@ pub fn prefix_mask<B: Backend>(w: Tensor<B, 1>, sizes: &[usize], len: usize) -> 
     ext.select(0, Tensor::from_data(TensorData::new(seg, [len]), &device))
 }
 
+/// Row-valued prefix mask `[len, m]`: `out[t] = Σ_{i : t < sizes[i]} rows[i]` for `t < len`,
+/// where `rows` is `[n, m]`. The same reverse cumulative sum as [`prefix_mask`], with a vector per
+/// candidate; combi-superposition of tied axes uses it with `rows[i] = p_i · 1[u < other_i]`.
+/// Exact in floating point (additions only), unlike a matrix product, which GPUs may run in
+/// reduced precision (TF32).
+pub fn prefix_mask_rows<B: Backend>(
+    rows: Tensor<B, 2>,
+    sizes: &[usize],
+    len: usize,
+) -> Tensor<B, 2> {
+    let device = rows.device();
+    let [n, m] = rows.dims();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| sizes[i]);
+    let sorted: Vec<usize> = order.iter().map(|&i| sizes[i]).collect();
+    let idx = Tensor::<B, 1, Int>::from_data(
+        TensorData::new(order.iter().map(|&i| i as i64).collect(), [n]),
+        &device,
+    );
+    let suffix = rows.select(0, idx).flip([0]).cumsum(0).flip([0]);
+    let ext = Tensor::cat(vec![suffix, Tensor::zeros([1, m], &device)], 0);
+    let seg: Vec<i64> = (0..len)
+        .map(|t| sorted.partition_point(|&s| s <= t) as i64)
+        .collect();
+    ext.select(0, Tensor::from_data(TensorData::new(seg, [len]), &device))
+}
+
 /// Centred kernel mask of shape `[k_max, k_max]`: `m[y, x] = Σ_{i : (y,x) in the centred
 /// kernels[i] × kernels[i] window} w[i]`. Kernels are odd; a smaller kernel is the centre of the
 /// largest.

@@ -219,7 +219,7 @@ fn kernel_gradient_matches_finite_differences() {
         let fd = central_difference(&loss, &k, i, 1e-2);
         assert!(g[i].abs() > 1e-4);
         assert!(
-            (fd - g[i]).abs() <= 1e-2 * g[i].abs().max(1.0),
+            (fd - g[i]).abs() <= fd_tol(1e-2) * g[i].abs().max(1.0),
             "kernel {i}: {} vs {fd}",
             g[i]
         );

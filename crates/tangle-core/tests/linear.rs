@@ -303,7 +303,7 @@ fn gradients_reach_weights_and_mixture_and_match_finite_differences() {
         let fd = central_difference(|p| loss_at(p, &b), &a, i, h);
         assert!(ga[i].abs() > 1e-4, "zero gradient on α_{i}");
         assert!(
-            (fd - ga[i]).abs() <= 1e-2 * ga[i].abs().max(1.0),
+            (fd - ga[i]).abs() <= fd_tol(1e-2) * ga[i].abs().max(1.0),
             "α_{i}: autodiff {} vs fd {fd}",
             ga[i]
         );
@@ -311,7 +311,7 @@ fn gradients_reach_weights_and_mixture_and_match_finite_differences() {
     for j in 0..2 {
         let fd = central_difference(|p| loss_at(&a, p), &b, j, h);
         assert!(
-            (fd - gb[j]).abs() <= 1e-2 * gb[j].abs().max(1.0),
+            (fd - gb[j]).abs() <= fd_tol(1e-2) * gb[j].abs().max(1.0),
             "β_{j}: autodiff {} vs fd {fd}",
             gb[j]
         );
