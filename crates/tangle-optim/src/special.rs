@@ -29,10 +29,10 @@ pub fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + acc.ln()
 }
 
-/// Digamma ψ(x) = d/dx ln Γ(x), x > 0 (recurrence to x ≥ 6, then the asymptotic series).
+/// Digamma ψ(x) = d/dx ln Γ(x), x > 0 (recurrence to x ≥ 10, then the asymptotic series).
 pub fn digamma(mut x: f64) -> f64 {
     let mut r = 0.0;
-    while x < 6.0 {
+    while x < 10.0 {
         r -= 1.0 / x;
         x += 1.0;
     }
@@ -45,7 +45,7 @@ pub fn digamma(mut x: f64) -> f64 {
 /// Trigamma ψ′(x), x > 0.
 pub fn trigamma(mut x: f64) -> f64 {
     let mut r = 0.0;
-    while x < 6.0 {
+    while x < 10.0 {
         r += 1.0 / (x * x);
         x += 1.0;
     }
@@ -126,7 +126,8 @@ mod tests {
     fn ln_gamma_matches_factorials_and_half_integers() {
         assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
         assert!((ln_gamma(0.5) - std::f64::consts::PI.sqrt().ln()).abs() < 1e-12);
-        assert!((ln_gamma(10.5) - 1_133_278.388_737_900_6f64.ln()).abs() < 1e-10);
+        // ln Γ(10.5) from CPython's math.lgamma.
+        assert!((ln_gamma(10.5) - 13.940_625_219_403_763).abs() < 1e-11);
     }
 
     #[test]
