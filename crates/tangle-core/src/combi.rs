@@ -293,8 +293,8 @@ impl<B: Backend> Plan<B> {
         let mb = self.marginal_mask(b, &vb);
         let mut m: Tensor<B, 2> = match (ma, mb) {
             (Some(x), Some(y)) => x.reshape([ea, 1]) * y.reshape([1, eb]),
-            // Broadcast by multiplication: a materialized tensor, not a stride-0 view (reshaping
-            // an expanded view gave wrong values on the CUDA backend).
+            // Broadcast by multiplication: callers reshape the mask, and a materialized tensor
+            // keeps that independent of how a backend handles reshapes of stride-0 views.
             (Some(x), None) => x.reshape([ea, 1]) * Tensor::ones([1, eb], device),
             (None, Some(y)) => Tensor::ones([ea, 1], device) * y.reshape([1, eb]),
             (None, None) => Tensor::ones([ea, eb], device),
