@@ -81,15 +81,18 @@ impl Net<F> {
 }
 
 /// The discretized network, plain Burn modules only.
+/// One discretized block: norms, attention and MLP as plain Burn modules.
+type PlainBlock = (
+    LayerNorm<F>,
+    Attention<F>,
+    LayerNorm<F>,
+    Linear<F>,
+    Linear<F>,
+);
+
 struct Plain {
     stem: Linear<F>,
-    blocks: Vec<(
-        LayerNorm<F>,
-        Attention<F>,
-        LayerNorm<F>,
-        Linear<F>,
-        Linear<F>,
-    )>,
+    blocks: Vec<PlainBlock>,
     norm: LayerNorm<F>,
     head: Linear<F>,
 }

@@ -109,6 +109,9 @@ pub fn scaled(e: usize, r: f64) -> usize {
     ((e as f64) * r + 1e-9).floor() as usize
 }
 
+/// The weight, bias and `[in, out]` extents one pass of a [`SuperLinear`] uses.
+pub type Mixed<B> = (Tensor<B, 2>, Option<Tensor<B, 1>>, [usize; 2]);
+
 /// A linear layer over the largest weight `[max in, max out]`, realized per forward pass as a
 /// superposition of its slices or as one slice.
 #[derive(Module, Debug)]
@@ -129,15 +132,12 @@ impl<B: Backend> SuperLinear<B> {
 
     /// The weight and bias this forward pass uses: `W ⊙ mask` (superposed) or the scaled
     /// slice (single), with the extents it runs at.
-    pub fn mixed(
-        &self,
-        mix: &[&Mixture<B>],
-    ) -> Result<(Tensor<B, 2>, Option<Tensor<B, 1>>, [usize; 2])> {
+    pub fn mixed(&self, mix: &[&Mixture<B>]) -> Result<Mixed<B>> {
         let plan = self.combi.plan(mix, "SuperLinear")?;
         Ok(self.mixed_with(&plan))
     }
 
-    fn mixed_with(&self, plan: &Plan<B>) -> (Tensor<B, 2>, Option<Tensor<B, 1>>, [usize; 2]) {
+    fn mixed_with(&self, plan: &Plan<B>) -> Mixed<B> {
         let [ei, eo] = [plan.extents[0], plan.extents[1]];
         let device = self.weight.device();
         let mut w = self.weight.val();

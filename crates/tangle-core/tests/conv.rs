@@ -216,7 +216,7 @@ fn kernel_gradient_matches_finite_differences() {
         .iter()
         .any(|v| v.abs() > 1e-4));
     for i in 0..3 {
-        let fd = central_difference(&loss, &k, i, 1e-2);
+        let fd = central_difference(loss, &k, i, 1e-2);
         assert!(g[i].abs() > 1e-4);
         assert!(
             (fd - g[i]).abs() <= fd_tol(1e-2) * g[i].abs().max(1.0),

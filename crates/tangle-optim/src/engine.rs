@@ -186,7 +186,8 @@ impl SearchConfig {
     }
 
     fn check(&self) -> Result<()> {
-        if self.epochs == 0 || !(self.lr > 0.0) || !(self.arch_lr > 0.0) || self.lr_min < 0.0 {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if self.epochs == 0 || !positive(self.lr) || !positive(self.arch_lr) || self.lr_min < 0.0 {
             return Err(OptimError::Config(format!("{self:?}")));
         }
         Ok(())
@@ -623,6 +624,7 @@ where
     }
 
     /// The architecture gradient of one α step.
+    #[allow(clippy::too_many_arguments)]
     fn arch_grads<I: Clone, T, Obj: Objective<B, M::Output, T>>(
         &self,
         objective: &Obj,
