@@ -275,7 +275,7 @@ pub struct EpochRecord {
     pub probabilities: Vec<Vec<f32>>,
     /// The current argmax architecture.
     pub architecture: Architecture,
-    /// Seconds since the search (or resumption) started.
+    /// Seconds since this `Search` first ran (a resumed search counts from its resumption).
     pub seconds: f64,
 }
 
@@ -534,6 +534,7 @@ where
     a_opt: OptimizerAdaptor<Adam, ArchParams<B>, B>,
     log: Option<PathBuf>,
     progress: bool,
+    started: Option<Instant>,
 }
 
 impl<B, M, X> Search<B, M, X>
@@ -571,6 +572,7 @@ where
             records: Vec::new(),
             log: None,
             progress: false,
+            started: None,
         })
     }
 
@@ -745,7 +747,7 @@ where
     where
         M: Supernet<B, Input = I>,
     {
-        let start = Instant::now();
+        let start = *self.started.get_or_insert_with(Instant::now);
         let steps = data.steps_per_epoch();
         if steps == 0 {
             return Err(OptimError::Config(
