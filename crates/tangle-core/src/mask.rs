@@ -12,23 +12,8 @@ use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 /// a sort of the `n` candidates plus a reverse cumulative sum and one gather of length `len`:
 /// O(n log n + len), independent of how many candidates cover each position.
 pub fn prefix_mask<B: Backend>(w: Tensor<B, 1>, sizes: &[usize], len: usize) -> Tensor<B, 1> {
-    let device = w.device();
-    let n = sizes.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| sizes[i]);
-    let sorted: Vec<usize> = order.iter().map(|&i| sizes[i]).collect();
-    let idx = Tensor::<B, 1, Int>::from_data(
-        TensorData::new(order.iter().map(|&i| i as i64).collect(), [n]),
-        &device,
-    );
-    // suffix[j] = Σ_{j' ≥ j} p_sorted[j'] — the weight of every candidate at least as large.
-    let suffix = w.select(0, idx).flip([0]).cumsum(0).flip([0]);
-    let ext = Tensor::cat(vec![suffix, Tensor::zeros([1], &device)], 0);
-    // Position t is covered by the candidates with size > t: those from the first such one on.
-    let seg: Vec<i64> = (0..len)
-        .map(|t| sorted.partition_point(|&s| s <= t) as i64)
-        .collect();
-    ext.select(0, Tensor::from_data(TensorData::new(seg, [len]), &device))
+    let [n] = w.dims();
+    prefix_mask_rows(w.reshape([n, 1]), sizes, len).reshape([len])
 }
 
 /// Row-valued prefix mask `[len, m]`: `out[t] = Σ_{i : t < sizes[i]} rows[i]` for `t < len`,

@@ -48,3 +48,15 @@ fn kernel_mask_is_sum_of_padded_centred_kernels() {
     assert_eq!(want[0], 0.25);
     assert_close(&m, &floats::<B, 2>(&want, [5, 5], &dev()), 1e-6);
 }
+
+#[test]
+fn row_valued_prefix_mask_sums_covering_rows() {
+    use tangle_core::mask::prefix_mask_rows;
+    // out[t] = Σ_{i: t < sizes[i]} rows[i], written out by hand.
+    let sizes = [3, 1, 3];
+    let rows = [[1.0f32, 2.0], [10.0, 20.0], [100.0, 200.0]];
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    let m = prefix_mask_rows(floats::<B, 2>(&flat, [3, 2], &dev()), &sizes, 4);
+    let want = [111.0, 222.0, 101.0, 202.0, 101.0, 202.0, 0.0, 0.0];
+    assert_close(&m, &floats::<B, 2>(&want, [4, 2], &dev()), 0.0);
+}
