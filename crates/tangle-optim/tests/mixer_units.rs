@@ -121,3 +121,22 @@ fn drnas_concentration_and_samples() {
     let kl = Drnas::new(1).with_kl(1e-3).regularizer(&alphas).unwrap();
     assert!(v(&kl)[0] > 0.0);
 }
+
+#[test]
+fn learning_rate_schedule_is_cosine_with_linear_warmup() {
+    use tangle_optim::SearchConfig;
+    let c = SearchConfig {
+        epochs: 10,
+        lr: 0.1,
+        lr_min: 0.0,
+        lr_warmup_steps: 4,
+        ..SearchConfig::default()
+    };
+    assert!((c.lr_at(0) - 0.1).abs() < 1e-12);
+    assert!((c.lr_at(5) - 0.05).abs() < 1e-12);
+    assert!((c.lr_at_step(0, 0) - 0.025).abs() < 1e-12);
+    assert!((c.lr_at_step(0, 3) - 0.1).abs() < 1e-12);
+    assert!((c.lr_at_step(5, 50) - 0.05).abs() < 1e-12);
+    let lm = SearchConfig::language_model(3);
+    assert_eq!((lm.lr_warmup_steps, lm.adam_beta_2), (100, 0.99));
+}
