@@ -1,0 +1,170 @@
+//! The toy conv-macro space (paper Table 17, CIFAR-10 sized inputs).
+//!
+//! conv1 3 → {8, 16, 32}; conv2 → {16, 32, 64}; max-pool; conv3 → {32, 64, 128}; Dropout2d;
+//! max-pool; conv4 → {64, 128, 256}; conv5 7×7, padding 2 → 256 (its input is conv4's width);
+//! Dropout2d(0.5); FC 9216 → 256 → 128 → 64 → 10. Kernel sizes {3, 5, 7} on conv1–4. Every
+//! conv's weight is the combi-superposition of its input width (the previous layer's decision),
+//! its output width and its kernel: 3⁸ = 6561 architectures.
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::{Distribution, Tensor};
+use tangle_core::{
+    Architecture, CoreError, Decision, Mixtures, Result, SearchSpec, SuperConv2d,
+    SuperConv2dConfig, Supernet,
+};
+
+/// Output widths of conv1–conv4.
+pub const WIDTHS: [[usize; 3]; 4] = [[8, 16, 32], [16, 32, 64], [32, 64, 128], [64, 128, 256]];
+/// Kernel sizes of conv1–conv4.
+pub const KERNELS: [usize; 3] = [3, 5, 7];
+/// Classes.
+pub const CLASSES: usize = 10;
+const DROPOUT: f64 = 0.5;
+
+/// The search spec: `conv{1..4}.channels` and `conv{1..4}.kernel`.
+pub fn spec() -> SearchSpec {
+    let mut d = Vec::new();
+    for (i, w) in WIDTHS.iter().enumerate() {
+        d.push(Decision::sizes(&format!("conv{}.channels", i + 1), w, w[2]).expect("valid widths"));
+        d.push(
+            Decision::kernels(&format!("conv{}.kernel", i + 1), &KERNELS).expect("valid kernels"),
+        );
+    }
+    SearchSpec::new(d).expect("distinct names")
+}
+
+/// Channel dropout (Dropout2d): zeroes whole feature maps while training.
+fn dropout2d<B: Backend>(x: Tensor<B, 4>, p: f64) -> Tensor<B, 4> {
+    if !B::ad_enabled(&x.device()) || p == 0.0 {
+        return x;
+    }
+    let [n, c, _, _] = x.dims();
+    let keep = Tensor::<B, 4>::random([n, c, 1, 1], Distribution::Bernoulli(1.0 - p), &x.device());
+    x * keep / (1.0 - p)
+}
+
+/// The conv-macro supernet.
+#[derive(Module, Debug)]
+pub struct ConvMacro<B: Backend> {
+    /// conv1 … conv4 (superposed) and conv5 (input width superposed).
+    pub convs: Vec<SuperConv2d<B>>,
+    /// The classifier 9216 → 256 → 128 → 64 → 10.
+    pub fcs: Vec<Linear<B>>,
+    #[module(skip)]
+    spec: SearchSpec,
+}
+
+impl<B: Backend> ConvMacro<B> {
+    /// A freshly initialized supernet.
+    pub fn new(device: &B::Device) -> Result<Self> {
+        let mut convs =
+            vec![
+                SuperConv2dConfig::combi(vec![3], |c| (3, WIDTHS[0][c[0]]), &KERNELS)?.init(device),
+            ];
+        for i in 1..4 {
+            convs.push(SuperConv2dConfig::new(&WIDTHS[i - 1], &WIDTHS[i], &KERNELS)?.init(device));
+        }
+        convs.push(
+            SuperConv2dConfig::combi(vec![3], |c| (WIDTHS[3][c[0]], 256), &[7])?
+                .with_padding(2)?
+                .init(device),
+        );
+        let dims = [9216, 256, 128, 64, CLASSES];
+        let fcs = dims
+            .windows(2)
+            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .collect();
+        Ok(ConvMacro {
+            convs,
+            fcs,
+            spec: spec(),
+        })
+    }
+
+    /// The discretized network at `arch`, with the inherited weights.
+    pub fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
+        let idx = self.spec.indices(arch)?;
+        let (c, k) = (|i: usize| idx[2 * i], |i: usize| idx[2 * i + 1]);
+        let mut convs = vec![self.convs[0].extract(&[c(0)], k(0))?];
+        for i in 1..4 {
+            convs.push(self.convs[i].extract(&[c(i - 1), c(i)], k(i))?);
+        }
+        convs.push(self.convs[4].extract(&[c(3)], 0)?);
+        Ok(ConvMacroNet {
+            convs,
+            fcs: self.fcs.clone(),
+        })
+    }
+}
+
+fn classifier<B: Backend>(fcs: &[Linear<B>], x: Tensor<B, 4>) -> Tensor<B, 2> {
+    let n = x.dims()[0];
+    let mut h = x.reshape([n as i32, -1]);
+    for (i, fc) in fcs.iter().enumerate() {
+        h = fc.forward(h);
+        if i + 1 < fcs.len() {
+            h = relu(h);
+        }
+    }
+    h
+}
+
+fn pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
+}
+
+impl<B: Backend> Supernet<B> for ConvMacro<B> {
+    type Input = Tensor<B, 4>;
+    type Output = Tensor<B, 2>;
+
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+
+    fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
+        let dims = x.dims();
+        if dims[1] != 3 || dims[2] != 32 || dims[3] != 32 {
+            return Err(CoreError::Shape {
+                module: "ConvMacro".into(),
+                expected: "[batch, 3, 32, 32]".into(),
+                got: dims.to_vec(),
+            });
+        }
+        let m = mix.as_slice();
+        let (c, k) = (|i: usize| &m[2 * i], |i: usize| &m[2 * i + 1]);
+        let x = relu(self.convs[0].forward(x, &[c(0)], Some(k(0)))?);
+        let x = relu(self.convs[1].forward(x, &[c(0), c(1)], Some(k(1)))?);
+        let x = pool(x);
+        let x = relu(self.convs[2].forward(x, &[c(1), c(2)], Some(k(2)))?);
+        let x = pool(dropout2d(x, DROPOUT));
+        let x = relu(self.convs[3].forward(x, &[c(2), c(3)], Some(k(3)))?);
+        let x = relu(self.convs[4].forward(x, &[c(3)], None)?);
+        Ok(classifier(&self.fcs, dropout2d(x, DROPOUT)))
+    }
+}
+
+/// A discretized conv-macro network: plain Burn modules with the inherited weights.
+#[derive(Module, Debug)]
+pub struct ConvMacroNet<B: Backend> {
+    /// conv1 … conv5.
+    pub convs: Vec<Conv2d<B>>,
+    /// The classifier.
+    pub fcs: Vec<Linear<B>>,
+}
+
+impl<B: Backend> ConvMacroNet<B> {
+    /// `[batch, 3, 32, 32]` → logits `[batch, 10]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = relu(self.convs[0].forward(x));
+        let x = pool(relu(self.convs[1].forward(x)));
+        let x = pool(dropout2d(relu(self.convs[2].forward(x)), DROPOUT));
+        let x = relu(self.convs[3].forward(x));
+        let x = relu(self.convs[4].forward(x));
+        classifier(&self.fcs, dropout2d(x, DROPOUT))
+    }
+}

@@ -1,0 +1,128 @@
+//! The conv-macro space: its spec, its three modes, its extracted subnet, and a search step.
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use tangle_core::{CoreError, Mixture, Mixtures, Supernet};
+use tangle_optim::{Classification, Drnas, Search, SearchConfig, SearchData};
+use tangle_spaces::conv_macro::{spec, ConvMacro};
+
+type B = Flex;
+type AB = Autodiff<Flex>;
+
+fn vals<Bk: burn::tensor::backend::Backend>(t: Tensor<Bk, 2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+}
+
+fn close(a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst <= tol * scale,
+        "max difference {worst} (scale {scale})"
+    );
+}
+
+#[test]
+fn spec_has_6561_architectures() {
+    let s = spec();
+    assert_eq!(s.size(), 6561);
+    assert_eq!(s.decisions().len(), 8);
+    assert_eq!(
+        s.get("conv4.channels").unwrap().int_values().unwrap(),
+        vec![64, 128, 256]
+    );
+}
+
+#[test]
+fn one_hot_equals_single_path_equals_extracted_subnet() {
+    let device = Default::default();
+    let net = ConvMacro::<B>::new(&device).unwrap();
+    let s = spec();
+    let x = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    // A few architectures, including the smallest and the largest.
+    for idx in [
+        [0usize; 8],
+        [2; 8],
+        [1, 0, 2, 1, 0, 2, 1, 1],
+        [2, 2, 0, 1, 1, 0, 0, 2],
+    ] {
+        let arch = s.architecture(&idx).unwrap();
+        let hot = Mixtures::new(
+            &s,
+            idx.iter()
+                .zip(s.decisions())
+                .map(|(&i, d)| Mixture::one_hot(i, d.len(), &device).unwrap())
+                .collect(),
+        )
+        .unwrap();
+        let y_hot = vals(net.forward_mixed(x.clone(), &hot).unwrap());
+        let y_single = vals(
+            net.forward_mixed(x.clone(), &Mixtures::fixed(&s, &arch).unwrap())
+                .unwrap(),
+        );
+        let y_sub = vals(net.extract(&arch).unwrap().forward(x.clone()));
+        assert_eq!(y_single.len(), 20);
+        close(&y_hot, &y_single, 1e-4);
+        close(&y_sub, &y_single, 1e-5);
+    }
+    assert!(matches!(
+        net.forward_mixed(
+            Tensor::zeros([1, 3, 28, 28], &device),
+            &Mixtures::fixed(&s, &s.largest()).unwrap()
+        ),
+        Err(CoreError::Shape { .. })
+    ));
+}
+
+struct Tiny {
+    x: Tensor<AB, 4>,
+    y: Tensor<AB, 1, Int>,
+}
+
+impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Tiny {
+    fn steps_per_epoch(&self) -> usize {
+        1
+    }
+    fn train(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+        (self.x.clone().slice([0..2]), self.y.clone().slice([0..2]))
+    }
+    fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+        (self.x.clone().slice([2..4]), self.y.clone().slice([2..4]))
+    }
+}
+
+#[test]
+fn a_drnas_step_updates_every_decision() {
+    let device = Default::default();
+    let data = Tiny {
+        x: Tensor::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device),
+        y: Tensor::from_data(TensorData::new(vec![1i64, 3, 5, 7], [4]), &device),
+    };
+    let config = SearchConfig {
+        epochs: 1,
+        arch_lr: 0.01,
+        ..SearchConfig::toy_conv_macro()
+    };
+    let mut search = Search::new(
+        ConvMacro::<AB>::new(&device).unwrap(),
+        Drnas::new(0),
+        config,
+        0,
+        &device,
+    )
+    .unwrap();
+    let before = search.alphas.values();
+    search.run(&data, &Classification).unwrap();
+    let after = search.alphas.values();
+    for (d, (a, b)) in before.iter().zip(&after).enumerate() {
+        assert!(
+            a.iter().zip(b).any(|(x, y)| x != y),
+            "decision {d} did not move"
+        );
+    }
+    assert!(search.records[0].train_loss.is_finite());
+}
