@@ -86,6 +86,23 @@ impl<B: Backend> ConvMacro<B> {
         })
     }
 
+    /// Number of parameters of the discretized network at `arch`, computed from the widths and
+    /// kernels alone.
+    pub fn params(&self, arch: &Architecture) -> Result<usize> {
+        let idx = self.spec.indices(arch)?;
+        let mut c_in = 3;
+        let mut total = 0;
+        for i in 0..4 {
+            let (c, k) = (WIDTHS[i][idx[2 * i]], KERNELS[idx[2 * i + 1]]);
+            total += c * c_in * k * k + c;
+            c_in = c;
+        }
+        total += 256 * c_in * 49 + 256;
+        let dims = [9216, 256, 128, 64, CLASSES];
+        total += dims.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<usize>();
+        Ok(total)
+    }
+
     /// The discretized network at `arch`, with the inherited weights.
     pub fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
         let idx = self.spec.indices(arch)?;

@@ -126,3 +126,83 @@ fn a_drnas_step_updates_every_decision() {
     }
     assert!(search.records[0].train_loss.is_finite());
 }
+
+#[test]
+fn analytic_parameter_count_equals_the_subnet_count() {
+    use burn::module::Module;
+    let device = Default::default();
+    let net = ConvMacro::<B>::new(&device).unwrap();
+    let s = spec();
+    for idx in [
+        [0usize; 8],
+        [2; 8],
+        [1, 2, 0, 1, 2, 0, 1, 2],
+        [2, 0, 1, 2, 0, 1, 2, 0],
+    ] {
+        let arch = s.architecture(&idx).unwrap();
+        assert_eq!(
+            net.params(&arch).unwrap(),
+            net.extract(&arch).unwrap().num_params(),
+            "{arch}"
+        );
+    }
+    // Smallest: conv 3·8·9+8, 8·16·9+16, 16·32·9+32, 32·64·9+64, 64·256·49+256, then the MLP.
+    let smallest = 224
+        + 1168
+        + 4640
+        + 18496
+        + 803_072
+        + (9216 * 256 + 256)
+        + (256 * 128 + 128)
+        + (128 * 64 + 64)
+        + 650;
+    assert_eq!(
+        net.params(&s.architecture(&[0; 8]).unwrap()).unwrap(),
+        smallest
+    );
+}
+
+#[test]
+fn superposed_training_lowers_the_loss_on_a_small_batch() {
+    use burn::module::AutodiffModule;
+    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use tangle_optim::Objective;
+    let device = Default::default();
+    let mut net = ConvMacro::<AB>::new(&device).unwrap();
+    let s = spec();
+    let x = Tensor::<AB, 4>::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
+    // Uniform superposition over every decision.
+    let uniform = |n: usize| Tensor::<AB, 1>::ones([n], &device) / n as f64;
+    let mixtures = Mixtures::new(
+        &s,
+        s.decisions()
+            .iter()
+            .map(|d| Mixture::weights(uniform(d.len())))
+            .collect(),
+    )
+    .unwrap();
+    // The loss without dropout (inference backend), before and after training.
+    let eval = |net: &ConvMacro<AB>| -> f32 {
+        let inner = net.valid();
+        let mix = Mixtures::new(
+            &s,
+            s.decisions()
+                .iter()
+                .map(|d| Mixture::weights(uniform(d.len()).inner()))
+                .collect(),
+        )
+        .unwrap();
+        let out = inner.forward_mixed(x.clone().inner(), &mix).unwrap();
+        Classification.loss(out, &y.clone().inner()).into_scalar()
+    };
+    let before = eval(&net);
+    let mut opt = AdamConfig::new().init::<AB, ConvMacro<AB>>();
+    for _ in 0..10 {
+        let loss = Classification.loss(net.forward_mixed(x.clone(), &mixtures).unwrap(), &y);
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = opt.step(1e-3, net, grads);
+    }
+    let after = eval(&net);
+    assert!(after < before - 0.05, "loss {before} → {after}");
+}
