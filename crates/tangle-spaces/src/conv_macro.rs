@@ -6,16 +6,16 @@
 //! conv's weight is the combi-superposition of its input width (the previous layer's decision),
 //! its output width and its kernel: 3⁸ = 6561 architectures.
 
-use burn::module::Module;
-use burn::nn::conv::Conv2d;
-use burn::nn::{Linear, LinearConfig};
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::{Distribution, Tensor};
 use tangle_core::{
-    Architecture, CoreError, Decision, Mixtures, Result, SearchSpec, SuperConv2d,
-    SuperConv2dConfig, Supernet,
+    Architecture, CoreError, Decision, Mixture, Mixtures, Result, SearchSpec, SuperConv2d,
+    SuperConv2dConfig, Supernet, WsMixedOp,
 };
 
 /// Output widths of conv1–conv4.
@@ -183,5 +183,175 @@ impl<B: Backend> ConvMacroNet<B> {
         let x = relu(self.convs[3].forward(x));
         let x = relu(self.convs[4].forward(x));
         classifier(&self.fcs, dropout2d(x, DROPOUT))
+    }
+}
+
+/// One mixture over a layer's (width, kernel) pairs, index `j · 3 + l`, from the two decisions'
+/// mixtures: the outer product of their weights, or a single pair when both are single.
+fn pair_mixture<B: Backend>(
+    c: &Mixture<B>,
+    k: &Mixture<B>,
+    device: &B::Device,
+) -> Result<Mixture<B>> {
+    match (c, k) {
+        (
+            Mixture::Single {
+                index: j,
+                weight: wc,
+            },
+            Mixture::Single {
+                index: l,
+                weight: wk,
+            },
+        ) => {
+            let weight = match (wc, wk) {
+                (Some(a), Some(b)) => Some(a.clone() * b.clone()),
+                (Some(a), None) | (None, Some(a)) => Some(a.clone()),
+                (None, None) => None,
+            };
+            Ok(Mixture::Single {
+                index: j * KERNELS.len() + l,
+                weight,
+            })
+        }
+        _ => {
+            let dense = |m: &Mixture<B>, n: usize| -> Result<Tensor<B, 1>> {
+                Ok(match m {
+                    Mixture::Weights(w) => w.clone(),
+                    Mixture::Single { index, weight } => {
+                        let Mixture::Weights(hot) = Mixture::one_hot(*index, n, device)? else {
+                            unreachable!("one_hot gives weights")
+                        };
+                        match weight {
+                            Some(s) => hot * s.clone(),
+                            None => hot,
+                        }
+                    }
+                })
+            };
+            let (n, m) = (3, KERNELS.len());
+            let w = dense(c, n)?.reshape([n, 1]) * dense(k, m)?.reshape([1, m]);
+            Ok(Mixture::Weights(w.reshape([n * m])))
+        }
+    }
+}
+
+/// Zero-pads the channels of `[batch, c, h, w]` to `n`.
+fn pad_channels<B: Backend>(x: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
+    let [b, c, h, w] = x.dims();
+    if c == n {
+        return x;
+    }
+    let device = x.device();
+    Tensor::cat(vec![x, Tensor::zeros([b, n - c, h, w], &device)], 1)
+}
+
+/// The weight-sharing (WS) twin of [`ConvMacro`] — the paper's "DrNAS WS" baseline: every
+/// (width, kernel) pair of conv1–conv4 is a convolution of its own reading the previous layer's
+/// widest (zero-padded) output, and the outputs are mixed (Algorithm 4): nine convolutions per
+/// layer instead of one superposed convolution.
+#[derive(Module, Debug)]
+pub struct ConvMacroWs<B: Backend> {
+    /// conv1 … conv4: nine independent candidates each.
+    pub layers: Vec<WsMixedOp<B, Conv2d<B>>>,
+    /// conv5, reading conv4's widest output.
+    pub conv5: Conv2d<B>,
+    /// The classifier.
+    pub fcs: Vec<Linear<B>>,
+    #[module(skip)]
+    spec: SearchSpec,
+}
+
+impl<B: Backend> ConvMacroWs<B> {
+    /// A freshly initialized WS supernet.
+    pub fn new(device: &B::Device) -> Result<Self> {
+        let mut layers = Vec::new();
+        let mut c_in = 3;
+        for widths in WIDTHS {
+            let ops = widths
+                .iter()
+                .flat_map(|&c| {
+                    KERNELS.iter().map(move |&k| {
+                        Conv2dConfig::new([c_in, c], [k, k])
+                            .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+                            .init(device)
+                    })
+                })
+                .collect();
+            layers.push(WsMixedOp::new(ops)?);
+            c_in = widths[2];
+        }
+        let conv5 = Conv2dConfig::new([256, 256], [7, 7])
+            .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+            .init(device);
+        let dims = [9216, 256, 128, 64, CLASSES];
+        let fcs = dims
+            .windows(2)
+            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .collect();
+        Ok(ConvMacroWs {
+            layers,
+            conv5,
+            fcs,
+            spec: spec(),
+        })
+    }
+
+    /// The discretized network at `arch`: the chosen candidates' own weights, their input
+    /// channels cut to the previous layer's chosen width (the rest only ever saw zeros).
+    pub fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
+        let idx = self.spec.indices(arch)?;
+        let mut convs = Vec::new();
+        let mut c_in = 3;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut conv = layer.ops[idx[2 * i] * KERNELS.len() + idx[2 * i + 1]].clone();
+            let [co, _, kh, kw] = conv.weight.dims();
+            conv.weight =
+                Param::from_tensor(conv.weight.val().slice([0..co, 0..c_in, 0..kh, 0..kw]));
+            c_in = co;
+            convs.push(conv);
+        }
+        let mut conv5 = self.conv5.clone();
+        conv5.weight = Param::from_tensor(conv5.weight.val().slice([0..256, 0..c_in, 0..7, 0..7]));
+        convs.push(conv5);
+        Ok(ConvMacroNet {
+            convs,
+            fcs: self.fcs.clone(),
+        })
+    }
+}
+
+impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
+    type Input = Tensor<B, 4>;
+    type Output = Tensor<B, 2>;
+
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+
+    fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
+        let dims = x.dims();
+        if dims[1] != 3 || dims[2] != 32 || dims[3] != 32 {
+            return Err(CoreError::Shape {
+                module: "ConvMacroWs".into(),
+                expected: "[batch, 3, 32, 32]".into(),
+                got: dims.to_vec(),
+            });
+        }
+        let device = x.device();
+        let m = mix.as_slice();
+        let mut x = x;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let pair = pair_mixture(&m[2 * i], &m[2 * i + 1], &device)?;
+            let widest = WIDTHS[i][2];
+            x = relu(layer.forward(x, &pair, |op, x| Ok(pad_channels(op.forward(x), widest)))?);
+            if i == 1 {
+                x = pool(x);
+            } else if i == 2 {
+                x = pool(dropout2d(x, DROPOUT));
+            }
+        }
+        let x = relu(self.conv5.forward(x));
+        Ok(classifier(&self.fcs, dropout2d(x, DROPOUT)))
     }
 }

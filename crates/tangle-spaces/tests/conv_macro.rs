@@ -206,3 +206,68 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
     let after = eval(&net);
     assert!(after < before - 0.05, "loss {before} → {after}");
 }
+
+#[test]
+fn ws_twin_single_path_equals_its_extracted_subnet_and_mixes_outputs() {
+    use tangle_spaces::conv_macro::ConvMacroWs;
+    let device = Default::default();
+    let net = ConvMacroWs::<B>::new(&device).unwrap();
+    let s = spec();
+    let x = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    for idx in [[0usize; 8], [2; 8], [1, 2, 0, 1, 2, 0, 1, 2]] {
+        let arch = s.architecture(&idx).unwrap();
+        let single = vals(
+            net.forward_mixed(x.clone(), &Mixtures::fixed(&s, &arch).unwrap())
+                .unwrap(),
+        );
+        let hot = Mixtures::new(
+            &s,
+            idx.iter()
+                .zip(s.decisions())
+                .map(|(&i, d)| Mixture::one_hot(i, d.len(), &device).unwrap())
+                .collect(),
+        )
+        .unwrap();
+        close(
+            &vals(net.forward_mixed(x.clone(), &hot).unwrap()),
+            &single,
+            1e-4,
+        );
+        close(
+            &vals(net.extract(&arch).unwrap().forward(x.clone())),
+            &single,
+            1e-4,
+        );
+    }
+    // Same decisions as the entangled space, more weights: nine convolutions per layer.
+    use burn::module::Module;
+    let we = ConvMacro::<B>::new(&device).unwrap();
+    assert_eq!(net.spec(), we.spec());
+    assert!(net.num_params() > we.num_params());
+}
+
+#[test]
+fn drnas_runs_on_the_ws_twin() {
+    use tangle_spaces::conv_macro::ConvMacroWs;
+    let device = Default::default();
+    let data = Tiny {
+        x: Tensor::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device),
+        y: Tensor::from_data(TensorData::new(vec![0i64, 2, 4, 6], [4]), &device),
+    };
+    let config = SearchConfig {
+        epochs: 1,
+        arch_lr: 0.01,
+        ..SearchConfig::toy_conv_macro()
+    };
+    let mut search = Search::new(
+        ConvMacroWs::<AB>::new(&device).unwrap(),
+        Drnas::new(0),
+        config,
+        0,
+        &device,
+    )
+    .unwrap();
+    let before = search.alphas.values();
+    search.run(&data, &Classification).unwrap();
+    assert_ne!(before, search.alphas.values());
+}
