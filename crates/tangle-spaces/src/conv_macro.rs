@@ -131,6 +131,19 @@ fn classifier<B: Backend>(fcs: &[Linear<B>], x: Tensor<B, 4>) -> Tensor<B, 2> {
     h
 }
 
+/// Errors unless `x` is `[batch, 3, 32, 32]`.
+fn check_input<B: Backend>(x: &Tensor<B, 4>, module: &str) -> Result<()> {
+    let dims = x.dims();
+    if dims[1] != 3 || dims[2] != 32 || dims[3] != 32 {
+        return Err(CoreError::Shape {
+            module: module.into(),
+            expected: "[batch, 3, 32, 32]".into(),
+            got: dims.to_vec(),
+        });
+    }
+    Ok(())
+}
+
 fn pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
 }
@@ -144,14 +157,7 @@ impl<B: Backend> Supernet<B> for ConvMacro<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
-        let dims = x.dims();
-        if dims[1] != 3 || dims[2] != 32 || dims[3] != 32 {
-            return Err(CoreError::Shape {
-                module: "ConvMacro".into(),
-                expected: "[batch, 3, 32, 32]".into(),
-                got: dims.to_vec(),
-            });
-        }
+        check_input(&x, "ConvMacro")?;
         let m = mix.as_slice();
         let (c, k) = (|i: usize| &m[2 * i], |i: usize| &m[2 * i + 1]);
         let x = relu(self.convs[0].forward(x, &[c(0)], Some(k(0)))?);
@@ -330,14 +336,7 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
-        let dims = x.dims();
-        if dims[1] != 3 || dims[2] != 32 || dims[3] != 32 {
-            return Err(CoreError::Shape {
-                module: "ConvMacroWs".into(),
-                expected: "[batch, 3, 32, 32]".into(),
-                got: dims.to_vec(),
-            });
-        }
+        check_input(&x, "ConvMacroWs")?;
         let device = x.device();
         let m = mix.as_slice();
         let mut x = x;

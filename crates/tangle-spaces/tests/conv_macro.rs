@@ -26,6 +26,20 @@ fn close(a: &[f32], b: &[f32], tol: f32) {
     );
 }
 
+/// One-hot superposition weights at the candidate indices `idx`.
+fn one_hot<Bk: burn::tensor::backend::Backend>(
+    s: &tangle_core::SearchSpec,
+    idx: &[usize],
+    device: &Bk::Device,
+) -> Mixtures<Bk> {
+    let m = idx
+        .iter()
+        .zip(s.decisions())
+        .map(|(&i, d)| Mixture::one_hot(i, d.len(), device).unwrap())
+        .collect();
+    Mixtures::new(s, m).unwrap()
+}
+
 #[test]
 fn spec_has_6561_architectures() {
     let s = spec();
@@ -51,14 +65,7 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
         [2, 2, 0, 1, 1, 0, 0, 2],
     ] {
         let arch = s.architecture(&idx).unwrap();
-        let hot = Mixtures::new(
-            &s,
-            idx.iter()
-                .zip(s.decisions())
-                .map(|(&i, d)| Mixture::one_hot(i, d.len(), &device).unwrap())
-                .collect(),
-        )
-        .unwrap();
+        let hot = one_hot(&s, &idx, &device);
         let y_hot = vals(net.forward_mixed(x.clone(), &hot).unwrap());
         let y_single = vals(
             net.forward_mixed(x.clone(), &Mixtures::fixed(&s, &arch).unwrap())
@@ -220,14 +227,7 @@ fn ws_twin_single_path_equals_its_extracted_subnet_and_mixes_outputs() {
             net.forward_mixed(x.clone(), &Mixtures::fixed(&s, &arch).unwrap())
                 .unwrap(),
         );
-        let hot = Mixtures::new(
-            &s,
-            idx.iter()
-                .zip(s.decisions())
-                .map(|(&i, d)| Mixture::one_hot(i, d.len(), &device).unwrap())
-                .collect(),
-        )
-        .unwrap();
+        let hot = one_hot(&s, &idx, &device);
         close(
             &vals(net.forward_mixed(x.clone(), &hot).unwrap()),
             &single,
