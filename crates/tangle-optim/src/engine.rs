@@ -372,6 +372,17 @@ fn io_err(path: &Path, e: impl std::fmt::Debug) -> OptimError {
     }
 }
 
+/// Realizes every lazily initialized parameter. Burn initializes parameters at first use, and a
+/// clone taken before that initializes its own copy independently: the engine clones the
+/// supernet (frozen α-step copy, DARTS-v2 unrolled copies), so all clones must share one value.
+struct Realize;
+
+impl<B: Backend> ModuleVisitor<B> for Realize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
 /// The ids of a module's float parameters, in visit order.
 struct Ids(Vec<ParamId>);
 
@@ -567,6 +578,7 @@ where
         device: &B::Device,
     ) -> Result<Self> {
         config.check()?;
+        model.visit(&mut Realize);
         let alphas = ArchParams::new(model.spec(), seed, device);
         let a_opt = AdamConfig::new()
             .with_beta_1(config.arch_betas.0 as f32)
@@ -661,7 +673,10 @@ where
         };
         match self.config.arch_step {
             ArchStep::FirstOrder => {
-                let (loss, acc) = self.loss_at(&self.model, objective, valid, draw)?;
+                // The α step needs no weight gradients: a frozen copy of the supernet saves their
+                // computation in the backward pass (activations still carry α's gradient).
+                let frozen = self.model.clone().no_grad();
+                let (loss, acc) = self.loss_at(&frozen, objective, valid, draw)?;
                 let v = Self::scalar(&loss, "validation loss", epoch, step)?;
                 let grads = GradientsParams::from_grads(reg(loss).backward(), &self.alphas);
                 Ok((grads, v, acc))

@@ -137,3 +137,36 @@ fn records_are_written_as_json_lines() {
     assert!(lines[2].architecture.get("width").is_some());
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn weights_train_alongside_alpha() {
+    let device = Default::default();
+    let data = ProbeData::<AB>::new(5, 4, 16, &device);
+    let mut search = Search::new(
+        Probe::<AB>::new(false, &device),
+        Darts::softmax(),
+        config(ArchStep::FirstOrder),
+        0,
+        &device,
+    )
+    .unwrap();
+    let w0 = search
+        .model
+        .fc
+        .weight
+        .val()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    search.run_until(&data, &Regression, 1).unwrap();
+    let w1 = search
+        .model
+        .fc
+        .weight
+        .val()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    assert_ne!(w0, w1, "the weight step did not change the weights");
+    assert!(search.model.fc.weight.is_require_grad());
+}
