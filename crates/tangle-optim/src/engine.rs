@@ -449,25 +449,7 @@ fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     grads: GradientsParams,
     max: f64,
 ) -> GradientsParams {
-    struct Norm<'a, B: AutodiffBackend> {
-        grads: &'a GradientsParams,
-        sq: f64,
-        _b: std::marker::PhantomData<B>,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Norm<'_, B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-                self.sq += g.powf_scalar(2.0).sum().into_scalar().elem::<f64>();
-            }
-        }
-    }
-    let mut norm = Norm::<B> {
-        grads: &grads,
-        sq: 0.0,
-        _b: std::marker::PhantomData,
-    };
-    model.visit(&mut norm);
-    let total = norm.sq.sqrt();
+    let total = grad_norm(model, &grads);
     if total <= max || total == 0.0 {
         return grads;
     }

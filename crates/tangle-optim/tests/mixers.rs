@@ -150,23 +150,12 @@ fn weights_train_alongside_alpha() {
         &device,
     )
     .unwrap();
-    let w0 = search
-        .model
-        .fc
-        .weight
-        .val()
-        .into_data()
-        .to_vec::<f32>()
-        .unwrap();
+    let weights = |s: &Search<AB, Probe<AB>, Darts>| {
+        s.model.fc.weight.val().into_data().to_vec::<f32>().unwrap()
+    };
+    let w0 = weights(&search);
     search.run_until(&data, &Regression, 1).unwrap();
-    let w1 = search
-        .model
-        .fc
-        .weight
-        .val()
-        .into_data()
-        .to_vec::<f32>()
-        .unwrap();
+    let w1 = weights(&search);
     assert_ne!(w0, w1, "the weight step did not change the weights");
     assert!(search.model.fc.weight.is_require_grad());
 }

@@ -102,36 +102,41 @@ impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Tiny {
     }
 }
 
-#[test]
-fn a_drnas_step_updates_every_decision() {
+/// α before and after one DrNAS epoch of `model` on four random images.
+fn alphas_around_one_drnas_epoch<M>(model: M, labels: Vec<i64>) -> (Vec<Vec<f32>>, Vec<Vec<f32>>)
+where
+    M: Supernet<AB, Input = Tensor<AB, 4>, Output = Tensor<AB, 2>>
+        + burn::module::AutodiffModule<AB>,
+{
     let device = Default::default();
     let data = Tiny {
         x: Tensor::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device),
-        y: Tensor::from_data(TensorData::new(vec![1i64, 3, 5, 7], [4]), &device),
+        y: Tensor::from_data(TensorData::new(labels, [4]), &device),
     };
     let config = SearchConfig {
         epochs: 1,
         arch_lr: 0.01,
         ..SearchConfig::toy_conv_macro()
     };
-    let mut search = Search::new(
-        ConvMacro::<AB>::new(&device).unwrap(),
-        Drnas::new(0),
-        config,
-        0,
-        &device,
-    )
-    .unwrap();
+    let mut search = Search::new(model, Drnas::new(0), config, 0, &device).unwrap();
     let before = search.alphas.values();
     search.run(&data, &Classification).unwrap();
-    let after = search.alphas.values();
+    assert!(search.records[0].train_loss.is_finite());
+    (before, search.alphas.values())
+}
+
+#[test]
+fn a_drnas_step_updates_every_decision() {
+    let (before, after) = alphas_around_one_drnas_epoch(
+        ConvMacro::<AB>::new(&Default::default()).unwrap(),
+        vec![1, 3, 5, 7],
+    );
     for (d, (a, b)) in before.iter().zip(&after).enumerate() {
         assert!(
             a.iter().zip(b).any(|(x, y)| x != y),
             "decision {d} did not move"
         );
     }
-    assert!(search.records[0].train_loss.is_finite());
 }
 
 #[test]
@@ -249,25 +254,9 @@ fn ws_twin_single_path_equals_its_extracted_subnet_and_mixes_outputs() {
 #[test]
 fn drnas_runs_on_the_ws_twin() {
     use tangle_spaces::conv_macro::ConvMacroWs;
-    let device = Default::default();
-    let data = Tiny {
-        x: Tensor::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device),
-        y: Tensor::from_data(TensorData::new(vec![0i64, 2, 4, 6], [4]), &device),
-    };
-    let config = SearchConfig {
-        epochs: 1,
-        arch_lr: 0.01,
-        ..SearchConfig::toy_conv_macro()
-    };
-    let mut search = Search::new(
-        ConvMacroWs::<AB>::new(&device).unwrap(),
-        Drnas::new(0),
-        config,
-        0,
-        &device,
-    )
-    .unwrap();
-    let before = search.alphas.values();
-    search.run(&data, &Classification).unwrap();
-    assert_ne!(before, search.alphas.values());
+    let (before, after) = alphas_around_one_drnas_epoch(
+        ConvMacroWs::<AB>::new(&Default::default()).unwrap(),
+        vec![0, 2, 4, 6],
+    );
+    assert_ne!(before, after);
 }
