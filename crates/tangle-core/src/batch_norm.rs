@@ -145,8 +145,8 @@ impl<B: Backend> SuperBatchNorm2d<B> {
             .with_momentum(self.momentum)
             .with_epsilon(self.epsilon)
             .init::<B>(&self.gamma.device());
-        bn.gamma = Param::from_tensor(self.gamma.val().slice([0..c]));
-        bn.beta = Param::from_tensor(self.beta.val().slice([0..c]));
+        bn.gamma = Param::from_tensor(self.gamma.val().slice([0..c]).detach());
+        bn.beta = Param::from_tensor(self.beta.val().slice([0..c]).detach());
         if !self.affine {
             bn.gamma = bn.gamma.set_require_grad(false);
             bn.beta = bn.beta.set_require_grad(false);

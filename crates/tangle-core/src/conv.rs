@@ -294,11 +294,11 @@ impl<B: Backend> SuperConv2d<B> {
             .with_bias(self.bias.is_some())
             .init::<B>(&device);
         conv.weight =
-            Param::from_tensor(self.weight.val().slice([0..co, 0..pi, o..o + k, o..o + k]));
+            Param::from_tensor(self.weight.val().slice([0..co, 0..pi, o..o + k, o..o + k]).detach());
         conv.bias = self
             .bias
             .as_ref()
-            .map(|b| Param::from_tensor(b.val().slice([0..co])));
+            .map(|b| Param::from_tensor(b.val().slice([0..co]).detach()));
         Ok(conv)
     }
 

@@ -99,7 +99,7 @@ impl<B: Backend> SuperEmbedding<B> {
         let e = self.combi.extents(&[index])?[0];
         let rows = self.rows();
         let mut emb = EmbeddingConfig::new(rows, e).init::<B>(&self.weight.device());
-        emb.weight = Param::from_tensor(self.weight.val().slice([0..rows, 0..e]));
+        emb.weight = Param::from_tensor(self.weight.val().slice([0..rows, 0..e]).detach());
         Ok(emb)
     }
 }

@@ -91,8 +91,8 @@ impl<B: Backend> SuperLayerNorm<B> {
         let mut ln = LayerNormConfig::new(e)
             .with_epsilon(self.epsilon)
             .init::<B>(&self.gamma.device());
-        ln.gamma = Param::from_tensor(self.gamma.val().slice([0..e]));
-        ln.beta = Some(Param::from_tensor(self.beta.val().slice([0..e])));
+        ln.gamma = Param::from_tensor(self.gamma.val().slice([0..e]).detach());
+        ln.beta = Some(Param::from_tensor(self.beta.val().slice([0..e]).detach()));
         Ok(ln)
     }
 }

@@ -193,11 +193,11 @@ impl<B: Backend> SuperLinear<B> {
         let e = self.combi.extents(choice)?;
         let (i, o) = (e[0], e[1]);
         Ok(Linear {
-            weight: Param::from_tensor(self.weight.val().slice([0..i, 0..o])),
+            weight: Param::from_tensor(self.weight.val().slice([0..i, 0..o]).detach()),
             bias: self
                 .bias
                 .as_ref()
-                .map(|b| Param::from_tensor(b.val().slice([0..o]))),
+                .map(|b| Param::from_tensor(b.val().slice([0..o]).detach())),
         })
     }
 

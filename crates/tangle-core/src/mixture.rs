@@ -1,6 +1,6 @@
 //! How one decision is realized in a forward pass.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Int, Tensor};
 
 use crate::error::{CoreError, Result};
 
@@ -98,6 +98,51 @@ impl<B: Backend> Mixture<B> {
             }
         }
         Ok(())
+    }
+
+    /// The mixture restricted to a group of candidates (`members`, candidate indices in
+    /// increasing order): the group's weights, or the single choice re-indexed within the group.
+    /// `None` when a single choice lies outside the group — the group does not run.
+    ///
+    /// This is how an operation decision with entangled candidates is realized: the members of a
+    /// group (say `sep_conv_3x3`, `sep_conv_5x5`) share one weight, and the group's
+    /// sub-mixture superposes that weight while the other candidates mix their outputs.
+    pub fn restrict(&self, members: &[usize]) -> Option<Mixture<B>> {
+        match self {
+            Mixture::Weights(w) => {
+                let (first, last) = (*members.first()?, *members.last()?);
+                let contiguous = members.windows(2).all(|p| p[1] == p[0] + 1);
+                Some(Mixture::Weights(if contiguous {
+                    w.clone().slice([first..last + 1])
+                } else {
+                    let idx: Vec<i64> = members.iter().map(|&m| m as i64).collect();
+                    let idx = Tensor::<B, 1, Int>::from_ints(idx.as_slice(), &w.device());
+                    w.clone().select(0, idx)
+                }))
+            }
+            Mixture::Single { index, weight } => {
+                members
+                    .iter()
+                    .position(|m| m == index)
+                    .map(|pos| Mixture::Single {
+                        index: pos,
+                        weight: weight.clone(),
+                    })
+            }
+        }
+    }
+
+    /// Candidate `i`'s output `y` weighted as an output mixture does: `w_i · y` for weights,
+    /// `s · y` for a single choice with a straight-through weight `s`, `y` for a plain single
+    /// choice. (The caller runs candidate `i` only when it is active.)
+    pub fn weigh<const D: usize>(&self, i: usize, y: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Mixture::Weights(w) => y * w.clone().slice([i..i + 1]).reshape([1; D]),
+            Mixture::Single {
+                weight: Some(s), ..
+            } => y * s.clone().reshape([1; D]),
+            Mixture::Single { weight: None, .. } => y,
+        }
     }
 
     /// The candidates this mixture touches: all of them, or the single one.

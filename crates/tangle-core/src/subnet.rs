@@ -138,3 +138,24 @@ pub fn load<B: Backend, M: Module<B>>(mut module: M, path: impl AsRef<Path>) -> 
     }
     Ok(module)
 }
+
+/// Trainable parameters of `module`: the tensors gradients flow into. Unlike
+/// [`Module::num_params`] this leaves out batch-norm running statistics and frozen tensors
+/// (affine-free batch norms), so it matches PyTorch's `sum(p.numel() for p in parameters())`
+/// for the same network. Needs an autodiff backend, which is what tells the two apart.
+pub fn trainable_params<B: burn::tensor::backend::AutodiffBackend, M: Module<B>>(
+    module: &M,
+) -> usize {
+    struct Count(usize);
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Count {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            let t = param.val();
+            if t.is_require_grad() {
+                self.0 += t.shape().num_elements();
+            }
+        }
+    }
+    let mut c = Count(0);
+    module.visit(&mut c);
+    c.0
+}

@@ -41,25 +41,11 @@ impl<B: Backend, M: Module<B>> WsMixedOp<B, M> {
         run: impl Fn(&M, Tensor<B, D>) -> Result<Tensor<B, D>>,
     ) -> Result<Tensor<B, D>> {
         mix.check(self.ops.len(), "WsMixedOp")?;
-        match mix {
-            Mixture::Single { index, weight } => {
-                let y = run(&self.ops[*index], x)?;
-                Ok(match weight {
-                    Some(s) => y * s.clone().reshape([1; D]),
-                    None => y,
-                })
-            }
-            Mixture::Weights(w) => {
-                let terms = self
-                    .ops
-                    .iter()
-                    .enumerate()
-                    .map(|(i, op)| {
-                        Ok(run(op, x.clone())? * w.clone().slice([i..i + 1]).reshape([1; D]))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(crate::attention::sum(terms).expect("non-empty"))
-            }
-        }
+        let terms = mix
+            .active(self.ops.len())
+            .into_iter()
+            .map(|i| Ok(mix.weigh(i, run(&self.ops[i], x.clone())?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::attention::sum(terms).expect("at least one active candidate"))
     }
 }
