@@ -1,0 +1,339 @@
+//! NAS-Bench-201 (Dong & Yang, 2020; paper Appendix D).
+//!
+//! Stem 3×3 conv (C) + BN; three stages of N cells (C, 2C, 4C; N = 5, C = 16 in the benchmark)
+//! joined by ResNet basic blocks with stride 2; BN-ReLU, global average pooling, linear. One
+//! cell type shared by all cells: 4 nodes, 6 edges (`1←0, 2←0, 2←1, 3←0, 3←1, 3←2`), output the
+//! last node. Candidates `none`, `skip_connect`, `nor_conv_1x1`, `nor_conv_3x3`, `avg_pool_3x3`;
+//! weight entanglement: the 1×1 convolution is the centre of the 3×3 one. 5⁶ = 15625
+//! architectures, each looked up in the benchmark by its string ([`arch_string`]).
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::Tensor;
+use tangle_core::{Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet};
+
+use crate::cell::{edge_decisions, EdgeConfig, FixedCell, MixedEdge, SearchCell, Wiring};
+use crate::ops::{batch_norm, conv2d, ConvBn, Primitive};
+
+/// The candidates, in NB201's order.
+pub const PRIMITIVES: [Primitive; 5] = [
+    Primitive::Zero,
+    Primitive::Skip,
+    Primitive::Conv(1),
+    Primitive::Conv(3),
+    Primitive::AvgPool,
+];
+/// Edges of the cell.
+pub const EDGES: usize = 6;
+
+/// The search spec: `cell.e0` … `cell.e5`.
+pub fn spec() -> SearchSpec {
+    SearchSpec::new(edge_decisions("cell", EDGES, &PRIMITIVES).expect("valid ops"))
+        .expect("distinct names")
+}
+
+/// Size of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nb201Config {
+    /// Channels of the first stage (16).
+    pub channels: usize,
+    /// Cells per stage (5).
+    pub cells: usize,
+    /// Classes (10 for CIFAR-10, 100, 120 for ImageNet16-120).
+    pub classes: usize,
+}
+
+impl Default for Nb201Config {
+    /// The benchmark's network: C = 16, N = 5, 10 classes.
+    fn default() -> Self {
+        Nb201Config {
+            channels: 16,
+            cells: 5,
+            classes: 10,
+        }
+    }
+}
+
+fn wiring(c: usize) -> Wiring {
+    Wiring {
+        inputs: 1,
+        steps: 3,
+        concat: 1,
+        channels: c,
+        reduction: false,
+    }
+}
+
+/// The NB201 string of an architecture: `|nor_conv_3x3~0|+|…~0|…~1|+|…~0|…~1|…~2|`.
+pub fn arch_string(arch: &Architecture) -> Result<String> {
+    let idx = spec().indices(arch)?;
+    let mut nodes = Vec::new();
+    for (e, (node, from)) in wiring(1).edges().into_iter().enumerate() {
+        if nodes.len() <= node {
+            nodes.push(String::from("|"));
+        }
+        nodes[node] += &format!("{}~{from}|", PRIMITIVES[idx[e]].name());
+    }
+    Ok(nodes.join("+"))
+}
+
+/// Parses an NB201 string back into an architecture of [`spec`].
+pub fn parse_arch_string(s: &str) -> Result<Architecture> {
+    let bad = |why: &str| CoreError::Config(format!("bad NB201 string {s:?}: {why}"));
+    let spec = spec();
+    let mut idx = Vec::with_capacity(EDGES);
+    let nodes: Vec<&str> = s.split('+').collect();
+    if nodes.len() != 3 {
+        return Err(bad("expected three nodes"));
+    }
+    for (node, part) in nodes.iter().enumerate() {
+        let ops: Vec<&str> = part
+            .trim_matches('|')
+            .split('|')
+            .filter(|o| !o.is_empty())
+            .collect();
+        if ops.len() != node + 1 {
+            return Err(bad("wrong number of edges on a node"));
+        }
+        for (from, op) in ops.iter().enumerate() {
+            let (name, j) = op.split_once('~').ok_or_else(|| bad("missing `~`"))?;
+            if j.parse::<usize>().ok() != Some(from) {
+                return Err(bad("edges must come from 0, 1, … in order"));
+            }
+            let p = Primitive::parse(name)?;
+            idx.push(
+                PRIMITIVES
+                    .iter()
+                    .position(|q| *q == p)
+                    .ok_or_else(|| bad("not an NB201 operation"))?,
+            );
+        }
+    }
+    spec.architecture(&idx)
+}
+
+/// The ResNet basic block between stages: ReLU-Conv3×3(s2)-BN, ReLU-Conv3×3-BN, plus an
+/// average-pool + 1×1 conv shortcut.
+#[derive(Module, Debug)]
+pub struct ResBlock<B: Backend> {
+    /// First ReLU-Conv-BN (stride 2).
+    pub conv_a: ConvBn<B>,
+    /// Second ReLU-Conv-BN.
+    pub conv_b: ConvBn<B>,
+    /// The shortcut's 1×1 convolution.
+    pub shortcut: Conv2d<B>,
+}
+
+impl<B: Backend> ResBlock<B> {
+    fn new(c_in: usize, c_out: usize, device: &B::Device) -> Self {
+        ResBlock {
+            conv_a: ConvBn::plain([c_in, c_out], 3, 2, true, device),
+            conv_b: ConvBn::plain([c_out, c_out], 3, 1, true, device),
+            shortcut: conv2d([c_in, c_out], 1, 1, 1, 1, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let short = self
+            .shortcut
+            .forward(avg_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], true, false));
+        self.conv_b.forward(self.conv_a.forward(x)) + short
+    }
+}
+
+/// The parts outside the cells, shared by the supernet and its subnets.
+#[derive(Module, Debug)]
+pub struct Frame<B: Backend> {
+    /// Stem convolution.
+    pub stem: Conv2d<B>,
+    /// Stem batch norm.
+    pub stem_bn: BatchNorm<B>,
+    /// The two reduction blocks.
+    pub blocks: Vec<ResBlock<B>>,
+    /// Final batch norm (before ReLU and pooling).
+    pub last_bn: BatchNorm<B>,
+    /// Classifier.
+    pub classifier: Linear<B>,
+}
+
+impl<B: Backend> Frame<B> {
+    fn new(cfg: &Nb201Config, device: &B::Device) -> Self {
+        let c = cfg.channels;
+        Frame {
+            stem: conv2d([3, c], 3, 1, 1, 1, device),
+            stem_bn: batch_norm(c, true, device),
+            blocks: vec![ResBlock::new(c, 2 * c, device), ResBlock::new(2 * c, 4 * c, device)],
+            last_bn: batch_norm(4 * c, true, device),
+            classifier: LinearConfig::new(4 * c, cfg.classes).init(device),
+        }
+    }
+
+    fn params(cfg: &Nb201Config) -> usize {
+        let c = cfg.channels;
+        let block = |i: usize, o: usize| i * o * 9 + 2 * o + o * o * 9 + 2 * o + i * o;
+        3 * c * 9 + 2 * c + block(c, 2 * c) + block(2 * c, 4 * c) + 2 * 4 * c
+            + 4 * c * cfg.classes
+            + cfg.classes
+    }
+
+    /// Runs the network with `cell(stage, index, x)` for the cells.
+    fn forward(
+        &self,
+        x: Tensor<B, 4>,
+        cells: usize,
+        mut cell: impl FnMut(usize, Tensor<B, 4>) -> Result<Tensor<B, 4>>,
+    ) -> Result<Tensor<B, 2>> {
+        let dims = x.dims();
+        if dims[1] != 3 {
+            return Err(CoreError::Shape {
+                module: "NB201".into(),
+                expected: "[batch, 3, h, w]".into(),
+                got: dims.to_vec(),
+            });
+        }
+        let mut x = self.stem_bn.forward(self.stem.forward(x));
+        for stage in 0..3 {
+            if stage > 0 {
+                x = self.blocks[stage - 1].forward(x);
+            }
+            for i in 0..cells {
+                x = cell(stage * cells + i, x)?;
+            }
+        }
+        let x = relu(self.last_bn.forward(x));
+        let [n, c, h, w] = x.dims();
+        let x = x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]);
+        Ok(self.classifier.forward(x))
+    }
+}
+
+/// The NB201 supernet.
+#[derive(Module, Debug)]
+pub struct Nb201<B: Backend> {
+    /// Stem, reduction blocks, head.
+    pub frame: Frame<B>,
+    /// The 3N search cells (one shared set of decisions).
+    pub cells: Vec<SearchCell<B>>,
+    #[module(skip)]
+    spec: SearchSpec,
+    #[module(skip)]
+    config: Nb201Config,
+}
+
+impl<B: Backend> Nb201<B> {
+    /// The weight-entangled supernet.
+    pub fn new(config: Nb201Config, device: &B::Device) -> Result<Self> {
+        Self::build(config, true, device)
+    }
+
+    /// The weight-sharing twin (separate 1×1 and 3×3 convolutions, outputs mixed).
+    pub fn new_ws(config: Nb201Config, device: &B::Device) -> Result<Self> {
+        Self::build(config, false, device)
+    }
+
+    fn build(config: Nb201Config, entangle: bool, device: &B::Device) -> Result<Self> {
+        if config.channels == 0 || config.cells == 0 || config.classes == 0 {
+            return Err(CoreError::Config(format!("empty NB201 network: {config:?}")));
+        }
+        let mut cells = Vec::new();
+        for stage in 0..3 {
+            let c = config.channels << stage;
+            for _ in 0..config.cells {
+                cells.push(SearchCell::new(wiring(c), Vec::new(), |stride| {
+                    MixedEdge::new(
+                        &EdgeConfig {
+                            primitives: PRIMITIVES.to_vec(),
+                            channels: c,
+                            stride,
+                            entangle,
+                            pool_bn: false,
+                            affine: false,
+                            partial: 1,
+                        },
+                        device,
+                    )
+                })?);
+            }
+        }
+        Ok(Nb201 {
+            frame: Frame::new(&config, device),
+            cells,
+            spec: spec(),
+            config,
+        })
+    }
+
+    /// The network size.
+    pub fn config(&self) -> &Nb201Config {
+        &self.config
+    }
+
+    /// Trainable parameters of the discretized network at `arch`, from the choices alone
+    /// (the cells' batch norms are affine-free, as in the benchmark's search cells).
+    pub fn params(&self, arch: &Architecture) -> Result<usize> {
+        let idx = self.spec.indices(arch)?;
+        let per_c: usize = idx
+            .iter()
+            .map(|&i| match PRIMITIVES[i] {
+                Primitive::Conv(k) => k * k,
+                _ => 0,
+            })
+            .sum();
+        let c = self.config.channels;
+        let cells: usize = (0..3).map(|s| per_c * (c << s) * (c << s)).sum();
+        Ok(Frame::<B>::params(&self.config) + self.config.cells * cells)
+    }
+
+    /// The discretized network at `arch`, with the inherited weights.
+    pub fn extract(&self, arch: &Architecture) -> Result<Nb201Net<B>> {
+        let idx = self.spec.indices(arch)?;
+        Ok(Nb201Net {
+            frame: self.frame.clone(),
+            cells: self
+                .cells
+                .iter()
+                .map(|c| c.extract(&idx))
+                .collect::<Result<Vec<_>>>()?,
+            cells_per_stage: self.config.cells,
+        })
+    }
+}
+
+impl<B: Backend> Supernet<B> for Nb201<B> {
+    type Input = Tensor<B, 4>;
+    type Output = Tensor<B, 2>;
+
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+
+    fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
+        let m: Vec<&Mixture<B>> = mix.as_slice().iter().collect();
+        self.frame.forward(x, self.config.cells, |i, x| {
+            self.cells[i].forward(vec![x], &m)
+        })
+    }
+}
+
+/// A discretized NB201 network.
+#[derive(Module, Debug)]
+pub struct Nb201Net<B: Backend> {
+    /// Stem, reduction blocks, head.
+    pub frame: Frame<B>,
+    /// The 3N cells.
+    pub cells: Vec<FixedCell<B>>,
+    #[module(skip)]
+    cells_per_stage: usize,
+}
+
+impl<B: Backend> Nb201Net<B> {
+    /// `[batch, 3, h, w]` → logits.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Result<Tensor<B, 2>> {
+        self.frame
+            .forward(x, self.cells_per_stage, |i, x| self.cells[i].forward(vec![x]))
+    }
+}
