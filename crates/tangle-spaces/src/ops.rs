@@ -384,6 +384,11 @@ impl<B: Backend> SimpleOp<B> {
         Ok(SimpleOp { bn, kind, stride })
     }
 
+    /// Which operation this is.
+    pub fn kind(&self) -> Primitive {
+        self.kind
+    }
+
     /// The output, `None` for the zero operation.
     pub fn forward(&self, x: Tensor<B, 4>) -> Option<Tensor<B, 4>> {
         let s = [self.stride; 2];
@@ -429,6 +434,11 @@ impl<B: Backend> FixedOp<B> {
             }
             None => FixedOp::Simple(SimpleOp::new(p, stride, None)?),
         })
+    }
+
+    /// Whether this is the identity (`skip_connect` at stride 1), which drop-path leaves alone.
+    pub fn is_identity(&self) -> bool {
+        matches!(self, FixedOp::Simple(op) if op.kind() == Primitive::Skip)
     }
 
     /// The output, `None` for the zero operation.

@@ -1,0 +1,191 @@
+//! The DARTS space: spec, genotypes, modes, extraction, parameter counts, the evaluation network.
+mod common;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use common::*;
+use tangle_core::subnet::trainable_params;
+use tangle_core::Supernet;
+use tangle_optim::{Classification, Objective};
+use tangle_spaces::darts::{
+    spec, Darts, DartsConfig, DartsNetwork, DartsNetworkConfig, Genotype, EDGES, PRIMITIVES,
+};
+use tangle_spaces::ops::Primitive;
+
+const SMALL: DartsConfig = DartsConfig {
+    channels: 4,
+    layers: 3,
+    classes: 10,
+    partial: 1,
+};
+
+#[test]
+fn spec_has_two_cells_of_14_edges() {
+    let s = spec();
+    assert_eq!(s.decisions().len(), 28);
+    assert_eq!(s.size(), 8u128.pow(28));
+    assert_eq!(s.decisions()[14].name(), "reduce.e0");
+}
+
+#[test]
+fn genotype_keeps_the_two_strongest_non_none_edges_per_node() {
+    // Every edge prefers `none`; node 0 (edges 0, 1): edge 1's sep_conv_5x5 (0.3) beats
+    // edge 0's max_pool (0.2). Node 1 (edges 2–4): edges 4 (dil 5: 0.5) and 2 (skip: 0.25).
+    let mut probs = vec![vec![0.9, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.04]; 28];
+    probs[0] = vec![0.7, 0.2, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01];
+    probs[1] = vec![0.6, 0.02, 0.02, 0.02, 0.02, 0.3, 0.01, 0.01];
+    probs[2] = vec![0.6, 0.02, 0.02, 0.25, 0.02, 0.05, 0.02, 0.02];
+    probs[4] = vec![0.4, 0.02, 0.02, 0.02, 0.02, 0.02, 0.0, 0.5];
+    let g = Genotype::from_probabilities(&probs).unwrap();
+    assert_eq!(g.normal[..4], [
+        (Primitive::Sep(5), 1),
+        (Primitive::MaxPool, 0),
+        (Primitive::Dil(5), 4 - 2),
+        (Primitive::Skip, 0),
+    ]);
+    // Ties (all other nodes) keep the earlier edges, as Python's stable sort.
+    assert_eq!(g.normal[4..6], [(Primitive::Dil(5), 0), (Primitive::Dil(5), 1)]);
+    assert_eq!(g.reduce.len(), 8);
+    // Printed and parsed back.
+    let text = g.to_string();
+    assert!(text.starts_with("Genotype(normal=[('sep_conv_5x5', 1), ('max_pool_3x3', 0), "));
+    assert!(text.ends_with("reduce_concat=range(2, 6))"));
+    assert_eq!(text.parse::<Genotype>().unwrap(), g);
+    // Bad input: wrong count, an input that does not exist, `none` in a genotype.
+    assert!(Genotype::from_probabilities(&probs[..27]).is_err());
+    assert!("Genotype(normal=[('sep_conv_3x3', 2)], reduce=[])".parse::<Genotype>().is_err());
+    let with_none = text.replacen("sep_conv_5x5", "none", 1);
+    assert!(with_none.parse::<Genotype>().is_err());
+}
+
+#[test]
+fn one_hot_equals_single_path_equals_extracted_subnet() {
+    let device = Default::default();
+    let x = Tensor::<AB, 4>::random([4, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let pc = DartsConfig {
+        channels: 8,
+        partial: 4,
+        ..SMALL
+    };
+    for net in [
+        Darts::<AB>::new(SMALL, &device).unwrap(),
+        Darts::<AB>::new_ws(SMALL, &device).unwrap(),
+        Darts::<AB>::new(pc, &device).unwrap(),
+    ] {
+        let net = warm(net, x.clone());
+        let inner = net.valid();
+        let mut archs = random_archs(net.spec(), 3, 5);
+        // Only `none` on every edge, and only skip connections (factorized reductions).
+        archs.push(vec![0; 28]);
+        archs.push(vec![3; 28]);
+        check_modes(
+            &net,
+            x.clone(),
+            &archs,
+            |arch, x| net.extract(arch).unwrap().forward(x).unwrap(),
+            |arch, x| inner.extract(arch).unwrap().forward(x).unwrap(),
+        );
+    }
+    assert!(Darts::<B>::new(
+        DartsConfig {
+            partial: 3,
+            ..SMALL
+        },
+        &device
+    )
+    .is_err());
+}
+
+#[test]
+fn analytic_parameter_count_equals_the_subnet_count() {
+    let device = Default::default();
+    let pc = DartsConfig {
+        channels: 8,
+        partial: 4,
+        ..SMALL
+    };
+    for config in [SMALL, pc, DartsConfig::default()] {
+        let net = Darts::<AB>::new(config, &device).unwrap();
+        for idx in random_archs(&spec(), 2, 6) {
+            let arch = spec().architecture(&idx).unwrap();
+            assert_eq!(
+                net.params(&arch).unwrap(),
+                trainable_params(&net.extract(&arch).unwrap()),
+                "{config:?} {arch}"
+            );
+        }
+    }
+}
+
+#[test]
+fn darts_v2_evaluation_network_has_3_3m_parameters() {
+    // DARTS reports 3.3M for its V2 cell at C = 36, 20 cells (auxiliary head excluded).
+    let net = DartsNetwork::<AB>::new(
+        &Genotype::darts_v2(),
+        &DartsNetworkConfig {
+            auxiliary: false,
+            ..Default::default()
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    let p = trainable_params(&net);
+    eprintln!("DARTS V2 parameters: {p}");
+    assert!((3_300_000..3_400_000).contains(&p), "{p}");
+}
+
+#[test]
+fn evaluation_network_trains_with_auxiliary_head_and_drop_path() {
+    let device = Default::default();
+    let config = DartsNetworkConfig {
+        channels: 8,
+        layers: 5,
+        ..Default::default()
+    };
+    let mut net = DartsNetwork::<AB>::new(&Genotype::darts_v2(), &config, &device).unwrap();
+    let x = Tensor::<AB, 4>::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
+    let eval = |net: &DartsNetwork<AB>| {
+        let (logits, aux) = net.valid().forward(x.clone().inner()).unwrap();
+        assert!(aux.is_none());
+        Classification.loss(logits, &y.clone().inner()).into_scalar()
+    };
+    let before = eval(&net);
+    let mut opt = SgdConfig::new().init::<AB, DartsNetwork<AB>>();
+    for _ in 0..15 {
+        let (logits, aux) = net.forward(x.clone()).unwrap();
+        let loss = Classification.loss(logits, &y) + Classification.loss(aux.unwrap(), &y) * 0.4;
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = opt.step(0.05, net, grads);
+    }
+    let after = eval(&net);
+    assert!(after < before, "loss {before} → {after}");
+}
+
+#[test]
+fn superposed_training_lowers_the_loss_on_a_small_batch() {
+    let device = Default::default();
+    let x = Tensor::<AB, 4>::random([8, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
+    superposed_training_lowers_the_loss(Darts::<AB>::new(SMALL, &device).unwrap(), x, y);
+}
+
+#[test]
+fn primitives_are_darts_order() {
+    let names: Vec<String> = PRIMITIVES.iter().map(Primitive::name).collect();
+    assert_eq!(
+        names,
+        [
+            "none",
+            "max_pool_3x3",
+            "avg_pool_3x3",
+            "skip_connect",
+            "sep_conv_3x3",
+            "sep_conv_5x5",
+            "dil_conv_3x3",
+            "dil_conv_5x5"
+        ]
+    );
+    assert_eq!(EDGES, 14);
+}
