@@ -17,6 +17,7 @@
 pub mod cell;
 pub mod conv_macro;
 pub mod darts;
+pub mod mobilenet;
 pub mod nb201;
 pub mod ops;
 pub mod toy_cell;

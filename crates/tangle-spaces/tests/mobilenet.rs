@@ -1,0 +1,77 @@
+//! MobileNetV3 (OFA): spec, modes, extraction, parameter counts, training.
+mod common;
+
+use burn::module::AutodiffModule;
+use burn::nn::DropoutConfig;
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use common::*;
+use tangle_core::subnet::trainable_params;
+use tangle_core::{CoreError, Mixtures, Supernet};
+use tangle_spaces::mobilenet::{make_divisible, spec, MobileNetConfig, MobileNetV3};
+
+const SMALL: MobileNetConfig = MobileNetConfig {
+    image_size: 32,
+    classes: 10,
+    dropout: 0.1,
+};
+
+#[test]
+fn spec_and_make_divisible() {
+    let s = spec();
+    assert_eq!(s.decisions().len(), 5 * 9);
+    assert_eq!(s.decisions()[0].name(), "stage1.depth");
+    assert_eq!(s.decisions()[2].name(), "stage1.block1.expand");
+    assert_eq!(make_divisible(72.0, 8), 72);
+    assert_eq!(make_divisible(30.0, 8), 32);
+    assert_eq!(make_divisible(18.0, 8), 24); // 16 < 0.9 · 18
+    assert_eq!(make_divisible(3.0, 8), 8);
+}
+
+#[test]
+fn one_hot_equals_single_path_equals_extracted_subnet() {
+    let device = Default::default();
+    let x = Tensor::<AB, 4>::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let mut net = warm(MobileNetV3::<AB>::new(SMALL, &device).unwrap(), x.clone());
+    net.frame.dropout = DropoutConfig::new(0.0).init();
+    let inner = net.valid();
+    check_modes(
+        &net,
+        x.clone(),
+        &random_archs(net.spec(), 3, 7),
+        |arch, x| net.extract(arch).unwrap().forward(x).unwrap(),
+        |arch, x| inner.extract(arch).unwrap().forward(x).unwrap(),
+    );
+    assert!(matches!(
+        inner.forward_mixed(
+            Tensor::zeros([1, 3, 224, 224], &device),
+            &Mixtures::fixed(&spec(), &spec().largest()).unwrap()
+        ),
+        Err(CoreError::Shape { .. })
+    ));
+}
+
+#[test]
+fn analytic_parameter_count_equals_the_subnet_count() {
+    let device = Default::default();
+    let net = MobileNetV3::<AB>::new(MobileNetConfig::default(), &device).unwrap();
+    for idx in random_archs(&spec(), 3, 8) {
+        let arch = spec().architecture(&idx).unwrap();
+        assert_eq!(
+            net.params(&arch).unwrap(),
+            trainable_params(&net.extract(&arch).unwrap()),
+            "{}",
+            net.describe(&arch).unwrap()
+        );
+    }
+    // OFA's largest MobileNetV3 (width 1.0) has 7.7M parameters.
+    let largest = net.params(&spec().largest()).unwrap();
+    assert!((7_600_000..7_800_000).contains(&largest), "{largest}");
+}
+
+#[test]
+fn superposed_training_lowers_the_loss_on_a_small_batch() {
+    let device = Default::default();
+    let x = Tensor::<AB, 4>::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
+    superposed_training_lowers_the_loss(MobileNetV3::<AB>::new(SMALL, &device).unwrap(), x, y);
+}
