@@ -5,6 +5,8 @@
 //! Run: `cargo bench --bench superposition`. After the criterion runs, the bench prints the
 //! ratios superposed/largest and WS/largest taken from this same run's medians.
 
+mod common;
+
 use std::time::Duration;
 
 use burn::backend::{Autodiff, Flex};
@@ -12,6 +14,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{activation::softmax, Distribution, Tensor};
+use common::median;
 use criterion::{black_box, BenchmarkId, Criterion};
 use tangle_core::{Mixture, SuperConv2dConfig, SuperLinearConfig, WsMixedOp};
 
@@ -138,15 +141,6 @@ fn bench_conv(c: &mut Criterion) {
     }
     g.finish();
     let _ = largest.num_params();
-}
-
-/// Median (ns) of one benchmark from this run's criterion estimates.
-fn median(group: &str, id: &str, n: usize) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = format!("{dir}/criterion/{group}/{id}/{n}/new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
 }
 
 fn print_ratios() {

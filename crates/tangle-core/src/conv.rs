@@ -293,8 +293,12 @@ impl<B: Backend> SuperConv2d<B> {
             .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
             .with_bias(self.bias.is_some())
             .init::<B>(&device);
-        conv.weight =
-            Param::from_tensor(self.weight.val().slice([0..co, 0..pi, o..o + k, o..o + k]).detach());
+        conv.weight = Param::from_tensor(
+            self.weight
+                .val()
+                .slice([0..co, 0..pi, o..o + k, o..o + k])
+                .detach(),
+        );
         conv.bias = self
             .bias
             .as_ref()

@@ -12,9 +12,7 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::Tensor;
 use tangle_core::{CoreError, Mixture, Result};
 
-use crate::ops::{
-    batch_norm, ConvBn, FactorizedReduce, FixedOp, Primitive, SimpleOp, SuperConvOp,
-};
+use crate::ops::{batch_norm, ConvBn, FactorizedReduce, FixedOp, Primitive, SimpleOp, SuperConvOp};
 
 /// How the candidates of one edge are built.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +85,10 @@ impl<B: Backend> MixedEdge<B> {
         let mut roles = Vec::with_capacity(cfg.primitives.len());
         for (i, p) in cfg.primitives.iter().enumerate() {
             if cfg.primitives[..i].contains(p) {
-                return Err(CoreError::Config(format!("duplicate candidate {}", p.name())));
+                return Err(CoreError::Config(format!(
+                    "duplicate candidate {}",
+                    p.name()
+                )));
             }
             let role = match p.conv() {
                 Some((family, _)) => {
@@ -156,9 +157,7 @@ impl<B: Backend> MixedEdge<B> {
         Ok(match self.layout.roles[i] {
             Role::Simple(s) => self.simples[s].forward(x),
             Role::Reduce => Some(self.reduce.as_ref().expect("built").forward(x)),
-            Role::Conv { group, pos } => {
-                Some(self.convs[group].forward(x, &Mixture::single(pos))?)
-            }
+            Role::Conv { group, pos } => Some(self.convs[group].forward(x, &Mixture::single(pos))?),
         })
     }
 
@@ -179,7 +178,9 @@ impl<B: Backend> MixedEdge<B> {
                 let y = self.convs[g].forward(x.clone(), &Mixture::single(0))?;
                 terms.push(mix.weigh(members[0], y));
             } else {
-                let sub = mix.restrict(members).expect("weights restrict to any group");
+                let sub = mix
+                    .restrict(members)
+                    .expect("weights restrict to any group");
                 terms.push(self.convs[g].forward(x.clone(), &sub)?);
             }
         }
@@ -234,9 +235,8 @@ fn partial<B: Backend>(
     let rest = x.clone().slice([0..b, cp..c, 0..h, 0..w]);
     let device = x.device();
     let y = f(x.slice([0..b, 0..cp, 0..h, 0..w]))?;
-    let y = y.unwrap_or_else(|| {
-        Tensor::zeros([b, cp, h.div_ceil(stride), w.div_ceil(stride)], &device)
-    });
+    let y = y
+        .unwrap_or_else(|| Tensor::zeros([b, cp, h.div_ceil(stride), w.div_ceil(stride)], &device));
     let rest = if stride > 1 {
         max_pool2d(rest, [2, 2], [2, 2], [0, 0], [1, 1], false)
     } else {
@@ -369,10 +369,7 @@ impl Wiring {
                 }
             }
             states.push(node.unwrap_or_else(|| {
-                Tensor::zeros(
-                    [b, self.channels, h.div_ceil(s), w.div_ceil(s)],
-                    &device,
-                )
+                Tensor::zeros([b, self.channels, h.div_ceil(s), w.div_ceil(s)], &device)
             }));
         }
         let n = states.len();
@@ -403,11 +400,7 @@ impl<B: Backend> SearchCell<B> {
             .into_iter()
             .map(|(_, from)| edge(wiring.stride(from)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(SearchCell {
-            pre,
-            edges,
-            wiring,
-        })
+        Ok(SearchCell { pre, edges, wiring })
     }
 
     /// The wiring.

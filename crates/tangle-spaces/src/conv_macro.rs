@@ -312,13 +312,23 @@ impl<B: Backend> ConvMacroWs<B> {
         for (i, layer) in self.layers.iter().enumerate() {
             let mut conv = layer.ops[idx[2 * i] * KERNELS.len() + idx[2 * i + 1]].clone();
             let [co, _, kh, kw] = conv.weight.dims();
-            conv.weight =
-                Param::from_tensor(conv.weight.val().slice([0..co, 0..c_in, 0..kh, 0..kw]).detach());
+            conv.weight = Param::from_tensor(
+                conv.weight
+                    .val()
+                    .slice([0..co, 0..c_in, 0..kh, 0..kw])
+                    .detach(),
+            );
             c_in = co;
             convs.push(conv);
         }
         let mut conv5 = self.conv5.clone();
-        conv5.weight = Param::from_tensor(conv5.weight.val().slice([0..256, 0..c_in, 0..7, 0..7]).detach());
+        conv5.weight = Param::from_tensor(
+            conv5
+                .weight
+                .val()
+                .slice([0..256, 0..c_in, 0..7, 0..7])
+                .detach(),
+        );
         convs.push(conv5);
         Ok(ConvMacroNet {
             convs,

@@ -202,7 +202,9 @@ impl<B: Backend> Darts<B> {
 
     fn build(config: DartsConfig, entangle: bool, device: &B::Device) -> Result<Self> {
         if config.channels == 0 || config.layers == 0 || config.classes == 0 {
-            return Err(CoreError::Config(format!("empty DARTS network: {config:?}")));
+            return Err(CoreError::Config(format!(
+                "empty DARTS network: {config:?}"
+            )));
         }
         let cells_layout = layout(config.channels, config.layers, 3);
         let mut cells = Vec::with_capacity(config.layers);
@@ -349,9 +351,9 @@ pub struct Genotype {
 
 impl Genotype {
     /// DARTS's discretization of the candidate probabilities (one vector per decision, spec
-    /// order): per node, the two incoming edges whose strongest non-`none` candidate is
+    /// order, as `tangle_optim::Mixer::probabilities` gives them): per node, the two incoming edges whose strongest non-`none` candidate is
     /// strongest, each with that candidate.
-    pub fn from_probabilities(probs: &[Vec<f64>]) -> Result<Self> {
+    pub fn from_probabilities(probs: &[Vec<f32>]) -> Result<Self> {
         if probs.len() != 2 * EDGES || probs.iter().any(|p| p.len() != PRIMITIVES.len()) {
             return Err(CoreError::Config(format!(
                 "expected {} probability vectors of length {}",
@@ -359,17 +361,17 @@ impl Genotype {
                 PRIMITIVES.len()
             )));
         }
-        let parse = |w: &[Vec<f64>]| {
+        let parse = |w: &[Vec<f32>]| {
             let mut gene = Vec::with_capacity(2 * STEPS);
             let mut start = 0;
             for i in 0..STEPS {
                 let n = i + 2;
                 // Strongest non-none candidate of each incoming edge.
-                let best: Vec<(usize, f64)> = (0..n)
+                let best: Vec<(usize, f32)> = (0..n)
                     .map(|j| {
                         (1..PRIMITIVES.len())
                             .map(|k| (k, w[start + j][k]))
-                            .fold((1, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
+                            .fold((1, f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
                     })
                     .collect();
                 let mut edges: Vec<usize> = (0..n).collect();
@@ -562,7 +564,9 @@ impl<B: Backend> DartsNetwork<B> {
     ) -> Result<Self> {
         genotype.check()?;
         if config.channels == 0 || config.layers == 0 || config.classes == 0 {
-            return Err(CoreError::Config(format!("empty DARTS network: {config:?}")));
+            return Err(CoreError::Config(format!(
+                "empty DARTS network: {config:?}"
+            )));
         }
         if !(0.0..1.0).contains(&config.drop_path) {
             return Err(CoreError::Config(format!(
@@ -606,6 +610,18 @@ impl<B: Backend> DartsNetwork<B> {
             aux_after,
             drop_path: config.drop_path,
         })
+    }
+
+    /// Sets the drop-path probability (DARTS raises it linearly over the epochs:
+    /// `p · epoch / epochs`).
+    pub fn set_drop_path(&mut self, p: f64) -> Result<()> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(CoreError::Config(format!(
+                "drop-path probability {p} outside [0, 1)"
+            )));
+        }
+        self.drop_path = p;
+        Ok(())
     }
 
     /// `[batch, 3, 32, 32]` → logits, and the auxiliary logits while training with the head.

@@ -3,11 +3,11 @@
 //! The TangleNAS search spaces, each built only from [`tangle_core`] parts and implementing
 //! [`tangle_core::Supernet`]:
 //!
-//! * [`conv_macro`]: the toy conv-macro space (paper Table 17);
-//! * [`toy_cell`]: the toy cell space (Fashion-MNIST);
-//! * [`nb201`]: NAS-Bench-201;
-//! * [`darts`]: the DARTS space, its genotype and the 20-cell evaluation network;
-//! * [`mobilenet`]: MobileNetV3 as in Once-for-All (paper Table 19).
+//! * [`conv_macro`] — the toy conv-macro space (paper Table 17);
+//! * [`toy_cell`] — the toy cell space (Fashion-MNIST);
+//! * [`nb201`] — NAS-Bench-201;
+//! * [`darts`] — the DARTS space, its genotype and the 20-cell evaluation network;
+//! * [`mobilenet`] — MobileNetV3 as in Once-for-All (paper Table 19).
 //!
 //! [`ops`] and [`cell`] hold the cell spaces' candidate operations and cells, public so that
 //! custom cell spaces can be built from them.

@@ -138,7 +138,13 @@ fn se_dims(mid: usize) -> usize {
 }
 
 impl<B: Backend> SuperMbConv<B> {
-    fn new(c_in: usize, c_out: usize, stride: usize, stage: usize, device: &B::Device) -> Result<Self> {
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        stage: usize,
+        device: &B::Device,
+    ) -> Result<Self> {
         let m = mids(c_in);
         let se_m: Vec<usize> = m.iter().map(|&x| se_dims(x)).collect();
         let (m1, m2, m3, s1, s2) = (m.clone(), m.clone(), m.clone(), se_m.clone(), se_m);
@@ -171,7 +177,12 @@ impl<B: Backend> SuperMbConv<B> {
         })
     }
 
-    fn forward(&self, x: Tensor<B, 4>, kernel: &Mixture<B>, expand: &Mixture<B>) -> Result<Tensor<B, 4>> {
+    fn forward(
+        &self,
+        x: Tensor<B, 4>,
+        kernel: &Mixture<B>,
+        expand: &Mixture<B>,
+    ) -> Result<Tensor<B, 4>> {
         let e = [expand];
         let h = self.expand.forward(x.clone(), &e, None)?;
         let h = act(self.expand_bn.forward(h, expand)?, self.hswish);
@@ -249,7 +260,10 @@ impl<B: Backend> MbConv<B> {
         if let (Some(c), Some(bn)) = (&self.expand, &self.expand_bn) {
             h = act(bn.forward(c.forward(h)), self.hswish);
         }
-        h = act(self.depthwise_bn.forward(self.depthwise.forward(h)), self.hswish);
+        h = act(
+            self.depthwise_bn.forward(self.depthwise.forward(h)),
+            self.hswish,
+        );
         if let Some((reduce, grow)) = &self.se {
             let s = grow.forward(relu(reduce.forward(pool(h.clone()))));
             h = h * hard_sigmoid(s, 1.0 / 6.0, 0.5);
@@ -302,7 +316,10 @@ impl<B: Backend> Frame<B> {
     }
 
     fn params(classes: usize) -> usize {
-        (27 * 16 + 32) + (16 * 9 + 32 + 16 * 16 + 32) + (160 * 960 + 2 * 960) + 960 * 1280
+        (27 * 16 + 32)
+            + (16 * 9 + 32 + 16 * 16 + 32)
+            + (160 * 960 + 2 * 960)
+            + 960 * 1280
             + 1280 * classes
             + classes
     }

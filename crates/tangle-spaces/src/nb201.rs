@@ -138,9 +138,9 @@ impl<B: Backend> ResBlock<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let short = self
-            .shortcut
-            .forward(avg_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], true, false));
+        let short =
+            self.shortcut
+                .forward(avg_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], true, false));
         self.conv_b.forward(self.conv_a.forward(x)) + short
     }
 }
@@ -166,7 +166,10 @@ impl<B: Backend> Frame<B> {
         Frame {
             stem: conv2d([3, c], 3, 1, 1, 1, device),
             stem_bn: batch_norm(c, true, device),
-            blocks: vec![ResBlock::new(c, 2 * c, device), ResBlock::new(2 * c, 4 * c, device)],
+            blocks: vec![
+                ResBlock::new(c, 2 * c, device),
+                ResBlock::new(2 * c, 4 * c, device),
+            ],
             last_bn: batch_norm(4 * c, true, device),
             classifier: LinearConfig::new(4 * c, cfg.classes).init(device),
         }
@@ -175,7 +178,11 @@ impl<B: Backend> Frame<B> {
     fn params(cfg: &Nb201Config) -> usize {
         let c = cfg.channels;
         let block = |i: usize, o: usize| i * o * 9 + 2 * o + o * o * 9 + 2 * o + i * o;
-        3 * c * 9 + 2 * c + block(c, 2 * c) + block(2 * c, 4 * c) + 2 * 4 * c
+        3 * c * 9
+            + 2 * c
+            + block(c, 2 * c)
+            + block(2 * c, 4 * c)
+            + 2 * 4 * c
             + 4 * c * cfg.classes
             + cfg.classes
     }
@@ -237,7 +244,9 @@ impl<B: Backend> Nb201<B> {
 
     fn build(config: Nb201Config, entangle: bool, device: &B::Device) -> Result<Self> {
         if config.channels == 0 || config.cells == 0 || config.classes == 0 {
-            return Err(CoreError::Config(format!("empty NB201 network: {config:?}")));
+            return Err(CoreError::Config(format!(
+                "empty NB201 network: {config:?}"
+            )));
         }
         let mut cells = Vec::new();
         for stage in 0..3 {
@@ -333,7 +342,8 @@ pub struct Nb201Net<B: Backend> {
 impl<B: Backend> Nb201Net<B> {
     /// `[batch, 3, h, w]` → logits.
     pub fn forward(&self, x: Tensor<B, 4>) -> Result<Tensor<B, 2>> {
-        self.frame
-            .forward(x, self.cells_per_stage, |i, x| self.cells[i].forward(vec![x]))
+        self.frame.forward(x, self.cells_per_stage, |i, x| {
+            self.cells[i].forward(vec![x])
+        })
     }
 }

@@ -297,7 +297,12 @@ impl<B: Backend> SuperConvOp<B> {
 
     /// The plain candidate with kernel index `kernel`, inheriting the weights.
     pub fn extract(&self, kernel: usize) -> Result<ConvOp<B>> {
-        let zeros = vec![0; self.units.first().map_or(0, |u| u.conv.table().counts().len())];
+        let zeros = vec![
+            0;
+            self.units
+                .first()
+                .map_or(0, |u| u.conv.table().counts().len())
+        ];
         let units = self
             .units
             .iter()
@@ -407,6 +412,9 @@ impl<B: Backend> SimpleOp<B> {
 
 /// A discretized edge operation.
 #[derive(Module, Debug)]
+// A factorized reduction holds two conv modules inline; boxing would not make a cell smaller
+// (each edge holds exactly one op), as in Burn's own `Activation` enum.
+#[allow(clippy::large_enum_variant)]
 pub enum FixedOp<B: Backend> {
     /// A convolutional candidate.
     Conv(ConvOp<B>),
@@ -426,9 +434,14 @@ impl<B: Backend> FixedOp<B> {
         device: &B::Device,
     ) -> Result<Self> {
         Ok(match p.conv() {
-            Some((family, k)) => {
-                FixedOp::Conv(ConvOp::new(family, [channels; 2], k, stride, affine, device))
-            }
+            Some((family, k)) => FixedOp::Conv(ConvOp::new(
+                family,
+                [channels; 2],
+                k,
+                stride,
+                affine,
+                device,
+            )),
             None if p == Primitive::Skip && stride > 1 => {
                 FixedOp::Reduce(FactorizedReduce::new([channels; 2], affine, device)?)
             }

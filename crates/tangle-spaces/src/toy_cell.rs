@@ -16,9 +16,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::Tensor;
-use tangle_core::{
-    Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet,
-};
+use tangle_core::{Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet};
 
 use crate::cell::{
     edge_decisions, EdgeConfig, FixedCell, MixedEdge, Preprocess, SearchCell, Wiring,
@@ -87,7 +85,13 @@ impl<B: Backend> ToyCell<B> {
         let cells = CELLS
             .iter()
             .map(|&(c_in, c, reduction)| {
-                let pre = vec![Preprocess::Conv(ConvBn::plain([c_in, c], 1, 1, true, device))];
+                let pre = vec![Preprocess::Conv(ConvBn::plain(
+                    [c_in, c],
+                    1,
+                    1,
+                    true,
+                    device,
+                ))];
                 SearchCell::new(wiring(c, reduction), pre, |stride| {
                     MixedEdge::new(
                         &EdgeConfig {
@@ -244,7 +248,13 @@ impl<B: Backend> ToyCellNet<B> {
                         Ok((node, from, crate::cell::FixedEdge::new(op, w.stride(from))))
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let pre = vec![Preprocess::Conv(ConvBn::plain([c_in, c], 1, 1, true, device))];
+                let pre = vec![Preprocess::Conv(ConvBn::plain(
+                    [c_in, c],
+                    1,
+                    1,
+                    true,
+                    device,
+                ))];
                 FixedCell::new(w, pre, edges)
             })
             .collect::<Result<Vec<_>>>()?;

@@ -2,7 +2,7 @@
 mod common;
 
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use common::*;
 use tangle_core::subnet::trainable_params;
@@ -38,14 +38,20 @@ fn genotype_keeps_the_two_strongest_non_none_edges_per_node() {
     probs[2] = vec![0.6, 0.02, 0.02, 0.25, 0.02, 0.05, 0.02, 0.02];
     probs[4] = vec![0.4, 0.02, 0.02, 0.02, 0.02, 0.02, 0.0, 0.5];
     let g = Genotype::from_probabilities(&probs).unwrap();
-    assert_eq!(g.normal[..4], [
-        (Primitive::Sep(5), 1),
-        (Primitive::MaxPool, 0),
-        (Primitive::Dil(5), 4 - 2),
-        (Primitive::Skip, 0),
-    ]);
+    assert_eq!(
+        g.normal[..4],
+        [
+            (Primitive::Sep(5), 1),
+            (Primitive::MaxPool, 0),
+            (Primitive::Dil(5), 4 - 2),
+            (Primitive::Skip, 0),
+        ]
+    );
     // Ties (all other nodes) keep the earlier edges, as Python's stable sort.
-    assert_eq!(g.normal[4..6], [(Primitive::Dil(5), 0), (Primitive::Dil(5), 1)]);
+    assert_eq!(
+        g.normal[4..6],
+        [(Primitive::Dil(5), 0), (Primitive::Dil(5), 1)]
+    );
     assert_eq!(g.reduce.len(), 8);
     // Printed and parsed back.
     let text = g.to_string();
@@ -54,7 +60,9 @@ fn genotype_keeps_the_two_strongest_non_none_edges_per_node() {
     assert_eq!(text.parse::<Genotype>().unwrap(), g);
     // Bad input: wrong count, an input that does not exist, `none` in a genotype.
     assert!(Genotype::from_probabilities(&probs[..27]).is_err());
-    assert!("Genotype(normal=[('sep_conv_3x3', 2)], reduce=[])".parse::<Genotype>().is_err());
+    assert!("Genotype(normal=[('sep_conv_3x3', 2)], reduce=[])"
+        .parse::<Genotype>()
+        .is_err());
     let with_none = text.replacen("sep_conv_5x5", "none", 1);
     assert!(with_none.parse::<Genotype>().is_err());
 }
@@ -145,21 +153,27 @@ fn evaluation_network_trains_with_auxiliary_head_and_drop_path() {
     let mut net = DartsNetwork::<AB>::new(&Genotype::darts_v2(), &config, &device).unwrap();
     let x = Tensor::<AB, 4>::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
-    let eval = |net: &DartsNetwork<AB>| {
-        let (logits, aux) = net.valid().forward(x.clone().inner()).unwrap();
-        assert!(aux.is_none());
-        Classification.loss(logits, &y.clone().inner()).into_scalar()
+    // The training-mode loss (batch statistics) without drop-path: deterministic.
+    let eval = |net: &mut DartsNetwork<AB>| {
+        net.set_drop_path(0.0).unwrap();
+        let (logits, aux) = net.forward(x.clone()).unwrap();
+        assert!(aux.is_some());
+        net.set_drop_path(0.2).unwrap();
+        Classification.loss(logits, &y).into_scalar()
     };
-    let before = eval(&net);
-    let mut opt = SgdConfig::new().init::<AB, DartsNetwork<AB>>();
-    for _ in 0..15 {
+    let before = eval(&mut net);
+    let mut opt = burn::optim::AdamConfig::new().init::<AB, DartsNetwork<AB>>();
+    for _ in 0..10 {
         let (logits, aux) = net.forward(x.clone()).unwrap();
         let loss = Classification.loss(logits, &y) + Classification.loss(aux.unwrap(), &y) * 0.4;
         let grads = GradientsParams::from_grads(loss.backward(), &net);
-        net = opt.step(0.05, net, grads);
+        net = opt.step(1e-3, net, grads);
     }
-    let after = eval(&net);
-    assert!(after < before, "loss {before} → {after}");
+    let after = eval(&mut net);
+    assert!(after < before - 0.05, "loss {before} → {after}");
+    assert!(net.set_drop_path(1.0).is_err());
+    // Inference: no auxiliary output.
+    assert!(net.valid().forward(x.inner()).unwrap().1.is_none());
 }
 
 #[test]
@@ -187,4 +201,52 @@ fn primitives_are_darts_order() {
         ]
     );
     assert_eq!(EDGES, 14);
+}
+
+#[test]
+fn a_drnas_epoch_then_genotype_and_subnet() {
+    use tangle_optim::{Drnas, Mixer, Search, SearchConfig, SearchData};
+    struct Tiny(Tensor<AB, 4>, Tensor<AB, 1, Int>);
+    impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Tiny {
+        fn steps_per_epoch(&self) -> usize {
+            1
+        }
+        fn train(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+            (self.0.clone().slice([0..4]), self.1.clone().slice([0..4]))
+        }
+        fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+            (self.0.clone().slice([4..8]), self.1.clone().slice([4..8]))
+        }
+    }
+    let device = Default::default();
+    let data = Tiny(
+        Tensor::random([8, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device),
+        Tensor::from_data(TensorData::new((0..8i64).collect(), [8]), &device),
+    );
+    let net = Darts::<AB>::new(SMALL, &device).unwrap();
+    let config = SearchConfig {
+        epochs: 1,
+        ..SearchConfig::darts()
+    };
+    let mut search = Search::new(net, Drnas::new(0), config, 0, &device).unwrap();
+    let before = search.alphas.values();
+    search.run(&data, &Classification).unwrap();
+    assert_ne!(before, search.alphas.values());
+    // argmax per decision → the search network's subnet; DARTS's rule → a genotype.
+    let arch = search.architecture().unwrap();
+    let sub = search.model.valid().extract(&arch).unwrap();
+    assert_eq!(sub.forward(data.0.clone().inner()).unwrap().dims(), [8, 10]);
+    let genotype =
+        Genotype::from_probabilities(&search.mixer.probabilities(&search.alphas)).unwrap();
+    let net = DartsNetwork::<B>::new(
+        &genotype,
+        &DartsNetworkConfig {
+            channels: 4,
+            layers: 3,
+            ..Default::default()
+        },
+        &device,
+    )
+    .unwrap();
+    assert_eq!(net.forward(data.0.inner()).unwrap().0.dims(), [8, 10]);
 }

@@ -72,7 +72,10 @@ fn entangled_edge_superposes_kernels_and_ws_edge_mixes_outputs() {
     let w = Tensor::<B, 1>::from_floats([0.1, 0.2, 0.3, 0.4], &device);
     // WE: the sep group convolves once with 0.1·pad(W3) + 0.2·W5 (both depthwise convs),
     // the dil group with 0.3·pad(W3) + 0.4·W5.
-    let y = we.forward(x.clone(), &Mixture::weights(w.clone())).unwrap().unwrap();
+    let y = we
+        .forward(x.clone(), &Mixture::weights(w.clone()))
+        .unwrap()
+        .unwrap();
     let mut reference = None::<Tensor<B, 4>>;
     for (g, (a, b)) in [(0usize, (0.1f32, 0.2f32)), (1, (0.3, 0.4))] {
         let mut op = we.convs[g].extract(1).unwrap();
@@ -80,10 +83,7 @@ fn entangled_edge_superposes_kernels_and_ws_edge_mixes_outputs() {
             let w5 = unit.conv.weight.val();
             let [c, one, _, _] = w5.dims();
             let centre = w5.clone().slice([0..c, 0..one, 1..4, 1..4]);
-            let pad = centre.pad(
-                [(1, 1), (1, 1)],
-                burn::tensor::ops::PadMode::Constant(0.0),
-            );
+            let pad = centre.pad([(1, 1), (1, 1)], burn::tensor::ops::PadMode::Constant(0.0));
             unit.conv.weight = burn::module::Param::from_tensor(pad * a + w5 * b);
         }
         let out = op.forward(x.clone());
@@ -95,7 +95,10 @@ fn entangled_edge_superposes_kernels_and_ws_edge_mixes_outputs() {
     let flat = |t: Tensor<B, 4>| t.into_data().convert::<f32>().to_vec::<f32>().unwrap();
     close(&flat(y), &flat(reference.unwrap()), 1e-4);
     // WS: Σ_i w_i · op_i(x) with four separate chains.
-    let y = ws.forward(x.clone(), &Mixture::weights(w)).unwrap().unwrap();
+    let y = ws
+        .forward(x.clone(), &Mixture::weights(w))
+        .unwrap()
+        .unwrap();
     let reference = (0..4)
         .map(|i| ws.extract(i).unwrap().forward(x.clone()).unwrap() * (0.1 * (i + 1) as f64))
         .reduce(|a, b| a + b)
@@ -132,7 +135,10 @@ fn genotype_prints_like_the_official_code() {
     let s = spec();
     let arch = s.architecture(&[2, 2, 0, 0, 1, 2]).unwrap();
     let g = ToyGenotype::from_architecture(&arch).unwrap();
-    assert_eq!(g.normal, vec![Primitive::Dil(3), Primitive::Dil(3), Primitive::Sep(3)]);
+    assert_eq!(
+        g.normal,
+        vec![Primitive::Dil(3), Primitive::Dil(3), Primitive::Sep(3)]
+    );
     assert_eq!(
         g.to_string(),
         "Genotype(normal=[('dil_conv_3x3', 0), ('dil_conv_3x3', 0), ('sep_conv_3x3', 1)], \

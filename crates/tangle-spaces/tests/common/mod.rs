@@ -53,7 +53,9 @@ pub fn uniform<Bk: Backend>(s: &SearchSpec, device: &Bk::Device) -> Mixtures<Bk>
 /// `n` pseudo-random architectures (candidate indices) of `s`, reproducible from `seed`,
 /// plus the all-first and all-last ones.
 pub fn random_archs(s: &SearchSpec, n: usize, seed: u64) -> Vec<Vec<usize>> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move |m: usize| {
         state = state
             .wrapping_mul(6364136223846793005)
@@ -102,7 +104,9 @@ pub fn check_modes<M>(
     let device = x.device();
     let inner = net.valid();
     for idx in archs {
-        let arch = s.architecture(idx).unwrap();
+        // Through the architecture's JSON form, as a user would keep it.
+        let json = s.architecture(idx).unwrap().to_json();
+        let arch = tangle_core::Architecture::from_json(&json, &s).unwrap();
         let run = |f: &dyn Fn() -> Tensor<AB, 2>| vals(f());
         let fixed = Mixtures::fixed(&s, &arch).unwrap();
         let single = run(&|| net.forward_mixed(x.clone(), &fixed).unwrap());
@@ -143,5 +147,8 @@ where
         net = opt.step(1e-3, net, grads);
     }
     let last = train_loss(&net);
-    assert!(first.is_finite() && last < first - 0.05, "loss {first} → {last}");
+    assert!(
+        first.is_finite() && last < first - 0.05,
+        "loss {first} → {last}"
+    );
 }

@@ -1,0 +1,134 @@
+//! Weight entanglement (WE) vs weight sharing (WS) on the NAS-Bench-201 and DARTS supernets:
+//! time and peak memory of one superposed training step (softmax mixture over every edge,
+//! forward + backward into weights and architecture parameters), CIFAR-sized input.
+//!
+//! Run: `cargo bench --bench we_vs_ws`. Each supernet is measured in a fresh child process (the
+//! bench re-runs itself with `TANGLE_PEAK=<space>:<we|ws>`): one warm-up step, then the median
+//! time of three steps, then the process's peak resident set (Linux `VmHWM`), so the memory
+//! figures do not include each other. All four run one after another in the same bench run.
+//! (Not criterion: a DARTS WS step takes tens of seconds on 2 CPU cores, and criterion's
+//! minimum of ten samples per benchmark would make this bench run for a quarter of an hour.)
+
+mod common;
+
+use std::time::Instant;
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Distribution, Tensor};
+use common::peak_rss_mib;
+use criterion::black_box;
+use tangle_core::{Mixture, Mixtures, Supernet};
+use tangle_spaces::darts::{Darts, DartsConfig};
+use tangle_spaces::nb201::{Nb201, Nb201Config};
+
+type AB = Autodiff<Flex>;
+
+/// Batch size (the paper's search batch is 64; a quarter of it keeps the CPU bench short).
+const BATCH: usize = 16;
+const SPACES: [&str; 2] = ["nb201", "darts"];
+
+/// Boxed step of one supernet: forward with softmax(α) mixtures, backward.
+fn stepper(space: &str, ws: bool) -> Box<dyn Fn()> {
+    let device = Default::default();
+    let x = Tensor::<AB, 4>::random([BATCH, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    fn make<M>(net: M, x: Tensor<AB, 4>) -> Box<dyn Fn()>
+    where
+        M: Supernet<AB, Input = Tensor<AB, 4>, Output = Tensor<AB, 2>> + 'static,
+    {
+        let device = x.device();
+        let alphas: Vec<Tensor<AB, 1>> = net
+            .spec()
+            .decisions()
+            .iter()
+            .map(|d| {
+                Tensor::random([d.len()], Distribution::Normal(0.0, 1e-3), &device).require_grad()
+            })
+            .collect();
+        Box::new(move || {
+            let mix = Mixtures::new(
+                net.spec(),
+                alphas
+                    .iter()
+                    .map(|a| Mixture::weights(softmax(a.clone(), 0)))
+                    .collect(),
+            )
+            .unwrap();
+            let y = net.forward_mixed(x.clone(), &mix).unwrap();
+            black_box(y.sum().backward());
+        })
+    }
+    match (space, ws) {
+        ("nb201", false) => make(Nb201::new(Nb201Config::default(), &device).unwrap(), x),
+        ("nb201", true) => make(Nb201::new_ws(Nb201Config::default(), &device).unwrap(), x),
+        ("darts", false) => make(Darts::new(DartsConfig::default(), &device).unwrap(), x),
+        ("darts", true) => make(Darts::new_ws(DartsConfig::default(), &device).unwrap(), x),
+        _ => unreachable!("known spaces"),
+    }
+}
+
+/// Child mode: a warm-up step, three timed steps, then the peak resident set.
+fn child(which: &str) {
+    let (space, mode) = which.split_once(':').expect("space:mode");
+    let step = stepper(space, mode == "ws");
+    step(); // realizes the lazily initialized parameters
+    let mut times: Vec<f64> = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            step();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!("STEP {}", times[1]);
+    println!("PEAK {}", peak_rss_mib().unwrap_or(f64::NAN));
+}
+
+/// `(median step ms, peak MiB)` of one supernet, measured in a child process.
+fn measure(space: &str, mode: &str) -> Option<(f64, f64)> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .env("TANGLE_PEAK", format!("{space}:{mode}"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |key: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    Some((value("STEP ")?, value("PEAK ")?))
+}
+
+fn main() {
+    if let Ok(which) = std::env::var("TANGLE_PEAK") {
+        child(&which);
+        return;
+    }
+    println!("\nWE vs WS supernets, batch {BATCH}, 32×32 (median of 3 steps and peak RSS, one process each):");
+    println!(
+        "| space | WE step | WS step | WS/WE time | WE peak MiB | WS peak MiB | WE memory saving |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for space in SPACES {
+        let (we, ws) = (measure(space, "we"), measure(space, "ws"));
+        let (tw, ts) = (we.map(|m| m.0), ws.map(|m| m.0));
+        let (mw, ms) = (we.map(|m| m.1), ws.map(|m| m.1));
+        let f = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.0}"));
+        let ratio = match (tw, ts) {
+            (Some(a), Some(b)) => format!("{:.2}", b / a),
+            _ => "–".into(),
+        };
+        let saving = match (mw, ms) {
+            (Some(a), Some(b)) => format!("{:.1}%", 100.0 * (1.0 - a / b)),
+            _ => "–".into(),
+        };
+        println!(
+            "| {space} | {} ms | {} ms | {ratio} | {} | {} | {saving} |",
+            f(tw),
+            f(ts),
+            f(mw),
+            f(ms)
+        );
+    }
+}
