@@ -35,6 +35,21 @@ pub struct EdgeConfig {
     pub partial: usize,
 }
 
+impl EdgeConfig {
+    /// All channels, affine-free batch norms, no batch norm after pooling.
+    pub fn new(primitives: &[Primitive], channels: usize, stride: usize, entangle: bool) -> Self {
+        EdgeConfig {
+            primitives: primitives.to_vec(),
+            channels,
+            stride,
+            entangle,
+            pool_bn: false,
+            affine: false,
+            partial: 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Role {
     Simple(usize),
@@ -445,6 +460,32 @@ impl<B: Backend> SearchCell<B> {
             wires: self.wiring.edges(),
             wiring: self.wiring,
         })
+    }
+}
+
+/// Discretizes every cell: normal cells take `normal` (one choice per edge), reduction cells
+/// `reduce`.
+pub fn extract_cells<B: Backend>(
+    cells: &[SearchCell<B>],
+    normal: &[usize],
+    reduce: &[usize],
+) -> Result<Vec<FixedCell<B>>> {
+    cells
+        .iter()
+        .map(|c| c.extract(if c.wiring().reduction { reduce } else { normal }))
+        .collect()
+}
+
+/// The edge mixtures of a cell: the reduction ones for a reduction cell.
+pub fn cell_mixtures<'a, B: Backend>(
+    cell: &SearchCell<B>,
+    normal: &'a [&'a Mixture<B>],
+    reduce: &'a [&'a Mixture<B>],
+) -> &'a [&'a Mixture<B>] {
+    if cell.wiring().reduction {
+        reduce
+    } else {
+        normal
     }
 }
 

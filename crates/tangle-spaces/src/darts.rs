@@ -27,7 +27,8 @@ use burn::tensor::{Distribution, Tensor};
 use tangle_core::{Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet};
 
 use crate::cell::{
-    edge_decisions, EdgeConfig, FixedCell, FixedEdge, MixedEdge, Preprocess, SearchCell, Wiring,
+    cell_mixtures, edge_decisions, extract_cells, EdgeConfig, FixedCell, FixedEdge, MixedEdge,
+    Preprocess, SearchCell, Wiring,
 };
 use crate::ops::{batch_norm, conv2d, ConvBn, FactorizedReduce, FixedOp, Primitive};
 
@@ -212,18 +213,12 @@ impl<B: Backend> Darts<B> {
             let (_, _, c, reduction, _) = l;
             let pre = preprocessing(l, false, device)?;
             cells.push(SearchCell::new(wiring(c, reduction), pre, |stride| {
-                MixedEdge::new(
-                    &EdgeConfig {
-                        primitives: PRIMITIVES.to_vec(),
-                        channels: c,
-                        stride,
-                        entangle,
-                        pool_bn: true,
-                        affine: false,
-                        partial: config.partial,
-                    },
-                    device,
-                )
+                let edge = EdgeConfig {
+                    pool_bn: true,
+                    partial: config.partial,
+                    ..EdgeConfig::new(&PRIMITIVES, c, stride, entangle)
+                };
+                MixedEdge::new(&edge, device)
             })?);
         }
         let c_last = STEPS * cells_layout.last().expect("layers ≥ 1").2;
@@ -275,20 +270,9 @@ impl<B: Backend> Darts<B> {
     /// with the inherited weights: the network the supernet computes at that architecture.
     pub fn extract(&self, arch: &Architecture) -> Result<DartsSubnet<B>> {
         let [normal, reduce] = self.choices(arch)?;
-        let cells = self
-            .cells
-            .iter()
-            .map(|cell| {
-                cell.extract(if cell.wiring().reduction {
-                    &reduce
-                } else {
-                    &normal
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
         Ok(DartsSubnet {
             frame: self.frame.clone(),
-            cells,
+            cells: extract_cells(&self.cells, &normal, &reduce)?,
         })
     }
 }
@@ -306,11 +290,7 @@ impl<B: Backend> Supernet<B> for Darts<B> {
         let s = self.frame.stem(x)?;
         let (mut s0, mut s1) = (s.clone(), s);
         for cell in &self.cells {
-            let edges = if cell.wiring().reduction {
-                &m[EDGES..]
-            } else {
-                &m[..EDGES]
-            };
+            let edges = cell_mixtures(cell, &m[..EDGES], &m[EDGES..]);
             let out = cell.forward(vec![s0, s1.clone()], edges)?;
             (s0, s1) = (s1, out);
         }

@@ -16,7 +16,9 @@ use burn::tensor::module::avg_pool2d;
 use burn::tensor::Tensor;
 use tangle_core::{Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet};
 
-use crate::cell::{edge_decisions, EdgeConfig, FixedCell, MixedEdge, SearchCell, Wiring};
+use crate::cell::{
+    edge_decisions, extract_cells, EdgeConfig, FixedCell, MixedEdge, SearchCell, Wiring,
+};
 use crate::ops::{batch_norm, conv2d, ConvBn, Primitive};
 
 /// The candidates, in NB201's order.
@@ -253,18 +255,7 @@ impl<B: Backend> Nb201<B> {
             let c = config.channels << stage;
             for _ in 0..config.cells {
                 cells.push(SearchCell::new(wiring(c), Vec::new(), |stride| {
-                    MixedEdge::new(
-                        &EdgeConfig {
-                            primitives: PRIMITIVES.to_vec(),
-                            channels: c,
-                            stride,
-                            entangle,
-                            pool_bn: false,
-                            affine: false,
-                            partial: 1,
-                        },
-                        device,
-                    )
+                    MixedEdge::new(&EdgeConfig::new(&PRIMITIVES, c, stride, entangle), device)
                 })?);
             }
         }
@@ -302,11 +293,7 @@ impl<B: Backend> Nb201<B> {
         let idx = self.spec.indices(arch)?;
         Ok(Nb201Net {
             frame: self.frame.clone(),
-            cells: self
-                .cells
-                .iter()
-                .map(|c| c.extract(&idx))
-                .collect::<Result<Vec<_>>>()?,
+            cells: extract_cells(&self.cells, &idx, &idx)?,
             cells_per_stage: self.config.cells,
         })
     }

@@ -19,7 +19,8 @@ use burn::tensor::Tensor;
 use tangle_core::{Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet};
 
 use crate::cell::{
-    edge_decisions, EdgeConfig, FixedCell, MixedEdge, Preprocess, SearchCell, Wiring,
+    cell_mixtures, edge_decisions, extract_cells, EdgeConfig, FixedCell, MixedEdge, Preprocess,
+    SearchCell, Wiring,
 };
 use crate::ops::{ConvBn, FixedOp, Primitive};
 
@@ -93,18 +94,7 @@ impl<B: Backend> ToyCell<B> {
                     device,
                 ))];
                 SearchCell::new(wiring(c, reduction), pre, |stride| {
-                    MixedEdge::new(
-                        &EdgeConfig {
-                            primitives: PRIMITIVES.to_vec(),
-                            channels: c,
-                            stride,
-                            entangle,
-                            pool_bn: false,
-                            affine: false,
-                            partial: 1,
-                        },
-                        device,
-                    )
+                    MixedEdge::new(&EdgeConfig::new(&PRIMITIVES, c, stride, entangle), device)
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -146,19 +136,8 @@ impl<B: Backend> ToyCell<B> {
     /// The discretized network at `arch`, with the inherited weights.
     pub fn extract(&self, arch: &Architecture) -> Result<ToyCellNet<B>> {
         let [normal, reduce] = self.choices(arch)?;
-        let cells = self
-            .cells
-            .iter()
-            .map(|cell| {
-                cell.extract(if cell.wiring().reduction {
-                    &reduce
-                } else {
-                    &normal
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
         Ok(ToyCellNet {
-            cells,
+            cells: extract_cells(&self.cells, &normal, &reduce)?,
             proj: self.proj.clone(),
             classifier: self.classifier.clone(),
             dropout: self.dropout.clone(),
@@ -203,11 +182,7 @@ impl<B: Backend> Supernet<B> for ToyCell<B> {
         let m: Vec<&Mixture<B>> = mix.as_slice().iter().collect();
         let mut x = x;
         for cell in &self.cells {
-            let edges = if cell.wiring().reduction {
-                &m[EDGES..]
-            } else {
-                &m[..EDGES]
-            };
+            let edges = cell_mixtures(cell, &m[..EDGES], &m[EDGES..]);
             x = self.dropout.forward(cell.forward(vec![x], edges)?);
         }
         Ok(head(x, &self.proj, &self.classifier, &self.dropout))

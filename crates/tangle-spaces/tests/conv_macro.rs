@@ -1,44 +1,12 @@
 //! The conv-macro space: its spec, its three modes, its extracted subnet, and a search step.
-use burn::backend::{Autodiff, Flex};
+mod common;
+
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use tangle_core::{CoreError, Mixture, Mixtures, Supernet};
 use tangle_optim::{Classification, Drnas, Search, SearchConfig, SearchData};
 use tangle_spaces::conv_macro::{spec, ConvMacro};
 
-type B = Flex;
-type AB = Autodiff<Flex>;
-
-fn vals<Bk: burn::tensor::backend::Backend>(t: Tensor<Bk, 2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
-}
-
-fn close(a: &[f32], b: &[f32], tol: f32) {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));
-    let worst = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
-    assert!(
-        worst <= tol * scale,
-        "max difference {worst} (scale {scale})"
-    );
-}
-
-/// One-hot superposition weights at the candidate indices `idx`.
-fn one_hot<Bk: burn::tensor::backend::Backend>(
-    s: &tangle_core::SearchSpec,
-    idx: &[usize],
-    device: &Bk::Device,
-) -> Mixtures<Bk> {
-    let m = idx
-        .iter()
-        .zip(s.decisions())
-        .map(|(&i, d)| Mixture::one_hot(i, d.len(), device).unwrap())
-        .collect();
-    Mixtures::new(s, m).unwrap()
-}
+use common::{close, one_hot, vals, AB, B};
 
 #[test]
 fn spec_has_6561_architectures() {

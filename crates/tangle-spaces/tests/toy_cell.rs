@@ -54,15 +54,7 @@ fn entangled_edge_superposes_kernels_and_ws_edge_mixes_outputs() {
     use tangle_core::Mixture;
     use tangle_spaces::cell::{EdgeConfig, MixedEdge};
     let device = Default::default();
-    let cfg = |entangle| EdgeConfig {
-        primitives: tangle_spaces::toy_cell::PRIMITIVES.to_vec(),
-        channels: 4,
-        stride: 1,
-        entangle,
-        pool_bn: false,
-        affine: false,
-        partial: 1,
-    };
+    let cfg = |entangle| EdgeConfig::new(&tangle_spaces::toy_cell::PRIMITIVES, 4, 1, entangle);
     let we = MixedEdge::<B>::new(&cfg(true), &device).unwrap();
     let ws = MixedEdge::<B>::new(&cfg(false), &device).unwrap();
     // Two shared chains against four.
