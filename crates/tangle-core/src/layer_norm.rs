@@ -9,11 +9,17 @@ use crate::error::{CoreError, Result};
 use crate::mixture::Mixture;
 use crate::spec::check_increasing_sizes;
 
-/// Layer normalization whose affine parameters are superposed over an embedding-dim decision.
+/// Layer normalization over an embedding-dim decision.
 ///
-/// Superposed, the input is normalized over its full (largest) width and scaled by
-/// `γ ⊙ m`, shifted by `β ⊙ m` (the paper's code does the same). Single, the input is the chosen
-/// width and is normalized over it with the sliced `γ`, `β` — exactly the extracted `LayerNorm`.
+/// Superposed (default), the output is the exact mixture of the candidates' layer norms,
+/// `Σ_i w_i · pad(LN_i(x[..e_i]))`: each candidate normalizes its own prefix with its own
+/// statistics. It costs one pass: per row, the candidates' `w_i/σ_i` and `w_i·μ_i/σ_i` are spread
+/// over the columns by a prefix sum, so `y = x ⊙ A − B` scaled by `γ`, shifted by `β ⊙ m`. At a
+/// one-hot mixture it is exactly the chosen layer norm (zero beyond its width).
+/// [`SuperLayerNorm::full_width`] instead normalizes over the full width once and only masks
+/// `γ`, `β` — what the paper's code does (cheaper, but not the candidates' mixture).
+/// Single, the input is the chosen width and is normalized over it with the sliced `γ`, `β` —
+/// exactly the extracted `LayerNorm`.
 #[derive(Module, Debug)]
 pub struct SuperLayerNorm<B: Backend> {
     /// Scale, `[max dim]`.
@@ -24,6 +30,8 @@ pub struct SuperLayerNorm<B: Backend> {
     combi: Combi,
     #[module(skip)]
     epsilon: f64,
+    #[module(skip)]
+    full_width: bool,
 }
 
 impl<B: Backend> SuperLayerNorm<B> {
@@ -38,7 +46,15 @@ impl<B: Backend> SuperLayerNorm<B> {
             beta: Param::from_tensor(Tensor::zeros([n], device)),
             combi,
             epsilon: 1e-5,
+            full_width: false,
         })
+    }
+
+    /// Superposed passes normalize over the full width and mask only `γ`, `β` (the paper's
+    /// code), instead of mixing the candidates' own normalizations.
+    pub fn full_width(mut self) -> Self {
+        self.full_width = true;
+        self
     }
 
     /// Sets ε.
@@ -74,6 +90,9 @@ impl<B: Backend> SuperLayerNorm<B> {
                 g = g * s.clone();
                 b = b * s;
             }
+        } else if let (false, Mixture::Weights(w)) = (self.full_width, mix) {
+            let m = plan.axis_mask(0).expect("weights give a mask");
+            return Ok(self.mixed(x, w.clone(), g, b * m));
         } else if let Some(m) = plan.axis_mask(0) {
             g = g * m.clone();
             b = b * m;
@@ -83,6 +102,40 @@ impl<B: Backend> SuperLayerNorm<B> {
         let mut shape = [1usize; D];
         shape[D - 1] = e;
         Ok(y * g.reshape(shape) + b.reshape(shape))
+    }
+
+    /// `Σ_i w_i · pad(LN_i(x[..e_i]))` with `γ`, and `β` already masked; `x` at full width.
+    fn mixed<const D: usize>(
+        &self,
+        x: Tensor<B, D>,
+        w: Tensor<B, 1>,
+        g: Tensor<B, 1>,
+        b: Tensor<B, 1>,
+    ) -> Tensor<B, D> {
+        let dims = x.dims();
+        let e = dims[D - 1];
+        let rows = dims.iter().product::<usize>() / e;
+        let x2 = x.reshape([rows, e]);
+        let sizes: Vec<usize> = (0..self.combi.counts()[0])
+            .map(|i| self.combi.extents(&[i]).expect("in range")[0])
+            .collect();
+        let (mut a, mut c) = (
+            Vec::with_capacity(sizes.len()),
+            Vec::with_capacity(sizes.len()),
+        );
+        for (i, &s) in sizes.iter().enumerate() {
+            let (var, mean) = x2.clone().slice([0..rows, 0..s]).var_mean_bias(1);
+            let wi = w.clone().slice([i..i + 1]).reshape([1, 1]);
+            let inv = (var + self.epsilon).sqrt().recip() * wi;
+            c.push(inv.clone() * mean);
+            a.push(inv);
+        }
+        // Column t gathers the candidates wider than t: a reverse cumulative sum over i.
+        let spread = |cols: Vec<Tensor<B, 2>>| {
+            crate::mask::prefix_mask_rows(Tensor::cat(cols, 1).transpose(), &sizes, e).transpose()
+        };
+        let y = x2 * spread(a) - spread(c);
+        (y * g.reshape([1, e]) + b.reshape([1, e])).reshape(dims)
     }
 
     /// The standalone `LayerNorm` at candidate `index`.

@@ -19,10 +19,52 @@ fn literal_vec_mix(v: &[f32], sizes: &[usize], ws: &[f32]) -> Vec<f32> {
 }
 
 #[test]
-fn layer_norm_superposes_affine_over_full_width() {
+fn layer_norm_is_the_weighted_sum_of_the_candidates_layer_norms() {
     let d = dev();
     let dims = [4usize, 6, 8];
     let mut ln = SuperLayerNorm::<B>::new(&dims, &d).unwrap();
+    ln.gamma = Param::from_tensor(randn::<B, 1>([8], &d));
+    ln.beta = Param::from_tensor(randn::<B, 1>([8], &d));
+    let ws = [0.2f32, 0.3, 0.5];
+    let x = randn::<B, 3>([2, 3, 8], &d);
+    let y = ln
+        .forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)))
+        .unwrap();
+    // Reference: Σ_i w_i · pad(LN_i(x[..e_i])), each LN_i on its own prefix, by hand.
+    let (g, b, xv) = (vec_of(&ln.gamma.val()), vec_of(&ln.beta.val()), vec_of(&x));
+    let mut want = vec![0f32; xv.len()];
+    for row in 0..6 {
+        let r = &xv[row * 8..row * 8 + 8];
+        for (i, &e) in dims.iter().enumerate() {
+            let mean = r[..e].iter().sum::<f32>() / e as f32;
+            let var = r[..e].iter().map(|v| (v - mean).powi(2)).sum::<f32>() / e as f32;
+            for t in 0..e {
+                want[row * 8 + t] += ws[i] * ((r[t] - mean) / (var + 1e-5).sqrt() * g[t] + b[t]);
+            }
+        }
+    }
+    assert_close(&y, &floats::<B, 3>(&want, [2, 3, 8], &d), 1e-5);
+    // One-hot = the chosen layer norm, zero-padded.
+    for i in 0..3 {
+        let mut hot = [0f32; 3];
+        hot[i] = 1.0;
+        let y = ln
+            .forward(x.clone(), &Mixture::weights(w::<B>(&hot, &d)))
+            .unwrap();
+        let e = dims[i];
+        let single = ln
+            .forward(x.clone().slice([0..2, 0..3, 0..e]), &Mixture::single(i))
+            .unwrap();
+        let padded = single.pad([(0, 8 - e)], burn::tensor::ops::PadMode::Constant(0.0));
+        assert_close(&y, &padded, 1e-5);
+    }
+}
+
+#[test]
+fn full_width_layer_norm_superposes_affine_over_full_width() {
+    let d = dev();
+    let dims = [4usize, 6, 8];
+    let mut ln = SuperLayerNorm::<B>::new(&dims, &d).unwrap().full_width();
     ln.gamma = Param::from_tensor(randn::<B, 1>([8], &d));
     ln.beta = Param::from_tensor(randn::<B, 1>([8], &d));
     let ws = [0.2f32, 0.3, 0.5];

@@ -7,13 +7,15 @@
 //! * [`toy_cell`] — the toy cell space (Fashion-MNIST);
 //! * [`nb201`] — NAS-Bench-201;
 //! * [`darts`] — the DARTS space, its genotype and the 20-cell evaluation network;
-//! * [`mobilenet`] — MobileNetV3 as in Once-for-All (paper Table 19).
+//! * [`mobilenet`] — MobileNetV3 as in Once-for-All (paper Table 19);
+//! * [`autoformer`] — AutoFormer-T and -S vision transformers (paper Table 20).
 //!
 //! [`ops`] and [`cell`] hold the cell spaces' candidate operations and cells, public so that
 //! custom cell spaces can be built from them.
 
 #![warn(missing_docs)]
 
+pub mod autoformer;
 pub mod cell;
 pub mod conv_macro;
 pub mod darts;

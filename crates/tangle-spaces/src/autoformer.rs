@@ -1,0 +1,396 @@
+//! AutoFormer (Chen et al., 2021) vision-transformer spaces, T and S (paper Table 20).
+//!
+//! Patch embedding (conv) → cls token + position embedding → `depth` pre-norm blocks
+//! (LayerNorm → multi-head self-attention with head dim 64 → residual; LayerNorm → fc1 → GELU →
+//! fc2 → residual) → LayerNorm → the cls token → linear head. One embedding-dim decision for the
+//! whole network is superposed into every weight that touches the residual stream (patch
+//! embedding, cls/position embeddings, every LayerNorm, qkv, proj, fc1, fc2, head); fc1/fc2 are
+//! the combi-superposition of embed × MLP ratio (hidden = ⌊embed · ratio⌋), qkv/proj of embed ×
+//! heads; depth mixes the outputs after 12, 13 and 14 blocks.
+
+use burn::module::{Module, Param};
+use burn::nn::{LayerNorm, Linear};
+use burn::tensor::activation::gelu;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use tangle_core::subnet::{Attention, PatchEmbed};
+use tangle_core::{
+    scaled, Architecture, Choice, CoreError, Decision, DepthMixer, HeadDim, Mixtures, Result,
+    SearchSpec, SuperAttention, SuperAttentionConfig, SuperEmbedding, SuperLayerNorm, SuperLinear,
+    SuperLinearConfig, SuperPatchEmbed, Supernet,
+};
+
+/// The candidates and the image geometry of an AutoFormer space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoFormerConfig {
+    /// Embedding dims.
+    pub embeds: Vec<usize>,
+    /// Depths.
+    pub depths: Vec<usize>,
+    /// MLP ratios (per layer).
+    pub ratios: Vec<f64>,
+    /// Head counts (per layer).
+    pub heads: Vec<usize>,
+    /// Width of one head (64).
+    pub head_dim: usize,
+    /// Input resolution.
+    pub image_size: usize,
+    /// Patch size.
+    pub patch: usize,
+    /// Input channels.
+    pub channels: usize,
+    /// Classes.
+    pub classes: usize,
+}
+
+impl AutoFormerConfig {
+    /// AutoFormer-T: embed {192, 216, 240}, depth {12, 13, 14}, ratio {3.5, 4}, heads {3, 4}.
+    pub fn tiny(image_size: usize, patch: usize, classes: usize) -> Self {
+        AutoFormerConfig {
+            embeds: vec![192, 216, 240],
+            depths: vec![12, 13, 14],
+            ratios: vec![3.5, 4.0],
+            heads: vec![3, 4],
+            head_dim: 64,
+            image_size,
+            patch,
+            channels: 3,
+            classes,
+        }
+    }
+
+    /// AutoFormer-S: embed {320, 384, 448}, depth {12, 13, 14}, ratio {3, 3.5, 4}, heads
+    /// {5, 6, 7}.
+    pub fn small(image_size: usize, patch: usize, classes: usize) -> Self {
+        AutoFormerConfig {
+            embeds: vec![320, 384, 448],
+            ratios: vec![3.0, 3.5, 4.0],
+            heads: vec![5, 6, 7],
+            ..Self::tiny(image_size, patch, classes)
+        }
+    }
+
+    /// Tokens per image: patches + the cls token.
+    pub fn tokens(&self) -> usize {
+        (self.image_size / self.patch).pow(2) + 1
+    }
+
+    fn max_depth(&self) -> usize {
+        self.depths.iter().copied().max().unwrap_or(0)
+    }
+
+    /// The search spec: `embed`, `depth`, then `layer{i}.mlp_ratio` and `layer{i}.heads` for
+    /// every layer up to the largest depth.
+    pub fn spec(&self) -> Result<SearchSpec> {
+        let mut d = vec![
+            Decision::sizes(
+                "embed",
+                &self.embeds,
+                self.embeds.iter().copied().max().unwrap_or(0),
+            )?,
+            Decision::depths("depth", &self.depths, self.max_depth())?,
+        ];
+        for i in 0..self.max_depth() {
+            d.push(Decision::ratios(
+                &format!("layer{i}.mlp_ratio"),
+                &self.ratios,
+            )?);
+            d.push(Decision::heads(&format!("layer{i}.heads"), &self.heads)?);
+        }
+        SearchSpec::new(d)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.patch == 0
+            || self.image_size % self.patch != 0
+            || self.classes == 0
+            || self.channels == 0
+            || self.head_dim == 0
+        {
+            return Err(CoreError::Config(format!(
+                "AutoFormer needs a patch size dividing the image size, classes, channels and a \
+                 head width: {self:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// An architecture in AutoFormer's own form; `mlp_ratio` keeps 3.5 as 3.5.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoFormerArch {
+    /// Embedding dim.
+    pub embed_dim: usize,
+    /// Number of blocks.
+    pub depth: usize,
+    /// MLP ratio of each active block.
+    pub mlp_ratio: Vec<f64>,
+    /// Heads of each active block.
+    pub num_heads: Vec<usize>,
+}
+
+/// One pre-norm transformer block, superposed.
+#[derive(Module, Debug)]
+pub struct SuperBlock<B: Backend> {
+    /// Attention's LayerNorm.
+    pub ln1: SuperLayerNorm<B>,
+    /// Multi-head self-attention (embed × heads).
+    pub attn: SuperAttention<B>,
+    /// MLP's LayerNorm.
+    pub ln2: SuperLayerNorm<B>,
+    /// fc1 (embed × ratio).
+    pub fc1: SuperLinear<B>,
+    /// fc2 (embed × ratio).
+    pub fc2: SuperLinear<B>,
+}
+
+/// The AutoFormer supernet.
+#[derive(Module, Debug)]
+pub struct AutoFormer<B: Backend> {
+    /// Patch embedding.
+    pub patch: SuperPatchEmbed<B>,
+    /// The cls token (one row).
+    pub cls: SuperEmbedding<B>,
+    /// Position embeddings (one row per token).
+    pub pos: SuperEmbedding<B>,
+    /// The blocks (the largest depth).
+    pub blocks: Vec<SuperBlock<B>>,
+    /// Final LayerNorm.
+    pub norm: SuperLayerNorm<B>,
+    /// Classifier head.
+    pub head: SuperLinear<B>,
+    #[module(skip)]
+    spec: SearchSpec,
+    #[module(skip)]
+    config: AutoFormerConfig,
+    #[module(skip)]
+    depth: DepthMixer,
+}
+
+impl<B: Backend> AutoFormer<B> {
+    /// A freshly initialized supernet (truncated-normal-like N(0, 0.02²) embeddings).
+    pub fn new(config: AutoFormerConfig, device: &B::Device) -> Result<Self> {
+        config.check()?;
+        let spec = config.spec()?;
+        let e = &config.embeds;
+        let blocks = (0..config.max_depth())
+            .map(|_| {
+                Ok(SuperBlock {
+                    ln1: SuperLayerNorm::new(e, device)?,
+                    attn: SuperAttentionConfig::new(
+                        e,
+                        &config.heads,
+                        HeadDim::Fixed(config.head_dim),
+                    )?
+                    .init(device)?,
+                    ln2: SuperLayerNorm::new(e, device)?,
+                    fc1: SuperLinearConfig::expand(e, &config.ratios)?.init(device),
+                    fc2: SuperLinearConfig::contract(e, &config.ratios)?.init(device),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AutoFormer {
+            patch: SuperPatchEmbed::new(config.channels, config.patch, e, device)?,
+            cls: SuperEmbedding::new(1, e, 0.02, device)?,
+            pos: SuperEmbedding::new(config.tokens(), e, 0.02, device)?,
+            blocks,
+            norm: SuperLayerNorm::new(e, device)?,
+            head: SuperLinearConfig::input(e, config.classes)?.init(device),
+            depth: DepthMixer::new(&config.depths)?,
+            spec,
+            config,
+        })
+    }
+
+    /// The space's candidates and geometry.
+    pub fn config(&self) -> &AutoFormerConfig {
+        &self.config
+    }
+
+    /// `arch` in AutoFormer's form (the active layers only).
+    pub fn describe(&self, arch: &Architecture) -> Result<AutoFormerArch> {
+        let idx = self.spec.indices(arch)?;
+        let c = &self.config;
+        let depth = c.depths[idx[1]];
+        Ok(AutoFormerArch {
+            embed_dim: c.embeds[idx[0]],
+            depth,
+            mlp_ratio: (0..depth).map(|i| c.ratios[idx[2 + 2 * i]]).collect(),
+            num_heads: (0..depth).map(|i| c.heads[idx[3 + 2 * i]]).collect(),
+        })
+    }
+
+    /// The architecture of an [`AutoFormerArch`] (layers beyond its depth take the first
+    /// candidates; they do not run).
+    pub fn architecture(&self, a: &AutoFormerArch) -> Result<Architecture> {
+        if a.mlp_ratio.len() != a.depth || a.num_heads.len() != a.depth {
+            return Err(CoreError::Config(format!(
+                "depth {} but {} MLP ratios and {} head counts",
+                a.depth,
+                a.mlp_ratio.len(),
+                a.num_heads.len()
+            )));
+        }
+        let mut arch = Architecture::new();
+        arch.set("embed", a.embed_dim).set("depth", a.depth);
+        for i in 0..self.config.max_depth() {
+            let (r, h) = if i < a.depth {
+                (a.mlp_ratio[i], a.num_heads[i])
+            } else {
+                (self.config.ratios[0], self.config.heads[0])
+            };
+            arch.set(&format!("layer{i}.mlp_ratio"), Choice::Float(r));
+            arch.set(&format!("layer{i}.heads"), h);
+        }
+        arch.validate(&self.spec)?;
+        Ok(arch)
+    }
+
+    /// Trainable parameters of the discretized network at `arch`, from the choices alone.
+    pub fn params(&self, arch: &Architecture) -> Result<usize> {
+        let a = self.describe(arch)?;
+        let c = &self.config;
+        let e = a.embed_dim;
+        let mut total = c.channels * c.patch * c.patch * e + e; // patch embedding
+        total += e + c.tokens() * e; // cls, positions
+        for (&r, &h) in a.mlp_ratio.iter().zip(&a.num_heads) {
+            let (hd, m) = (h * c.head_dim, scaled(e, r));
+            total += 4 * e // two LayerNorms
+                + e * 3 * hd + 3 * hd // qkv
+                + hd * e + e // proj
+                + e * m + m // fc1
+                + m * e + e; // fc2
+        }
+        Ok(total + 2 * e + e * c.classes + c.classes)
+    }
+
+    /// The discretized ViT at `arch`, with the inherited weights.
+    pub fn extract(&self, arch: &Architecture) -> Result<ViT<B>> {
+        let idx = self.spec.indices(arch)?;
+        let e = idx[0];
+        let depth = self.config.depths[idx[1]];
+        let blocks = self.blocks[..depth]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let (r, h) = (idx[2 + 2 * i], idx[3 + 2 * i]);
+                Ok(Block {
+                    ln1: b.ln1.extract(e)?,
+                    attn: b.attn.extract(e, h)?,
+                    ln2: b.ln2.extract(e)?,
+                    fc1: b.fc1.extract(&[e, r])?,
+                    fc2: b.fc2.extract(&[e, r])?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ViT {
+            patch: self.patch.extract(e)?,
+            cls: Param::from_tensor(self.cls.extract(e)?.weight.val()),
+            pos: Param::from_tensor(self.pos.extract(e)?.weight.val()),
+            blocks,
+            norm: self.norm.extract(e)?,
+            head: self.head.extract(&[e])?,
+        })
+    }
+}
+
+fn check_image<B: Backend>(x: &Tensor<B, 4>, c: &AutoFormerConfig) -> Result<()> {
+    let d = x.dims();
+    if d[1] != c.channels || d[2] != c.image_size || d[3] != c.image_size {
+        return Err(CoreError::Shape {
+            module: "AutoFormer".into(),
+            expected: format!("[batch, {}, {s}, {s}]", c.channels, s = c.image_size),
+            got: d.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// Prepends the cls token and adds the position embeddings: `[b, n, e]` → `[b, n + 1, e]`.
+fn tokens<B: Backend>(x: Tensor<B, 3>, cls: Tensor<B, 2>, pos: Tensor<B, 2>) -> Tensor<B, 3> {
+    let [b, _, e] = x.dims();
+    let cls = cls.reshape([1, 1, e]).repeat_dim(0, b);
+    let [t, _] = pos.dims();
+    Tensor::cat(vec![cls, x], 1) + pos.reshape([1, t, e])
+}
+
+/// The cls token's features: `[b, t, e]` → `[b, e]`.
+fn cls_token<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 2> {
+    let [b, _, e] = x.dims();
+    x.slice([0..b, 0..1, 0..e]).reshape([b, e])
+}
+
+impl<B: Backend> Supernet<B> for AutoFormer<B> {
+    type Input = Tensor<B, 4>;
+    type Output = Tensor<B, 2>;
+
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+
+    fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
+        check_image(&x, &self.config)?;
+        let m = mix.as_slice();
+        let e = &m[0];
+        let x = self.patch.forward(x, e)?;
+        let x = tokens(
+            x,
+            self.cls.first_rows(1, e)?,
+            self.pos.first_rows(self.config.tokens(), e)?,
+        );
+        let x = self.depth.forward(x, &m[1], |i, x| {
+            let b = &self.blocks[i];
+            let (r, h) = (&m[2 + 2 * i], &m[3 + 2 * i]);
+            let x = x.clone() + b.attn.forward(b.ln1.forward(x, e)?, e, h)?;
+            let y = gelu(b.fc1.forward(b.ln2.forward(x.clone(), e)?, &[e, r])?);
+            Ok(x + b.fc2.forward(y, &[e, r])?)
+        })?;
+        let x = cls_token(self.norm.forward(x, e)?);
+        self.head.forward(x, &[e])
+    }
+}
+
+/// A plain pre-norm transformer block.
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    /// Attention's LayerNorm.
+    pub ln1: LayerNorm<B>,
+    /// Attention.
+    pub attn: Attention<B>,
+    /// MLP's LayerNorm.
+    pub ln2: LayerNorm<B>,
+    /// fc1.
+    pub fc1: Linear<B>,
+    /// fc2.
+    pub fc2: Linear<B>,
+}
+
+/// A discretized AutoFormer: a plain ViT.
+#[derive(Module, Debug)]
+pub struct ViT<B: Backend> {
+    /// Patch embedding.
+    pub patch: PatchEmbed<B>,
+    /// cls token `[1, e]`.
+    pub cls: Param<Tensor<B, 2>>,
+    /// Position embeddings `[tokens, e]`.
+    pub pos: Param<Tensor<B, 2>>,
+    /// The blocks.
+    pub blocks: Vec<Block<B>>,
+    /// Final LayerNorm.
+    pub norm: LayerNorm<B>,
+    /// Head.
+    pub head: Linear<B>,
+}
+
+impl<B: Backend> ViT<B> {
+    /// Images → logits.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = tokens(self.patch.forward(x), self.cls.val(), self.pos.val());
+        let x = self.blocks.iter().fold(x, |x, b| {
+            let x = x.clone() + b.attn.forward(b.ln1.forward(x));
+            x.clone() + b.fc2.forward(gelu(b.fc1.forward(b.ln2.forward(x))))
+        });
+        self.head.forward(cls_token(self.norm.forward(x)))
+    }
+}
