@@ -259,6 +259,27 @@ impl<B: Backend> Objective<B, Tensor<B, 2>, Tensor<B, 1, burn::tensor::Int>> for
     }
 }
 
+/// Cross-entropy per position on sequence logits `[batch, seq, classes]` with targets
+/// `[batch, seq]` (next-token prediction), averaged over every position.
+impl<B: Backend> Objective<B, Tensor<B, 3>, Tensor<B, 2, burn::tensor::Int>> for Classification {
+    fn loss(&self, output: Tensor<B, 3>, target: &Tensor<B, 2, burn::tensor::Int>) -> Tensor<B, 1> {
+        let [b, t, c] = output.dims();
+        self.loss(output.reshape([b * t, c]), &target.clone().reshape([b * t]))
+    }
+
+    fn accuracy(
+        &self,
+        output: &Tensor<B, 3>,
+        target: &Tensor<B, 2, burn::tensor::Int>,
+    ) -> Option<f32> {
+        let [b, t, c] = output.dims();
+        self.accuracy(
+            &output.clone().reshape([b * t, c]),
+            &target.clone().reshape([b * t]),
+        )
+    }
+}
+
 /// Mean squared error.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Regression;

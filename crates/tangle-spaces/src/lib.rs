@@ -8,7 +8,8 @@
 //! * [`nb201`] — NAS-Bench-201;
 //! * [`darts`] — the DARTS space, its genotype and the 20-cell evaluation network;
 //! * [`mobilenet`] — MobileNetV3 as in Once-for-All (paper Table 19);
-//! * [`autoformer`] — AutoFormer-T and -S vision transformers (paper Table 20).
+//! * [`autoformer`] — AutoFormer-T and -S vision transformers (paper Table 20);
+//! * [`gpt`] — the nanoGPT language model (paper Table 18) and a GPT-2-size variant.
 //!
 //! [`ops`] and [`cell`] hold the cell spaces' candidate operations and cells, public so that
 //! custom cell spaces can be built from them.
@@ -19,6 +20,7 @@ pub mod autoformer;
 pub mod cell;
 pub mod conv_macro;
 pub mod darts;
+pub mod gpt;
 pub mod mobilenet;
 pub mod nb201;
 pub mod ops;

@@ -1,0 +1,371 @@
+//! The nanoGPT language-model space (paper Table 18) and a GPT-2-size variant.
+//!
+//! Token and position embeddings → `layers` pre-norm blocks (LayerNorm → causal multi-head
+//! self-attention, head dim = embed / heads → residual; LayerNorm → fc1 → GELU → fc2 →
+//! residual) → LayerNorm → `lm_head`, weight-tied to the token embedding. The embedding dim is
+//! one decision superposed into both embeddings, every LayerNorm, qkv, proj, fc1, fc2 and the
+//! tied head; heads and MLP ratio are per-layer decisions; depth mixes the outputs after each
+//! candidate number of layers. With head dim = embed / heads each head count needs its own
+//! attention pass (`HeadDim::EmbedOverHeads`).
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tangle_core::subnet::Attention;
+use tangle_core::{
+    Architecture, CoreError, Decision, DepthMixer, HeadDim, Mixtures, Result, SearchSpec,
+    SuperAttention, SuperAttentionConfig, SuperEmbedding, SuperLayerNorm, SuperLinear,
+    SuperLinearConfig, Supernet,
+};
+
+/// The candidates and sizes of a language-model space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GptConfig {
+    /// Embedding dims.
+    pub embeds: Vec<usize>,
+    /// Head counts (per layer); each must divide every embedding dim.
+    pub heads: Vec<usize>,
+    /// MLP ratios (per layer).
+    pub ratios: Vec<f64>,
+    /// Numbers of layers.
+    pub layers: Vec<usize>,
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// Context length (positions).
+    pub context: usize,
+    /// Dropout on embeddings, attention probabilities and residual branches.
+    pub dropout: f64,
+}
+
+impl GptConfig {
+    /// Paper Table 18: embed {384, 576, 768}, heads {6, 8, 12}, ratio {2, 3, 4}, layers
+    /// {5, 6, 7}, for a character vocabulary of `vocab` and context `context` (224 in the paper).
+    pub fn table18(vocab: usize, context: usize) -> Self {
+        GptConfig {
+            embeds: vec![384, 576, 768],
+            heads: vec![6, 8, 12],
+            ratios: vec![2.0, 3.0, 4.0],
+            layers: vec![5, 6, 7],
+            vocab,
+            context,
+            dropout: 0.0,
+        }
+    }
+
+    /// A GPT-2-size space whose largest network is GPT-2 small (12 layers, embed 768, 12 heads,
+    /// ratio 4, vocabulary 50257, context 1024: 124,439,808 parameters); smaller choices as in
+    /// Table 18 with the layers scaled alike, {10, 11, 12}.
+    pub fn gpt2() -> Self {
+        GptConfig {
+            layers: vec![10, 11, 12],
+            ..Self::table18(50257, 1024)
+        }
+    }
+
+    fn max_layers(&self) -> usize {
+        self.layers.iter().copied().max().unwrap_or(0)
+    }
+
+    /// The search spec: `embed`, `layers`, then `layer{i}.heads` and `layer{i}.mlp_ratio`.
+    pub fn spec(&self) -> Result<SearchSpec> {
+        let max_e = self.embeds.iter().copied().max().unwrap_or(0);
+        let mut d = vec![
+            Decision::sizes("embed", &self.embeds, max_e)?,
+            Decision::depths("layers", &self.layers, self.max_layers())?,
+        ];
+        for i in 0..self.max_layers() {
+            d.push(Decision::heads_dividing(
+                &format!("layer{i}.heads"),
+                &self.heads,
+                &self.embeds,
+            )?);
+            d.push(Decision::ratios(
+                &format!("layer{i}.mlp_ratio"),
+                &self.ratios,
+            )?);
+        }
+        SearchSpec::new(d)
+    }
+}
+
+/// One superposed block.
+#[derive(Module, Debug)]
+pub struct SuperBlock<B: Backend> {
+    /// Attention's LayerNorm.
+    pub ln1: SuperLayerNorm<B>,
+    /// Causal self-attention (embed × heads, head dim = embed / heads).
+    pub attn: SuperAttention<B>,
+    /// MLP's LayerNorm.
+    pub ln2: SuperLayerNorm<B>,
+    /// fc1 (embed × ratio).
+    pub fc1: SuperLinear<B>,
+    /// fc2 (embed × ratio).
+    pub fc2: SuperLinear<B>,
+}
+
+/// The language-model supernet.
+#[derive(Module, Debug)]
+pub struct Gpt<B: Backend> {
+    /// Token embedding, also the output projection (tied).
+    pub wte: SuperEmbedding<B>,
+    /// Position embedding.
+    pub wpe: SuperEmbedding<B>,
+    /// The blocks (the largest depth).
+    pub blocks: Vec<SuperBlock<B>>,
+    /// Final LayerNorm.
+    pub ln_f: SuperLayerNorm<B>,
+    /// Dropout.
+    pub dropout: Dropout,
+    #[module(skip)]
+    spec: SearchSpec,
+    #[module(skip)]
+    config: GptConfig,
+    #[module(skip)]
+    depth: DepthMixer,
+}
+
+impl<B: Backend> Gpt<B> {
+    /// A freshly initialized supernet (embeddings N(0, 0.02²), as nanoGPT).
+    pub fn new(config: GptConfig, device: &B::Device) -> Result<Self> {
+        if config.vocab == 0 || config.context == 0 || !(0.0..1.0).contains(&config.dropout) {
+            return Err(CoreError::Config(format!(
+                "a language model needs a vocabulary, a context and dropout in [0, 1): {config:?}"
+            )));
+        }
+        let spec = config.spec()?;
+        let e = &config.embeds;
+        let blocks = (0..config.max_layers())
+            .map(|_| {
+                Ok(SuperBlock {
+                    ln1: SuperLayerNorm::new(e, device)?,
+                    attn: SuperAttentionConfig::new(e, &config.heads, HeadDim::EmbedOverHeads)?
+                        .with_causal(true)
+                        .with_dropout(config.dropout)
+                        .init(device)?,
+                    ln2: SuperLayerNorm::new(e, device)?,
+                    fc1: SuperLinearConfig::expand(e, &config.ratios)?.init(device),
+                    fc2: SuperLinearConfig::contract(e, &config.ratios)?.init(device),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Gpt {
+            wte: SuperEmbedding::new(config.vocab, e, 0.02, device)?,
+            wpe: SuperEmbedding::new(config.context, e, 0.02, device)?,
+            blocks,
+            ln_f: SuperLayerNorm::new(e, device)?,
+            dropout: DropoutConfig::new(config.dropout).init(),
+            depth: DepthMixer::new(&config.layers)?,
+            spec,
+            config,
+        })
+    }
+
+    /// The space's candidates and sizes.
+    pub fn config(&self) -> &GptConfig {
+        &self.config
+    }
+
+    /// Trainable parameters of the discretized model at `arch` (the head is tied: not counted
+    /// twice), from the choices alone.
+    pub fn params(&self, arch: &Architecture) -> Result<usize> {
+        let idx = self.spec.indices(arch)?;
+        let c = &self.config;
+        let e = c.embeds[idx[0]];
+        let mut total = (c.vocab + c.context) * e + 2 * e;
+        for i in 0..c.layers[idx[1]] {
+            let m = tangle_core::scaled(e, c.ratios[idx[3 + 2 * i]]);
+            total += 4 * e + (3 * e * e + 3 * e) + (e * e + e) + (e * m + m) + (m * e + e);
+        }
+        Ok(total)
+    }
+
+    /// The discretized model at `arch`, with the inherited weights.
+    pub fn extract(&self, arch: &Architecture) -> Result<GptNet<B>> {
+        let idx = self.spec.indices(arch)?;
+        let e = idx[0];
+        let blocks = self.blocks[..self.config.layers[idx[1]]]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let (h, r) = (idx[2 + 2 * i], idx[3 + 2 * i]);
+                Ok(Block {
+                    ln1: b.ln1.extract(e)?,
+                    attn: b.attn.extract(e, h)?,
+                    ln2: b.ln2.extract(e)?,
+                    fc1: b.fc1.extract(&[e, r])?,
+                    fc2: b.fc2.extract(&[e, r])?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(GptNet {
+            wte: self.wte.extract(e)?,
+            wpe: self.wpe.extract(e)?,
+            blocks,
+            ln_f: self.ln_f.extract(e)?,
+            dropout: self.dropout.clone(),
+        })
+    }
+}
+
+fn check_ids<B: Backend>(ids: &Tensor<B, 2, Int>, context: usize) -> Result<()> {
+    let [_, t] = ids.dims();
+    if t == 0 || t > context {
+        return Err(CoreError::Shape {
+            module: "Gpt".into(),
+            expected: format!("[batch, 1..={context}] token ids"),
+            got: ids.dims().to_vec(),
+        });
+    }
+    Ok(())
+}
+
+impl<B: Backend> Supernet<B> for Gpt<B> {
+    type Input = Tensor<B, 2, Int>;
+    type Output = Tensor<B, 3>;
+
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+
+    /// Token ids `[batch, seq]` → next-token logits `[batch, seq, vocab]`.
+    fn forward_mixed(&self, ids: Tensor<B, 2, Int>, mix: &Mixtures<B>) -> Result<Tensor<B, 3>> {
+        check_ids(&ids, self.config.context)?;
+        let m = mix.as_slice();
+        let e = &m[0];
+        let t = ids.dims()[1];
+        let pos = self.wpe.first_rows(t, e)?.unsqueeze::<3>();
+        let x = self.dropout.forward(self.wte.forward(ids, e)? + pos);
+        let x = self.depth.forward(x, &m[1], |i, x| {
+            let b = &self.blocks[i];
+            let (h, r) = (&m[2 + 2 * i], &m[3 + 2 * i]);
+            let a = b.attn.forward(b.ln1.forward(x.clone(), e)?, e, h)?;
+            let x = x + self.dropout.forward(a);
+            let y = gelu(b.fc1.forward(b.ln2.forward(x.clone(), e)?, &[e, r])?);
+            Ok(x + self.dropout.forward(b.fc2.forward(y, &[e, r])?))
+        })?;
+        let x = self.ln_f.forward(x, e)?;
+        // The tied head: the token table, superposed like the embedding.
+        let table = self.wte.first_rows(self.config.vocab, e)?;
+        Ok(x.matmul(table.transpose().unsqueeze::<3>()))
+    }
+}
+
+/// A plain pre-norm GPT block.
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    /// Attention's LayerNorm.
+    pub ln1: LayerNorm<B>,
+    /// Causal attention.
+    pub attn: Attention<B>,
+    /// MLP's LayerNorm.
+    pub ln2: LayerNorm<B>,
+    /// fc1.
+    pub fc1: Linear<B>,
+    /// fc2.
+    pub fc2: Linear<B>,
+}
+
+/// A discretized language model: plain nanoGPT.
+#[derive(Module, Debug)]
+pub struct GptNet<B: Backend> {
+    /// Token embedding (and tied output projection).
+    pub wte: Embedding<B>,
+    /// Position embedding.
+    pub wpe: Embedding<B>,
+    /// The blocks.
+    pub blocks: Vec<Block<B>>,
+    /// Final LayerNorm.
+    pub ln_f: LayerNorm<B>,
+    /// Dropout.
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> GptNet<B> {
+    /// Context length.
+    pub fn context(&self) -> usize {
+        self.wpe.weight.dims()[0]
+    }
+
+    /// Token ids `[batch, seq]` → logits `[batch, seq, vocab]`.
+    pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
+        check_ids(&ids, self.context())?;
+        let [_, t] = ids.dims();
+        let device = ids.device();
+        let positions = Tensor::<B, 1, Int>::arange(0..t as i64, &device).unsqueeze::<2>();
+        let x = self
+            .dropout
+            .forward(self.wte.forward(ids) + self.wpe.forward(positions));
+        let x = self.blocks.iter().fold(x, |x, b| {
+            let x = x.clone() + self.dropout.forward(b.attn.forward(b.ln1.forward(x)));
+            let y = b.fc2.forward(gelu(b.fc1.forward(b.ln2.forward(x.clone()))));
+            x + self.dropout.forward(y)
+        });
+        let x = self.ln_f.forward(x);
+        Ok(x.matmul(self.wte.weight.val().transpose().unsqueeze::<3>()))
+    }
+
+    /// Continues `prompt` by `n` tokens: greedy with `temperature = None`, otherwise sampled
+    /// from `softmax(logits / temperature)` with a seeded generator. The context is cropped to
+    /// the last [`GptNet::context`] tokens, as nanoGPT does.
+    pub fn generate(
+        &self,
+        prompt: &[usize],
+        n: usize,
+        temperature: Option<f64>,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Vec<usize>> {
+        if prompt.is_empty() {
+            return Err(CoreError::Config(
+                "generation needs a non-empty prompt".into(),
+            ));
+        }
+        if let Some(t) = temperature {
+            if t.is_nan() || t <= 0.0 {
+                return Err(CoreError::Config(format!("temperature {t} must be > 0")));
+            }
+        }
+        let vocab = self.wte.weight.dims()[0];
+        if let Some(&bad) = prompt.iter().find(|&&i| i >= vocab) {
+            return Err(CoreError::Config(format!(
+                "token {bad} outside the vocabulary of {vocab}"
+            )));
+        }
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut out = prompt.to_vec();
+        for _ in 0..n {
+            let start = out.len().saturating_sub(self.context());
+            let window: Vec<i64> = out[start..].iter().map(|&i| i as i64).collect();
+            let t = window.len();
+            let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(window, [1, t]), device);
+            let logits = self
+                .forward(ids)?
+                .slice([0..1, t - 1..t, 0..vocab])
+                .reshape([vocab]);
+            let next = match temperature {
+                None => logits.argmax(0).into_scalar().elem::<i64>() as usize,
+                Some(temp) => {
+                    let p: Vec<f32> = softmax(logits / temp, 0)
+                        .into_data()
+                        .convert::<f32>()
+                        .to_vec()
+                        .map_err(|e| CoreError::Config(format!("{e:?}")))?;
+                    let u: f32 = rng.random();
+                    let mut acc = 0.0;
+                    p.iter()
+                        .position(|&q| {
+                            acc += q;
+                            u < acc
+                        })
+                        .unwrap_or(vocab - 1)
+                }
+            };
+            out.push(next);
+        }
+        Ok(out)
+    }
+}
