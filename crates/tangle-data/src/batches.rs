@@ -64,15 +64,9 @@ impl<B: Backend, const D: usize> InMemory<B, D> {
         step: usize,
         salt: u64,
     ) -> (Tensor<B, D>, Tensor<B, 1, Int>) {
-        let mut order = part.to_vec();
-        let mut rng = StdRng::seed_from_u64(
-            self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt,
-        );
-        order.shuffle(&mut rng);
-        let start = (step * self.batch) % (order.len() - self.batch + 1);
-        let idx: Vec<i64> = order[start..start + self.batch]
-            .iter()
-            .map(|&i| i as i64)
+        let idx: Vec<i64> = batch_indices(part, self.batch, self.seed, epoch, step, salt)
+            .into_iter()
+            .map(|i| i as i64)
             .collect();
         let device = self.x.device();
         let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [self.batch]), &device);
@@ -81,6 +75,25 @@ impl<B: Backend, const D: usize> InMemory<B, D> {
             self.y.clone().select(0, idx),
         )
     }
+}
+
+/// The examples of batch `step` of `epoch` from `part`: the part shuffled by an RNG seeded with
+/// `(seed, epoch, salt)`, then the `step`-th window of `batch` (wrapping). A pure function, so a
+/// resumed search sees the same batches.
+pub(crate) fn batch_indices(
+    part: &[usize],
+    batch: usize,
+    seed: u64,
+    epoch: usize,
+    step: usize,
+    salt: u64,
+) -> Vec<usize> {
+    let mut order = part.to_vec();
+    let mut rng =
+        StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt);
+    order.shuffle(&mut rng);
+    let start = (step * batch) % (order.len() - batch + 1);
+    order[start..start + batch].to_vec()
 }
 
 impl<B: Backend, const D: usize> SearchData<Tensor<B, D>, Tensor<B, 1, Int>> for InMemory<B, D> {

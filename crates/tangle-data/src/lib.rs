@@ -1,15 +1,23 @@
 //! # tangle-data
 //!
-//! Dataset formats, train/validation splits and batching for searches. This release has the
-//! split and the in-memory batcher the search engine consumes; the file formats (IDX, CIFAR,
-//! text) and the shipped default data arrive with the data issue.
+//! Data for searches: image sets from IDX (MNIST / Fashion-MNIST) and CIFAR binary files with
+//! normalization and augmentation ([`images`]), character-level text and nanoGPT token files
+//! ([`text`]), the train/validation split of a bi-level search ([`split`]), in-memory batches
+//! ([`batches`]), and small real default datasets embedded in the crate ([`shipped`]). Every
+//! served dataset implements `tangle_optim::SearchData`. Missing or corrupt files are a
+//! [`DataError`] naming the file and what was wrong.
 
 #![warn(missing_docs)]
 
 pub mod batches;
 pub mod error;
+pub mod images;
+pub mod shipped;
 pub mod split;
+pub mod text;
 
 pub use batches::InMemory;
 pub use error::DataError;
+pub use images::{ImageBatches, Images, Transform};
 pub use split::{train_valid_split, Split};
+pub use text::{CharVocab, TextBatches};
