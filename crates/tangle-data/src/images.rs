@@ -278,6 +278,15 @@ impl Transform {
         }
     }
 
+    /// CIFAR-100's statistics, crop with padding 4, flips.
+    pub fn cifar100() -> Self {
+        Transform {
+            mean: vec![0.5071, 0.4865, 0.4409],
+            std: vec![0.2673, 0.2564, 0.2762],
+            ..Self::cifar10()
+        }
+    }
+
     /// MNIST's statistics on every channel, crop with padding 2, no flips (digits are not
     /// mirror-symmetric).
     pub fn mnist(channels: usize) -> Self {

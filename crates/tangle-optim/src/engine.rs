@@ -183,6 +183,19 @@ impl SearchConfig {
         }
     }
 
+    /// AutoFormer's supernet recipe (its official training code, which the paper follows):
+    /// AdamW lr 5e-4 → 1e-5 with weight decay 0.05, gradient clipping 5; α as Table 24.
+    pub fn autoformer(epochs: usize) -> Self {
+        SearchConfig {
+            epochs,
+            weight_optimizer: WeightOptimizer::AdamW { weight_decay: 0.05 },
+            lr: 5e-4,
+            lr_min: 1e-5,
+            grad_clip: Some(5.0),
+            ..Self::default()
+        }
+    }
+
     /// The weight learning rate of global step `step` in `epoch`: the epoch's cosine value,
     /// scaled linearly during the first `lr_warmup_steps` steps.
     pub fn lr_at_step(&self, epoch: usize, step: usize) -> f64 {

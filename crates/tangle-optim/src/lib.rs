@@ -14,6 +14,7 @@ pub mod error;
 pub mod gdas;
 pub mod mixer;
 pub mod params;
+pub mod plot;
 pub mod sparsemax;
 pub mod special;
 

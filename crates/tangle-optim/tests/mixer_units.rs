@@ -140,3 +140,32 @@ fn learning_rate_schedule_is_cosine_with_linear_warmup() {
     let lm = SearchConfig::language_model(3);
     assert_eq!((lm.lr_warmup_steps, lm.adam_beta_2), (100, 0.99));
 }
+
+#[test]
+fn probability_plot_has_a_panel_per_decision_and_a_line_per_candidate() {
+    use tangle_core::{Architecture, Decision, SearchSpec};
+    use tangle_optim::EpochRecord;
+    let spec = SearchSpec::new(vec![
+        Decision::kernels("a<b", &[3, 5]).unwrap(),
+        Decision::sizes("w", &[1, 2, 3], 3).unwrap(),
+    ])
+    .unwrap();
+    let rec = |p: f32| EpochRecord {
+        epoch: 0,
+        train_loss: 1.0,
+        train_acc: None,
+        valid_loss: 1.0,
+        valid_acc: None,
+        lr: 0.1,
+        alpha: vec![],
+        probabilities: vec![vec![p, 1.0 - p], vec![0.2, 0.3, 0.5]],
+        architecture: Architecture::new(),
+        seconds: 0.0,
+    };
+    let svg = tangle_optim::plot::probabilities_svg(&[rec(0.5), rec(0.9)], &spec, 2);
+    assert!(svg.starts_with("<svg"));
+    assert!(svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<polyline").count(), 5);
+    // Names are escaped.
+    assert!(svg.contains("a&lt;b"));
+}

@@ -1,0 +1,90 @@
+//! Image datasets for the vision examples.
+
+use std::path::{Path, PathBuf};
+
+use tangle_data::{shipped, Images, Transform};
+
+use super::Args;
+
+/// Training and test images for `--dataset` (`shipped-mnist` by default; `mnist`,
+/// `fashion-mnist`, `cifar10`, `cifar100` read from `--data-dir`), adapted to `channels` ×
+/// `size` × `size`, with the dataset's transform.
+pub fn load(a: &Args, channels: usize, size: usize) -> Result<(Images, Images, Transform), String> {
+    let dir = || -> Result<&Path, String> {
+        a.data_dir
+            .as_deref()
+            .ok_or_else(|| format!("--dataset {} needs --data-dir", a.dataset))
+    };
+    let idx = |d: &Path, prefix: &str| -> Result<Images, String> {
+        let find = |stem: &str| -> PathBuf {
+            let gz = d.join(format!("{prefix}-{stem}.gz"));
+            if gz.exists() {
+                gz
+            } else {
+                d.join(format!("{prefix}-{stem}"))
+            }
+        };
+        Images::from_idx(find("images-idx3-ubyte"), find("labels-idx1-ubyte"))
+            .map_err(|e| e.to_string())
+    };
+    let (train, test, transform) = match a.dataset.as_str() {
+        "shipped-mnist" => (
+            shipped::mnist_train().map_err(|e| e.to_string())?,
+            shipped::mnist_test().map_err(|e| e.to_string())?,
+            Transform::mnist(channels),
+        ),
+        "mnist" | "fashion-mnist" => {
+            let d = dir()?;
+            let t = if a.dataset == "mnist" {
+                Transform::mnist(channels)
+            } else {
+                // Fashion-MNIST's statistics.
+                Transform {
+                    mean: vec![0.2860; channels],
+                    std: vec![0.3530; channels],
+                    ..Transform::mnist(channels)
+                }
+            };
+            (idx(d, "train")?, idx(d, "t10k")?, t)
+        }
+        "cifar10" => {
+            let d = dir()?;
+            let train: Vec<PathBuf> = (1..=5)
+                .map(|i| d.join(format!("data_batch_{i}.bin")))
+                .collect();
+            (
+                Images::from_cifar(&train, false).map_err(|e| e.to_string())?,
+                Images::from_cifar(&[d.join("test_batch.bin")], false)
+                    .map_err(|e| e.to_string())?,
+                Transform::cifar10(),
+            )
+        }
+        "cifar100" => {
+            let d = dir()?;
+            (
+                Images::from_cifar(&[d.join("train.bin")], true).map_err(|e| e.to_string())?,
+                Images::from_cifar(&[d.join("test.bin")], true).map_err(|e| e.to_string())?,
+                Transform::cifar100(),
+            )
+        }
+        other => {
+            return Err(format!(
+                "unknown dataset `{other}` (shipped-mnist, mnist, fashion-mnist, cifar10, cifar100)"
+            ))
+        }
+    };
+    let adapt = |s: Images| -> Result<Images, String> {
+        s.with_channels(channels)
+            .and_then(|s| s.padded_to(size))
+            .map_err(|e| e.to_string())
+    };
+    Ok((adapt(train)?, adapt(test)?, transform))
+}
+
+/// The first `n` images (all if `n` is 0 or larger).
+pub fn first(set: Images, n: usize) -> Images {
+    if n == 0 || n >= set.len() {
+        return set;
+    }
+    set.subset(&(0..n).collect::<Vec<_>>())
+}

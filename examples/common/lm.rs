@@ -1,0 +1,264 @@
+//! The language-model search job of the `nanogpt` example.
+
+use std::path::PathBuf;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use tangle_core::Supernet;
+use tangle_data::text::{read_text, read_tokens};
+use tangle_data::{shipped, CharVocab, TextBatches};
+use tangle_optim::plot::probabilities_svg;
+use tangle_optim::{ArchStep, Classification, Mixer, Objective, Search, SearchConfig};
+use tangle_spaces::gpt::{Gpt, GptConfig, GptNet};
+
+use super::{dispatch, fresh_dir, print_epoch, write, Args, Job};
+
+struct LmJob {
+    args: Args,
+    scale: usize,
+    context: usize,
+    batch: usize,
+    steps: usize,
+    vocab: usize,
+    sample: usize,
+    temperature: f64,
+    lr: f64,
+}
+
+/// Training and validation tokens and, for character data, the vocabulary.
+type Loaded = (Vec<usize>, Vec<usize>, Option<CharVocab>, usize);
+
+fn load(a: &Args, vocab: usize) -> Result<Loaded, String> {
+    let dir = || {
+        a.data_dir
+            .clone()
+            .ok_or_else(|| format!("--dataset {} needs --data-dir", a.dataset))
+    };
+    match a.dataset.as_str() {
+        "shipped-shakespeare" | "text" => {
+            let text = if a.dataset == "text" {
+                read_text(dir()?.join("input.txt")).map_err(|e| e.to_string())?
+            } else {
+                shipped::shakespeare().map_err(|e| e.to_string())?
+            };
+            let v = CharVocab::from_text(&text);
+            let mut ids = v.encode(&text).map_err(|e| e.to_string())?;
+            let cut = tangle_data::train_valid_split(ids.len(), a.train_portion)
+                .map_err(|e| e.to_string())?
+                .train
+                .len();
+            let valid = ids.split_off(cut);
+            let n = v.len();
+            Ok((ids, valid, Some(v), n))
+        }
+        "tokens" => {
+            let d: PathBuf = dir()?;
+            let train = read_tokens(d.join("train.bin")).map_err(|e| e.to_string())?;
+            let valid = read_tokens(d.join("val.bin")).map_err(|e| e.to_string())?;
+            if let Some(&bad) = train.iter().chain(&valid).find(|&&t| t >= vocab) {
+                return Err(format!("token {bad} is outside --vocab {vocab}"));
+            }
+            Ok((train, valid, None, vocab))
+        }
+        other => Err(format!(
+            "unknown dataset `{other}` (shipped-shakespeare, text: DIR/input.txt, tokens: DIR/train.bin + DIR/val.bin)"
+        )),
+    }
+}
+
+/// Mean next-token loss of `net` over `batches` validation windows.
+fn valid_loss<B: Backend>(
+    net: &GptNet<B>,
+    data: &TextBatches<B>,
+    batches: usize,
+) -> Result<f32, String> {
+    let mut total = 0.0;
+    for s in 0..batches {
+        let (x, y) = tangle_optim::SearchData::valid(data, 0, s);
+        let logits = net.forward(x).map_err(|e| e.to_string())?;
+        total += Classification.loss(logits, &y).into_scalar().elem::<f32>();
+    }
+    Ok(total / batches as f32)
+}
+
+use burn::tensor::ElementConversion;
+
+impl Job for LmJob {
+    fn run<B: AutodiffBackend, X: Mixer<B>>(
+        self,
+        mixer: X,
+        step: ArchStep,
+        device: B::Device,
+    ) -> Result<(), String> {
+        let a = &self.args;
+        let (train, valid, chars, vocab) = load(a, self.vocab)?;
+        // The discovered model is evaluated on windows of the validation tokens, on the
+        // inference backend.
+        let eval = TextBatches::<B::InnerBackend>::new(
+            train.clone(),
+            valid.clone(),
+            self.context,
+            self.batch,
+            1,
+            a.seed ^ 1,
+            &device,
+        )
+        .map_err(|e| e.to_string())?;
+        let data = TextBatches::<B>::new(
+            train,
+            valid,
+            self.context,
+            self.batch,
+            self.steps,
+            a.seed,
+            &device,
+        )
+        .map_err(|e| e.to_string())?;
+        let base = GptConfig::table18(vocab, self.context);
+        let config = GptConfig {
+            embeds: base.embeds.iter().map(|e| e / self.scale).collect(),
+            ..base
+        };
+        let net = Gpt::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
+        let spec = net.spec().clone();
+        let out = fresh_dir(&a.out)?;
+        let search_config = SearchConfig {
+            arch_lr: a.arch_lr,
+            arch_step: step,
+            lr: self.lr,
+            lr_min: self.lr / 10.0,
+            // Table 23 warms up over 100 of 6000 iterations; keep that share on short runs.
+            lr_warmup_steps: (a.epochs * self.steps / 60).clamp(1, 100),
+            ..SearchConfig::language_model(a.epochs)
+        };
+        let mut search = Search::new(net, mixer, search_config, a.seed, &device)
+            .map_err(|e| e.to_string())?
+            .with_log(out.join("metrics.jsonl"))
+            .with_progress(true);
+        println!(
+            "nanoGPT space on {} (vocabulary {vocab}, context {}): embed {:?}, heads {:?}, ratio {:?}, layers {:?} — {} architectures; {} with {} epochs of {} steps; output in {}",
+            a.dataset,
+            self.context,
+            config.embeds,
+            config.heads,
+            config.ratios,
+            config.layers,
+            spec.size(),
+            a.optimizer,
+            a.epochs,
+            self.steps,
+            out.display()
+        );
+        for epoch in 0..a.epochs {
+            search
+                .run_until(&data, &Classification, epoch + 1)
+                .map_err(|e| e.to_string())?;
+            print_epoch(search.records.last().expect("a record per epoch"));
+        }
+        let arch = search.architecture().map_err(|e| e.to_string())?;
+        let model = search.model.valid();
+        let net = model.extract(&arch).map_err(|e| e.to_string())?;
+        let loss = valid_loss(&net, &eval, 10)?;
+        println!("\ndiscovered architecture: {}", arch.to_json());
+        println!("validation loss of the discovered model with inherited weights: {loss:.4}");
+        let mut sample_text = String::new();
+        if let Some(v) = &chars {
+            let prompt = v.encode("\n").unwrap_or_else(|_| vec![0]);
+            let ids = net
+                .generate(
+                    &prompt,
+                    self.sample,
+                    Some(self.temperature),
+                    a.seed,
+                    &device,
+                )
+                .map_err(|e| e.to_string())?;
+            sample_text = v.decode(&ids);
+            println!(
+                "\nsample (temperature {}):\n{sample_text}",
+                self.temperature
+            );
+            write(&out, "sample.txt", &sample_text)?;
+        }
+        write(&out, "architecture.json", &arch.to_json())?;
+        write(
+            &out,
+            "alphas.svg",
+            &probabilities_svg(&search.records, &spec, 6),
+        )?;
+        let summary = serde_json::json!({
+            "space": "nanogpt",
+            "optimizer": a.optimizer,
+            "dataset": a.dataset,
+            "epochs": a.epochs,
+            "seed": a.seed,
+            "embeds": config.embeds,
+            "context": self.context,
+            "architecture": serde_json::from_str::<serde_json::Value>(&arch.to_json()).map_err(|e| e.to_string())?,
+            "valid_loss": loss,
+            "sample": sample_text,
+            "seconds": search.records.last().map(|r| r.seconds),
+        });
+        write(
+            &out,
+            "summary.json",
+            &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
+        )?;
+        tangle_core::subnet::save(&net, out.join("subnet.bpk")).map_err(|e| e.to_string())?;
+        println!(
+            "wrote metrics.jsonl, architecture.json, alphas.svg, summary.json{} and subnet.bpk to {}",
+            if chars.is_some() { ", sample.txt" } else { "" },
+            out.display()
+        );
+        Ok(())
+    }
+}
+
+/// Parses the command line and runs the search.
+pub fn main() {
+    let usage = "nanogpt [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas]\n\
+         \x20   [--dataset shipped-shakespeare|text|tokens] [--data-dir DIR] [--vocab 50304]\n\
+         \x20   [--epochs N] [--seed S] [--train-portion P] [--arch-lr LR] [--lr LR] [--out DIR]\n\
+         \x20   [--scale 4] [--context 64] [--batch 12] [--steps 40] [--sample 400] [--temperature 0.8]\n\
+         The space is paper Table 18 with the embedding dims divided by --scale (1 = the paper's\n\
+         {384, 576, 768}; context 224 in the paper). Defaults: a scaled-down search on the shipped\n\
+         Shakespeare that finishes in a few minutes on 2 CPU cores.";
+    let defaults = Args {
+        device: "cpu".into(),
+        optimizer: "drnas".into(),
+        data_dir: None,
+        dataset: "shipped-shakespeare".into(),
+        epochs: 4,
+        seed: 0,
+        out: PathBuf::from("runs/nanogpt"),
+        train_portion: 0.9,
+        arch_lr: 3e-3,
+        extra: Default::default(),
+    };
+    let mut a = Args::parse(defaults, usage);
+    let job = (|| -> Result<LmJob, String> {
+        Ok(LmJob {
+            scale: a.take("scale", 4)?,
+            context: a.take("context", 64)?,
+            batch: a.take("batch", 12)?,
+            steps: a.take("steps", 40)?,
+            vocab: a.take("vocab", 50304)?,
+            sample: a.take("sample", 400)?,
+            temperature: a.take("temperature", 0.8)?,
+            lr: a.take("lr", 2e-3)?,
+            args: a.clone(),
+        })
+    })();
+    let result = job.and_then(|j| {
+        a.done()?;
+        if j.scale == 0 || 384 % j.scale != 0 {
+            return Err(format!("--scale {} must divide 384", j.scale));
+        }
+        let args = j.args.clone();
+        dispatch(&args, j)
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

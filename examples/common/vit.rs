@@ -1,0 +1,219 @@
+//! The AutoFormer search job shared by `autoformer_t` and `autoformer_s`.
+
+use std::path::PathBuf;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use tangle_core::Supernet;
+use tangle_data::images::batch;
+use tangle_data::{ImageBatches, Images, Transform};
+use tangle_optim::plot::probabilities_svg;
+use tangle_optim::{ArchStep, Classification, Mixer, Search, SearchConfig, SearchData as _};
+use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig, ViT};
+
+use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job};
+
+struct VitJob {
+    args: Args,
+    small: bool,
+    patch: usize,
+    image_size: usize,
+    train_samples: usize,
+    batch: usize,
+    lr: f64,
+    depths: Option<Vec<usize>>,
+}
+
+/// Top-1 accuracy of `net` on `set`.
+fn accuracy<B: Backend>(net: &ViT<B>, set: &Images, t: &Transform, device: &B::Device) -> f32 {
+    let mut correct = 0usize;
+    let idx: Vec<usize> = (0..set.len()).collect();
+    for chunk in idx.chunks(100) {
+        let (x, y) = batch::<B>(set, chunk, &t.eval(), None, device).expect("checked transform");
+        let pred = net.forward(x).argmax(1).reshape([chunk.len()]);
+        correct += pred.equal(y).int().sum().into_scalar().to_i64_lossy() as usize;
+    }
+    correct as f32 / set.len() as f32
+}
+
+trait ToI64 {
+    fn to_i64_lossy(self) -> i64;
+}
+impl<E: burn::tensor::ElementConversion> ToI64 for E {
+    fn to_i64_lossy(self) -> i64 {
+        self.elem::<i64>()
+    }
+}
+
+impl Job for VitJob {
+    fn run<B: AutodiffBackend, X: Mixer<B>>(
+        self,
+        mixer: X,
+        step: ArchStep,
+        device: B::Device,
+    ) -> Result<(), String> {
+        let a = &self.args;
+        let (train, test, transform) = images::load(a, 3, self.image_size)?;
+        let train = images::first(train, self.train_samples);
+        let classes = train.classes;
+        let data = ImageBatches::<B>::new(
+            train,
+            a.train_portion,
+            self.batch,
+            transform.clone(),
+            a.seed,
+            &device,
+        )
+        .map_err(|e| e.to_string())?;
+        let config = if self.small {
+            AutoFormerConfig::small(self.image_size, self.patch, classes)
+        } else {
+            AutoFormerConfig::tiny(self.image_size, self.patch, classes)
+        };
+        let config = match &self.depths {
+            Some(d) => AutoFormerConfig {
+                depths: d.clone(),
+                ..config
+            },
+            None => config,
+        };
+        let net = AutoFormer::<B>::new(config, &device).map_err(|e| e.to_string())?;
+        let spec = net.spec().clone();
+        let out = fresh_dir(&a.out)?;
+        let search_config = SearchConfig {
+            arch_lr: a.arch_lr,
+            arch_step: step,
+            lr: self.lr,
+            lr_min: self.lr / 50.0,
+            ..SearchConfig::autoformer(a.epochs)
+        };
+        let mut search = Search::new(net, mixer, search_config, a.seed, &device)
+            .map_err(|e| e.to_string())?
+            .with_log(out.join("metrics.jsonl"))
+            .with_progress(true);
+        println!(
+            "AutoFormer-{} on {} ({} training images, {}×{} patches of {}): {} architectures, {} with {} epochs of {} steps; output in {}",
+            if self.small { "S" } else { "T" },
+            a.dataset,
+            data.split().train.len() + data.split().valid.len(),
+            self.image_size / self.patch,
+            self.image_size / self.patch,
+            self.patch,
+            spec.size(),
+            a.optimizer,
+            a.epochs,
+            data.steps_per_epoch(),
+            out.display()
+        );
+        for epoch in 0..a.epochs {
+            search
+                .run_until(&data, &Classification, epoch + 1)
+                .map_err(|e| e.to_string())?;
+            print_epoch(search.records.last().expect("a record per epoch"));
+        }
+        // Discretize: argmax per decision → the plain ViT with the inherited weights.
+        let arch = search.architecture().map_err(|e| e.to_string())?;
+        let model = search.model.valid();
+        let form = model.describe(&arch).map_err(|e| e.to_string())?;
+        let vit = model.extract(&arch).map_err(|e| e.to_string())?;
+        let acc = accuracy(&vit, &test, &transform, &device);
+        let form_json = serde_json::to_string(&form).map_err(|e| e.to_string())?;
+        println!("\ndiscovered architecture (AutoFormer form): {form_json}");
+        println!(
+            "test accuracy of the discovered network with inherited weights: {acc:.4} ({} test images)",
+            test.len()
+        );
+        write(&out, "architecture.json", &arch.to_json())?;
+        write(&out, "autoformer.json", &form_json)?;
+        let probs = search.mixer.probabilities(&search.alphas);
+        write(
+            &out,
+            "alphas.svg",
+            &probabilities_svg(&search.records, &spec, 6),
+        )?;
+        let summary = serde_json::json!({
+            "space": if self.small { "autoformer-s" } else { "autoformer-t" },
+            "optimizer": a.optimizer,
+            "dataset": a.dataset,
+            "epochs": a.epochs,
+            "seed": a.seed,
+            "architecture": form,
+            "test_accuracy": acc,
+            "test_images": test.len(),
+            "final_probabilities": probs,
+            "seconds": search.records.last().map(|r| r.seconds),
+        });
+        write(
+            &out,
+            "summary.json",
+            &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
+        )?;
+        let weights: PathBuf = out.join("subnet.bpk");
+        tangle_core::subnet::save(&vit, &weights).map_err(|e| e.to_string())?;
+        println!(
+            "wrote metrics.jsonl, architecture.json, autoformer.json, alphas.svg, summary.json and subnet.bpk to {}",
+            out.display()
+        );
+        Ok(())
+    }
+}
+
+/// Parses the command line and runs the search.
+pub fn main(small: bool) {
+    let name = if small {
+        "autoformer_s"
+    } else {
+        "autoformer_t"
+    };
+    let usage = format!(
+        "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas]\n\
+         \x20   [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100] [--data-dir DIR]\n\
+         \x20   [--epochs N] [--seed S] [--train-portion P] [--arch-lr LR] [--out DIR]\n\
+         \x20   [--image-size 32] [--patch 8] [--train-samples N (0 = all)] [--batch 32] [--lr 1e-3] [--depths 12,13,14]\n\
+         Defaults: a scaled-down search (patch 8: 17 tokens; 2000 shipped MNIST digits, half for\n\
+         the weights, half for α; lr 1e-3) that finishes in minutes on 2 CPU cores. The paper's\n\
+         CIFAR setting: --dataset cifar10 --data-dir DIR --patch 4 --train-samples 0\n\
+         --train-portion 0.8 --lr 5e-4 --arch-lr 3e-4 --epochs 500."
+    );
+    let defaults = Args {
+        device: "cpu".into(),
+        optimizer: "drnas".into(),
+        data_dir: None,
+        dataset: "shipped-mnist".into(),
+        epochs: 4,
+        seed: 0,
+        out: PathBuf::from(format!("runs/{name}")),
+        train_portion: 0.5,
+        arch_lr: 3e-3,
+        extra: Default::default(),
+    };
+    let mut a = Args::parse(defaults, &usage);
+    let job = (|| -> Result<VitJob, String> {
+        Ok(VitJob {
+            small,
+            patch: a.take("patch", 8)?,
+            image_size: a.take("image-size", 32)?,
+            train_samples: a.take("train-samples", 2000)?,
+            batch: a.take("batch", 32)?,
+            lr: a.take("lr", 1e-3)?,
+            depths: match a.take::<String>("depths", String::new())? {
+                d if d.is_empty() => None,
+                d => Some(
+                    d.split(',')
+                        .map(|v| super::num("--depths", v.trim()))
+                        .collect::<Result<Vec<usize>, String>>()?,
+                ),
+            },
+            args: a.clone(),
+        })
+    })();
+    let result = job.and_then(|j| {
+        a.done()?;
+        let args = j.args.clone();
+        dispatch(&args, j)
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
