@@ -14,6 +14,8 @@
 //!     [--epochs 6] [--seed 0] [--train-portion 0.5] [--arch-lr 3e-3] [--out runs/conv_macro]
 //! ```
 
+mod common;
+
 use std::f32::consts::PI;
 use std::fs;
 use std::path::PathBuf;
@@ -250,9 +252,9 @@ fn run<B: AutodiffBackend, X: Mixer<B>>(
         arch_step,
         ..SearchConfig::default()
     };
-    fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
-    let log = a.out.join("metrics.jsonl");
-    let _ = fs::remove_file(&log);
+    // A fresh directory: an earlier run's files are never overwritten.
+    let out = common::fresh_dir(&a.out)?;
+    let log = out.join("metrics.jsonl");
     let spec = net.spec().clone();
     let mut search = Search::new(net, mixer, config, a.seed, &device)
         .map_err(|e| e.to_string())?
@@ -301,15 +303,15 @@ fn run<B: AutodiffBackend, X: Mixer<B>>(
     let test_acc = evaluate(&search.model.valid(), &fixed, &xt, &yt).map_err(|e| e.to_string())?;
     println!("\ndiscovered architecture: {}", arch.to_json());
     println!("inherited-weight test accuracy of the discovered single path: {test_acc:.3}");
-    fs::write(a.out.join("architecture.json"), arch.to_json()).map_err(|e| e.to_string())?;
+    fs::write(out.join("architecture.json"), arch.to_json()).map_err(|e| e.to_string())?;
     search
-        .save_checkpoint(a.out.join("checkpoint"))
+        .save_checkpoint(out.join("checkpoint"))
         .map_err(|e| e.to_string())?;
     println!(
         "wrote {}, {} and {}",
         log.display(),
-        a.out.join("architecture.json").display(),
-        a.out.join("checkpoint").display()
+        out.join("architecture.json").display(),
+        out.join("checkpoint").display()
     );
     Ok(())
 }

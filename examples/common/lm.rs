@@ -11,7 +11,7 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{ArchStep, Classification, Mixer, Objective, Search, SearchConfig};
 use tangle_spaces::gpt::{Gpt, GptConfig, GptNet};
 
-use super::{dispatch, fresh_dir, print_epoch, write, Args, Job};
+use super::{dispatch, fresh_dir, print_epoch, write, Args, Job, Strategy};
 
 struct LmJob {
     args: Args,
@@ -23,6 +23,7 @@ struct LmJob {
     sample: usize,
     temperature: f64,
     lr: f64,
+    budget: usize,
 }
 
 /// Training and validation tokens and, for character data, the vocabulary.
@@ -88,6 +89,7 @@ impl Job for LmJob {
         self,
         mixer: X,
         step: ArchStep,
+        strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String> {
         let a = &self.args;
@@ -122,7 +124,7 @@ impl Job for LmJob {
         let net = Gpt::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
         let out = fresh_dir(&a.out)?;
-        let search_config = SearchConfig {
+        let search_config = strategy.config(SearchConfig {
             arch_lr: a.arch_lr,
             arch_step: step,
             lr: self.lr,
@@ -130,7 +132,7 @@ impl Job for LmJob {
             // Table 23 warms up over 100 of 6000 iterations; keep that share on short runs.
             lr_warmup_steps: (a.epochs * self.steps / 60).clamp(1, 100),
             ..SearchConfig::language_model(a.epochs)
-        };
+        });
         let mut search = Search::new(net, mixer, search_config, a.seed, &device)
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
@@ -155,8 +157,25 @@ impl Job for LmJob {
                 .map_err(|e| e.to_string())?;
             print_epoch(search.records.last().expect("a record per epoch"));
         }
-        let arch = search.architecture().map_err(|e| e.to_string())?;
         let model = search.model.valid();
+        let arch = match strategy {
+            Strategy::Gradient => search.architecture().map_err(|e| e.to_string())?,
+            Strategy::Spos { es, budget } => {
+                let batches: Vec<_> = (0..4)
+                    .map(|s| tangle_optim::SearchData::valid(&eval, 1, s))
+                    .collect();
+                super::second_stage(
+                    &model,
+                    &batches,
+                    &Classification,
+                    tangle_twostage::Metric::NegLoss,
+                    es,
+                    budget,
+                    a.seed,
+                    &out,
+                )?
+            }
+        };
         let net = model.extract(&arch).map_err(|e| e.to_string())?;
         let loss = valid_loss(&net, &eval, 10)?;
         println!("\ndiscovered architecture: {}", arch.to_json());
@@ -216,10 +235,11 @@ impl Job for LmJob {
 
 /// Parses the command line and runs the search.
 pub fn main() {
-    let usage = "nanogpt [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas]\n\
+    let usage = "nanogpt [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--dataset shipped-shakespeare|text|tokens] [--data-dir DIR] [--vocab 50304]\n\
          \x20   [--epochs N] [--seed S] [--train-portion P] [--arch-lr LR] [--lr LR] [--out DIR]\n\
-         \x20   [--scale 4] [--context 64] [--batch 12] [--steps 40] [--sample 400] [--temperature 0.8]\n\
+         \x20   [--scale 8] [--context 64] [--batch 12] [--steps 40] [--sample 400] [--temperature 0.8]\n\
+         \x20   [--budget 100 (candidates of spos-rs / spos-es)]\n\
          The space is paper Table 18 with the embedding dims divided by --scale (1 = the paper's\n\
          {384, 576, 768}; context 224 in the paper). Defaults: a scaled-down search on the shipped\n\
          Shakespeare that finishes in a few minutes on 2 CPU cores.";
@@ -238,7 +258,7 @@ pub fn main() {
     let mut a = Args::parse(defaults, usage);
     let job = (|| -> Result<LmJob, String> {
         Ok(LmJob {
-            scale: a.take("scale", 4)?,
+            scale: a.take("scale", 8)?,
             context: a.take("context", 64)?,
             batch: a.take("batch", 12)?,
             steps: a.take("steps", 40)?,
@@ -246,6 +266,7 @@ pub fn main() {
             sample: a.take("sample", 400)?,
             temperature: a.take("temperature", 0.8)?,
             lr: a.take("lr", 2e-3)?,
+            budget: a.take("budget", 100)?,
             args: a.clone(),
         })
     })();
@@ -255,7 +276,8 @@ pub fn main() {
             return Err(format!("--scale {} must divide 384", j.scale));
         }
         let args = j.args.clone();
-        dispatch(&args, j)
+        let budget = j.budget;
+        dispatch(&args, j, budget)
     });
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -106,6 +106,31 @@ pub fn num<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
         .map_err(|_| format!("{flag}: cannot parse {value:?}"))
 }
 
+/// How the architecture is found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Strategy {
+    /// Single-stage: the bi-level search, then argmax.
+    Gradient,
+    /// Two-stage: SPOS supernet training, then random (`es = false`) or evolutionary search
+    /// with `budget` evaluations on the validation split.
+    Spos {
+        /// Evolution instead of random search.
+        es: bool,
+        /// Candidates evaluated.
+        budget: usize,
+    },
+}
+
+impl Strategy {
+    /// The search config for this strategy (SPOS: every epoch a weight epoch).
+    pub fn config(&self, c: tangle_optim::SearchConfig) -> tangle_optim::SearchConfig {
+        match self {
+            Strategy::Gradient => c,
+            Strategy::Spos { .. } => tangle_twostage::spos_config(c),
+        }
+    }
+}
+
 /// A search job, run on a device with a mixer.
 pub trait Job {
     /// Runs the job.
@@ -113,32 +138,94 @@ pub trait Job {
         self,
         mixer: X,
         step: ArchStep,
+        strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String>;
 }
 
-fn with_optimizer<B: AutodiffBackend, J: Job>(a: &Args, job: J) -> Result<(), String> {
+/// The second stage: random or evolutionary search over `model` (the trained supernet's
+/// inference copy) scored on `batches`; writes every evaluation to `history.jsonl` in `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn second_stage<B, M, T, O>(
+    model: &M,
+    batches: &[(M::Input, T)],
+    objective: &O,
+    metric: tangle_twostage::Metric,
+    es: bool,
+    budget: usize,
+    seed: u64,
+    out: &Path,
+) -> Result<tangle_core::Architecture, String>
+where
+    B: burn::tensor::backend::Backend,
+    M: tangle_core::Supernet<B>,
+    M::Input: Clone,
+    O: tangle_optim::Objective<B, M::Output, T>,
+{
+    use tangle_twostage::{evolution, random_search, score, EvolutionConfig};
+    let spec = model.spec().clone();
+    let f = |a: &tangle_core::Architecture| score(model, a, batches, objective, metric);
+    let history = if es {
+        // AutoFormer's proportions, scaled to the budget.
+        let population = (budget / 3).clamp(2, 50);
+        let half = (population / 2).clamp(1, 25);
+        let cfg = EvolutionConfig {
+            population,
+            top_k: (population / 5).clamp(2, 10),
+            mutations: half,
+            crossovers: half,
+            generations: budget.saturating_sub(population) / (2 * half),
+            ..Default::default()
+        };
+        evolution(&spec, &cfg, None, seed, f)
+    } else {
+        random_search(&spec, budget, None, seed, f)
+    }
+    .map_err(|e| e.to_string())?;
+    write(out, "history.jsonl", &history.to_json_lines())?;
+    let best = history.best().ok_or("no candidate evaluated")?;
+    println!(
+        "{}: {} candidates evaluated, best score {:.4}",
+        if es { "evolution" } else { "random search" },
+        history.evaluated.len(),
+        best.score
+    );
+    Ok(best.architecture.clone())
+}
+
+fn with_optimizer<B: AutodiffBackend, J: Job>(
+    a: &Args,
+    job: J,
+    budget: usize,
+) -> Result<(), String> {
     let device = B::Device::default();
     B::seed(&device, a.seed);
+    let (first, second) = (ArchStep::FirstOrder, ArchStep::SecondOrder);
+    let g = Strategy::Gradient;
     match a.optimizer.as_str() {
-        "drnas" => job.run::<B, _>(Drnas::new(a.seed), ArchStep::FirstOrder, device),
-        "darts-v1" => job.run::<B, _>(Darts::softmax(), ArchStep::FirstOrder, device),
-        "darts-v2" => job.run::<B, _>(Darts::softmax(), ArchStep::SecondOrder, device),
-        "gdas" => job.run::<B, _>(Gdas::new(a.seed), ArchStep::FirstOrder, device),
+        "drnas" => job.run::<B, _>(Drnas::new(a.seed), first, g, device),
+        "darts-v1" => job.run::<B, _>(Darts::softmax(), first, g, device),
+        "darts-v2" => job.run::<B, _>(Darts::softmax(), second, g, device),
+        "gdas" => job.run::<B, _>(Gdas::new(a.seed), first, g, device),
+        "spos-rs" | "spos-es" => {
+            let es = a.optimizer == "spos-es";
+            let s = Strategy::Spos { es, budget };
+            job.run::<B, _>(tangle_twostage::Spos::new(a.seed), first, s, device)
+        }
         other => Err(format!(
-            "unknown optimizer `{other}` (drnas, darts-v1, darts-v2, gdas)"
+            "unknown optimizer `{other}` (drnas, darts-v1, darts-v2, gdas, spos-rs, spos-es)"
         )),
     }
 }
 
-/// Runs `job` on `--device` with `--optimizer`.
-pub fn dispatch<J: Job>(a: &Args, job: J) -> Result<(), String> {
+/// Runs `job` on `--device` with `--optimizer` (`budget`: candidates of a two-stage search).
+pub fn dispatch<J: Job>(a: &Args, job: J, budget: usize) -> Result<(), String> {
     match a.device.as_str() {
-        "cpu" => with_optimizer::<tanglenas::backend::CpuAutodiff, J>(a, job),
+        "cpu" => with_optimizer::<tanglenas::backend::CpuAutodiff, J>(a, job, budget),
         #[cfg(feature = "wgpu")]
-        "wgpu" => with_optimizer::<tanglenas::backend::WgpuAutodiff, J>(a, job),
+        "wgpu" => with_optimizer::<tanglenas::backend::WgpuAutodiff, J>(a, job, budget),
         #[cfg(feature = "cuda")]
-        "cuda" => with_optimizer::<tanglenas::backend::CudaAutodiff, J>(a, job),
+        "cuda" => with_optimizer::<tanglenas::backend::CudaAutodiff, J>(a, job, budget),
         "wgpu" | "cuda" => Err(format!(
             "--device {} needs the example built with `--features {}`",
             a.device, a.device

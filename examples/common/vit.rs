@@ -11,7 +11,7 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{ArchStep, Classification, Mixer, Search, SearchConfig, SearchData as _};
 use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig, ViT};
 
-use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job};
+use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job, Strategy};
 
 struct VitJob {
     args: Args,
@@ -22,6 +22,7 @@ struct VitJob {
     batch: usize,
     lr: f64,
     depths: Option<Vec<usize>>,
+    budget: usize,
 }
 
 /// Top-1 accuracy of `net` on `set`.
@@ -50,12 +51,29 @@ impl Job for VitJob {
         self,
         mixer: X,
         step: ArchStep,
+        strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String> {
         let a = &self.args;
         let (train, test, transform) = images::load(a, 3, self.image_size)?;
         let train = images::first(train, self.train_samples);
         let classes = train.classes;
+        // The validation batches a two-stage search scores candidates on (inference backend).
+        let valid_batches: Vec<_> = match strategy {
+            Strategy::Gradient => Vec::new(),
+            Strategy::Spos { .. } => {
+                let v = ImageBatches::<B::InnerBackend>::new(
+                    train.clone(),
+                    a.train_portion,
+                    self.batch,
+                    transform.eval(),
+                    a.seed,
+                    &device,
+                )
+                .map_err(|e| e.to_string())?;
+                (0..4).map(|s| v.valid(0, s)).collect()
+            }
+        };
         let data = ImageBatches::<B>::new(
             train,
             a.train_portion,
@@ -80,13 +98,13 @@ impl Job for VitJob {
         let net = AutoFormer::<B>::new(config, &device).map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
         let out = fresh_dir(&a.out)?;
-        let search_config = SearchConfig {
+        let search_config = strategy.config(SearchConfig {
             arch_lr: a.arch_lr,
             arch_step: step,
             lr: self.lr,
             lr_min: self.lr / 50.0,
             ..SearchConfig::autoformer(a.epochs)
-        };
+        });
         let mut search = Search::new(net, mixer, search_config, a.seed, &device)
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
@@ -111,9 +129,22 @@ impl Job for VitJob {
                 .map_err(|e| e.to_string())?;
             print_epoch(search.records.last().expect("a record per epoch"));
         }
-        // Discretize: argmax per decision → the plain ViT with the inherited weights.
-        let arch = search.architecture().map_err(|e| e.to_string())?;
+        // Discretize (argmax per decision, or the second stage's best) → the plain ViT with
+        // the inherited weights.
         let model = search.model.valid();
+        let arch = match strategy {
+            Strategy::Gradient => search.architecture().map_err(|e| e.to_string())?,
+            Strategy::Spos { es, budget } => super::second_stage(
+                &model,
+                &valid_batches,
+                &Classification,
+                tangle_twostage::Metric::Accuracy,
+                es,
+                budget,
+                a.seed,
+                &out,
+            )?,
+        };
         let form = model.describe(&arch).map_err(|e| e.to_string())?;
         let vit = model.extract(&arch).map_err(|e| e.to_string())?;
         let acc = accuracy(&vit, &test, &transform, &device);
@@ -166,21 +197,24 @@ pub fn main(small: bool) {
         "autoformer_t"
     };
     let usage = format!(
-        "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas]\n\
+        "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100] [--data-dir DIR]\n\
          \x20   [--epochs N] [--seed S] [--train-portion P] [--arch-lr LR] [--out DIR]\n\
-         \x20   [--image-size 32] [--patch 8] [--train-samples N (0 = all)] [--batch 32] [--lr 1e-3] [--depths 12,13,14]\n\
-         Defaults: a scaled-down search (patch 8: 17 tokens; 2000 shipped MNIST digits, half for\n\
-         the weights, half for α; lr 1e-3) that finishes in minutes on 2 CPU cores. The paper's\n\
-         CIFAR setting: --dataset cifar10 --data-dir DIR --patch 4 --train-samples 0\n\
-         --train-portion 0.8 --lr 5e-4 --arch-lr 3e-4 --epochs 500."
+         \x20   [--image-size 32] [--patch 8] [--train-samples N (0 = all)] [--batch 32] [--lr 1e-3] [--depths 2,3,4 | paper]\n\
+         \x20   [--budget 100 (candidates of spos-rs / spos-es)]\n\
+         Defaults: a scaled-down search that finishes in about 6 minutes on 2 CPU cores: the\n\
+         space's embed / heads / MLP-ratio choices at depth {{2, 3, 4}} (`--depths paper` for\n\
+         {{12, 13, 14}}), patch 8 (17 tokens), 2000 shipped MNIST digits (half for the weights,\n\
+         half for α), 8 epochs, lr 1e-3. The paper's CIFAR setting: --dataset cifar10\n\
+         --data-dir DIR --depths paper --patch 4 --train-samples 0 --train-portion 0.8\n\
+         --lr 5e-4 --arch-lr 3e-4 --epochs 500."
     );
     let defaults = Args {
         device: "cpu".into(),
         optimizer: "drnas".into(),
         data_dir: None,
         dataset: "shipped-mnist".into(),
-        epochs: 4,
+        epochs: 8,
         seed: 0,
         out: PathBuf::from(format!("runs/{name}")),
         train_portion: 0.5,
@@ -196,8 +230,9 @@ pub fn main(small: bool) {
             train_samples: a.take("train-samples", 2000)?,
             batch: a.take("batch", 32)?,
             lr: a.take("lr", 1e-3)?,
-            depths: match a.take::<String>("depths", String::new())? {
-                d if d.is_empty() => None,
+            budget: a.take("budget", 100)?,
+            depths: match a.take::<String>("depths", "2,3,4".into())? {
+                d if d == "paper" => None,
                 d => Some(
                     d.split(',')
                         .map(|v| super::num("--depths", v.trim()))
@@ -210,7 +245,8 @@ pub fn main(small: bool) {
     let result = job.and_then(|j| {
         a.done()?;
         let args = j.args.clone();
-        dispatch(&args, j)
+        let budget = j.budget;
+        dispatch(&args, j, budget)
     });
     if let Err(e) = result {
         eprintln!("error: {e}");

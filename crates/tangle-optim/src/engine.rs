@@ -19,7 +19,7 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
-use tangle_core::{Architecture, Supernet};
+use tangle_core::{Architecture, Mixtures, SearchSpec, Supernet};
 
 use crate::error::{OptimError, Result};
 use crate::mixer::Mixer;
@@ -88,6 +88,74 @@ pub struct SearchConfig {
     pub arch_weight_decay: f64,
     /// First- or second-order α step.
     pub arch_step: ArchStep,
+    /// A differentiable resource penalty on the α loss (constrained search); `None`: off.
+    #[serde(default)]
+    pub param_penalty: Option<ParamPenalty>,
+}
+
+/// The expected-parameter penalty of a constrained search: `coeff · Σ_d Σ_i w_{d,i} · cost_{d,i}`
+/// added to the α loss, with `w_d` the mixture weights of decision `d` in that step (for a
+/// single choice with a straight-through weight, `s · cost_{d,i}`). `cost_{d,i}` is what choosing
+/// candidate `i` of decision `d` adds to the network's parameter count (in millions, say), so
+/// the penalty is the mixture-weighted parameter count up to a constant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamPenalty {
+    /// Strength.
+    pub coeff: f64,
+    /// Per decision (spec order), per candidate, the cost.
+    pub costs: Vec<Vec<f64>>,
+}
+
+impl ParamPenalty {
+    /// Costs from a space's parameter count: `cost_{d,i}` = parameters (in millions) of the
+    /// largest architecture with decision `d` set to candidate `i`, minus those with `d` at its
+    /// smallest candidate — the marginal cost of each choice around the largest network.
+    pub fn from_counts(
+        coeff: f64,
+        spec: &SearchSpec,
+        params: impl Fn(&tangle_core::Architecture) -> tangle_core::Result<usize>,
+    ) -> Result<Self> {
+        let largest = spec.indices(&spec.largest())?;
+        let mut costs = Vec::with_capacity(largest.len());
+        for (d, decision) in spec.decisions().iter().enumerate() {
+            let mut at = largest.clone();
+            let mut row = Vec::with_capacity(decision.len());
+            for i in 0..decision.len() {
+                at[d] = i;
+                row.push(params(&spec.architecture(&at)?)? as i128);
+            }
+            let base = row[0];
+            costs.push(row.into_iter().map(|c| (c - base) as f64 / 1e6).collect());
+        }
+        Ok(ParamPenalty { coeff, costs })
+    }
+
+    /// The penalty of one step's mixtures.
+    pub fn of<B: Backend>(&self, mix: &Mixtures<B>) -> Option<Tensor<B, 1>> {
+        let terms: Vec<Tensor<B, 1>> = mix
+            .as_slice()
+            .iter()
+            .zip(&self.costs)
+            .filter_map(|(m, c)| match m {
+                tangle_core::Mixture::Weights(w) => {
+                    let cost = Tensor::<B, 1>::from_floats(
+                        c.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(),
+                        &w.device(),
+                    );
+                    Some((w.clone() * cost).sum())
+                }
+                tangle_core::Mixture::Single {
+                    index,
+                    weight: Some(s),
+                } => Some(s.clone() * c[*index]),
+                tangle_core::Mixture::Single { weight: None, .. } => None,
+            })
+            .collect();
+        terms
+            .into_iter()
+            .reduce(|a, b| a + b)
+            .map(|t| t * self.coeff)
+    }
 }
 
 impl Default for SearchConfig {
@@ -109,6 +177,7 @@ impl Default for SearchConfig {
             arch_betas: (0.5, 0.999),
             arch_weight_decay: 1e-3,
             arch_step: ArchStep::FirstOrder,
+            param_penalty: None,
         }
     }
 }
@@ -649,10 +718,27 @@ where
     where
         M: Supernet<B, Input = I>,
     {
+        let (loss, acc, _) = self.loss_and_penalty(model, objective, batch, draw)?;
+        Ok((loss, acc))
+    }
+
+    /// The loss, the accuracy and the resource penalty of this step's mixtures.
+    #[allow(clippy::type_complexity)]
+    fn loss_and_penalty<I: Clone, T, Obj: Objective<B, M::Output, T>>(
+        &self,
+        model: &M,
+        objective: &Obj,
+        batch: &(I, T),
+        draw: u64,
+    ) -> Result<(Tensor<B, 1>, Option<f32>, Option<Tensor<B, 1>>)>
+    where
+        M: Supernet<B, Input = I>,
+    {
         let mix = self.mixer.mixtures(&self.alphas, model.spec(), draw)?;
+        let penalty = self.config.param_penalty.as_ref().and_then(|p| p.of(&mix));
         let out = model.forward_mixed(batch.0.clone(), &mix)?;
         let acc = objective.accuracy(&out, &batch.1);
-        Ok((objective.loss(out, &batch.1), acc))
+        Ok((objective.loss(out, &batch.1), acc, penalty))
     }
 
     fn scalar(loss: &Tensor<B, 1>, what: &str, epoch: usize, step: usize) -> Result<f32> {
@@ -683,18 +769,24 @@ where
     where
         M: Supernet<B, Input = I>,
     {
-        let reg = |loss: Tensor<B, 1>| match self.mixer.regularizer(&self.alphas) {
-            Some(r) => loss + r,
-            None => loss,
+        let reg = |loss: Tensor<B, 1>, penalty: Option<Tensor<B, 1>>| {
+            let loss = match penalty {
+                Some(p) => loss + p,
+                None => loss,
+            };
+            match self.mixer.regularizer(&self.alphas) {
+                Some(r) => loss + r,
+                None => loss,
+            }
         };
         match self.config.arch_step {
             ArchStep::FirstOrder => {
                 // The α step needs no weight gradients: a frozen copy of the supernet saves their
                 // computation in the backward pass (activations still carry α's gradient).
                 let frozen = self.model.clone().no_grad();
-                let (loss, acc) = self.loss_at(&frozen, objective, valid, draw)?;
+                let (loss, acc, pen) = self.loss_and_penalty(&frozen, objective, valid, draw)?;
                 let v = Self::scalar(&loss, "validation loss", epoch, step)?;
-                let grads = GradientsParams::from_grads(reg(loss).backward(), &self.alphas);
+                let grads = GradientsParams::from_grads(reg(loss, pen).backward(), &self.alphas);
                 Ok((grads, v, acc))
             }
             ArchStep::SecondOrder => {
@@ -704,9 +796,14 @@ where
                 let gw = GradientsParams::from_grads(lt.backward(), &self.model);
                 let unrolled = self.model.clone().map(&mut Axpy { grads: &gw, s: -lr });
                 // ∇α L_val(w′, α) and v = ∇w′ L_val(w′, α).
-                let (lv, acc) = self.loss_at(&unrolled, objective, valid, draw + 1)?;
+                let (lv, acc, pen) =
+                    self.loss_and_penalty(&unrolled, objective, valid, draw + 1)?;
                 let v = Self::scalar(&lv, "validation loss", epoch, step)?;
-                let g = lv.backward();
+                // The penalty depends on α alone: it only adds its gradient here.
+                let g = match pen {
+                    Some(p) => (lv + p).backward(),
+                    None => lv.backward(),
+                };
                 let mut ga = GradientsParams::from_grads(g, &self.alphas);
                 let (lv2, _) = self.loss_at(&unrolled, objective, valid, draw + 1)?;
                 let vw = GradientsParams::from_grads(lv2.backward(), &unrolled);

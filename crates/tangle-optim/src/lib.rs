@@ -21,8 +21,8 @@ pub mod special;
 pub use darts::{Darts, Normalizer};
 pub use drnas::Drnas;
 pub use engine::{
-    ArchStep, Classification, EpochRecord, Objective, Regression, Search, SearchConfig, SearchData,
-    WeightOptimizer,
+    ArchStep, Classification, EpochRecord, Objective, ParamPenalty, Regression, Search,
+    SearchConfig, SearchData, WeightOptimizer,
 };
 pub use error::{OptimError, Result};
 pub use gdas::Gdas;

@@ -159,3 +159,55 @@ fn weights_train_alongside_alpha() {
     assert_ne!(w0, w1, "the weight step did not change the weights");
     assert!(search.model.fc.weight.is_require_grad());
 }
+
+#[test]
+fn expected_parameter_penalty_steers_drnas_to_a_cheaper_width() {
+    use tangle_core::{Mixture, Mixtures, Supernet};
+    use tangle_optim::ParamPenalty;
+    let device = Default::default();
+    // The penalty of a mixture is coeff · Σ w_i · cost_i, and its gradient reaches the weights.
+    let probe = Probe::<AB>::new(true, &device);
+    let spec = probe.spec().clone();
+    let penalty =
+        ParamPenalty::from_counts(2.0, &spec, |a| Ok(spec.indices(a)?[0] * 1_000_000 + 5)).unwrap();
+    assert_eq!(penalty.costs, vec![vec![0.0, 1.0, 2.0, 3.0]]);
+    let w =
+        burn::tensor::Tensor::<AB, 1>::from_floats([0.1, 0.2, 0.3, 0.4], &device).require_grad();
+    let mix = Mixtures::new(&spec, vec![Mixture::weights(w.clone())]).unwrap();
+    let p = penalty.of(&mix).unwrap();
+    assert!((p.clone().into_scalar() - 2.0 * (0.2 + 0.6 + 1.2)).abs() < 1e-5);
+    let g = w
+        .grad(&p.backward())
+        .unwrap()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    assert_eq!(g, vec![0.0, 2.0, 4.0, 6.0]);
+    assert!(penalty
+        .of(&Mixtures::<AB>::fixed(&spec, &spec.largest()).unwrap())
+        .is_none());
+    // A search that would pick width 4 (index 1) picks width 2 under a strong penalty.
+    for seed in 0..2u64 {
+        let data = ProbeData::<AB>::new(100 + seed, 16, 32, &device);
+        let mut cfg = config(ArchStep::FirstOrder);
+        cfg.param_penalty = Some(ParamPenalty {
+            coeff: 5.0,
+            costs: vec![vec![0.0, 1.0, 2.0, 3.0]],
+        });
+        let mut search = Search::new(
+            Probe::<AB>::new(true, &device),
+            Drnas::new(seed),
+            cfg,
+            seed,
+            &device,
+        )
+        .unwrap();
+        search.run(&data, &Regression).unwrap();
+        assert_eq!(
+            search.mixer.argmax(&search.alphas),
+            vec![0],
+            "{:?}",
+            search.mixer.probabilities(&search.alphas)
+        );
+    }
+}

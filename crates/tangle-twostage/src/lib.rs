@@ -1,8 +1,49 @@
 //! # tangle-twostage
 //!
-//! SPOS supernet training followed by random or evolutionary search on the trained supernet.
-//! Laid down with the workspace; the methods arrive with their issue. Depends on [`tangle_core`].
+//! The two-stage baselines of the paper on the same weight-entangled supernets:
+//!
+//! 1. SPOS supernet training ([`spos`]): each step trains one uniformly sampled single path.
+//!    [`Spos`] is a `tangle_optim::Mixer`, so the search engine trains it with all its
+//!    optimizers, schedules, records and checkpoint / resume ([`spos_config`] turns every epoch
+//!    into a weight epoch).
+//! 2. Search on the trained supernet ([`search`]): [`random_search`] or AutoFormer-style
+//!    [`evolution`], each candidate scored by [`evaluate::score`] (inherited weights on the
+//!    validation split), optionally inside a parameter / FLOPs [`Window`]. Every evaluation is
+//!    recorded in a [`History`].
+//!
+//! ```
+//! use tangle_core::{Decision, SearchSpec};
+//! use tangle_twostage::{evolution, random_search, EvolutionConfig};
+//!
+//! let spec = SearchSpec::new(vec![
+//!     Decision::sizes("embed", &[4, 8, 16], 16)?,
+//!     Decision::depths("depth", &[1, 2], 2)?,
+//!     Decision::ratios("layer0.mlp_ratio", &[2.0, 4.0])?,
+//!     Decision::ratios("layer1.mlp_ratio", &[2.0, 4.0])?,
+//! ])?;
+//! // A stand-in score: prefer wide, deep networks.
+//! let score = |a: &tangle_core::Architecture| -> tangle_twostage::Result<f32> {
+//!     Ok(spec.indices(a)?.iter().sum::<usize>() as f32)
+//! };
+//! let rs = random_search(&spec, 5, None, 0, score)?;
+//! assert_eq!(rs.evaluated.len(), 5);
+//! let cfg = EvolutionConfig { population: 4, top_k: 2, mutations: 2, crossovers: 2, generations: 2, ..Default::default() };
+//! let es = evolution(&spec, &cfg, None, 0, score)?;
+//! assert!(es.best().unwrap().score >= rs.evaluated[0].score);
+//! # Ok::<(), tangle_twostage::TwoStageError>(())
+//! ```
 
 #![warn(missing_docs)]
 
+pub mod error;
+pub mod evaluate;
+pub mod search;
+pub mod spos;
+
+pub use error::{Result, TwoStageError};
+pub use evaluate::{score, Metric};
+pub use search::{
+    evolution, random_search, Candidate, EvolutionConfig, Genome, History, Resource, Window,
+};
+pub use spos::{spos_config, Spos};
 pub use tangle_core;
