@@ -276,6 +276,7 @@ pub fn print_epoch(r: &EpochRecord) {
     );
 }
 
+pub mod cnn;
 pub mod images;
 pub mod lm;
 pub mod vit;

@@ -1,0 +1,623 @@
+//! The search job of the five convolutional spaces: toy conv-macro, toy cell, NAS-Bench-201,
+//! DARTS and MobileNetV3 — search (single- or two-stage), discretize, evaluate with inherited
+//! weights, export, and optionally retrain the discovered architecture from scratch.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor};
+use tangle_core::{Architecture, Mixtures, Supernet};
+use tangle_data::images::batch;
+use tangle_data::{ImageBatches, Images, Transform};
+use tangle_optim::plot::probabilities_svg;
+use tangle_optim::{
+    ArchStep, Classification, Mixer, Objective, Search, SearchConfig, SearchData as _,
+};
+use tangle_spaces::{conv_macro, darts, mobilenet, nb201, toy_cell};
+
+use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job, Strategy};
+
+/// The five spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    /// Paper Table 17.
+    ConvMacro,
+    /// The toy cell space.
+    ToyCell,
+    /// NAS-Bench-201.
+    Nb201,
+    /// DARTS.
+    Darts,
+    /// MobileNetV3 (OFA).
+    MobileNet,
+}
+
+impl Space {
+    fn name(&self) -> &'static str {
+        match self {
+            Space::ConvMacro => "toy_conv_macro",
+            Space::ToyCell => "toy_cell",
+            Space::Nb201 => "nb201",
+            Space::Darts => "darts",
+            Space::MobileNet => "mobilenetv3",
+        }
+    }
+
+    /// `(channels, size)` of the input.
+    fn input(&self) -> (usize, usize) {
+        match self {
+            Space::ToyCell => (1, 28),
+            _ => (3, 32),
+        }
+    }
+
+    fn has_ws(&self) -> bool {
+        !matches!(self, Space::MobileNet)
+    }
+
+    fn config(&self, epochs: usize) -> SearchConfig {
+        let c = match self {
+            Space::ConvMacro => SearchConfig::toy_conv_macro(),
+            Space::ToyCell => SearchConfig::toy_cell(),
+            Space::Nb201 => SearchConfig::nb201(),
+            Space::Darts => SearchConfig::darts(),
+            Space::MobileNet => SearchConfig::nb201(),
+        };
+        SearchConfig { epochs, ..c }
+    }
+}
+
+struct CnnJob {
+    args: Args,
+    space: Space,
+    ws: bool,
+    batch: usize,
+    train_samples: usize,
+    channels: usize,
+    cells: usize,
+    retrain: usize,
+    budget: usize,
+}
+
+/// Top-1 accuracy of `logits(x)` over `set`.
+fn accuracy<B: Backend>(
+    set: &Images,
+    t: &Transform,
+    device: &B::Device,
+    logits: impl Fn(Tensor<B, 4>) -> Result<Tensor<B, 2>, String>,
+) -> Result<f32, String> {
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let mut correct = 0usize;
+    for chunk in idx.chunks(100) {
+        let (x, y) = batch::<B>(set, chunk, &t.eval(), None, device).map_err(|e| e.to_string())?;
+        let pred = logits(x)?.argmax(1).reshape([chunk.len()]);
+        correct += pred.equal(y).int().sum().into_scalar().elem::<i64>() as usize;
+    }
+    Ok(correct as f32 / set.len().max(1) as f32)
+}
+
+/// Trains `net` from scratch on `train` for `epochs` (SGD momentum 0.9, cosine lr 0.025 → 0),
+/// printing the loss; returns it.
+#[allow(clippy::too_many_arguments)]
+fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
+    mut net: N,
+    train: &Images,
+    t: &Transform,
+    epochs: usize,
+    batch_size: usize,
+    seed: u64,
+    device: &B::Device,
+    logits: impl Fn(&N, Tensor<B, 4>) -> Result<Tensor<B, 2>, String>,
+) -> Result<N, String> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    if train.len() < batch_size {
+        return Err(format!(
+            "{} training images for batch {batch_size}",
+            train.len()
+        ));
+    }
+    let steps = train.len() / batch_size;
+    let mut opt = SgdConfig::new()
+        .with_momentum(Some(
+            burn::optim::momentum::MomentumConfig::new().with_momentum(0.9),
+        ))
+        .init::<B, N>();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for epoch in 0..epochs {
+        let lr = 0.025 * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / epochs as f64).cos());
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut rng);
+        let mut total = 0.0;
+        for s in 0..steps {
+            let idx = &order[s * batch_size..(s + 1) * batch_size];
+            let (x, y): (Tensor<B, 4>, Tensor<B, 1, Int>) =
+                batch(train, idx, t, Some(&mut rng), device).map_err(|e| e.to_string())?;
+            let loss = Classification.loss(logits(&net, x)?, &y);
+            total += loss.clone().into_scalar().elem::<f32>();
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = opt.step(lr, net, grads);
+        }
+        println!(
+            "retrain epoch {epoch:>2}  train loss {:.3}",
+            total / steps.max(1) as f32
+        );
+    }
+    Ok(net)
+}
+
+/// What the space-specific part reports.
+struct Finished {
+    description: String,
+    retrained: Option<f32>,
+}
+
+impl CnnJob {
+    #[allow(clippy::too_many_arguments)]
+    fn go<B, X, M>(
+        &self,
+        net: M,
+        mixer: X,
+        step: ArchStep,
+        strategy: Strategy,
+        device: B::Device,
+        finish: impl FnOnce(
+            &M::InnerModule,
+            &Architecture,
+            &Path,
+            &Images,
+            &Transform,
+        ) -> Result<Finished, String>,
+    ) -> Result<(), String>
+    where
+        B: AutodiffBackend,
+        X: Mixer<B>,
+        M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
+        M::InnerModule: Supernet<
+            B::InnerBackend,
+            Input = Tensor<B::InnerBackend, 4>,
+            Output = Tensor<B::InnerBackend, 2>,
+        >,
+    {
+        let a = &self.args;
+        let (c, size) = self.space.input();
+        let (train, test, transform) = images::load(a, c, size)?;
+        let train = images::first(train, self.train_samples);
+        let data = ImageBatches::<B>::new(
+            train.clone(),
+            a.train_portion,
+            self.batch,
+            transform.clone(),
+            a.seed,
+            &device,
+        )
+        .map_err(|e| e.to_string())?;
+        let spec = net.spec().clone();
+        let out = fresh_dir(&a.out)?;
+        let config = strategy.config(SearchConfig {
+            arch_lr: a.arch_lr,
+            arch_step: step,
+            ..self.space.config(a.epochs)
+        });
+        let mut search = Search::new(net, mixer, config, a.seed, &device)
+            .map_err(|e| e.to_string())?
+            .with_log(out.join("metrics.jsonl"))
+            .with_progress(true);
+        println!(
+            "{} ({}) on {}: {} architectures, {} with {} epochs of {} steps; output in {}",
+            self.space.name(),
+            if self.ws { "WS" } else { "WE" },
+            a.dataset,
+            spec.size(),
+            a.optimizer,
+            a.epochs,
+            data.steps_per_epoch(),
+            out.display()
+        );
+        for epoch in 0..a.epochs {
+            search
+                .run_until(&data, &Classification, epoch + 1)
+                .map_err(|e| e.to_string())?;
+            print_epoch(search.records.last().expect("a record per epoch"));
+        }
+        let model = search.model.valid();
+        let arch = match strategy {
+            Strategy::Gradient => search.architecture().map_err(|e| e.to_string())?,
+            Strategy::Spos { es, budget } => {
+                let v = ImageBatches::<B::InnerBackend>::new(
+                    train,
+                    a.train_portion,
+                    self.batch,
+                    transform.eval(),
+                    a.seed,
+                    &device,
+                )
+                .map_err(|e| e.to_string())?;
+                let batches: Vec<_> = (0..4).map(|s| v.valid(0, s)).collect();
+                super::second_stage(
+                    &model,
+                    &batches,
+                    &Classification,
+                    tangle_twostage::Metric::Accuracy,
+                    es,
+                    budget,
+                    a.seed,
+                    &out,
+                )?
+            }
+        };
+        let fixed = Mixtures::fixed(&spec, &arch).map_err(|e| e.to_string())?;
+        let acc = accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
+            model.forward_mixed(x, &fixed).map_err(|e| e.to_string())
+        })?;
+        let train_again = images::first(images::load(a, c, size)?.0, self.train_samples);
+        let done = finish(&model, &arch, &out, &train_again, &transform)?;
+        println!("\ndiscovered architecture: {}", done.description);
+        println!(
+            "test accuracy with inherited weights: {acc:.4} ({} test images)",
+            test.len()
+        );
+        if let Some(r) = done.retrained {
+            println!("test accuracy after retraining from scratch: {r:.4}");
+        }
+        write(&out, "architecture.json", &arch.to_json())?;
+        write(
+            &out,
+            "alphas.svg",
+            &probabilities_svg(&search.records, &spec, 7),
+        )?;
+        let summary = serde_json::json!({
+            "space": self.space.name(),
+            "supernet": if self.ws { "ws" } else { "we" },
+            "optimizer": a.optimizer,
+            "dataset": a.dataset,
+            "epochs": a.epochs,
+            "seed": a.seed,
+            "architecture": done.description,
+            "test_accuracy_inherited": acc,
+            "test_accuracy_retrained": done.retrained,
+            "seconds": search.records.last().map(|r| r.seconds),
+        });
+        write(
+            &out,
+            "summary.json",
+            &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
+        )?;
+        println!("outputs in {}", out.display());
+        Ok(())
+    }
+
+    /// Retrains a fresh network at `arch` (its single path in a fresh supernet) and returns its
+    /// test accuracy, if `--retrain` asked for it.
+    fn retrain_fresh<B, M>(
+        &self,
+        fresh: M,
+        arch: &Architecture,
+        train: &Images,
+        t: &Transform,
+        device: &B::Device,
+    ) -> Result<Option<f32>, String>
+    where
+        B: AutodiffBackend,
+        M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
+        M::InnerModule: Supernet<
+            B::InnerBackend,
+            Input = Tensor<B::InnerBackend, 4>,
+            Output = Tensor<B::InnerBackend, 2>,
+        >,
+    {
+        if self.retrain == 0 {
+            return Ok(None);
+        }
+        let spec = fresh.spec().clone();
+        let fixed = Mixtures::<B>::fixed(&spec, arch).map_err(|e| e.to_string())?;
+        let net = retrain(
+            fresh,
+            train,
+            t,
+            self.retrain,
+            self.batch,
+            self.args.seed,
+            device,
+            |n, x| n.forward_mixed(x, &fixed).map_err(|e| e.to_string()),
+        )?;
+        let inner = net.valid();
+        let fixed = Mixtures::fixed(&spec, arch).map_err(|e| e.to_string())?;
+        let (test, _) = (
+            images::load(&self.args, self.space.input().0, self.space.input().1)?.1,
+            (),
+        );
+        accuracy::<B::InnerBackend>(&test, t, device, |x| {
+            inner.forward_mixed(x, &fixed).map_err(|e| e.to_string())
+        })
+        .map(Some)
+    }
+}
+
+fn save<B: Backend, N: burn::module::Module<B>>(net: &N, out: &Path) -> Result<(), String> {
+    tangle_core::subnet::save(net, out.join("subnet.bpk")).map_err(|e| e.to_string())
+}
+
+impl Job for CnnJob {
+    fn run<B: AutodiffBackend, X: Mixer<B>>(
+        self,
+        mixer: X,
+        step: ArchStep,
+        strategy: Strategy,
+        device: B::Device,
+    ) -> Result<(), String> {
+        let e = |e: tangle_core::CoreError| e.to_string();
+        let d = device.clone();
+        match (self.space, self.ws) {
+            (Space::ConvMacro, false) => self.go(
+                conv_macro::ConvMacro::<B>::new(&d).map_err(e)?,
+                mixer,
+                step,
+                strategy,
+                device,
+                |m, arch, out, train, t| {
+                    save(&m.extract(arch).map_err(e)?, out)?;
+                    let retrained = self.retrain_fresh(
+                        conv_macro::ConvMacro::<B>::new(&d).map_err(e)?,
+                        arch,
+                        train,
+                        t,
+                        &d,
+                    )?;
+                    Ok(Finished {
+                        description: arch.to_json(),
+                        retrained,
+                    })
+                },
+            ),
+            (Space::ConvMacro, true) => self.go(
+                conv_macro::ConvMacroWs::<B>::new(&d).map_err(e)?,
+                mixer,
+                step,
+                strategy,
+                device,
+                |m, arch, out, train, t| {
+                    save(&m.extract(arch).map_err(e)?, out)?;
+                    let retrained = self.retrain_fresh(
+                        conv_macro::ConvMacro::<B>::new(&d).map_err(e)?,
+                        arch,
+                        train,
+                        t,
+                        &d,
+                    )?;
+                    Ok(Finished {
+                        description: arch.to_json(),
+                        retrained,
+                    })
+                },
+            ),
+            (Space::ToyCell, ws) => {
+                let net = if ws {
+                    toy_cell::ToyCell::<B>::new_ws(&d)
+                } else {
+                    toy_cell::ToyCell::<B>::new(&d)
+                };
+                self.go(
+                    net.map_err(e)?,
+                    mixer,
+                    step,
+                    strategy,
+                    device,
+                    |m, arch, out, train, t| {
+                        save(&m.extract(arch).map_err(e)?, out)?;
+                        let g = toy_cell::ToyGenotype::from_architecture(arch).map_err(e)?;
+                        let retrained = self.retrain_fresh(
+                            toy_cell::ToyCell::<B>::new(&d).map_err(e)?,
+                            arch,
+                            train,
+                            t,
+                            &d,
+                        )?;
+                        Ok(Finished {
+                            description: g.to_string(),
+                            retrained,
+                        })
+                    },
+                )
+            }
+            (Space::Nb201, ws) => {
+                let cfg = nb201::Nb201Config {
+                    channels: self.channels,
+                    cells: self.cells,
+                    classes: 10,
+                };
+                let net = if ws {
+                    nb201::Nb201::<B>::new_ws(cfg, &d)
+                } else {
+                    nb201::Nb201::<B>::new(cfg, &d)
+                };
+                self.go(
+                    net.map_err(e)?,
+                    mixer,
+                    step,
+                    strategy,
+                    device,
+                    |m, arch, out, train, t| {
+                        save(&m.extract(arch).map_err(e)?, out)?;
+                        let s = nb201::arch_string(arch).map_err(e)?;
+                        let retrained = self.retrain_fresh(
+                            nb201::Nb201::<B>::new(cfg, &d).map_err(e)?,
+                            arch,
+                            train,
+                            t,
+                            &d,
+                        )?;
+                        Ok(Finished {
+                            description: s,
+                            retrained,
+                        })
+                    },
+                )
+            }
+            (Space::Darts, ws) => {
+                let cfg = darts::DartsConfig {
+                    channels: self.channels,
+                    layers: self.cells,
+                    classes: 10,
+                    partial: 1,
+                };
+                let net = if ws {
+                    darts::Darts::<B>::new_ws(cfg, &d)
+                } else {
+                    darts::Darts::<B>::new(cfg, &d)
+                };
+                self.go(
+                    net.map_err(e)?,
+                    mixer,
+                    step,
+                    strategy,
+                    device,
+                    |m, arch, out, train, t| {
+                        save(&m.extract(arch).map_err(e)?, out)?;
+                        // DARTS's discretization needs probabilities; from an architecture, a one-hot
+                        // per edge (the argmax, or the two-stage result) gives the same rule.
+                        let one_hot: Vec<Vec<f32>> = m
+                            .spec()
+                            .indices(arch)
+                            .map_err(e)?
+                            .iter()
+                            .zip(m.spec().decisions())
+                            .map(|(&i, d)| {
+                                (0..d.len())
+                                    .map(|j| if j == i { 1.0 } else { 0.0 })
+                                    .collect()
+                            })
+                            .collect();
+                        let g = darts::Genotype::from_probabilities(&one_hot).map_err(e)?;
+                        write(out, "genotype.txt", &g.to_string())?;
+                        let retrained = if self.retrain > 0 {
+                            let cfg = darts::DartsNetworkConfig {
+                                channels: self.channels,
+                                layers: self.cells,
+                                auxiliary: false,
+                                ..Default::default()
+                            };
+                            let fresh = darts::DartsNetwork::<B>::new(&g, &cfg, &d).map_err(e)?;
+                            let net = retrain(
+                                fresh,
+                                train,
+                                t,
+                                self.retrain,
+                                self.batch,
+                                self.args.seed,
+                                &d,
+                                |n, x| n.forward(x).map(|(y, _)| y).map_err(|e| e.to_string()),
+                            )?;
+                            let inner = net.valid();
+                            let test = images::load(&self.args, 3, 32)?.1;
+                            Some(accuracy::<B::InnerBackend>(&test, t, &d, |x| {
+                                inner.forward(x).map(|(y, _)| y).map_err(|e| e.to_string())
+                            })?)
+                        } else {
+                            None
+                        };
+                        Ok(Finished {
+                            description: g.to_string(),
+                            retrained,
+                        })
+                    },
+                )
+            }
+            (Space::MobileNet, _) => {
+                let cfg = mobilenet::MobileNetConfig {
+                    image_size: 32,
+                    classes: 10,
+                    dropout: 0.1,
+                };
+                self.go(
+                    mobilenet::MobileNetV3::<B>::new(cfg, &d).map_err(e)?,
+                    mixer,
+                    step,
+                    strategy,
+                    device,
+                    |m, arch, out, train, t| {
+                        save(&m.extract(arch).map_err(e)?, out)?;
+                        let retrained = self.retrain_fresh(
+                            mobilenet::MobileNetV3::<B>::new(cfg, &d).map_err(e)?,
+                            arch,
+                            train,
+                            t,
+                            &d,
+                        )?;
+                        Ok(Finished {
+                            description: m.describe(arch).map_err(e)?,
+                            retrained,
+                        })
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// Parses the command line and runs the search on `space`.
+pub fn main(space: Space) {
+    let name = space.name();
+    let usage = format!(
+        "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
+         \x20   [--supernet we|ws] [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100]\n\
+         \x20   [--data-dir DIR] [--epochs N] [--seed S] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
+         \x20   [--out DIR] [--train-samples N (0 = all)] [--batch 32] [--channels C] [--cells N]\n\
+         \x20   [--retrain EPOCHS (0 = off)] [--budget 100 (spos-rs / spos-es)]\n\
+         Defaults: a scaled-down search on the shipped MNIST digits in a few minutes on 2 CPU\n\
+         cores. --channels / --cells set NB201's C and cells per stage and DARTS's C and cells."
+    );
+    let defaults = Args {
+        device: "cpu".into(),
+        optimizer: "drnas".into(),
+        data_dir: None,
+        dataset: "shipped-mnist".into(),
+        epochs: 3,
+        seed: 0,
+        out: PathBuf::from(format!("runs/{name}")),
+        train_portion: 0.5,
+        arch_lr: 3e-3,
+        extra: Default::default(),
+    };
+    let mut a = Args::parse(defaults, &usage);
+    let (c, n) = match space {
+        Space::Nb201 => (8, 1),
+        Space::Darts => (8, 5),
+        _ => (0, 0),
+    };
+    let job = (|| -> Result<CnnJob, String> {
+        let ws = match a.take::<String>("supernet", "we".into())?.as_str() {
+            "we" => false,
+            "ws" if space.has_ws() => true,
+            other => {
+                return Err(format!(
+                    "--supernet {other}: {name} has `we`{}",
+                    if space.has_ws() { " and `ws`" } else { " only" }
+                ))
+            }
+        };
+        Ok(CnnJob {
+            space,
+            ws,
+            batch: a.take("batch", 32)?,
+            train_samples: a.take("train-samples", 1000)?,
+            channels: a.take("channels", c)?,
+            cells: a.take("cells", n)?,
+            retrain: a.take("retrain", 0)?,
+            budget: a.take("budget", 100)?,
+            args: a.clone(),
+        })
+    })();
+    let result = job.and_then(|j| {
+        a.done()?;
+        let args = j.args.clone();
+        let budget = j.budget;
+        dispatch(&args, j, budget)
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
