@@ -36,13 +36,7 @@ impl<B: Backend, const D: usize> InMemory<B, D> {
             )));
         }
         let split = train_valid_split(n, train_portion)?;
-        if batch == 0 || batch > split.train.len().min(split.valid.len()) {
-            return Err(DataError::Split(format!(
-                "batch {batch} does not fit {} training / {} validation examples",
-                split.train.len(),
-                split.valid.len()
-            )));
-        }
+        crate::split::check_batch(&split, batch, "examples")?;
         Ok(InMemory {
             x,
             y,

@@ -391,13 +391,7 @@ impl<B: Backend> ImageBatches<B> {
         device: &B::Device,
     ) -> Result<Self, DataError> {
         let split = train_valid_split(images.len(), train_portion)?;
-        if batch == 0 || batch > split.train.len().min(split.valid.len()) {
-            return Err(DataError::Split(format!(
-                "batch {batch} does not fit {} training / {} validation images",
-                split.train.len(),
-                split.valid.len()
-            )));
-        }
+        crate::split::check_batch(&split, batch, "images")?;
         // Fails early on a channel mismatch.
         self::batch::<B>(&images, &[0], &transform, None, device)?;
         Ok(ImageBatches {

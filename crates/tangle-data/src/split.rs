@@ -32,6 +32,18 @@ pub fn train_valid_split(n: usize, train_portion: f64) -> Result<Split, DataErro
     })
 }
 
+/// Errors unless `batch` examples fit both sides of `split`.
+pub(crate) fn check_batch(split: &Split, batch: usize, what: &str) -> Result<(), DataError> {
+    if batch == 0 || batch > split.train.len().min(split.valid.len()) {
+        return Err(DataError::Split(format!(
+            "batch {batch} does not fit {} training / {} validation {what}",
+            split.train.len(),
+            split.valid.len()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

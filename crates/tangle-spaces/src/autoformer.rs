@@ -9,16 +9,17 @@
 //! heads; depth mixes the outputs after 12, 13 and 14 blocks.
 
 use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, Linear};
-use burn::tensor::activation::gelu;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-use tangle_core::subnet::{Attention, PatchEmbed};
+
+use crate::transformer::{Block, SuperBlock};
+use tangle_core::subnet::PatchEmbed;
 use tangle_core::{
     scaled, Architecture, Choice, CoreError, Decision, DepthMixer, HeadDim, Mixtures, Result,
-    SearchSpec, SuperAttention, SuperAttentionConfig, SuperEmbedding, SuperLayerNorm, SuperLinear,
-    SuperLinearConfig, SuperPatchEmbed, Supernet,
+    SearchSpec, SuperEmbedding, SuperLayerNorm, SuperLinear, SuperLinearConfig, SuperPatchEmbed,
+    Supernet,
 };
 
 /// The candidates and the image geometry of an AutoFormer space.
@@ -130,21 +131,6 @@ pub struct AutoFormerArch {
     pub num_heads: Vec<usize>,
 }
 
-/// One pre-norm transformer block, superposed.
-#[derive(Module, Debug)]
-pub struct SuperBlock<B: Backend> {
-    /// Attention's LayerNorm.
-    pub ln1: SuperLayerNorm<B>,
-    /// Multi-head self-attention (embed × heads).
-    pub attn: SuperAttention<B>,
-    /// MLP's LayerNorm.
-    pub ln2: SuperLayerNorm<B>,
-    /// fc1 (embed × ratio).
-    pub fc1: SuperLinear<B>,
-    /// fc2 (embed × ratio).
-    pub fc2: SuperLinear<B>,
-}
-
 /// The AutoFormer supernet.
 #[derive(Module, Debug)]
 pub struct AutoFormer<B: Backend> {
@@ -160,6 +146,8 @@ pub struct AutoFormer<B: Backend> {
     pub norm: SuperLayerNorm<B>,
     /// Classifier head.
     pub head: SuperLinear<B>,
+    /// No dropout (AutoFormer's supernet trains without); the blocks' residual dropout slot.
+    pub dropout: Dropout,
     #[module(skip)]
     spec: SearchSpec,
     #[module(skip)]
@@ -174,21 +162,10 @@ impl<B: Backend> AutoFormer<B> {
         config.check()?;
         let spec = config.spec()?;
         let e = &config.embeds;
+        let attention =
+            SuperBlock::<B>::attention(e, &config.heads, HeadDim::Fixed(config.head_dim))?;
         let blocks = (0..config.max_depth())
-            .map(|_| {
-                Ok(SuperBlock {
-                    ln1: SuperLayerNorm::new(e, device)?,
-                    attn: SuperAttentionConfig::new(
-                        e,
-                        &config.heads,
-                        HeadDim::Fixed(config.head_dim),
-                    )?
-                    .init(device)?,
-                    ln2: SuperLayerNorm::new(e, device)?,
-                    fc1: SuperLinearConfig::expand(e, &config.ratios)?.init(device),
-                    fc2: SuperLinearConfig::contract(e, &config.ratios)?.init(device),
-                })
-            })
+            .map(|_| SuperBlock::new(e, &config.ratios, &attention, device))
             .collect::<Result<Vec<_>>>()?;
         Ok(AutoFormer {
             patch: SuperPatchEmbed::new(config.channels, config.patch, e, device)?,
@@ -197,6 +174,7 @@ impl<B: Backend> AutoFormer<B> {
             blocks,
             norm: SuperLayerNorm::new(e, device)?,
             head: SuperLinearConfig::input(e, config.classes)?.init(device),
+            dropout: DropoutConfig::new(0.0).init(),
             depth: DepthMixer::new(&config.depths)?,
             spec,
             config,
@@ -273,16 +251,7 @@ impl<B: Backend> AutoFormer<B> {
         let blocks = self.blocks[..depth]
             .iter()
             .enumerate()
-            .map(|(i, b)| {
-                let (r, h) = (idx[2 + 2 * i], idx[3 + 2 * i]);
-                Ok(Block {
-                    ln1: b.ln1.extract(e)?,
-                    attn: b.attn.extract(e, h)?,
-                    ln2: b.ln2.extract(e)?,
-                    fc1: b.fc1.extract(&[e, r])?,
-                    fc2: b.fc2.extract(&[e, r])?,
-                })
-            })
+            .map(|(i, b)| b.extract(e, idx[3 + 2 * i], idx[2 + 2 * i]))
             .collect::<Result<Vec<_>>>()?;
         Ok(ViT {
             patch: self.patch.extract(e)?,
@@ -291,6 +260,7 @@ impl<B: Backend> AutoFormer<B> {
             blocks,
             norm: self.norm.extract(e)?,
             head: self.head.extract(&[e])?,
+            dropout: self.dropout.clone(),
         })
     }
 }
@@ -340,30 +310,11 @@ impl<B: Backend> Supernet<B> for AutoFormer<B> {
             self.pos.first_rows(self.config.tokens(), e)?,
         );
         let x = self.depth.forward(x, &m[1], |i, x| {
-            let b = &self.blocks[i];
-            let (r, h) = (&m[2 + 2 * i], &m[3 + 2 * i]);
-            let x = x.clone() + b.attn.forward(b.ln1.forward(x, e)?, e, h)?;
-            let y = gelu(b.fc1.forward(b.ln2.forward(x.clone(), e)?, &[e, r])?);
-            Ok(x + b.fc2.forward(y, &[e, r])?)
+            self.blocks[i].forward(x, e, &m[3 + 2 * i], &m[2 + 2 * i], &self.dropout)
         })?;
         let x = cls_token(self.norm.forward(x, e)?);
         self.head.forward(x, &[e])
     }
-}
-
-/// A plain pre-norm transformer block.
-#[derive(Module, Debug)]
-pub struct Block<B: Backend> {
-    /// Attention's LayerNorm.
-    pub ln1: LayerNorm<B>,
-    /// Attention.
-    pub attn: Attention<B>,
-    /// MLP's LayerNorm.
-    pub ln2: LayerNorm<B>,
-    /// fc1.
-    pub fc1: Linear<B>,
-    /// fc2.
-    pub fc2: Linear<B>,
 }
 
 /// A discretized AutoFormer: a plain ViT.
@@ -381,16 +332,18 @@ pub struct ViT<B: Backend> {
     pub norm: LayerNorm<B>,
     /// Head.
     pub head: Linear<B>,
+    /// Residual dropout (none).
+    pub dropout: Dropout,
 }
 
 impl<B: Backend> ViT<B> {
     /// Images → logits.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = tokens(self.patch.forward(x), self.cls.val(), self.pos.val());
-        let x = self.blocks.iter().fold(x, |x, b| {
-            let x = x.clone() + b.attn.forward(b.ln1.forward(x));
-            x.clone() + b.fc2.forward(gelu(b.fc1.forward(b.ln2.forward(x))))
-        });
+        let x = self
+            .blocks
+            .iter()
+            .fold(x, |x, b| b.forward(x, &self.dropout));
         self.head.forward(cls_token(self.norm.forward(x)))
     }
 }

@@ -9,17 +9,17 @@
 //! attention pass (`HeadDim::EmbedOverHeads`).
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
-use burn::tensor::activation::{gelu, softmax};
+use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
+use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tangle_core::subnet::Attention;
+
+use crate::transformer::{Block, SuperBlock};
 use tangle_core::{
     Architecture, CoreError, Decision, DepthMixer, HeadDim, Mixtures, Result, SearchSpec,
-    SuperAttention, SuperAttentionConfig, SuperEmbedding, SuperLayerNorm, SuperLinear,
-    SuperLinearConfig, Supernet,
+    SuperEmbedding, SuperLayerNorm, Supernet,
 };
 
 /// The candidates and sizes of a language-model space.
@@ -92,21 +92,6 @@ impl GptConfig {
     }
 }
 
-/// One superposed block.
-#[derive(Module, Debug)]
-pub struct SuperBlock<B: Backend> {
-    /// Attention's LayerNorm.
-    pub ln1: SuperLayerNorm<B>,
-    /// Causal self-attention (embed × heads, head dim = embed / heads).
-    pub attn: SuperAttention<B>,
-    /// MLP's LayerNorm.
-    pub ln2: SuperLayerNorm<B>,
-    /// fc1 (embed × ratio).
-    pub fc1: SuperLinear<B>,
-    /// fc2 (embed × ratio).
-    pub fc2: SuperLinear<B>,
-}
-
 /// The language-model supernet.
 #[derive(Module, Debug)]
 pub struct Gpt<B: Backend> {
@@ -138,19 +123,11 @@ impl<B: Backend> Gpt<B> {
         }
         let spec = config.spec()?;
         let e = &config.embeds;
+        let attention = SuperBlock::<B>::attention(e, &config.heads, HeadDim::EmbedOverHeads)?
+            .with_causal(true)
+            .with_dropout(config.dropout);
         let blocks = (0..config.max_layers())
-            .map(|_| {
-                Ok(SuperBlock {
-                    ln1: SuperLayerNorm::new(e, device)?,
-                    attn: SuperAttentionConfig::new(e, &config.heads, HeadDim::EmbedOverHeads)?
-                        .with_causal(true)
-                        .with_dropout(config.dropout)
-                        .init(device)?,
-                    ln2: SuperLayerNorm::new(e, device)?,
-                    fc1: SuperLinearConfig::expand(e, &config.ratios)?.init(device),
-                    fc2: SuperLinearConfig::contract(e, &config.ratios)?.init(device),
-                })
-            })
+            .map(|_| SuperBlock::new(e, &config.ratios, &attention, device))
             .collect::<Result<Vec<_>>>()?;
         Ok(Gpt {
             wte: SuperEmbedding::new(config.vocab, e, 0.02, device)?,
@@ -190,16 +167,7 @@ impl<B: Backend> Gpt<B> {
         let blocks = self.blocks[..self.config.layers[idx[1]]]
             .iter()
             .enumerate()
-            .map(|(i, b)| {
-                let (h, r) = (idx[2 + 2 * i], idx[3 + 2 * i]);
-                Ok(Block {
-                    ln1: b.ln1.extract(e)?,
-                    attn: b.attn.extract(e, h)?,
-                    ln2: b.ln2.extract(e)?,
-                    fc1: b.fc1.extract(&[e, r])?,
-                    fc2: b.fc2.extract(&[e, r])?,
-                })
-            })
+            .map(|(i, b)| b.extract(e, idx[2 + 2 * i], idx[3 + 2 * i]))
             .collect::<Result<Vec<_>>>()?;
         Ok(GptNet {
             wte: self.wte.extract(e)?,
@@ -240,33 +208,13 @@ impl<B: Backend> Supernet<B> for Gpt<B> {
         let pos = self.wpe.first_rows(t, e)?.unsqueeze::<3>();
         let x = self.dropout.forward(self.wte.forward(ids, e)? + pos);
         let x = self.depth.forward(x, &m[1], |i, x| {
-            let b = &self.blocks[i];
-            let (h, r) = (&m[2 + 2 * i], &m[3 + 2 * i]);
-            let a = b.attn.forward(b.ln1.forward(x.clone(), e)?, e, h)?;
-            let x = x + self.dropout.forward(a);
-            let y = gelu(b.fc1.forward(b.ln2.forward(x.clone(), e)?, &[e, r])?);
-            Ok(x + self.dropout.forward(b.fc2.forward(y, &[e, r])?))
+            self.blocks[i].forward(x, e, &m[2 + 2 * i], &m[3 + 2 * i], &self.dropout)
         })?;
         let x = self.ln_f.forward(x, e)?;
         // The tied head: the token table, superposed like the embedding.
         let table = self.wte.first_rows(self.config.vocab, e)?;
         Ok(x.matmul(table.transpose().unsqueeze::<3>()))
     }
-}
-
-/// A plain pre-norm GPT block.
-#[derive(Module, Debug)]
-pub struct Block<B: Backend> {
-    /// Attention's LayerNorm.
-    pub ln1: LayerNorm<B>,
-    /// Causal attention.
-    pub attn: Attention<B>,
-    /// MLP's LayerNorm.
-    pub ln2: LayerNorm<B>,
-    /// fc1.
-    pub fc1: Linear<B>,
-    /// fc2.
-    pub fc2: Linear<B>,
 }
 
 /// A discretized language model: plain nanoGPT.
@@ -299,11 +247,10 @@ impl<B: Backend> GptNet<B> {
         let x = self
             .dropout
             .forward(self.wte.forward(ids) + self.wpe.forward(positions));
-        let x = self.blocks.iter().fold(x, |x, b| {
-            let x = x.clone() + self.dropout.forward(b.attn.forward(b.ln1.forward(x)));
-            let y = b.fc2.forward(gelu(b.fc1.forward(b.ln2.forward(x.clone()))));
-            x + self.dropout.forward(y)
-        });
+        let x = self
+            .blocks
+            .iter()
+            .fold(x, |x, b| b.forward(x, &self.dropout));
         let x = self.ln_f.forward(x);
         Ok(x.matmul(self.wte.weight.val().transpose().unsqueeze::<3>()))
     }

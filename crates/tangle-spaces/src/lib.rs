@@ -11,8 +11,9 @@
 //! * [`autoformer`] — AutoFormer-T and -S vision transformers (paper Table 20);
 //! * [`gpt`] — the nanoGPT language model (paper Table 18) and a GPT-2-size variant.
 //!
-//! [`ops`] and [`cell`] hold the cell spaces' candidate operations and cells, public so that
-//! custom cell spaces can be built from them.
+//! [`ops`] and [`cell`] hold the cell spaces' candidate operations and cells, [`transformer`]
+//! the superposed pre-norm block of the transformer spaces — public so that custom spaces can
+//! be built from them.
 
 #![warn(missing_docs)]
 
@@ -25,5 +26,6 @@ pub mod mobilenet;
 pub mod nb201;
 pub mod ops;
 pub mod toy_cell;
+pub mod transformer;
 
 pub use tangle_core;
