@@ -47,3 +47,24 @@ where
     }
     Ok(total / batches.len() as f32)
 }
+
+/// Batch-norm recalibration before scoring (conv spaces, optional): the supernet's running
+/// statistics were accumulated over many sampled paths; `batches` training-mode forward passes at
+/// `arch` (no backward, no weight change) move every batch norm's statistics by its momentum
+/// towards that path's own. A deep layer settles only after the layers feeding it, so from
+/// statistics far off it takes on the order of (depth in batch norms) / momentum passes (about
+/// 200 on the toy cell space from fresh statistics); a trained supernet's are usually close.
+/// Score the inference copy afterwards, `model.valid()`, which carries the updated statistics.
+pub fn recalibrate<B, M>(model: &M, arch: &Architecture, batches: &[M::Input]) -> Result<()>
+where
+    B: burn::tensor::backend::AutodiffBackend,
+    M: Supernet<B>,
+    M::Input: Clone,
+{
+    let fixed = Mixtures::fixed(model.spec(), arch)?;
+    for x in batches {
+        // Only the running statistics change; the output is dropped.
+        let _ = model.forward_mixed(x.clone(), &fixed)?;
+    }
+    Ok(())
+}

@@ -41,7 +41,7 @@ pub mod search;
 pub mod spos;
 
 pub use error::{Result, TwoStageError};
-pub use evaluate::{score, Metric};
+pub use evaluate::{recalibrate, score, Metric};
 pub use search::{
     evolution, random_search, Candidate, EvolutionConfig, Genome, History, Resource, Window,
 };

@@ -222,3 +222,41 @@ fn spos_trains_single_paths_and_leaves_alpha_alone_then_rs_scores_candidates() {
     assert!(h.evaluated.iter().all(|c| (0.0..=1.0).contains(&c.score)));
     assert!(h.to_json_lines().lines().count() == 6);
 }
+
+#[test]
+fn recalibration_brings_inference_to_the_candidates_batch_statistics() {
+    use tangle_twostage::recalibrate;
+    let device = Default::default();
+    let mut net = tangle_spaces::toy_cell::ToyCell::<AB>::new(&device).unwrap();
+    net.dropout = burn::nn::DropoutConfig::new(0.0).init();
+    let spec = net.spec().clone();
+    let arch = spec.architecture(&[1, 2, 3, 0, 1, 2]).unwrap();
+    // A fixed (not random) batch, so the test is deterministic.
+    let v: Vec<f32> = (0..2 * 28 * 28)
+        .map(|i| ((i * 37 % 101) as f32 / 25.0) - 1.5)
+        .collect();
+    let x = Tensor::<AB, 4>::from_data(TensorData::new(v, [2, 1, 28, 28]), &device);
+    let fixed = tangle_core::Mixtures::fixed(&spec, &arch).unwrap();
+    let flat = |t: Tensor<Flex, 2>| t.into_data().to_vec::<f32>().unwrap();
+    let gap = |a: &[f32], b: &[f32]| {
+        let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max)
+            / scale
+    };
+    let infer = |net: &tangle_spaces::toy_cell::ToyCell<AB>| {
+        let f = tangle_core::Mixtures::fixed(&spec, &arch).unwrap();
+        flat(net.valid().forward_mixed(x.clone().inner(), &f).unwrap())
+    };
+    // Training mode normalizes with the batch's own statistics.
+    let train_mode = flat(net.forward_mixed(x.clone(), &fixed).unwrap().inner());
+    let before = gap(&infer(&net), &train_mode);
+    recalibrate(&net, &arch, &vec![x.clone(); 200]).unwrap();
+    let after = gap(&infer(&net), &train_mode);
+    assert!(
+        after < 2e-2 && before > 10.0 * after,
+        "before {before}, after {after}"
+    );
+}
