@@ -168,6 +168,7 @@ impl CnnJob {
             &Architecture,
             &Path,
             &Images,
+            &Images,
             &Transform,
         ) -> Result<Finished, String>,
     ) -> Result<(), String>
@@ -227,7 +228,7 @@ impl CnnJob {
             Strategy::Gradient => search.architecture().map_err(|e| e.to_string())?,
             Strategy::Spos { es, budget } => {
                 let v = ImageBatches::<B::InnerBackend>::new(
-                    train,
+                    train.clone(),
                     a.train_portion,
                     self.batch,
                     transform.eval(),
@@ -252,8 +253,7 @@ impl CnnJob {
         let acc = accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
             model.forward_mixed(x, &fixed).map_err(|e| e.to_string())
         })?;
-        let train_again = images::first(images::load(a, c, size)?.0, self.train_samples);
-        let done = finish(&model, &arch, &out, &train_again, &transform)?;
+        let done = finish(&model, &arch, &out, &train, &test, &transform)?;
         println!("\ndiscovered architecture: {}", done.description);
         println!(
             "test accuracy with inherited weights: {acc:.4} ({} test images)",
@@ -296,6 +296,7 @@ impl CnnJob {
         fresh: M,
         arch: &Architecture,
         train: &Images,
+        test: &Images,
         t: &Transform,
         device: &B::Device,
     ) -> Result<Option<f32>, String>
@@ -325,11 +326,7 @@ impl CnnJob {
         )?;
         let inner = net.valid();
         let fixed = Mixtures::fixed(&spec, arch).map_err(|e| e.to_string())?;
-        let (test, _) = (
-            images::load(&self.args, self.space.input().0, self.space.input().1)?.1,
-            (),
-        );
-        accuracy::<B::InnerBackend>(&test, t, device, |x| {
+        accuracy::<B::InnerBackend>(test, t, device, |x| {
             inner.forward_mixed(x, &fixed).map_err(|e| e.to_string())
         })
         .map(Some)
@@ -357,12 +354,13 @@ impl Job for CnnJob {
                 step,
                 strategy,
                 device,
-                |m, arch, out, train, t| {
+                |m, arch, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
                         conv_macro::ConvMacro::<B>::new(&d).map_err(e)?,
                         arch,
                         train,
+                        test,
                         t,
                         &d,
                     )?;
@@ -378,12 +376,13 @@ impl Job for CnnJob {
                 step,
                 strategy,
                 device,
-                |m, arch, out, train, t| {
+                |m, arch, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
                         conv_macro::ConvMacro::<B>::new(&d).map_err(e)?,
                         arch,
                         train,
+                        test,
                         t,
                         &d,
                     )?;
@@ -405,13 +404,14 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
-                    |m, arch, out, train, t| {
+                    |m, arch, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let g = toy_cell::ToyGenotype::from_architecture(arch).map_err(e)?;
                         let retrained = self.retrain_fresh(
                             toy_cell::ToyCell::<B>::new(&d).map_err(e)?,
                             arch,
                             train,
+                            test,
                             t,
                             &d,
                         )?;
@@ -439,13 +439,14 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
-                    |m, arch, out, train, t| {
+                    |m, arch, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let s = nb201::arch_string(arch).map_err(e)?;
                         let retrained = self.retrain_fresh(
                             nb201::Nb201::<B>::new(cfg, &d).map_err(e)?,
                             arch,
                             train,
+                            test,
                             t,
                             &d,
                         )?;
@@ -474,7 +475,7 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
-                    |m, arch, out, train, t| {
+                    |m, arch, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         // DARTS's discretization needs probabilities; from an architecture, a one-hot
                         // per edge (the argmax, or the two-stage result) gives the same rule.
@@ -511,8 +512,7 @@ impl Job for CnnJob {
                                 |n, x| n.forward(x).map(|(y, _)| y).map_err(|e| e.to_string()),
                             )?;
                             let inner = net.valid();
-                            let test = images::load(&self.args, 3, 32)?.1;
-                            Some(accuracy::<B::InnerBackend>(&test, t, &d, |x| {
+                            Some(accuracy::<B::InnerBackend>(test, t, &d, |x| {
                                 inner.forward(x).map(|(y, _)| y).map_err(|e| e.to_string())
                             })?)
                         } else {
@@ -537,12 +537,13 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
-                    |m, arch, out, train, t| {
+                    |m, arch, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let retrained = self.retrain_fresh(
                             mobilenet::MobileNetV3::<B>::new(cfg, &d).map_err(e)?,
                             arch,
                             train,
+                            test,
                             t,
                             &d,
                         )?;

@@ -90,6 +90,15 @@ pub(crate) fn batch_indices(
     order[start..start + batch].to_vec()
 }
 
+/// The RNG of batch `step` of `epoch` on side `salt` (augmentation, random windows): seeded by
+/// `(seed, epoch, step, salt)` alone, so a resumed search draws the same numbers.
+pub(crate) fn step_rng(seed: u64, epoch: usize, step: usize, salt: u64) -> StdRng {
+    StdRng::seed_from_u64(
+        seed ^ salt.wrapping_mul(0xD1B5_4A32_D192_ED03)
+            ^ (((epoch as u64) << 32) | step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
+}
+
 impl<B: Backend, const D: usize> SearchData<Tensor<B, D>, Tensor<B, 1, Int>> for InMemory<B, D> {
     fn steps_per_epoch(&self) -> usize {
         self.split.train.len().min(self.split.valid.len()) / self.batch

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use tangle_optim::SearchData;
 
 use crate::batches::batch_indices;
@@ -417,11 +417,7 @@ impl<B: Backend> ImageBatches<B> {
         salt: u64,
     ) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
         let idx = batch_indices(part, self.batch, self.seed, epoch, step, salt);
-        let mut rng = StdRng::seed_from_u64(
-            self.seed
-                ^ salt.wrapping_mul(0xD1B5_4A32_D192_ED03)
-                ^ ((epoch as u64) << 32 | step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = crate::batches::step_rng(self.seed, epoch, step, salt);
         batch(
             &self.images,
             &idx,

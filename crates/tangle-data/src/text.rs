@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use tangle_optim::SearchData;
 
 use crate::error::{read_maybe_gz, DataError};
@@ -189,11 +189,7 @@ impl<B: Backend> TextBatches<B> {
         step: usize,
         salt: u64,
     ) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
-        let mut rng = StdRng::seed_from_u64(
-            self.seed
-                ^ salt.wrapping_mul(0xD1B5_4A32_D192_ED03)
-                ^ ((epoch as u64) << 32 | step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = crate::batches::step_rng(self.seed, epoch, step, salt);
         Self::windows(stream, self.context, self.batch, &mut rng, &self.device)
     }
 }
