@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::{activation::softmax, backend::Backend, Bool, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Bool, Tensor, TensorData};
 
 use crate::error::{CoreError, Result};
 use crate::linear::{SuperLinear, SuperLinearConfig};
@@ -139,16 +139,6 @@ pub(crate) fn sum<B: Backend, const D: usize>(
     terms.into_iter().reduce(|a, b| a + b)
 }
 
-/// Zero-pads the last dim to `n`.
-fn pad_last<B: Backend, const D: usize>(x: Tensor<B, D>, n: usize) -> Tensor<B, D> {
-    let d = x.dims()[D - 1];
-    if d < n {
-        x.pad([(0, n - d)], burn::tensor::ops::PadMode::Constant(0.0))
-    } else {
-        x
-    }
-}
-
 fn scalar<B: Backend>(w: &Tensor<B, 1>, i: usize) -> Tensor<B, 4> {
     w.clone().slice([i..i + 1]).reshape([1, 1, 1, 1])
 }
@@ -242,77 +232,106 @@ impl<B: Backend> SuperAttention<B> {
         let y = self.qkv.forward(x, &[embed, &rows])?;
         let [b, t, w] = y.dims();
         let width = w / 3;
+        let device = y.device();
+        // q, k, v split once ([column][q|k|v] layout), shared by every head count.
         let y = y.reshape([b, t, width, 3]);
-        let part = |i: usize| {
-            y.clone()
-                .slice([0..b, 0..t, 0..width, i..i + 1])
-                .reshape([b, t, width])
-        };
-        let (q, k, v) = (part(0), part(1), part(2));
-        let device = q.device();
+        let parts: Vec<Tensor<B, 3>> = (0..3)
+            .map(|i| {
+                y.clone()
+                    .slice([0..b, 0..t, 0..width, i..i + 1])
+                    .reshape([b, t, width])
+            })
+            .collect();
         // The head counts this pass runs, with their weights.
-        let head_terms: Vec<(usize, Option<Tensor<B, 4>>)> = match heads {
+        let head_terms: Vec<(usize, Option<Tensor<B, 1>>)> = match heads {
             Mixture::Weights(hw) => (0..self.heads.len())
-                .map(|j| (self.heads[j], Some(scalar(hw, j))))
+                .map(|j| (self.heads[j], Some(hw.clone().slice([j..j + 1]))))
                 .collect(),
-            Mixture::Single { index, weight } => vec![(
-                self.heads[*index],
-                weight.as_ref().map(|s| s.clone().reshape([1, 1, 1, 1])),
-            )],
+            Mixture::Single { index, weight } => vec![(self.heads[*index], weight.clone())],
         };
         let mut terms = Vec::with_capacity(head_terms.len());
         for (h, hweight) in head_terms {
             let o = match embed {
                 Mixture::Single { .. } => {
                     let dh = width / h;
-                    let split = |z: Tensor<B, 3>| z.reshape([b, t, h, dh]).swap_dims(1, 2);
+                    let split = |z: &Tensor<B, 3>| z.clone().reshape([b, t, h, dh]).swap_dims(1, 2);
                     let scale =
                         Tensor::<B, 4>::ones([1, 1, 1, 1], &device) * (1.0 / (dh as f64).sqrt());
-                    let o =
-                        self.attend(split(q.clone()), split(k.clone()), split(v.clone()), scale);
-                    o.swap_dims(1, 2).reshape([b, t, width])
+                    let o = self.attend(split(&parts[0]), split(&parts[1]), split(&parts[2]), scale);
+                    let o = o.swap_dims(1, 2).reshape([b, t, width]);
+                    match hweight {
+                        Some(s) => o * s.reshape([1, 1, 1]),
+                        None => o,
+                    }
                 }
                 Mixture::Weights(ew) => {
+                    // Candidate e's heads are columns [j·e/h, (j+1)·e/h), each zero-padded to the
+                    // widest head: Σ_i w_i · pad(layout_i(z)). All head widths are multiples of a
+                    // block, so the weighted layouts are one [blocks × blocks] mixing matrix
+                    // applied per token: a small matrix product instead of a slice, copy, pad
+                    // and scale per candidate.
+                    let (mix, blk) = self.head_layout(h, ew);
+                    let nbk = width / blk;
                     let dmax = width / h;
-                    // Candidate e's heads are columns [j·e/h, (j+1)·e/h); pad each to the widest head.
-                    let layout = |z: &Tensor<B, 3>| -> Tensor<B, 4> {
-                        let terms = self.embeds.iter().enumerate().map(|(i, &e)| {
-                            let dh = e / h;
-                            let zi = z.clone().slice([0..b, 0..t, 0..e]).reshape([b, t, h, dh]);
-                            pad_last(zi, dmax) * scalar(ew, i)
-                        });
-                        sum(terms).expect("at least one candidate").swap_dims(1, 2)
+                    let lay = |z: &Tensor<B, 3>| {
+                        mix.clone()
+                            .reshape([1, nbk, nbk])
+                            .matmul(z.clone().reshape([b * t, nbk, blk]))
+                            .reshape([b, t, h, dmax])
+                            .swap_dims(1, 2)
                     };
-                    let scale = sum(self
-                        .embeds
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &e)| scalar(ew, i) * (1.0 / ((e / h) as f64).sqrt())));
+                    let scale = sum(self.embeds.iter().enumerate().map(|(i, &e)| {
+                        scalar(ew, i) * (1.0 / ((e / h) as f64).sqrt())
+                    }));
                     let o = self.attend(
-                        layout(&q),
-                        layout(&k),
-                        layout(&v),
+                        lay(&parts[0]),
+                        lay(&parts[1]),
+                        lay(&parts[2]),
                         scale.expect("at least one candidate"),
                     );
-                    let o = o.swap_dims(1, 2); // [b, t, h, dmax]
-                    let back = sum(self.embeds.iter().enumerate().map(|(i, &e)| {
-                        let oi = o
-                            .clone()
-                            .slice([0..b, 0..t, 0..h, 0..e / h])
-                            .reshape([b, t, e]);
-                        pad_last(oi, width) * scalar(ew, i).reshape([1, 1, 1])
-                    }));
-                    back.expect("at least one candidate")
+                    // Back to embedding layout with the same weights (the transposed matrix),
+                    // the head count's weight folded in.
+                    let back = match hweight {
+                        Some(s) => mix.transpose() * s.reshape([1, 1]),
+                        None => mix.transpose(),
+                    };
+                    back.reshape([1, nbk, nbk])
+                        .matmul(o.swap_dims(1, 2).reshape([b * t, nbk, blk]))
+                        .reshape([b, t, width])
                 }
-            };
-            let o = match hweight {
-                Some(s) => o * s.reshape([1, 1, 1]),
-                None => o,
             };
             terms.push(o);
         }
         let o = sum(terms).expect("at least one head count");
         self.proj.forward(o, &[&cols, embed])
+    }
+
+    /// The weighted head layout of head count `h` as a matrix over column blocks, and the
+    /// block width: slot `(j, q)` of the padded `[h, e_max/h]` layout takes, from each
+    /// candidate `i` with `q` inside its head width `e_i/h`, column block `j·e_i/h + q` with
+    /// weight `w_i`.
+    fn head_layout(&self, h: usize, w: &Tensor<B, 1>) -> (Tensor<B, 2>, usize) {
+        let widths: Vec<usize> = self.embeds.iter().map(|&e| e / h).collect();
+        let dmax = *widths.last().expect("at least one candidate");
+        let blk = widths
+            .iter()
+            .fold(dmax, |a, &d| crate::layer_norm::gcd(a, d));
+        let nbk = h * dmax / blk;
+        let n = widths.len();
+        let mut p = vec![0f32; n * nbk * nbk];
+        for (i, &d) in widths.iter().enumerate() {
+            for j in 0..h {
+                for q in 0..d / blk {
+                    let (slot, col) = (j * dmax / blk + q, j * d / blk + q);
+                    p[(i * nbk + slot) * nbk + col] = 1.0;
+                }
+            }
+        }
+        let p = Tensor::<B, 3>::from_data(TensorData::new(p, [n, nbk, nbk]), &w.device());
+        let mix = (p * w.clone().reshape([n, 1, 1]))
+            .sum_dim(0)
+            .reshape([nbk, nbk]);
+        (mix, blk)
     }
 
     /// The standalone attention at one embedding index and one head-count index.
@@ -351,6 +370,11 @@ impl<B: Backend> SuperAttention<B> {
 }
 
 /// Scaled dot-product attention on `[batch, heads, seq, dim]`.
+///
+/// The scale multiplies `q` (`seq/dim` times fewer elements than the scores), and the softmax's
+/// normalization divides the `[.., seq, dim]` output instead of the `[.., seq, seq]`
+/// probabilities: `(drop(E) · v) / Σ E` with `E = exp(s − max s)` — the same value (dropout and
+/// the row normalization commute), one large elementwise op fewer forward and backward.
 pub(crate) fn attend<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -361,12 +385,15 @@ pub(crate) fn attend<B: Backend>(
 ) -> Tensor<B, 4> {
     let t = q.dims()[2];
     let device = q.device();
-    let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
+    let mut scores = (q * scale).matmul(k.swap_dims(2, 3));
     if causal {
         let future: Vec<bool> = (0..t * t).map(|p| p % t > p / t).collect();
         let mask = Tensor::<B, 2, Bool>::from_data(TensorData::new(future, [t, t]), &device);
         scores = scores.mask_fill(mask.reshape([1, 1, t, t]), f32::NEG_INFINITY);
     }
-    let p = dropout.forward(softmax(scores, 3));
-    p.matmul(v)
+    // The shift only guards exp against overflow; any per-row constant gives the same value.
+    let top = scores.clone().max_dim(3).detach();
+    let e = (scores - top).exp();
+    let total = e.clone().sum_dim(3);
+    dropout.forward(e).matmul(v) / total
 }

@@ -105,6 +105,14 @@ impl<B: Backend> SuperLayerNorm<B> {
     }
 
     /// `Σ_i w_i · pad(LN_i(x[..e_i]))` with `γ`, and `β` already masked; `x` at full width.
+    ///
+    /// Every candidate width is a multiple of `g = gcd(e_i)`, so the row is viewed as `e/g`
+    /// blocks of `g` columns (a free reshape) and all statistics are per block: one pass for the
+    /// block sums of `x`, one for those of `x²`, prefix sums over the few blocks give each
+    /// candidate's mean and variance, and the output is `x ⊙ A − C` with `A`, `C` constant per
+    /// block, a broadcast as cheap as a plain layer norm's. Rows are shifted by their first
+    /// block's mean before the squares, so the one-pass variance does not cancel when the
+    /// mean is large against the spread.
     fn mixed<const D: usize>(
         &self,
         x: Tensor<B, D>,
@@ -115,26 +123,55 @@ impl<B: Backend> SuperLayerNorm<B> {
         let dims = x.dims();
         let e = dims[D - 1];
         let rows = dims.iter().product::<usize>() / e;
-        let x2 = x.reshape([rows, e]);
         let sizes: Vec<usize> = (0..self.combi.counts()[0])
             .map(|i| self.combi.extents(&[i]).expect("in range")[0])
             .collect();
-        let (mut a, mut c) = (
-            Vec::with_capacity(sizes.len()),
-            Vec::with_capacity(sizes.len()),
+        let block = sizes.iter().fold(e, |a, &s| gcd(a, s));
+        let nb = e / block;
+        let device = x.device();
+        let x3 = x.reshape([rows, nb, block]);
+        // The shift is any per-row constant: detached, it changes rounding, not the value.
+        let shift = x3
+            .clone()
+            .slice([0..rows, 0..1, 0..block])
+            .mean_dim(2)
+            .detach();
+        let x3 = x3 - shift;
+        let s1 = x3.clone().sum_dim(2).reshape([rows, nb]).cumsum(1);
+        let s2 = (x3.clone() * x3.clone())
+            .sum_dim(2)
+            .reshape([rows, nb])
+            .cumsum(1);
+        // Candidate i ends at block e_i/g: its prefix sums are column e_i/g − 1.
+        let ends = Tensor::<B, 1, burn::tensor::Int>::from_data(
+            burn::tensor::TensorData::new(
+                sizes.iter().map(|&s| (s / block - 1) as i64).collect(),
+                [sizes.len()],
+            ),
+            &device,
         );
-        for (i, &s) in sizes.iter().enumerate() {
-            let (var, mean) = x2.clone().slice([0..rows, 0..s]).var_mean_bias(1);
-            let wi = w.clone().slice([i..i + 1]).reshape([1, 1]);
-            let inv = (var + self.epsilon).sqrt().recip() * wi;
-            c.push(inv.clone() * mean);
-            a.push(inv);
-        }
-        // Column t gathers the candidates wider than t: a reverse cumulative sum over i.
-        let spread = |cols: Vec<Tensor<B, 2>>| {
-            crate::mask::prefix_mask_rows(Tensor::cat(cols, 1).transpose(), &sizes, e).transpose()
+        let n = sizes.len();
+        let count = Tensor::<B, 1>::from_data(
+            burn::tensor::TensorData::new(
+                sizes.iter().map(|&s| s as f32).collect(),
+                [n],
+            ),
+            &device,
+        )
+        .reshape([1, n]);
+        let mean = s1.select(1, ends.clone()) / count.clone();
+        let var = (s2.select(1, ends) / count - mean.clone() * mean.clone()).clamp_min(0.0);
+        let inv = (var + self.epsilon).sqrt().recip() * w.reshape([1, n]);
+        let off = inv.clone() * mean;
+        // Block t gathers the candidates wider than it: a reverse cumulative sum over i.
+        let blocks: Vec<usize> = sizes.iter().map(|&s| s / block).collect();
+        let spread = |cols: Tensor<B, 2>| {
+            crate::mask::prefix_mask_rows(cols.transpose(), &blocks, nb)
+                .transpose()
+                .reshape([rows, nb, 1])
         };
-        let y = x2 * spread(a) - spread(c);
+        let y = (x3 * spread(inv) - spread(off)).reshape([rows, e]);
+        // γ, β broadcast over rows of the 2-D view (Flex's fast pattern; [1, nb, g] is not).
         (y * g.reshape([1, e]) + b.reshape([1, e])).reshape(dims)
     }
 
@@ -147,5 +184,14 @@ impl<B: Backend> SuperLayerNorm<B> {
         ln.gamma = Param::from_tensor(self.gamma.val().slice([0..e]).detach());
         ln.beta = Some(Param::from_tensor(self.beta.val().slice([0..e]).detach()));
         Ok(ln)
+    }
+}
+
+/// Greatest common divisor.
+pub(crate) fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }

@@ -163,6 +163,98 @@ fn gpt_head_mixture_is_weighted_sum_of_head_counts() {
 }
 
 #[test]
+fn gpt_embed_and_head_mixture_equals_the_padded_head_layouts() {
+    // Reference for head dim = embed/heads with both decisions mixed, built by hand: per head
+    // count, each candidate's q/k/v heads (its own column partition) zero-padded to the widest
+    // head and weighted, one attention with the weighted scale, and the output split back per
+    // candidate; the head counts' outputs weighted and summed; the projection's output masked.
+    let d = dev();
+    let (embeds, heads) = ([6usize, 12, 18], [2usize, 3, 6]);
+    let att = SuperAttentionConfig::new(&embeds, &heads, HeadDim::EmbedOverHeads)
+        .unwrap()
+        .with_causal(true)
+        .init::<B>(&d)
+        .unwrap();
+    let (ew, hw) = ([0.2f32, 0.3, 0.5], [0.5f32, 0.3, 0.2]);
+    let (b, t, e) = (2usize, 5usize, 18usize);
+    let x = randn::<B, 3>([b, t, e], &d);
+    let y = att
+        .forward(
+            x.clone(),
+            &Mixture::weights(w::<B>(&ew, &d)),
+            &Mixture::weights(w::<B>(&hw, &d)),
+        )
+        .unwrap();
+
+    let (wq, bq) = (att.qkv.weight.val(), att.qkv.bias.as_ref().unwrap().val());
+    let (wp, bp) = (att.proj.weight.val(), att.proj.bias.as_ref().unwrap().val());
+    // qkv rows are the embedding: Σ_i w_i · (x[..e_i] W[..e_i]) + b, in [column][q|k|v] layout.
+    let qkv = sum_all(
+        embeds
+            .iter()
+            .zip(ew)
+            .map(|(&ei, wi)| {
+                linear(
+                    x.clone().slice([0..b, 0..t, 0..ei]),
+                    wq.clone().slice([0..ei, 0..3 * e]),
+                    Some(bq.clone()),
+                ) * wi
+            })
+            .collect(),
+    )
+    .reshape([b, t, e, 3]);
+    let part = |p: usize| qkv.clone().slice([0..b, 0..t, 0..e, p..p + 1]).reshape([b, t, e]);
+    let (q, k, v) = (part(0), part(1), part(2));
+    let mut outs = Vec::new();
+    for (&h, hwj) in heads.iter().zip(hw) {
+        let dmax = e / h;
+        let layout = |z: &Tensor<B, 3>| {
+            sum_all(
+                embeds
+                    .iter()
+                    .zip(ew)
+                    .map(|(&ei, wi)| {
+                        let zi = z.clone().slice([0..b, 0..t, 0..ei]).reshape([b, t, h, ei / h]);
+                        pad_last(zi, dmax) * wi
+                    })
+                    .collect(),
+            )
+            .swap_dims(1, 2)
+        };
+        let scale: f32 = embeds
+            .iter()
+            .zip(ew)
+            .map(|(&ei, wi)| wi / ((ei / h) as f32).sqrt())
+            .sum();
+        let mut s = layout(&q).matmul(layout(&k).swap_dims(2, 3)) * scale;
+        let mut m = vec![0f32; t * t];
+        for i in 0..t {
+            for j in i + 1..t {
+                m[i * t + j] = -1e30;
+            }
+        }
+        s = s + floats::<B, 4>(&m, [1, 1, t, t], &d);
+        let o = softmax(s, 3).matmul(layout(&v)).swap_dims(1, 2); // [b, t, h, dmax]
+        for (&ei, wi) in embeds.iter().zip(ew) {
+            let oi = o
+                .clone()
+                .slice([0..b, 0..t, 0..h, 0..ei / h])
+                .reshape([b, t, ei]);
+            outs.push(pad_last(oi, e) * (wi * hwj));
+        }
+    }
+    let o = sum_all(outs);
+    let mut mask = vec![0f32; e];
+    for (&ei, wi) in embeds.iter().zip(ew) {
+        for c in 0..ei {
+            mask[c] += wi;
+        }
+    }
+    let want = linear(o, wp, Some(bp)) * floats::<B, 3>(&mask, [1, 1, e], &d);
+    assert_close(&y, &want, 1e-5);
+}
+
+#[test]
 fn causal_attention_ignores_the_future() {
     let d = dev();
     for mode in [HeadDim::Fixed(4), HeadDim::EmbedOverHeads] {

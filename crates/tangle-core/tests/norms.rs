@@ -61,6 +61,33 @@ fn layer_norm_is_the_weighted_sum_of_the_candidates_layer_norms() {
 }
 
 #[test]
+fn layer_norm_mixture_stays_accurate_when_the_mean_dwarfs_the_spread() {
+    // Rows around 1000 with unit spread: a one-pass variance E[x²] − μ² in f32 would lose
+    // about two digits here; the superposed norm shifts rows first and must not.
+    let d = dev();
+    let dims = [24usize, 48, 72];
+    let ln = SuperLayerNorm::<B>::new(&dims, &d).unwrap();
+    let ws = [0.5f32, 0.25, 0.25];
+    let x = randn::<B, 2>([4, 72], &d) + 1000.0;
+    let y = ln
+        .forward(x.clone(), &Mixture::weights(w::<B>(&ws, &d)))
+        .unwrap();
+    let xv = vec_of(&x);
+    let mut want = vec![0f32; xv.len()];
+    for row in 0..4 {
+        let r: Vec<f64> = xv[row * 72..row * 72 + 72].iter().map(|&v| v as f64).collect();
+        for (i, &e) in dims.iter().enumerate() {
+            let mean = r[..e].iter().sum::<f64>() / e as f64;
+            let var = r[..e].iter().map(|v| (v - mean).powi(2)).sum::<f64>() / e as f64;
+            for t in 0..e {
+                want[row * 72 + t] += (ws[i] as f64 * (r[t] - mean) / (var + 1e-5).sqrt()) as f32;
+            }
+        }
+    }
+    assert_close(&y, &floats::<B, 2>(&want, [4, 72], &d), 1e-4);
+}
+
+#[test]
 fn full_width_layer_norm_superposes_affine_over_full_width() {
     let d = dev();
     let dims = [4usize, 6, 8];
