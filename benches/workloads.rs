@@ -90,9 +90,6 @@ fn labels(n: usize, classes: i64, device: &Device) -> Tensor<AB, 1, Int> {
 }
 
 fn main() {
-    // Both sides of every ratio run under the same allocator settings (see tune_allocator).
-    let tuned = tanglenas::tune_allocator();
-    println!("allocator tuned: {tuned}");
     let mut c = Criterion::default()
         .configure_from_args()
         .sample_size(10)

@@ -317,7 +317,6 @@ fn run<B: AutodiffBackend, X: Mixer<B>>(
 }
 
 fn main() {
-    tanglenas::tune_allocator();
     let a = args();
     let result = match a.optimizer.as_str() {
         "drnas" => run::<CpuAutodiff, _>(&a, Drnas::new(a.seed), ArchStep::FirstOrder),

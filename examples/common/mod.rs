@@ -37,7 +37,6 @@ pub struct Args {
 impl Args {
     /// Parses `std::env::args`, with the example's defaults; `usage` is printed for `--help`.
     pub fn parse(defaults: Args, usage: &str) -> Args {
-        tanglenas::tune_allocator();
         let argv: Vec<String> = std::env::args().skip(1).collect();
         match Self::parse_from(defaults, &argv) {
             Ok(a) => a,

@@ -257,7 +257,8 @@ impl<B: Backend> SuperAttention<B> {
                     let split = |z: &Tensor<B, 3>| z.clone().reshape([b, t, h, dh]).swap_dims(1, 2);
                     let scale =
                         Tensor::<B, 4>::ones([1, 1, 1, 1], &device) * (1.0 / (dh as f64).sqrt());
-                    let o = self.attend(split(&parts[0]), split(&parts[1]), split(&parts[2]), scale);
+                    let o =
+                        self.attend(split(&parts[0]), split(&parts[1]), split(&parts[2]), scale);
                     let o = o.swap_dims(1, 2).reshape([b, t, width]);
                     match hweight {
                         Some(s) => o * s.reshape([1, 1, 1]),
@@ -280,9 +281,11 @@ impl<B: Backend> SuperAttention<B> {
                             .reshape([b, t, h, dmax])
                             .swap_dims(1, 2)
                     };
-                    let scale = sum(self.embeds.iter().enumerate().map(|(i, &e)| {
-                        scalar(ew, i) * (1.0 / ((e / h) as f64).sqrt())
-                    }));
+                    let scale = sum(self
+                        .embeds
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &e)| scalar(ew, i) * (1.0 / ((e / h) as f64).sqrt())));
                     let o = self.attend(
                         lay(&parts[0]),
                         lay(&parts[1]),

@@ -152,10 +152,7 @@ impl<B: Backend> SuperLayerNorm<B> {
         );
         let n = sizes.len();
         let count = Tensor::<B, 1>::from_data(
-            burn::tensor::TensorData::new(
-                sizes.iter().map(|&s| s as f32).collect(),
-                [n],
-            ),
+            burn::tensor::TensorData::new(sizes.iter().map(|&s| s as f32).collect(), [n]),
             &device,
         )
         .reshape([1, n]);

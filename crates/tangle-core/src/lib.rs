@@ -13,7 +13,8 @@
 //!   [`SuperBatchNorm2d`], [`SuperEmbedding`], [`SuperPatchEmbed`], [`SuperAttention`];
 //!   [`DepthMixer`] for depth; [`WsMixedOp`], the weight-sharing baseline.
 //! * [`subnet`]: plain modules for extracted subnets and burnpack save / load.
-//! * [`Supernet`]: the trait a search space implements so optimizers can drive it.
+//! * [`Supernet`]: the trait a search space implements so optimizers can drive it, and
+//!   [`Extract`]: discretization to the plain network at an architecture.
 //!
 //! ```
 //! use burn::backend::Flex;
@@ -68,6 +69,6 @@ pub use layer_norm::SuperLayerNorm;
 pub use linear::{scaled, SuperLinear, SuperLinearConfig};
 pub use mixture::Mixture;
 pub use patch::SuperPatchEmbed;
-pub use space::{Mixtures, Supernet};
+pub use space::{Extract, Mixtures, Supernet};
 pub use spec::{check_heads_divide, Architecture, Choice, Decision, DecisionKind, SearchSpec};
 pub use ws::WsMixedOp;

@@ -77,3 +77,17 @@ pub trait Supernet<B: Backend>: Module<B> {
     /// Forward pass with one mixture per decision.
     fn forward_mixed(&self, input: Self::Input, mix: &Mixtures<B>) -> Result<Self::Output>;
 }
+
+/// A supernet that discretizes: the plain network at one architecture, with the inherited
+/// weights, and its size. Every space in tangle-spaces implements it; so can a user's.
+pub trait Extract<B: Backend>: Supernet<B> {
+    /// The plain (non-superposed) network.
+    type Subnet: Module<B>;
+
+    /// The network at `arch`, with weights copied (detached) from the supernet. Errors when
+    /// `arch` does not fit the space.
+    fn extract(&self, arch: &Architecture) -> Result<Self::Subnet>;
+
+    /// The number of parameters of the network at `arch`, from the architecture alone.
+    fn params(&self, arch: &Architecture) -> Result<usize>;
+}

@@ -203,7 +203,11 @@ fn gpt_embed_and_head_mixture_equals_the_padded_head_layouts() {
             .collect(),
     )
     .reshape([b, t, e, 3]);
-    let part = |p: usize| qkv.clone().slice([0..b, 0..t, 0..e, p..p + 1]).reshape([b, t, e]);
+    let part = |p: usize| {
+        qkv.clone()
+            .slice([0..b, 0..t, 0..e, p..p + 1])
+            .reshape([b, t, e])
+    };
     let (q, k, v) = (part(0), part(1), part(2));
     let mut outs = Vec::new();
     for (&h, hwj) in heads.iter().zip(hw) {
@@ -214,7 +218,10 @@ fn gpt_embed_and_head_mixture_equals_the_padded_head_layouts() {
                     .iter()
                     .zip(ew)
                     .map(|(&ei, wi)| {
-                        let zi = z.clone().slice([0..b, 0..t, 0..ei]).reshape([b, t, h, ei / h]);
+                        let zi = z
+                            .clone()
+                            .slice([0..b, 0..t, 0..ei])
+                            .reshape([b, t, h, ei / h]);
                         pad_last(zi, dmax) * wi
                     })
                     .collect(),

@@ -75,7 +75,10 @@ fn layer_norm_mixture_stays_accurate_when_the_mean_dwarfs_the_spread() {
     let xv = vec_of(&x);
     let mut want = vec![0f32; xv.len()];
     for row in 0..4 {
-        let r: Vec<f64> = xv[row * 72..row * 72 + 72].iter().map(|&v| v as f64).collect();
+        let r: Vec<f64> = xv[row * 72..row * 72 + 72]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
         for (i, &e) in dims.iter().enumerate() {
             let mean = r[..e].iter().sum::<f64>() / e as f64;
             let var = r[..e].iter().map(|v| (v - mean).powi(2)).sum::<f64>() / e as f64;

@@ -347,3 +347,15 @@ impl<B: Backend> ViT<B> {
         self.head.forward(cls_token(self.norm.forward(x)))
     }
 }
+
+impl<B: Backend> tangle_core::Extract<B> for AutoFormer<B> {
+    type Subnet = ViT<B>;
+
+    fn extract(&self, arch: &Architecture) -> Result<ViT<B>> {
+        AutoFormer::extract(self, arch)
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        AutoFormer::params(self, arch)
+    }
+}

@@ -364,3 +364,15 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
         Ok(classifier(&self.fcs, dropout2d(x, DROPOUT)))
     }
 }
+
+impl<B: Backend> tangle_core::Extract<B> for ConvMacro<B> {
+    type Subnet = ConvMacroNet<B>;
+
+    fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
+        ConvMacro::extract(self, arch)
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        ConvMacro::params(self, arch)
+    }
+}

@@ -635,3 +635,15 @@ fn drop_path<B: Backend>(x: Tensor<B, 4>, p: f64) -> Tensor<B, 4> {
     let keep = Tensor::<B, 4>::random([n, 1, 1, 1], Distribution::Bernoulli(1.0 - p), &x.device());
     x * keep / (1.0 - p)
 }
+
+impl<B: Backend> tangle_core::Extract<B> for Darts<B> {
+    type Subnet = DartsSubnet<B>;
+
+    fn extract(&self, arch: &Architecture) -> Result<DartsSubnet<B>> {
+        Darts::extract(self, arch)
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        Darts::params(self, arch)
+    }
+}

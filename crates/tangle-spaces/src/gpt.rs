@@ -316,3 +316,15 @@ impl<B: Backend> GptNet<B> {
         Ok(out)
     }
 }
+
+impl<B: Backend> tangle_core::Extract<B> for Gpt<B> {
+    type Subnet = GptNet<B>;
+
+    fn extract(&self, arch: &Architecture) -> Result<GptNet<B>> {
+        Gpt::extract(self, arch)
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        Gpt::params(self, arch)
+    }
+}

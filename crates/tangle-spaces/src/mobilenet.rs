@@ -493,3 +493,15 @@ impl<B: Backend> MobileNetNet<B> {
         Ok(self.frame.head(x))
     }
 }
+
+impl<B: Backend> tangle_core::Extract<B> for MobileNetV3<B> {
+    type Subnet = MobileNetNet<B>;
+
+    fn extract(&self, arch: &Architecture) -> Result<MobileNetNet<B>> {
+        MobileNetV3::extract(self, arch)
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        MobileNetV3::params(self, arch)
+    }
+}

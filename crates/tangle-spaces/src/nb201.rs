@@ -334,3 +334,15 @@ impl<B: Backend> Nb201Net<B> {
         })
     }
 }
+
+impl<B: Backend> tangle_core::Extract<B> for Nb201<B> {
+    type Subnet = Nb201Net<B>;
+
+    fn extract(&self, arch: &Architecture) -> Result<Nb201Net<B>> {
+        Nb201::extract(self, arch)
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        Nb201::params(self, arch)
+    }
+}

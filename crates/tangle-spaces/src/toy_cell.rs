@@ -292,3 +292,15 @@ impl fmt::Display for ToyGenotype {
         )
     }
 }
+
+impl<B: Backend> tangle_core::Extract<B> for ToyCell<B> {
+    type Subnet = ToyCellNet<B>;
+
+    fn extract(&self, arch: &Architecture) -> Result<ToyCellNet<B>> {
+        ToyCell::extract(self, arch)
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        ToyCell::params(self, arch)
+    }
+}

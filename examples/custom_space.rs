@@ -1,0 +1,684 @@
+//! A search space of your own, built only from the public API: a 1-D convolutional sequence
+//! classifier that none of the shipped spaces covers. Walkthrough: `docs/custom-space.md`.
+//!
+//! * `SuperConv1d` — an entangled op written here, outside the library, from tangle-core's
+//!   vocabulary: a [`Combi`] for the channel extents, [`prefix_mask`] for the centred kernel,
+//!   `W ⊙ mask` when superposed, the sliced weight when single, a plain Burn `Conv1d` when
+//!   extracted.
+//! * `SeqNet` — the supernet: a global `width` decision, a `depth` decision over three residual
+//!   blocks, and per block a `kernel` decision and an `expand` ratio whose hidden width
+//!   `width × expand` is a combi-superposition of two decisions. It implements [`Supernet`] and
+//!   [`Extract`], which is all the optimizers and searchers need.
+//! * The run: DrNAS (TangleNAS) with the bi-level engine, then SPOS supernet training with
+//!   evolutionary search on the same space; each result is discretized, exported with
+//!   burnpack, reloaded into a fresh plain network, and evaluated on held-out data.
+//!
+//! The data (4 classes of noisy wave bursts whose frequency decides the class) are generated
+//! from the seed, so it runs offline:
+//!
+//! ```text
+//! cargo run --release --example custom_space -- [--epochs 6] [--seed 0] [--out runs/custom_space]
+//! ```
+
+use std::f32::consts::PI;
+use std::path::{Path, PathBuf};
+
+use burn::module::{AutodiffModule, Module, Param};
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{Initializer, Linear, PaddingConfig1d};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::module::conv1d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tangle_core::mask::prefix_mask;
+use tangle_core::{
+    Architecture, Combi, CoreError, Decision, DepthMixer, Extract, Mixture, Mixtures, Result,
+    SearchSpec, SuperLinear, SuperLinearConfig, Supernet,
+};
+use tangle_data::InMemory;
+use tangle_optim::{
+    Classification, Drnas, Objective, Search, SearchConfig, SearchData, WeightOptimizer,
+};
+use tangle_twostage::{evolution, score, spos_config, EvolutionConfig, Metric, Spos};
+
+/// Channel widths (one global decision).
+const WIDTHS: [usize; 3] = [16, 24, 32];
+/// Expansion ratios of a block's hidden layer.
+const EXPAND: [usize; 2] = [1, 2];
+/// Kernel sizes of a block's first convolution.
+const KERNELS: [usize; 3] = [3, 5, 7];
+/// Candidate depths (residual blocks).
+const DEPTHS: [usize; 3] = [1, 2, 3];
+/// Sequence length, classes.
+const LEN: usize = 64;
+const CLASSES: usize = 4;
+
+// ---------------------------------------------------------------------------------------------
+// An entangled 1-D convolution.
+
+/// A 1-D convolution whose channel widths and (odd) kernel size are decisions. The weight is the
+/// largest, `[max out, max in, max kernel]`; a candidate is its top-left channel block and the
+/// centred taps of its kernel.
+#[derive(Module, Debug)]
+pub struct SuperConv1d<B: Backend> {
+    weight: Param<Tensor<B, 3>>,
+    bias: Param<Tensor<B, 1>>,
+    #[module(skip)]
+    channels: Combi,
+    #[module(skip)]
+    kernels: Vec<usize>,
+}
+
+impl<B: Backend> SuperConv1d<B> {
+    /// Channel decisions with `counts` candidates, `dims(choice) = (in, out)`, and a kernel
+    /// decision over `kernels` (one element: fixed).
+    pub fn new(
+        counts: Vec<usize>,
+        dims: impl Fn(&[usize]) -> (usize, usize),
+        kernels: &[usize],
+        device: &B::Device,
+    ) -> Result<Self> {
+        if kernels.len() > 1 {
+            // Validates odd, increasing sizes: a smaller kernel is the centre of a larger one.
+            Decision::kernels("SuperConv1d.kernel", kernels)?;
+        }
+        let channels = Combi::new(counts, 2, |c| {
+            let (i, o) = dims(c);
+            vec![i, o]
+        })?;
+        let (ci, co, k) = (
+            channels.max()[0],
+            channels.max()[1],
+            kernels[kernels.len() - 1],
+        );
+        let init = Initializer::KaimingUniform {
+            gain: 1.0 / 3f64.sqrt(),
+            fan_out_only: false,
+        };
+        Ok(SuperConv1d {
+            weight: init.init_with([co, ci, k], Some(ci * k), Some(co * k), device),
+            bias: init.init_with([co], Some(ci * k), Some(co * k), device),
+            channels,
+            kernels: kernels.to_vec(),
+        })
+    }
+
+    /// The weight, bias and padding of one pass, and the `[in, out]` extents it runs at.
+    fn mixed(&self, channels: &[&Mixture<B>], kernel: &Mixture<B>) -> Result<Mixed<B>> {
+        kernel.check(self.kernels.len(), "SuperConv1d.kernel")?;
+        let plan = self.channels.plan(channels, "SuperConv1d.channels")?;
+        let [ci, co] = [plan.extents[0], plan.extents[1]];
+        let kmax = self.weight.dims()[2];
+        let mut w = self.weight.val().slice([0..co, 0..ci]);
+        let mut b = self.bias.val().slice([0..co]);
+        if plan.is_single() {
+            // One channel combination: the slice, times a straight-through weight if any.
+            if let Some(s) = plan.scale() {
+                w = w * s.clone().reshape([1, 1, 1]);
+                b = b * s;
+            }
+        } else {
+            // Superposed: Σ_c p_c · pad(W_c) = W ⊙ mask, one mask for all combinations.
+            if let Some(m) = plan.mask2(1, 0, &w.device()) {
+                w = w * m.reshape([co, ci, 1]);
+            }
+            if let Some(m) = plan.axis_mask(1) {
+                b = b * m;
+            }
+        }
+        let k = match kernel {
+            Mixture::Weights(kw) => {
+                // Tap t lies on ring |t − centre|; kernel k covers rings ≤ k/2. The summed weight
+                // of the kernels covering a ring is a prefix mask over ring indices.
+                let radii: Vec<usize> = self.kernels.iter().map(|k| k / 2 + 1).collect();
+                let per_ring = prefix_mask(kw.clone(), &radii, kmax / 2 + 1);
+                let rings: Vec<i64> = (0..kmax)
+                    .map(|t| (t as i64 - (kmax / 2) as i64).abs())
+                    .collect();
+                let taps = per_ring.select(
+                    0,
+                    Tensor::from_data(TensorData::new(rings, [kmax]), &w.device()),
+                );
+                w = w * taps.reshape([1, 1, kmax]);
+                kmax
+            }
+            Mixture::Single { index, weight } => {
+                let k = self.kernels[*index];
+                let o = (kmax - k) / 2;
+                w = w.slice([0..co, 0..ci, o..o + k]);
+                if let Some(s) = weight {
+                    w = w * s.clone().reshape([1, 1, 1]);
+                    b = b * s.clone();
+                }
+                k
+            }
+        };
+        Ok((w, b, k / 2, [ci, co]))
+    }
+
+    /// Forward pass on `[batch, in, length]` ("same" padding: the length is kept).
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        channels: &[&Mixture<B>],
+        kernel: &Mixture<B>,
+    ) -> Result<Tensor<B, 3>> {
+        let (w, b, pad, [ci, _]) = self.mixed(channels, kernel)?;
+        if x.dims()[1] != ci {
+            return Err(CoreError::Shape {
+                module: "SuperConv1d".into(),
+                expected: format!("[batch, {ci}, length]"),
+                got: x.dims().to_vec(),
+            });
+        }
+        Ok(conv1d(x, w, Some(b), ConvOptions::new([1], [pad], [1], 1)))
+    }
+
+    /// The plain `Conv1d` at one channel choice and kernel index, with the inherited weights.
+    pub fn extract(&self, choice: &[usize], kernel: usize) -> Result<Conv1d<B>> {
+        let e = self.channels.extents(choice)?;
+        let (ci, co) = (e[0], e[1]);
+        let k = *self
+            .kernels
+            .get(kernel)
+            .ok_or_else(|| CoreError::BadMixture {
+                decision: "SuperConv1d.kernel".into(),
+                reason: format!("kernel index {kernel} out of range"),
+            })?;
+        let o = (self.weight.dims()[2] - k) / 2;
+        let mut conv = plain_conv(ci, co, k, &self.weight.device());
+        conv.weight =
+            Param::from_tensor(self.weight.val().slice([0..co, 0..ci, o..o + k]).detach());
+        conv.bias = Some(Param::from_tensor(self.bias.val().slice([0..co]).detach()));
+        Ok(conv)
+    }
+}
+
+/// Weight, bias, padding and `[in, out]` extents of one pass.
+type Mixed<B> = (Tensor<B, 3>, Tensor<B, 1>, usize, [usize; 2]);
+
+fn plain_conv<B: Backend>(ci: usize, co: usize, k: usize, device: &B::Device) -> Conv1d<B> {
+    Conv1dConfig::new(ci, co, k)
+        .with_padding(PaddingConfig1d::Explicit(k / 2, k / 2))
+        .init(device)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The space.
+
+/// The search spec: `width`, `depth`, then `block{b}.kernel` and `block{b}.expand` for
+/// b = 1..3. (The `block{b}` names tell the evolutionary search which genes a depth switches
+/// off.)
+pub fn spec() -> Result<SearchSpec> {
+    let mut d = vec![
+        Decision::sizes("width", &WIDTHS, WIDTHS[2])?,
+        Decision::depths("depth", &DEPTHS, DEPTHS[2])?,
+    ];
+    for b in 1..=DEPTHS[2] {
+        d.push(Decision::kernels(&format!("block{b}.kernel"), &KERNELS)?);
+        d.push(Decision::sizes(
+            &format!("block{b}.expand"),
+            &EXPAND,
+            EXPAND[1],
+        )?);
+    }
+    SearchSpec::new(d)
+}
+
+/// A residual block: `x + conv_b(relu(conv_a(x)))`, `conv_a` width → width·expand with the
+/// searched kernel, `conv_b` back with a 1-tap kernel.
+#[derive(Module, Debug)]
+struct Block<B: Backend> {
+    conv_a: SuperConv1d<B>,
+    conv_b: SuperConv1d<B>,
+}
+
+/// The supernet.
+#[derive(Module, Debug)]
+struct SeqNet<B: Backend> {
+    stem: SuperConv1d<B>,
+    blocks: Vec<Block<B>>,
+    head: SuperLinear<B>,
+    #[module(skip)]
+    spec: SearchSpec,
+    #[module(skip)]
+    depth: DepthMixer,
+}
+
+impl<B: Backend> SeqNet<B> {
+    fn new(device: &B::Device) -> Result<Self> {
+        // Combi-superposition: the hidden width depends on two decisions, [width, expand].
+        let hidden = |c: &[usize]| WIDTHS[c[0]] * EXPAND[c[1]];
+        let blocks = (0..DEPTHS[2])
+            .map(|_| {
+                Ok(Block {
+                    conv_a: SuperConv1d::new(
+                        vec![3, 2],
+                        |c| (WIDTHS[c[0]], hidden(c)),
+                        &KERNELS,
+                        device,
+                    )?,
+                    conv_b: SuperConv1d::new(
+                        vec![3, 2],
+                        |c| (hidden(c), WIDTHS[c[0]]),
+                        &[1],
+                        device,
+                    )?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(SeqNet {
+            stem: SuperConv1d::new(vec![3], |c| (1, WIDTHS[c[0]]), &[5], device)?,
+            blocks,
+            head: SuperLinearConfig::input(&WIDTHS, CLASSES)?.init(device),
+            spec: spec()?,
+            depth: DepthMixer::new(&DEPTHS)?,
+        })
+    }
+}
+
+impl<B: Backend> Supernet<B> for SeqNet<B> {
+    type Input = Tensor<B, 3>;
+    type Output = Tensor<B, 2>;
+
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+
+    fn forward_mixed(&self, x: Tensor<B, 3>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
+        let width = mix.get("width")?;
+        let fixed = Mixture::single(0);
+        let h = relu(self.stem.forward(x, &[width], &fixed)?);
+        let h = self.depth.forward(h, mix.get("depth")?, |i, h| {
+            let block = &self.blocks[i];
+            let kernel = mix.get(&format!("block{}.kernel", i + 1))?;
+            let expand = mix.get(&format!("block{}.expand", i + 1))?;
+            let y = relu(block.conv_a.forward(h.clone(), &[width, expand], kernel)?);
+            let y = block.conv_b.forward(y, &[width, expand], &fixed)?;
+            Ok(relu(h + y))
+        })?;
+        let [n, c, len] = h.dims();
+        let pooled = h.sum_dim(2).reshape([n, c]) / len as f64;
+        self.head.forward(pooled, &[width])
+    }
+}
+
+/// The discretized network: plain Burn modules only.
+#[derive(Module, Debug)]
+struct SeqSubnet<B: Backend> {
+    stem: Conv1d<B>,
+    blocks: Vec<(Conv1d<B>, Conv1d<B>)>,
+    head: Linear<B>,
+}
+
+impl<B: Backend> SeqSubnet<B> {
+    /// A freshly initialized network of the shape `arch` prescribes (to load weights into).
+    fn init(arch: &Architecture, device: &B::Device) -> Result<Self> {
+        let idx = spec()?.indices(arch)?;
+        let w = WIDTHS[idx[0]];
+        let blocks = (0..DEPTHS[idx[1]])
+            .map(|b| {
+                let (k, e) = (KERNELS[idx[2 + 2 * b]], EXPAND[idx[3 + 2 * b]]);
+                (
+                    plain_conv(w, w * e, k, device),
+                    plain_conv(w * e, w, 1, device),
+                )
+            })
+            .collect();
+        Ok(SeqSubnet {
+            stem: plain_conv(1, w, 5, device),
+            blocks,
+            head: burn::nn::LinearConfig::new(w, CLASSES).init(device),
+        })
+    }
+
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
+        let mut h = relu(self.stem.forward(x));
+        for (a, b) in &self.blocks {
+            let y = b.forward(relu(a.forward(h.clone())));
+            h = relu(h + y);
+        }
+        let [n, c, len] = h.dims();
+        self.head.forward(h.sum_dim(2).reshape([n, c]) / len as f64)
+    }
+}
+
+impl<B: Backend> Extract<B> for SeqNet<B> {
+    type Subnet = SeqSubnet<B>;
+
+    fn extract(&self, arch: &Architecture) -> Result<SeqSubnet<B>> {
+        let idx = self.spec.indices(arch)?;
+        let w = idx[0];
+        let blocks = (0..DEPTHS[idx[1]])
+            .map(|b| {
+                let (k, e) = (idx[2 + 2 * b], idx[3 + 2 * b]);
+                let block = &self.blocks[b];
+                Ok((
+                    block.conv_a.extract(&[w, e], k)?,
+                    block.conv_b.extract(&[w, e], 0)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(SeqSubnet {
+            stem: self.stem.extract(&[w], 0)?,
+            blocks,
+            head: self.head.extract(&[w])?,
+        })
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        let idx = self.spec.indices(arch)?;
+        let w = WIDTHS[idx[0]];
+        let mut total = w * 5 + w + w * CLASSES + CLASSES;
+        for b in 0..DEPTHS[idx[1]] {
+            let (k, hidden) = (KERNELS[idx[2 + 2 * b]], w * EXPAND[idx[3 + 2 * b]]);
+            total += w * hidden * k + hidden + hidden * w + w;
+        }
+        Ok(total)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data and the run.
+
+/// `n` sequences `[n, 1, LEN]`: a burst of 16 samples of a sine whose frequency is set by the
+/// class, at a random place and phase, in unit Gaussian noise.
+fn dataset<B: Backend>(
+    n: usize,
+    rng: &mut StdRng,
+    device: &B::Device,
+) -> (Tensor<B, 3>, Tensor<B, 1, Int>) {
+    let freqs = [0.04f32, 0.1, 0.2, 0.33];
+    // Gaussian noise, σ = 0.8, by Box–Muller.
+    let noise = |rng: &mut StdRng| {
+        let (u, v): (f32, f32) = (rng.random_range(1e-7..1.0), rng.random());
+        0.8 * (-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos()
+    };
+    let mut xs = Vec::with_capacity(n * LEN);
+    let mut ys = Vec::with_capacity(n);
+    for _ in 0..n {
+        let class = rng.random_range(0..CLASSES);
+        let (start, phase) = (
+            rng.random_range(0..LEN - 16),
+            rng.random_range(0.0..2.0 * PI),
+        );
+        for t in 0..LEN {
+            let burst = if (start..start + 16).contains(&t) {
+                (2.0 * PI * freqs[class] * t as f32 + phase).sin() * 1.5
+            } else {
+                0.0
+            };
+            xs.push(burst + noise(rng));
+        }
+        ys.push(class as i64);
+    }
+    (
+        Tensor::from_data(TensorData::new(xs, [n, 1, LEN]), device),
+        Tensor::from_data(TensorData::new(ys, [n]), device),
+    )
+}
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Search epochs (DrNAS) and SPOS supernet epochs.
+    pub epochs: usize,
+    /// Training + validation sequences.
+    pub samples: usize,
+    /// Held-out test sequences.
+    pub test: usize,
+    /// Fine-tuning epochs of each discovered network.
+    pub finetune: usize,
+    /// Evolution: population and generations.
+    pub population: usize,
+    /// Evolution generations.
+    pub generations: usize,
+    /// Seed of everything.
+    pub seed: u64,
+    /// Output directory (a fresh one is made).
+    pub out: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            epochs: 8,
+            samples: 4096,
+            test: 1024,
+            finetune: 4,
+            population: 12,
+            generations: 4,
+            seed: 0,
+            out: PathBuf::from("runs/custom_space"),
+        }
+    }
+}
+
+/// What a run found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// DrNAS's architecture and its test accuracy after export → reload, with the inherited
+    /// weights and after fine-tuning.
+    pub drnas: (Architecture, f32, f32),
+    /// The same for SPOS + evolution.
+    pub spos_es: (Architecture, f32, f32),
+}
+
+fn accuracy<B: Backend>(net: &SeqSubnet<B>, x: &Tensor<B, 3>, y: &Tensor<B, 1, Int>) -> f32 {
+    <Classification as Objective<B, Tensor<B, 2>, Tensor<B, 1, Int>>>::accuracy(
+        &Classification,
+        &net.forward(x.clone()),
+        y,
+    )
+    .unwrap_or(0.0)
+}
+
+/// Discretizes `arch` from `supernet`, saves the subnet, reloads it into a fresh network,
+/// checks that the reload computes what the supernet's single path does, and returns the test
+/// accuracy with the inherited weights and after fine-tuning the plain network for `epochs`.
+fn export_and_evaluate<B: AutodiffBackend>(
+    supernet: &SeqNet<B>,
+    arch: &Architecture,
+    path: &Path,
+    data: &InMemory<B, 3>,
+    epochs: usize,
+    test: &(Tensor<B::InnerBackend, 3>, Tensor<B::InnerBackend, 1, Int>),
+) -> std::result::Result<(f32, f32), String> {
+    let device = supernet.head.weight.device();
+    let sub = supernet.extract(arch).map_err(|e| e.to_string())?;
+    tangle_core::subnet::save(&sub, path).map_err(|e| e.to_string())?;
+    std::fs::write(path.with_extension("json"), arch.to_json()).map_err(|e| e.to_string())?;
+    let fresh = SeqSubnet::<B>::init(arch, &device).map_err(|e| e.to_string())?;
+    let reloaded = tangle_core::subnet::load(fresh, path).map_err(|e| e.to_string())?;
+    let (inner, reloaded_inner) = (supernet.valid(), reloaded.valid());
+    let fixed = Mixtures::fixed(&inner.spec, arch).map_err(|e| e.to_string())?;
+    let single = inner
+        .forward_mixed(test.0.clone(), &fixed)
+        .map_err(|e| e.to_string())?;
+    let diff: f32 = burn::tensor::ElementConversion::elem(
+        (reloaded_inner.forward(test.0.clone()) - single)
+            .abs()
+            .max()
+            .into_scalar(),
+    );
+    if diff > 1e-4 {
+        return Err(format!(
+            "reloaded subnet differs from the supernet's path by {diff}"
+        ));
+    }
+    println!(
+        "  {} parameters, saved to {}, reloaded (max difference to the supernet's path {diff:.1e})",
+        supernet.params(arch).map_err(|e| e.to_string())?,
+        path.display()
+    );
+    let inherited = accuracy(&reloaded_inner, &test.0, &test.1);
+    // Fine-tune the plain network on the training split (Adam, lr 1e-3).
+    let mut net = reloaded;
+    let mut opt = AdamConfig::new().init::<B, SeqSubnet<B>>();
+    for epoch in 0..epochs {
+        for step in 0..data.steps_per_epoch() {
+            let (x, y) = data.train(epoch, step);
+            let loss = Classification.loss(net.forward(x), &y);
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = opt.step(1e-3, net, grads);
+        }
+    }
+    Ok((inherited, accuracy(&net.valid(), &test.0, &test.1)))
+}
+
+/// The whole example: DrNAS search, then SPOS + evolution, each exported, reloaded, evaluated.
+pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, String> {
+    let device = B::Device::default();
+    B::seed(&device, s.seed);
+    let mut rng = StdRng::seed_from_u64(s.seed);
+    let (x, y) = dataset::<B>(s.samples, &mut rng, &device);
+    let test = dataset::<B::InnerBackend>(s.test, &mut rng, &device);
+    let data = InMemory::new(x, y, 0.5, 64, s.seed).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&s.out).map_err(|e| e.to_string())?;
+    let base = SearchConfig {
+        epochs: s.epochs,
+        weight_optimizer: WeightOptimizer::Adam { weight_decay: 0.0 },
+        lr: 3e-3,
+        lr_min: 3e-4,
+        arch_lr: 3e-3,
+        warmup_epochs: 1,
+        ..SearchConfig::default()
+    };
+    let err = |e: tangle_optim::OptimError| e.to_string();
+
+    // 1. TangleNAS: DrNAS on the superposed supernet.
+    let space = spec().map_err(|e| e.to_string())?;
+    println!(
+        "DrNAS over {} architectures, {} epochs",
+        space.size(),
+        s.epochs
+    );
+    let net = SeqNet::<B>::new(&device).map_err(|e| e.to_string())?;
+    let mut search = Search::new(net, Drnas::new(s.seed), base.clone(), s.seed, &device)
+        .map_err(err)?
+        .with_log(s.out.join("drnas.jsonl"));
+    search.run(&data, &Classification).map_err(err)?;
+    for r in &search.records {
+        println!(
+            "  epoch {}  train loss {:.3}  valid acc {:.3}  argmax {}",
+            r.epoch,
+            r.train_loss,
+            r.valid_acc.unwrap_or(0.0),
+            r.architecture
+        );
+    }
+    let arch = search.architecture().map_err(err)?;
+    println!("DrNAS found {}", arch.to_json());
+    let (inherited, tuned) = export_and_evaluate(
+        &search.model,
+        &arch,
+        &s.out.join("drnas.bpk"),
+        &data,
+        s.finetune,
+        &test,
+    )?;
+    println!("  test accuracy {inherited:.3} with inherited weights, {tuned:.3} after fine-tuning");
+    let drnas = (arch, inherited, tuned);
+
+    // 2. Two-stage: SPOS supernet training, then evolution scored with inherited weights.
+    println!("SPOS supernet training, {} epochs", s.epochs);
+    let net = SeqNet::<B>::new(&device).map_err(|e| e.to_string())?;
+    let mut spos =
+        Search::new(net, Spos::new(s.seed), spos_config(base), s.seed, &device).map_err(err)?;
+    spos.run(&data, &Classification).map_err(err)?;
+    let supernet = spos.model.valid();
+    let valid: Vec<_> = (0..4)
+        .map(|i| {
+            let (xv, yv) = data.valid(0, i);
+            (xv.inner(), yv.inner())
+        })
+        .collect();
+    let cfg = EvolutionConfig {
+        population: s.population,
+        top_k: (s.population / 3).max(2),
+        mutations: s.population / 2,
+        crossovers: s.population / 2,
+        generations: s.generations,
+        ..EvolutionConfig::default()
+    };
+    let history = evolution(&space, &cfg, None, s.seed, |a| {
+        score(&supernet, a, &valid, &Classification, Metric::Accuracy)
+    })
+    .map_err(|e| e.to_string())?;
+    std::fs::write(s.out.join("evolution.jsonl"), history.to_json_lines())
+        .map_err(|e| e.to_string())?;
+    let best = history.best().ok_or("evolution evaluated nothing")?;
+    println!(
+        "evolution: {} candidates, best valid accuracy {:.3}: {}",
+        history.evaluated.len(),
+        best.score,
+        best.architecture.to_json()
+    );
+    let (inherited, tuned) = export_and_evaluate(
+        &spos.model,
+        &best.architecture,
+        &s.out.join("spos_es.bpk"),
+        &data,
+        s.finetune,
+        &test,
+    )?;
+    println!("  test accuracy {inherited:.3} with inherited weights, {tuned:.3} after fine-tuning");
+    Ok(Outcome {
+        drnas,
+        spos_es: (best.architecture.clone(), inherited, tuned),
+    })
+}
+
+#[allow(dead_code)]
+fn main() {
+    let mut s = Settings::default();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    for pair in argv.chunks(2) {
+        let value = pair.get(1).map(String::as_str).unwrap_or("");
+        let num = |v: &str| {
+            v.parse::<u64>().unwrap_or_else(|_| {
+                eprintln!("{} takes a number, got `{v}`", pair[0]);
+                std::process::exit(2)
+            })
+        };
+        match pair[0].as_str() {
+            "--epochs" => s.epochs = num(value) as usize,
+            "--seed" => s.seed = num(value),
+            "--out" => s.out = PathBuf::from(value),
+            "-h" | "--help" => {
+                println!("custom_space [--epochs N] [--seed S] [--out DIR]");
+                return;
+            }
+            other => {
+                eprintln!("unknown argument {other}; try --help");
+                std::process::exit(2);
+            }
+        }
+    }
+    // Never overwrite an earlier run: a numbered sibling directory if this one exists.
+    let mut out = s.out.clone();
+    let mut n = 1;
+    while out.exists() {
+        out = PathBuf::from(format!("{}-{n}", s.out.display()));
+        n += 1;
+    }
+    s.out = out;
+    match run::<tanglenas::backend::CpuAutodiff>(&s) {
+        Ok(o) => println!(
+            "\ntest accuracy, inherited → fine-tuned: DrNAS {:.3} → {:.3}; SPOS + evolution {:.3} → {:.3}. Results in {}",
+            o.drnas.1,
+            o.drnas.2,
+            o.spos_es.1,
+            o.spos_es.2,
+            s.out.display()
+        ),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}

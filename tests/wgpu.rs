@@ -1,0 +1,194 @@
+//! The wgpu code path (`--features wgpu`): superposed modules on Burn's wgpu backend, checked
+//! against the CPU backend with the same weights, gradients included. Kept small: on software
+//! Vulkan every new kernel shape costs a shader compilation. On a machine without a GPU
+//! this runs on Mesa's software Vulkan driver (`mesa-vulkan-drivers`), which CI installs.
+//! `cargo test -p tangle-core --features test-wgpu` runs all of tangle-core's tests on wgpu.
+#![cfg(feature = "wgpu")]
+
+use burn::backend::{Autodiff, Flex, Wgpu};
+use burn::module::Param;
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+use tangle_core::{
+    HeadDim, Mixture, SuperAttentionConfig, SuperConv2dConfig, SuperLayerNorm, SuperLinear,
+    SuperLinearConfig,
+};
+
+type C = Autodiff<Flex>;
+type G = Autodiff<Wgpu>;
+
+fn gpu_dev() -> <Wgpu as burn::tensor::backend::BackendTypes>::Device {
+    Default::default()
+}
+
+/// The same values on the wgpu device (a new leaf that tracks gradients).
+fn on_gpu<const D: usize>(t: &Tensor<C, D>) -> Tensor<G, D> {
+    Tensor::from_data(t.to_data(), &gpu_dev()).require_grad()
+}
+
+fn max_diff<B1: Backend, B2: Backend, const D: usize>(a: &Tensor<B1, D>, b: &Tensor<B2, D>) -> f32 {
+    let (a, b) = (
+        a.to_data().to_vec::<f32>().unwrap(),
+        b.to_data().to_vec::<f32>().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+        / scale
+}
+
+fn weights(n: usize) -> Tensor<C, 1> {
+    Tensor::<C, 1>::random([n], Distribution::Normal(0.0, 1.0), &Default::default()).require_grad()
+}
+
+fn copy_linear(l: &SuperLinear<C>, g: &mut SuperLinear<G>) {
+    g.weight = Param::from_tensor(on_gpu(&l.weight.val()));
+    g.bias = l
+        .bias
+        .as_ref()
+        .map(|b| Param::from_tensor(on_gpu(&b.val())));
+}
+
+#[test]
+fn superposed_linear_conv_and_norm_match_the_cpu_with_gradients() {
+    let cdev = Default::default();
+    // fc1-style combi superposition: embed {4, 8} × ratio {2, 4}.
+    let cfg = SuperLinearConfig::expand(&[4, 8], &[2.0, 4.0]).unwrap();
+    let fc = cfg.init::<C>(&cdev);
+    let mut fg = cfg.init::<G>(&gpu_dev());
+    copy_linear(&fc, &mut fg);
+    let (a, r) = (weights(2), weights(2));
+    let x = Tensor::<C, 2>::random([5, 8], Distribution::Normal(0.0, 1.0), &cdev);
+    let (ag, rg, xg) = (on_gpu(&a), on_gpu(&r), on_gpu(&x));
+    let yc = fc
+        .forward(
+            x,
+            &[
+                &Mixture::weights(softmax(a.clone(), 0)),
+                &Mixture::weights(softmax(r.clone(), 0)),
+            ],
+        )
+        .unwrap();
+    let yg = fg
+        .forward(
+            xg,
+            &[
+                &Mixture::weights(softmax(ag.clone(), 0)),
+                &Mixture::weights(softmax(rg.clone(), 0)),
+            ],
+        )
+        .unwrap();
+    assert!(
+        max_diff(&yc, &yg) < 1e-4,
+        "linear forward {}",
+        max_diff(&yc, &yg)
+    );
+    let (gc, gg) = (
+        (yc.clone() * yc).sum().backward(),
+        (yg.clone() * yg).sum().backward(),
+    );
+    let d = max_diff(&a.grad(&gc).unwrap(), &ag.grad(&gg).unwrap());
+    assert!(d < 1e-3, "α gradient differs by {d}");
+    let d = max_diff(
+        &fc.weight.val().grad(&gc).unwrap(),
+        &fg.weight.val().grad(&gg).unwrap(),
+    );
+    assert!(d < 1e-3, "weight gradient differs by {d}");
+
+    // Kernel × channel superposition of a convolution.
+    let cfg = SuperConv2dConfig::new(&[3], &[4, 8], &[3, 5]).unwrap();
+    let cc = cfg.init::<C>(&cdev);
+    let mut cg = cfg.init::<G>(&gpu_dev());
+    cg.weight = Param::from_tensor(on_gpu(&cc.weight.val()));
+    cg.bias = cc
+        .bias
+        .as_ref()
+        .map(|b| Param::from_tensor(on_gpu(&b.val())));
+    let (w, k) = (weights(2), weights(2));
+    let x = Tensor::<C, 4>::random([2, 3, 9, 9], Distribution::Normal(0.0, 1.0), &cdev);
+    let xg = on_gpu(&x);
+    let one = Mixture::<C>::single(0);
+    let yc = cc
+        .forward(
+            x,
+            &[&one, &Mixture::weights(softmax(w.clone(), 0))],
+            Some(&Mixture::weights(softmax(k.clone(), 0))),
+        )
+        .unwrap();
+    let yg = cg
+        .forward(
+            xg,
+            &[
+                &Mixture::single(0),
+                &Mixture::weights(softmax(on_gpu(&w), 0)),
+            ],
+            Some(&Mixture::weights(softmax(on_gpu(&k), 0))),
+        )
+        .unwrap();
+    assert!(
+        max_diff(&yc, &yg) < 1e-4,
+        "conv forward {}",
+        max_diff(&yc, &yg)
+    );
+
+    // The exact superposed layer norm (block statistics).
+    let lc = SuperLayerNorm::<C>::new(&[8, 12, 16], &cdev).unwrap();
+    let lg = SuperLayerNorm::<G>::new(&[8, 12, 16], &gpu_dev()).unwrap();
+    let w = weights(3);
+    let x = Tensor::<C, 3>::random([2, 3, 16], Distribution::Normal(3.0, 2.0), &cdev);
+    let yc = lc
+        .forward(x.clone(), &Mixture::weights(softmax(w.clone(), 0)))
+        .unwrap();
+    let yg = lg
+        .forward(on_gpu(&x), &Mixture::weights(softmax(on_gpu(&w), 0)))
+        .unwrap();
+    assert!(
+        max_diff(&yc, &yg) < 1e-4,
+        "layer norm {}",
+        max_diff(&yc, &yg)
+    );
+}
+
+#[test]
+fn gpt_attention_with_both_decisions_superposed_matches_the_cpu() {
+    let cfg = SuperAttentionConfig::new(&[6, 12, 18], &[2, 3, 6], HeadDim::EmbedOverHeads)
+        .unwrap()
+        .with_causal(true);
+    let ac = cfg.init::<C>(&Default::default()).unwrap();
+    let mut ag = cfg.init::<G>(&gpu_dev()).unwrap();
+    copy_linear(&ac.qkv, &mut ag.qkv);
+    copy_linear(&ac.proj, &mut ag.proj);
+    let (e, h) = (weights(3), weights(3));
+    let x = Tensor::<C, 3>::random(
+        [2, 5, 18],
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    );
+    let yc = ac
+        .forward(
+            x.clone(),
+            &Mixture::weights(softmax(e.clone(), 0)),
+            &Mixture::weights(softmax(h.clone(), 0)),
+        )
+        .unwrap();
+    let (eg, hg) = (on_gpu(&e), on_gpu(&h));
+    let yg = ag
+        .forward(
+            on_gpu(&x),
+            &Mixture::weights(softmax(eg.clone(), 0)),
+            &Mixture::weights(softmax(hg.clone(), 0)),
+        )
+        .unwrap();
+    assert!(
+        max_diff(&yc, &yg) < 1e-4,
+        "attention forward {}",
+        max_diff(&yc, &yg)
+    );
+    let (gc, gg) = (yc.sum().backward(), yg.sum().backward());
+    let d = max_diff(&e.grad(&gc).unwrap(), &eg.grad(&gg).unwrap());
+    assert!(d < 1e-3, "embed-mixture gradient differs by {d}");
+}
