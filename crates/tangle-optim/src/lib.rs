@@ -4,6 +4,27 @@
 //! turn them into mixtures ([`Darts`], [`Gdas`], [`Drnas`]; sparsemax as an optional
 //! normalizer), and the bi-level [`Search`] engine with per-epoch records, checkpoints and resume.
 //! It drives any space implementing [`tangle_core::Supernet`].
+//!
+//! ```
+//! use burn::backend::{Autodiff, Flex};
+//! use tangle_core::{Decision, SearchSpec};
+//! use tangle_optim::{ArchParams, Darts, Mixer};
+//!
+//! type B = Autodiff<Flex>;
+//! let spec = SearchSpec::new(vec![
+//!     Decision::kernels("conv.kernel", &[3, 5, 7])?,
+//!     Decision::sizes("conv.channels", &[16, 32], 32)?,
+//! ])?;
+//! // α ~ 1e-3·N(0, 1), seeded: the same on every backend.
+//! let alphas = ArchParams::<B>::new(&spec, 0, &Default::default());
+//! let darts = Darts::softmax();
+//! // One mixture per decision, what a supernet's forward pass consumes.
+//! let mixtures = Mixer::<B>::mixtures(&darts, &alphas, &spec, 0)?;
+//! assert_eq!(mixtures.as_slice().len(), 2);
+//! let p = Mixer::<B>::probabilities(&darts, &alphas);
+//! assert!((p[0].iter().sum::<f32>() - 1.0).abs() < 1e-5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -14,6 +14,25 @@
 //! [`ops`] and [`cell`] hold the cell spaces' candidate operations and cells, [`transformer`]
 //! the superposed pre-norm block of the transformer spaces — public so that custom spaces can
 //! be built from them.
+//!
+//! ```
+//! use burn::backend::Flex;
+//! use tangle_core::{Architecture, Extract, Supernet};
+//! use tangle_spaces::conv_macro::ConvMacro;
+//!
+//! let net = ConvMacro::<Flex>::new(&Default::default())?;
+//! assert_eq!(net.spec().size(), 6561); // 3^8 architectures
+//! // An architecture is one choice per decision; discretize and count.
+//! let mut arch = Architecture::new();
+//! for i in 1..=4 {
+//!     arch.set(&format!("conv{i}.channels"), [8, 16, 32, 64][i - 1]);
+//!     arch.set(&format!("conv{i}.kernel"), 3);
+//! }
+//! let subnet = net.extract(&arch)?; // plain Burn modules with the inherited weights
+//! assert_eq!(subnet.convs.len(), 5);
+//! assert!(net.params(&arch)? < net.params(&net.spec().largest())?);
+//! # Ok::<(), tangle_core::CoreError>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -13,6 +13,24 @@
 //!
 //! ```
 //! use tangle_core::{Decision, SearchSpec};
+//! use tangle_twostage::random_search;
+//!
+//! let spec = SearchSpec::new(vec![
+//!     Decision::sizes("width", &[8, 16, 32], 32)?,
+//!     Decision::kernels("kernel", &[3, 5, 7])?,
+//! ])?;
+//! // Score = the width here; with a trained supernet, `tangle_twostage::score` (inherited
+//! // weights on validation batches).
+//! let history = random_search(&spec, 9, None, 0, |arch| {
+//!     Ok(arch.get("width").and_then(|c| c.as_usize()).unwrap_or(0) as f32)
+//! })?;
+//! assert_eq!(history.evaluated.len(), 9); // distinct architectures: all nine
+//! assert_eq!(history.best().unwrap().score, 32.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ```
+//! use tangle_core::{Decision, SearchSpec};
 //! use tangle_twostage::{evolution, random_search, EvolutionConfig};
 //!
 //! let spec = SearchSpec::new(vec![
