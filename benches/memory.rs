@@ -15,8 +15,6 @@
 //! growing about linearly.
 mod common;
 
-use std::time::Instant;
-
 use burn::backend::{Autodiff, Flex};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -196,46 +194,23 @@ where
     }
 }
 
-/// Child mode: a warm-up step, three timed steps, then the peak resident set.
+/// Child mode: prints the step time and peak memory of one (mode, n).
 fn child(which: &str) {
     let (mode, n) = which.split_once(':').expect("mode:n");
     let n: usize = n.parse().expect("n");
-    if mode == "none" {
-        println!("STEP 0");
-        println!("PEAK {}", peak_rss_mib().unwrap_or(f64::NAN));
-        return;
-    }
     let device = Default::default();
-    let step: Box<dyn Fn()> = match mode {
-        "we" => Box::new(stepper(We::<AB>::new(n, &device).expect("valid"))),
-        _ => Box::new(stepper(Ws::<AB>::new(n, &device).expect("valid"))),
-    };
-    step();
-    let mut times: Vec<f64> = (0..3)
-        .map(|_| {
-            let t = Instant::now();
-            step();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    println!("STEP {}", times[1]);
-    println!("PEAK {}", peak_rss_mib().unwrap_or(f64::NAN));
+    match mode {
+        "none" => {
+            println!("STEP 0");
+            println!("PEAK {}", peak_rss_mib().unwrap_or(f64::NAN));
+        }
+        "we" => common::report_child(stepper(We::<AB>::new(n, &device).expect("valid"))),
+        _ => common::report_child(stepper(Ws::<AB>::new(n, &device).expect("valid"))),
+    }
 }
 
 fn measure(mode: &str, n: usize) -> Option<(f64, f64)> {
-    let exe = std::env::current_exe().ok()?;
-    let out = std::process::Command::new(exe)
-        .env("TANGLE_MEMORY", format!("{mode}:{n}"))
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let value = |key: &str| -> Option<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse().ok())
-    };
-    Some((value("STEP ")?, value("PEAK ")?))
+    common::measure_child("TANGLE_MEMORY", &format!("{mode}:{n}"))
 }
 
 fn main() {

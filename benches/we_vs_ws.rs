@@ -11,12 +11,9 @@
 
 mod common;
 
-use std::time::Instant;
-
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Distribution, Tensor};
-use common::peak_rss_mib;
 use criterion::black_box;
 use tangle_core::{Mixture, Mixtures, Supernet};
 use tangle_spaces::darts::{Darts, DartsConfig};
@@ -67,42 +64,10 @@ fn stepper(space: &str, ws: bool) -> Box<dyn Fn()> {
     }
 }
 
-/// Child mode: a warm-up step, three timed steps, then the peak resident set.
-fn child(which: &str) {
-    let (space, mode) = which.split_once(':').expect("space:mode");
-    let step = stepper(space, mode == "ws");
-    step(); // realizes the lazily initialized parameters
-    let mut times: Vec<f64> = (0..3)
-        .map(|_| {
-            let t = Instant::now();
-            step();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    println!("STEP {}", times[1]);
-    println!("PEAK {}", peak_rss_mib().unwrap_or(f64::NAN));
-}
-
-/// `(median step ms, peak MiB)` of one supernet, measured in a child process.
-fn measure(space: &str, mode: &str) -> Option<(f64, f64)> {
-    let exe = std::env::current_exe().ok()?;
-    let out = std::process::Command::new(exe)
-        .env("TANGLE_PEAK", format!("{space}:{mode}"))
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let value = |key: &str| -> Option<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse().ok())
-    };
-    Some((value("STEP ")?, value("PEAK ")?))
-}
-
 fn main() {
     if let Ok(which) = std::env::var("TANGLE_PEAK") {
-        child(&which);
+        let (space, mode) = which.split_once(':').expect("space:mode");
+        common::report_child(stepper(space, mode == "ws"));
         return;
     }
     println!("\nWE vs WS supernets, batch {BATCH}, 32×32 (median of 3 steps and peak RSS, one process each):");
@@ -111,7 +76,8 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|");
     for space in SPACES {
-        let (we, ws) = (measure(space, "we"), measure(space, "ws"));
+        let measure = |mode: &str| common::measure_child("TANGLE_PEAK", &format!("{space}:{mode}"));
+        let (we, ws) = (measure("we"), measure("ws"));
         let (tw, ts) = (we.map(|m| m.0), ws.map(|m| m.0));
         let (mw, ms) = (we.map(|m| m.1), ws.map(|m| m.1));
         let f = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.0}"));

@@ -17,3 +17,36 @@ pub fn peak_rss_mib() -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
+
+/// Child-process mode of a memory bench: one warm-up `step`, the median of three timed steps,
+/// then the peak resident set, printed for [`measure_child`] to read.
+pub fn report_child(step: impl Fn()) {
+    step();
+    let mut times: Vec<f64> = (0..3)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            step();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!("STEP {}", times[1]);
+    println!("PEAK {}", peak_rss_mib().unwrap_or(f64::NAN));
+}
+
+/// Re-runs this bench as a child with `var=value` and reads back its `(median step ms, peak
+/// MiB)`: every measurement gets a process of its own, so peak memory figures stay separate.
+pub fn measure_child(var: &str, value: &str) -> Option<(f64, f64)> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .env(var, value)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let read = |key: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    Some((read("STEP ")?, read("PEAK ")?))
+}
