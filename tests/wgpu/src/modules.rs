@@ -1,10 +1,6 @@
-//! The wgpu code path (`--features wgpu`): superposed modules on Burn's wgpu backend, checked
-//! against the CPU backend with the same weights, gradients included. Kept small: on software
-//! Vulkan every new kernel shape costs a shader compilation. On a machine without a GPU
-//! this runs on Mesa's software Vulkan driver (`mesa-vulkan-drivers`). Run it with
-//! `cargo test --features wgpu --test wgpu`; it is not part of CI (see `.ci/run`).
-//! `cargo test -p tangle-core --features test-wgpu` runs all of tangle-core's tests on wgpu.
-#![cfg(feature = "wgpu")]
+//! Superposed modules on the wgpu device against the CPU (Flex) with the same weights,
+//! gradients into α and into the weights included. Kept small: on software Vulkan every new
+//! kernel shape costs a shader compilation.
 
 use burn::backend::{Autodiff, Flex, Wgpu};
 use burn::module::Param;
