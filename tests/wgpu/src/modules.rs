@@ -9,7 +9,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use tangle_core::{
     HeadDim, Mixture, SuperAttentionConfig, SuperConv2dConfig, SuperLayerNorm, SuperLinear,
-    SuperLinearConfig,
+    SuperLinearConfig, SuperPatchEmbed,
 };
 
 type C = Autodiff<Flex>;
@@ -188,4 +188,72 @@ fn gpt_attention_with_both_decisions_superposed_matches_the_cpu() {
     let (gc, gg) = (yc.sum().backward(), yg.sum().backward());
     let d = max_diff(&e.grad(&gc).unwrap(), &eg.grad(&gg).unwrap());
     assert!(d < 1e-3, "embed-mixture gradient differs by {d}");
+}
+
+/// The patch embedding (an even kernel equal to its stride, no padding) superposed over its
+/// embedding dim, against the CPU and against the weighted sum of the extracted embeddings,
+/// zero-padded two ways: `pad` of the transposed view and `cat` with zeros. (On CUDA this
+/// comparison failed once; this tells a cubecl backend's fault from ours.)
+#[test]
+fn patch_embedding_on_wgpu_matches_the_cpu_and_its_extracted_candidates() {
+    let embeds = [4usize, 8];
+    let pc = SuperPatchEmbed::<C>::new(3, 4, &embeds, &Default::default()).unwrap();
+    let mut pg = SuperPatchEmbed::<G>::new(3, 4, &embeds, &gpu_dev()).unwrap();
+    pg.proj.weight = Param::from_tensor(on_gpu(&pc.proj.weight.val()));
+    pg.proj.bias = pc
+        .proj
+        .bias
+        .as_ref()
+        .map(|b| Param::from_tensor(on_gpu(&b.val())));
+    let x = Tensor::<C, 4>::random(
+        [2, 3, 8, 8],
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    );
+    let ws = [0.3f32, 0.7];
+    let mix = |d: &<G as burn::tensor::backend::BackendTypes>::Device| {
+        Mixture::weights(Tensor::<G, 1>::from_floats(ws, d))
+    };
+    let yc = pc
+        .forward(
+            x.clone(),
+            &Mixture::weights(Tensor::<C, 1>::from_floats(ws, &Default::default())),
+        )
+        .unwrap();
+    let xg = on_gpu(&x);
+    let yg = pg.forward(xg.clone(), &mix(&gpu_dev())).unwrap();
+    let d = max_diff(&yc, &yg);
+    assert!(d < 1e-4, "patch embedding vs CPU {d}");
+
+    let [b, p, e] = yg.dims();
+    let (mut by_pad, mut by_cat) = (
+        Tensor::<G, 3>::zeros([b, p, e], &gpu_dev()),
+        Tensor::<G, 3>::zeros([b, p, e], &gpu_dev()),
+    );
+    for (i, &ei) in embeds.iter().enumerate() {
+        let yi = pg.extract(i).unwrap().forward(xg.clone());
+        let padded = if ei == e {
+            yi.clone()
+        } else {
+            yi.clone()
+                .pad([(0, e - ei)], burn::tensor::ops::PadMode::Constant(0.0))
+        };
+        by_pad = by_pad + padded * ws[i];
+        let catted = if ei == e {
+            yi
+        } else {
+            Tensor::cat(vec![yi, Tensor::zeros([b, p, e - ei], &gpu_dev())], 2)
+        };
+        by_cat = by_cat + catted * ws[i];
+    }
+    let (dp, dc) = (max_diff(&yg, &by_pad), max_diff(&yg, &by_cat));
+    println!("patch embedding on wgpu: vs pad reference {dp}, vs cat reference {dc}");
+    assert!(
+        dc < 1e-4,
+        "patch embedding vs cat-padded extracted candidates {dc}"
+    );
+    assert!(
+        dp < 1e-4,
+        "patch embedding vs pad-padded extracted candidates {dp}"
+    );
 }
