@@ -19,16 +19,17 @@ use burn::backend::{Autodiff, Flex};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Distribution, Tensor};
 use common::peak_rss_mib;
 use criterion::black_box;
 use tangle_core::{
-    Decision, Mixture, Mixtures, Result, SearchSpec, SuperConv2d, SuperConv2dConfig, SuperLinear,
+    Decision, Mixtures, Result, SearchSpec, SuperConv2d, SuperConv2dConfig, SuperLinear,
     SuperLinearConfig, Supernet, WsMixedOp,
 };
+use tangle_optim::{ArchParams, Darts, Mixer};
 
 type AB = Autodiff<Flex>;
 
@@ -174,21 +175,12 @@ where
 {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([BATCH, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-    let alphas: Vec<Tensor<AB, 1>> = net
-        .spec()
-        .decisions()
-        .iter()
-        .map(|d| Tensor::random([d.len()], Distribution::Normal(0.0, 1e-3), &device).require_grad())
-        .collect();
+    // Small random α per decision (tracked for gradients), softmax'd as DARTS does.
+    let alphas = ArchParams::<AB>::new(net.spec(), 0, &device);
     move || {
-        let mix = Mixtures::new(
-            net.spec(),
-            alphas
-                .iter()
-                .map(|a| Mixture::weights(softmax(a.clone(), 0)))
-                .collect(),
-        )
-        .expect("one mixture per decision");
+        let mix = Darts::softmax()
+            .mixtures(&alphas, net.spec(), 0)
+            .expect("one mixture per decision");
         let y = net.forward_mixed(x.clone(), &mix).expect("forward");
         black_box(y.powf_scalar(2.0).mean().backward());
     }

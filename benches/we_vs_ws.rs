@@ -12,10 +12,10 @@
 mod common;
 
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Distribution, Tensor};
 use criterion::black_box;
-use tangle_core::{Mixture, Mixtures, Supernet};
+use tangle_core::Supernet;
+use tangle_optim::{ArchParams, Darts as Softmax, Mixer};
 use tangle_spaces::darts::{Darts, DartsConfig};
 use tangle_spaces::nb201::{Nb201, Nb201Config};
 
@@ -34,23 +34,10 @@ fn stepper(space: &str, ws: bool) -> Box<dyn Fn()> {
         M: Supernet<AB, Input = Tensor<AB, 4>, Output = Tensor<AB, 2>> + 'static,
     {
         let device = x.device();
-        let alphas: Vec<Tensor<AB, 1>> = net
-            .spec()
-            .decisions()
-            .iter()
-            .map(|d| {
-                Tensor::random([d.len()], Distribution::Normal(0.0, 1e-3), &device).require_grad()
-            })
-            .collect();
+        // Small random α per decision (tracked for gradients), softmax'd as DARTS does.
+        let alphas = ArchParams::<AB>::new(net.spec(), 0, &device);
         Box::new(move || {
-            let mix = Mixtures::new(
-                net.spec(),
-                alphas
-                    .iter()
-                    .map(|a| Mixture::weights(softmax(a.clone(), 0)))
-                    .collect(),
-            )
-            .unwrap();
+            let mix = Softmax::softmax().mixtures(&alphas, net.spec(), 0).unwrap();
             let y = net.forward_mixed(x.clone(), &mix).unwrap();
             black_box(y.sum().backward());
         })

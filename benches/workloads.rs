@@ -17,12 +17,11 @@ use std::time::Duration;
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use common::median;
 use criterion::{BenchmarkId, Criterion};
-use tangle_core::{Mixture, Mixtures, Supernet};
-use tangle_optim::{Classification, Objective};
+use tangle_core::{Mixtures, Supernet};
+use tangle_optim::{ArchParams, Classification, Darts, Mixer, Objective};
 
 /// The backend: CPU (Flex), or CUDA with `--features cuda` (scripts/gpu-check.sh).
 #[cfg(not(feature = "cuda"))]
@@ -46,21 +45,11 @@ fn bench_net<M, I: Clone, T>(
 {
     let device = Default::default();
     let spec = net.spec().clone();
-    let alphas: Vec<Tensor<AB, 1>> = spec
-        .decisions()
-        .iter()
-        .map(|d| Tensor::random([d.len()], Distribution::Normal(0.0, 1e-3), &device).require_grad())
-        .collect();
+    // Small random α per decision (tracked for gradients), softmax'd as DARTS does.
+    let alphas = ArchParams::<AB>::new(&spec, 0, &device);
     let mixtures = || {
         if superposed {
-            Mixtures::new(
-                &spec,
-                alphas
-                    .iter()
-                    .map(|a| Mixture::weights(softmax(a.clone(), 0)))
-                    .collect(),
-            )
-            .unwrap()
+            Darts::softmax().mixtures(&alphas, &spec, 0).unwrap()
         } else {
             Mixtures::fixed(&spec, &spec.largest()).unwrap()
         }
