@@ -21,6 +21,16 @@ pub struct SuperConv2dConfig {
     padding: Option<usize>,
     depthwise: bool,
     bias: bool,
+    initializer: Initializer,
+}
+
+/// Burn's default for `Conv2d` and `Linear` (and PyTorch's): Kaiming-uniform with gain 1/√3,
+/// a bound of 1/√fan-in.
+pub(crate) fn default_initializer() -> Initializer {
+    Initializer::KaimingUniform {
+        gain: 1.0 / 3f64.sqrt(),
+        fan_out_only: false,
+    }
 }
 
 impl SuperConv2dConfig {
@@ -70,6 +80,7 @@ impl SuperConv2dConfig {
             padding: None,
             depthwise: false,
             bias: true,
+            initializer: default_initializer(),
         })
     }
 
@@ -104,17 +115,21 @@ impl SuperConv2dConfig {
         self
     }
 
-    /// Builds the layer (Kaiming-uniform, as Burn's `Conv2d`).
+    /// The initializer of the weight and bias (default: Burn's `Conv2d` default, Kaiming-uniform
+    /// with gain 1/√3). Fans are those of the largest candidate.
+    pub fn with_initializer(mut self, initializer: Initializer) -> Self {
+        self.initializer = initializer;
+        self
+    }
+
+    /// Builds the layer.
     pub fn init<B: Backend>(&self, device: &B::Device) -> SuperConv2d<B> {
         let (ci, co) = (self.channels.max()[0], self.channels.max()[1]);
         let k = *self.kernels.last().expect("validated kernels");
         let per_group = if self.depthwise { 1 } else { ci };
         let fan_in = per_group * k * k;
         let fan_out = co * k * k / if self.depthwise { co } else { 1 };
-        let init = Initializer::KaimingUniform {
-            gain: 1.0 / 3f64.sqrt(),
-            fan_out_only: false,
-        };
+        let init = &self.initializer;
         SuperConv2d {
             weight: init.init_with([co, per_group, k, k], Some(fan_in), Some(fan_out), device),
             bias: self

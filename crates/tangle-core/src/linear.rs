@@ -14,6 +14,7 @@ use crate::spec::check_increasing_sizes;
 pub struct SuperLinearConfig {
     combi: Combi,
     bias: bool,
+    initializer: Initializer,
 }
 
 impl SuperLinearConfig {
@@ -73,7 +74,11 @@ impl SuperLinearConfig {
             let (i, o) = dims(c);
             vec![i, o]
         })?;
-        Ok(SuperLinearConfig { combi, bias: true })
+        Ok(SuperLinearConfig {
+            combi,
+            bias: true,
+            initializer: crate::conv::default_initializer(),
+        })
     }
 
     /// With or without a bias (default: with).
@@ -87,13 +92,17 @@ impl SuperLinearConfig {
         &self.combi
     }
 
-    /// Builds the layer; weights as Burn's `Linear` (Kaiming-uniform over the largest fan-in).
+    /// The initializer of the weight and bias (default: Burn's `Linear` default,
+    /// Kaiming-uniform with gain 1/√3). Fans are those of the largest candidate.
+    pub fn with_initializer(mut self, initializer: Initializer) -> Self {
+        self.initializer = initializer;
+        self
+    }
+
+    /// Builds the layer.
     pub fn init<B: Backend>(&self, device: &B::Device) -> SuperLinear<B> {
         let (i, o) = (self.combi.max()[0], self.combi.max()[1]);
-        let init = Initializer::KaimingUniform {
-            gain: 1.0 / 3f64.sqrt(),
-            fan_out_only: false,
-        };
+        let init = &self.initializer;
         SuperLinear {
             weight: init.init_with([i, o], Some(i), Some(o), device),
             bias: self

@@ -261,3 +261,51 @@ fn conv_errors_are_typed() {
         Err(CoreError::BadMixture { .. })
     ));
 }
+
+/// Mean and standard deviation of a tensor's entries.
+fn moments(v: &[f32]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+#[test]
+fn initializer_is_configurable_and_uses_the_largest_fans() {
+    use burn::nn::Initializer;
+    let d = dev();
+    // Default: Burn's Conv2d default, uniform with bound 1/√fan-in (fan-in 32·5·5 = 800).
+    let conv = SuperConv2dConfig::new(&[16, 32], &[64, 128], &[3, 5])
+        .unwrap()
+        .init::<B>(&d);
+    let w = vec_of(&conv.weight.val());
+    let bound = 1.0 / 800f32.sqrt();
+    assert!(w.iter().all(|x| x.abs() <= bound));
+    let (_, std) = moments(&w);
+    assert!(
+        (std - bound as f64 / 3f64.sqrt()).abs() < 0.03 * std,
+        "std {std}"
+    );
+    // He: normal with std √(2 / fan-in), over the largest candidate.
+    let he = Initializer::KaimingNormal {
+        gain: 2f64.sqrt(),
+        fan_out_only: false,
+    };
+    let conv = SuperConv2dConfig::new(&[16, 32], &[64, 128], &[3, 5])
+        .unwrap()
+        .with_initializer(he)
+        .init::<B>(&d);
+    let (mean, std) = moments(&vec_of(&conv.weight.val()));
+    let want = (2.0f64 / 800.0).sqrt();
+    assert!(
+        mean.abs() < 0.03 * want && (std - want).abs() < 0.03 * want,
+        "{mean} {std}"
+    );
+    // The bias follows the same initializer (as Burn's Conv2d).
+    let conv = SuperConv2dConfig::new(&[2], &[3], &[3])
+        .unwrap()
+        .with_initializer(Initializer::Constant { value: 0.25 })
+        .init::<B>(&d);
+    assert!(vec_of(&conv.weight.val()).iter().all(|&x| x == 0.25));
+    assert_eq!(vec_of(&conv.bias.unwrap().val()), vec![0.25; 3]);
+}

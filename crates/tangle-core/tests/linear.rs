@@ -317,3 +317,20 @@ fn gradients_reach_weights_and_mixture_and_match_finite_differences() {
         );
     }
 }
+
+#[test]
+fn initializer_is_configurable() {
+    use burn::nn::Initializer;
+    let d = dev();
+    let lin = SuperLinearConfig::new(&[8, 16], &[4, 6])
+        .unwrap()
+        .with_initializer(Initializer::Constant { value: -0.5 })
+        .init::<B>(&d);
+    assert_eq!(vec_of(&lin.weight.val()), vec![-0.5; 16 * 6]);
+    assert_eq!(vec_of(&lin.bias.unwrap().val()), vec![-0.5; 6]);
+    // Default: uniform with bound 1/√(largest fan-in).
+    let lin = SuperLinearConfig::new(&[8, 16], &[4, 6])
+        .unwrap()
+        .init::<B>(&d);
+    assert!(vec_of(&lin.weight.val()).iter().all(|x| x.abs() <= 0.25));
+}

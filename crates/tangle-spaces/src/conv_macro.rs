@@ -8,7 +8,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::max_pool2d;
@@ -38,6 +38,18 @@ pub fn spec() -> SearchSpec {
     SearchSpec::new(d).expect("distinct names")
 }
 
+/// He initialization (Kaiming-normal, gain √2, fan-in; He et al. 2015), which keeps the
+/// variance of the activations constant through ReLU layers. This space has nine ReLU layers and
+/// no normalization: with the PyTorch/Burn default (uniform, bound 1/√fan-in, one sixth of the
+/// variance per layer), the logits start ~10⁻⁴ small and a search stalls for hundreds of steps
+/// (measured on MNIST: the largest network's loss still 2.30 after 60 Adam steps at 1e-3).
+fn he() -> Initializer {
+    Initializer::KaimingNormal {
+        gain: 2f64.sqrt(),
+        fan_out_only: false,
+    }
+}
+
 /// Channel dropout (Dropout2d): zeroes whole feature maps while training.
 fn dropout2d<B: Backend>(x: Tensor<B, 4>, p: f64) -> Tensor<B, 4> {
     if !B::ad_enabled(&x.device()) || p == 0.0 {
@@ -60,28 +72,30 @@ pub struct ConvMacro<B: Backend> {
 }
 
 impl<B: Backend> ConvMacro<B> {
-    /// A freshly initialized supernet.
+    /// A freshly initialized supernet, He-initialized (see [`he`]).
     pub fn new(device: &B::Device) -> Result<Self> {
         let mut convs =
             vec![
-                SuperConv2dConfig::combi(vec![3], |c| (3, WIDTHS[0][c[0]]), &KERNELS)?.init(device),
+                SuperConv2dConfig::combi(vec![3], |c| (3, WIDTHS[0][c[0]]), &KERNELS)?
+                    .with_initializer(he())
+                    .init(device),
             ];
         for i in 1..4 {
-            convs.push(SuperConv2dConfig::new(&WIDTHS[i - 1], &WIDTHS[i], &KERNELS)?.init(device));
+            convs.push(
+                SuperConv2dConfig::new(&WIDTHS[i - 1], &WIDTHS[i], &KERNELS)?
+                    .with_initializer(he())
+                    .init(device),
+            );
         }
         convs.push(
             SuperConv2dConfig::combi(vec![3], |c| (WIDTHS[3][c[0]], 256), &[7])?
                 .with_padding(2)?
+                .with_initializer(he())
                 .init(device),
         );
-        let dims = [9216, 256, 128, 64, CLASSES];
-        let fcs = dims
-            .windows(2)
-            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
-            .collect();
         Ok(ConvMacro {
             convs,
-            fcs,
+            fcs: classifier_layers(device),
             spec: spec(),
         })
     }
@@ -117,6 +131,23 @@ impl<B: Backend> ConvMacro<B> {
             fcs: self.fcs.clone(),
         })
     }
+}
+
+/// The classifier 9216 → 256 → 128 → 64 → 10: He-initialized hidden layers; the logits layer
+/// has no ReLU after it and keeps Burn's default, so the logits start small.
+fn classifier_layers<B: Backend>(device: &B::Device) -> Vec<Linear<B>> {
+    let dims = [9216, 256, 128, 64, CLASSES];
+    dims.windows(2)
+        .map(|w| {
+            let fc = LinearConfig::new(w[0], w[1]);
+            if w[1] == CLASSES {
+                fc
+            } else {
+                fc.with_initializer(he())
+            }
+            .init(device)
+        })
+        .collect()
 }
 
 fn classifier<B: Backend>(fcs: &[Linear<B>], x: Tensor<B, 4>) -> Tensor<B, 2> {
@@ -280,6 +311,7 @@ impl<B: Backend> ConvMacroWs<B> {
                     KERNELS.iter().map(move |&k| {
                         Conv2dConfig::new([c_in, c], [k, k])
                             .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+                            .with_initializer(he())
                             .init(device)
                     })
                 })
@@ -289,16 +321,12 @@ impl<B: Backend> ConvMacroWs<B> {
         }
         let conv5 = Conv2dConfig::new([256, 256], [7, 7])
             .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+            .with_initializer(he())
             .init(device);
-        let dims = [9216, 256, 128, 64, CLASSES];
-        let fcs = dims
-            .windows(2)
-            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
-            .collect();
         Ok(ConvMacroWs {
             layers,
             conv5,
-            fcs,
+            fcs: classifier_layers(device),
             spec: spec(),
         })
     }

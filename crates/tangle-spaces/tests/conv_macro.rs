@@ -228,3 +228,32 @@ fn drnas_runs_on_the_ws_twin() {
     );
     assert_ne!(before, after);
 }
+
+/// The space has nine ReLU layers and no normalization; its He initialization keeps the
+/// activations' scale through the convolutions (Burn's default would shrink their mean square
+/// ~6× per layer, to ~10⁻⁴ at conv5, and a short search would not move). The fans are the
+/// largest candidate's, so that is where the scale is kept: a smaller candidate is a slice with
+/// a smaller fan-in and starts with smaller activations (as in the paper's code).
+#[test]
+fn activations_keep_their_scale_at_initialization() {
+    use burn::tensor::activation::relu;
+    use burn::tensor::module::max_pool2d;
+    let device = Default::default();
+    let s = spec();
+    let pool = |x: Tensor<B, 4>| max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false);
+    let x = Tensor::<B, 4>::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    for (idx, range) in [([2usize; 8], 0.2..20.0), ([0; 8], 1e-6..0.2)] {
+        let net = ConvMacro::<B>::new(&device)
+            .unwrap()
+            .extract(&s.architecture(&idx).unwrap())
+            .unwrap();
+        let c = &net.convs;
+        let h = relu(c[0].forward(x.clone()));
+        let h = pool(relu(c[1].forward(h)));
+        let h = pool(relu(c[2].forward(h)));
+        let h = relu(c[3].forward(h));
+        let h = relu(c[4].forward(h));
+        let ms = h.powi_scalar(2).mean().into_scalar();
+        assert!(range.contains(&ms), "{idx:?}: mean square {ms}");
+    }
+}
