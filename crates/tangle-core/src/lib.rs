@@ -59,7 +59,7 @@ pub mod subnet;
 pub mod ws;
 
 pub use attention::{HeadDim, SuperAttention, SuperAttentionConfig};
-pub use batch_norm::SuperBatchNorm2d;
+pub use batch_norm::{batch_norm_forward, SuperBatchNorm2d};
 pub use combi::{Combi, Plan};
 pub use conv::{SuperConv2d, SuperConv2dConfig};
 pub use depth::DepthMixer;

@@ -2,7 +2,7 @@
 mod common;
 use common::*;
 
-use burn::module::Param;
+use burn::module::{AutodiffModule, Param};
 use burn::tensor::{module::embedding, Int, Tensor, TensorData};
 use tangle_core::{
     CoreError, Mixture, SuperBatchNorm2d, SuperEmbedding, SuperLayerNorm, SuperPatchEmbed,
@@ -251,4 +251,84 @@ fn patch_embedding_superposition_and_extraction() {
     assert_close(&y, &sum_all(want), 1e-5);
     let single = pe.forward(x.clone(), &Mixture::single(0)).unwrap();
     assert_close(&single, &pe.extract(0).unwrap().forward(x), 1e-6);
+}
+
+/// `tangle_core::batch_norm` against Burn's own `BatchNorm::forward`: values, gradients into the
+/// input and the affine parameters, running statistics (training), and inference.
+#[test]
+fn fast_batch_norm_equals_burns_batch_norm() {
+    use burn::nn::{BatchNorm, BatchNormConfig};
+    use tangle_core::batch_norm_forward;
+    let d = dev();
+    let make = || {
+        let mut bn: BatchNorm<AB> = BatchNormConfig::new(3).with_momentum(0.3).init(&d);
+        bn.gamma = Param::from_tensor(floats::<AB, 1>(&[1.5, -0.5, 2.0], [3], &d));
+        bn.beta = Param::from_tensor(floats::<AB, 1>(&[0.1, 0.2, -0.3], [3], &d));
+        bn
+    };
+    let (ours, theirs) = (make(), make());
+    for step in 0..2 {
+        // Two leaves with the same values: one backward pass consumes its graph.
+        let data = (randn::<B, 4>([4, 3, 5, 6], &d) * 2.0 + 1.0 + step as f64).into_data();
+        let leaf = || Tensor::<AB, 4>::from_data(data.clone(), &d).require_grad();
+        let (x, x_theirs) = (leaf(), leaf());
+        let y_ours = batch_norm_forward(&ours, x.clone());
+        let y_theirs = theirs.forward(x_theirs.clone());
+        assert_close(&y_ours, &y_theirs, 1e-5);
+        // A non-uniform loss, so that the gradient through the statistics is not zero.
+        let probe = randn::<AB, 4>([4, 3, 5, 6], &d);
+        let g_ours = (y_ours * probe.clone()).sum().backward();
+        let g_theirs = (y_theirs * probe).sum().backward();
+        assert_close(
+            &x.grad(&g_ours).unwrap(),
+            &x_theirs.grad(&g_theirs).unwrap(),
+            1e-4,
+        );
+        for (a, b) in [(&ours.gamma, &theirs.gamma), (&ours.beta, &theirs.beta)] {
+            assert_close(&a.grad(&g_ours).unwrap(), &b.grad(&g_theirs).unwrap(), 1e-4);
+        }
+        assert_close(
+            &ours.running_mean.value_sync(),
+            &theirs.running_mean.value_sync(),
+            1e-5,
+        );
+        assert_close(
+            &ours.running_var.value_sync(),
+            &theirs.running_var.value_sync(),
+            1e-5,
+        );
+    }
+    // The running statistics moved away from their initial 0 / 1.
+    let rm = vec_of(&ours.running_mean.value_sync());
+    assert!(rm.iter().all(|m| *m > 0.2), "{rm:?}");
+    // Inference: running statistics.
+    let (ours, theirs) = (ours.valid(), theirs.valid());
+    let x = randn::<B, 4>([2, 3, 4, 4], &d);
+    assert_close(
+        &batch_norm_forward(&ours, x.clone()),
+        &theirs.forward(x),
+        1e-5,
+    );
+}
+
+/// The superposed batch norm's training pass at a single candidate equals Burn's `BatchNorm`
+/// on the sliced channels, with the same running-statistic update.
+#[test]
+fn super_batch_norm_training_equals_burns_batch_norm() {
+    let d = dev();
+    let mut bn = SuperBatchNorm2d::<AB>::new(&[2, 4], &d).unwrap();
+    bn.gamma = Param::from_tensor(floats::<AB, 1>(&[1.5, -0.5, 2.0, 0.7], [4], &d));
+    bn.beta = Param::from_tensor(floats::<AB, 1>(&[0.1, 0.2, -0.3, 0.4], [4], &d));
+    let burn_bn = bn.extract(1).unwrap();
+    let x = randn::<AB, 4>([3, 4, 5, 5], &d) * 3.0 - 1.0;
+    assert_close(
+        &bn.forward(x.clone(), &Mixture::single(1)).unwrap(),
+        &burn_bn.forward(x),
+        1e-5,
+    );
+    assert_close(
+        &bn.running_var.value_sync(),
+        &burn_bn.running_var.value_sync(),
+        1e-5,
+    );
 }

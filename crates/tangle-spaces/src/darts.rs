@@ -24,7 +24,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::{Distribution, Tensor};
-use tangle_core::{Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet};
+use tangle_core::{
+    batch_norm_forward, Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet,
+};
 
 use crate::cell::{
     cell_mixtures, edge_decisions, extract_cells, EdgeConfig, FixedCell, FixedEdge, MixedEdge,
@@ -164,7 +166,7 @@ impl<B: Backend> Frame<B> {
                 got: dims.to_vec(),
             });
         }
-        Ok(self.stem_bn.forward(self.stem.forward(x)))
+        Ok(batch_norm_forward(&self.stem_bn, self.stem.forward(x)))
     }
 
     fn head(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
@@ -513,8 +515,8 @@ impl<B: Backend> AuxiliaryHead<B> {
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = avg_pool2d(relu(x), [5, 5], [3, 3], [0, 0], false, false);
-        let x = relu(self.bn1.forward(self.conv1.forward(x)));
-        let x = relu(self.bn2.forward(self.conv2.forward(x)));
+        let x = relu(batch_norm_forward(&self.bn1, self.conv1.forward(x)));
+        let x = relu(batch_norm_forward(&self.bn2, self.conv2.forward(x)));
         self.classifier.forward(global_pool(x))
     }
 }

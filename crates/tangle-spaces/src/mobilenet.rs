@@ -15,8 +15,8 @@ use burn::tensor::activation::{hard_sigmoid, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use tangle_core::{
-    Architecture, CoreError, Decision, DepthMixer, Mixture, Mixtures, Result, SearchSpec,
-    SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig, Supernet,
+    batch_norm_forward, Architecture, CoreError, Decision, DepthMixer, Mixture, Mixtures, Result,
+    SearchSpec, SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig, Supernet,
 };
 
 use crate::ops::{batch_norm, conv2d};
@@ -193,7 +193,7 @@ impl<B: Backend> SuperMbConv<B> {
             let s = grow.forward(s, &e, None)?;
             h = h * hard_sigmoid(s, 1.0 / 6.0, 0.5);
         }
-        let y = self.project_bn.forward(self.project.forward(h, &e, None)?);
+        let y = batch_norm_forward(&self.project_bn, self.project.forward(h, &e, None)?);
         Ok(if self.residual { y + x } else { y })
     }
 
@@ -258,17 +258,17 @@ impl<B: Backend> MbConv<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut h = x.clone();
         if let (Some(c), Some(bn)) = (&self.expand, &self.expand_bn) {
-            h = act(bn.forward(c.forward(h)), self.hswish);
+            h = act(batch_norm_forward(bn, c.forward(h)), self.hswish);
         }
         h = act(
-            self.depthwise_bn.forward(self.depthwise.forward(h)),
+            batch_norm_forward(&self.depthwise_bn, self.depthwise.forward(h)),
             self.hswish,
         );
         if let Some((reduce, grow)) = &self.se {
             let s = grow.forward(relu(reduce.forward(pool(h.clone()))));
             h = h * hard_sigmoid(s, 1.0 / 6.0, 0.5);
         }
-        let y = self.project_bn.forward(self.project.forward(h));
+        let y = batch_norm_forward(&self.project_bn, self.project.forward(h));
         if self.residual {
             y + x
         } else {
@@ -334,12 +334,18 @@ impl<B: Backend> Frame<B> {
                 got: d.to_vec(),
             });
         }
-        let x = hswish(self.first_bn.forward(self.first_conv.forward(x)));
+        let x = hswish(batch_norm_forward(
+            &self.first_bn,
+            self.first_conv.forward(x),
+        ));
         Ok(self.first_block.forward(x))
     }
 
     fn head(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = hswish(self.final_bn.forward(self.final_expand.forward(x)));
+        let x = hswish(batch_norm_forward(
+            &self.final_bn,
+            self.final_expand.forward(x),
+        ));
         let x = hswish(self.feature_mix.forward(pool(x)));
         let n = x.dims()[0];
         self.classifier

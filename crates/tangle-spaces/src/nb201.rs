@@ -14,7 +14,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::Tensor;
-use tangle_core::{Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet};
+use tangle_core::{
+    batch_norm_forward, Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet,
+};
 
 use crate::cell::{
     edge_decisions, extract_cells, EdgeConfig, FixedCell, MixedEdge, SearchCell, Wiring,
@@ -204,7 +206,7 @@ impl<B: Backend> Frame<B> {
                 got: dims.to_vec(),
             });
         }
-        let mut x = self.stem_bn.forward(self.stem.forward(x));
+        let mut x = batch_norm_forward(&self.stem_bn, self.stem.forward(x));
         for stage in 0..3 {
             if stage > 0 {
                 x = self.blocks[stage - 1].forward(x);
@@ -213,7 +215,7 @@ impl<B: Backend> Frame<B> {
                 x = cell(stage * cells + i, x)?;
             }
         }
-        let x = relu(self.last_bn.forward(x));
+        let x = relu(batch_norm_forward(&self.last_bn, x));
         let [n, c, h, w] = x.dims();
         let x = x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]);
         Ok(self.classifier.forward(x))

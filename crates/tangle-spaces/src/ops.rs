@@ -14,7 +14,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::Tensor;
-use tangle_core::{CoreError, Mixture, Result, SuperConv2d, SuperConv2dConfig};
+use tangle_core::{batch_norm_forward, CoreError, Mixture, Result, SuperConv2d, SuperConv2dConfig};
 
 /// A candidate operation on a cell edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl<B: Backend> ConvBn<B> {
         if let Some(pw) = &self.pw {
             x = pw.forward(x);
         }
-        self.bn.forward(x)
+        batch_norm_forward(&self.bn, x)
     }
 }
 
@@ -290,7 +290,7 @@ impl<B: Backend> SuperConvOp<B> {
             if let Some(pw) = &u.pw {
                 x = pw.forward(x);
             }
-            x = u.bn.forward(x);
+            x = batch_norm_forward(&u.bn, x);
         }
         Ok(x)
     }
@@ -358,7 +358,7 @@ impl<B: Backend> FactorizedReduce<B> {
             );
         }
         let b = self.conv2.forward(shifted);
-        self.bn.forward(Tensor::cat(vec![a, b], 1))
+        batch_norm_forward(&self.bn, Tensor::cat(vec![a, b], 1))
     }
 }
 
@@ -404,7 +404,7 @@ impl<B: Backend> SimpleOp<B> {
             _ => avg_pool2d(x, [3, 3], s, [1, 1], false, false),
         };
         Some(match &self.bn {
-            Some(bn) => bn.forward(y),
+            Some(bn) => batch_norm_forward(bn, y),
             None => y,
         })
     }
