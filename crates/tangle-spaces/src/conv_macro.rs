@@ -72,7 +72,8 @@ pub struct ConvMacro<B: Backend> {
 }
 
 impl<B: Backend> ConvMacro<B> {
-    /// A freshly initialized supernet, He-initialized (see [`he`]).
+    /// A freshly initialized supernet, He-initialized (normal, std √(2/fan-in); the logits
+    /// layer keeps Burn's default).
     pub fn new(device: &B::Device) -> Result<Self> {
         let mut convs =
             vec![
