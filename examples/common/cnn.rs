@@ -631,8 +631,8 @@ pub fn main(space: Space) {
             space,
             ws,
             batch: a.take("batch", 32)?,
-            // DARTS's 5-cell supernet takes ~27 s per weight + α step on 2 cores: 256 images
-            // (4 steps per epoch) keep the default run near 7 minutes.
+            // DARTS's 5-cell supernet takes ~10 s per weight + α step on 2 cores: 256 images
+            // (4 steps per epoch) keep the default run near 2.5 minutes.
             train_samples: a.take(
                 "train-samples",
                 if matches!(space, Space::Darts) {
