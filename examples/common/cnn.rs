@@ -68,6 +68,17 @@ impl Space {
         SearchConfig { epochs, ..c }
     }
 
+    /// Default search epochs: as many as keep the default run near 2–3 minutes on 2 cores
+    /// (measured in docs/results.md). NB201 and the toy cell learn visibly in 8; the
+    /// conv-macro and DARTS supernets cost too much per step for more than 3.
+    fn default_epochs(&self) -> usize {
+        match self {
+            Space::Nb201 | Space::ToyCell => 8,
+            Space::MobileNet => 5,
+            Space::ConvMacro | Space::Darts => 3,
+        }
+    }
+
     /// The paper's weight learning rate for this space.
     fn default_lr(&self) -> f64 {
         self.config(1).lr
@@ -587,10 +598,11 @@ impl Job for CnnJob {
 /// Parses the command line and runs the search on `space`.
 pub fn main(space: Space) {
     let name = space.name();
+    let epochs = space.default_epochs();
     let usage = format!(
         "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--supernet we|ws] [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100]\n\
-         \x20   [--data-dir DIR] [--epochs N] [--seed S] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
+         \x20   [--data-dir DIR] [--epochs N ({epochs})] [--seed S] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
          \x20   [--out DIR] [--train-samples N (0 = all; 1000, DARTS 256)] [--batch 32] [--channels C] [--cells N]\n\
          \x20   [--retrain EPOCHS (0 = off)] [--budget 100 (spos-rs / spos-es)] [--lr LR]\n\
          \x20   [--recalibrate 30 (batch-norm re-estimation batches at the result; 0 = off)]\n\
@@ -603,7 +615,7 @@ pub fn main(space: Space) {
         optimizer: "drnas".into(),
         data_dir: None,
         dataset: "shipped-mnist".into(),
-        epochs: 3,
+        epochs,
         seed: 0,
         out: PathBuf::from(format!("runs/{name}")),
         train_portion: 0.5,
