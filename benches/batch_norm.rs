@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use burn::backend::{Autodiff, Flex};
 use burn::nn::BatchNormConfig;
 use burn::tensor::{Distribution, Tensor};
@@ -60,11 +58,7 @@ fn bench(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .configure_from_args()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    let mut c = common::op_criterion();
     bench(&mut c);
     c.final_summary();
     println!("\n| shape | Burn BatchNorm | batch_norm_forward | SuperBatchNorm2d (3 candidates) | Burn / ours |");

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use burn::backend::{Autodiff, Flex};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -165,11 +163,7 @@ fn print_ratios() {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .configure_from_args()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    let mut c = common::op_criterion();
     bench_linear(&mut c);
     bench_conv(&mut c);
     c.final_summary();

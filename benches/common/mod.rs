@@ -50,3 +50,13 @@ pub fn measure_child(var: &str, value: &str) -> Option<(f64, f64)> {
     };
     Some((read("STEP ")?, read("PEAK ")?))
 }
+
+/// Criterion as the op-level benches run it (`superposition`, `batch_norm`): 20 samples, 1 s
+/// warm-up, 3 s of measurement per benchmark, command-line overrides honoured.
+pub fn op_criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .configure_from_args()
+        .sample_size(20)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3))
+}
