@@ -257,3 +257,50 @@ fn patch_embedding_on_wgpu_matches_the_cpu_and_its_extracted_candidates() {
         "patch embedding vs pad-padded extracted candidates {dp}"
     );
 }
+
+/// The batch norm every conv space runs (`batch_norm_forward`) and the superposed one, training
+/// mode, on the wgpu device against the CPU: outputs, gradients into the input and γ, running
+/// statistics.
+#[test]
+fn batch_norms_match_the_cpu_with_gradients() {
+    use burn::nn::BatchNormConfig;
+    use tangle_core::{batch_norm_forward, SuperBatchNorm2d};
+    let cdev = Default::default();
+    let x = Tensor::<C, 4>::random([4, 6, 5, 5], Distribution::Normal(1.0, 2.0), &cdev);
+    let gamma = Tensor::<C, 1>::random([6], Distribution::Normal(1.0, 0.3), &cdev);
+    // Burn's module through batch_norm_forward.
+    let mut bc = BatchNormConfig::new(6).init::<C>(&cdev);
+    let mut bg = BatchNormConfig::new(6).init::<G>(&gpu_dev());
+    bc.gamma = Param::from_tensor(gamma.clone().require_grad());
+    bg.gamma = Param::from_tensor(on_gpu(&gamma));
+    let (xc, xg) = (x.clone().require_grad(), on_gpu(&x));
+    let (yc, yg) = (
+        batch_norm_forward(&bc, xc.clone()),
+        batch_norm_forward(&bg, xg.clone()),
+    );
+    assert!(max_diff(&yg, &yc) < 1e-4, "output {}", max_diff(&yg, &yc));
+    let probe = Tensor::<C, 4>::random([4, 6, 5, 5], Distribution::Normal(0.0, 1.0), &cdev);
+    let gc = (yc * probe.clone()).sum().backward();
+    let gg = (yg * on_gpu(&probe)).sum().backward();
+    assert!(max_diff(&xg.grad(&gg).unwrap(), &xc.grad(&gc).unwrap()) < 1e-3);
+    assert!(max_diff(&bg.gamma.grad(&gg).unwrap(), &bc.gamma.grad(&gc).unwrap()) < 1e-3);
+    assert!(max_diff(&bg.running_var.value_sync(), &bc.running_var.value_sync()) < 1e-4);
+    // The superposed batch norm over {3, 6} channels.
+    let sc = SuperBatchNorm2d::<C>::new(&[3, 6], &cdev).unwrap();
+    let sg = SuperBatchNorm2d::<G>::new(&[3, 6], &gpu_dev()).unwrap();
+    let w = weights(2);
+    let (mc, mg) = (
+        Mixture::weights(softmax(w.clone(), 0)),
+        Mixture::weights(softmax(on_gpu(&w), 0)),
+    );
+    let (yc, yg) = (
+        sc.forward(x.clone(), &mc).unwrap(),
+        sg.forward(on_gpu(&x), &mg).unwrap(),
+    );
+    assert!(
+        max_diff(&yg, &yc) < 1e-4,
+        "superposed {}",
+        max_diff(&yg, &yc)
+    );
+    assert!(max_diff(&sg.running_mean.value_sync(), &sc.running_mean.value_sync()) < 1e-4);
+}
