@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: the README's test command, and what CI runs (.ci/run). About 20 minutes on
-# 2 cores from a clean checkout, build included (20 min 26 s measured). Step 3 needs a Vulkan
+# The test suite: the README's test command, and what CI runs (.ci/run). About 20–23 minutes on
+# 2 cores from a clean checkout, build included (19–23 min measured). Step 3 needs a Vulkan
 # driver on Linux; on a machine without a GPU that is Mesa's software one (Debian:
 # mesa-vulkan-drivers libvulkan1), which .ci/run installs. Without one, step 3 is skipped with a
 # message saying so.
