@@ -86,20 +86,9 @@ impl<B: Backend> SuperBatchNorm2d<B> {
         let x2 = x.reshape([n * c, h * w]);
         let (x2, mean, var) = if B::ad_enabled(&device) {
             let (centred, mean, var) = channel_stats(x2, n);
-            let m = self.momentum;
-            let update = |state: &RunningState<Tensor<B, 1>>, batch: Tensor<B, 1>| {
-                let old = state.value_sync().to_device(&device);
-                let head = old.clone().slice([0..c]) * (1.0 - m) + batch.detach() * m;
-                let new = if c < cmax {
-                    Tensor::cat(vec![head, old.slice([c..cmax])], 0)
-                } else {
-                    head
-                };
-                state.update(new.detach());
-            };
-            update(&self.running_mean, mean.clone());
+            update_running(&self.running_mean, mean, self.momentum, &device);
             // PyTorch and Burn keep the biased variance in the running estimate as well.
-            update(&self.running_var, var.clone());
+            update_running(&self.running_var, var.clone(), self.momentum, &device);
             (centred, None, var)
         } else {
             let stat = |state: &RunningState<Tensor<B, 1>>| {
@@ -148,6 +137,25 @@ impl<B: Backend> SuperBatchNorm2d<B> {
         bn.running_var = RunningState::new(self.running_var.value_sync().slice([0..c]));
         Ok(bn)
     }
+}
+
+/// Moves the first `batch.len()` entries of a running statistic towards `batch` with
+/// `momentum` (PyTorch's convention: `new = (1 − m)·old + m·batch`); the rest stay.
+fn update_running<B: Backend>(
+    state: &RunningState<Tensor<B, 1>>,
+    batch: Tensor<B, 1>,
+    momentum: f64,
+    device: &B::Device,
+) {
+    let old = state.value_sync().to_device(device);
+    let (c, cmax) = (batch.dims()[0], old.dims()[0]);
+    let head = old.clone().slice([0..c]) * (1.0 - momentum) + batch.detach() * momentum;
+    let new = if c < cmax {
+        Tensor::cat(vec![head, old.slice([c..cmax])], 0)
+    } else {
+        head
+    };
+    state.update(new.detach());
 }
 
 /// `[c]` → `[n·c, 1]`: one value per row of the `[n·c, h·w]` view of `[n, c, h, w]`.
@@ -207,13 +215,8 @@ pub fn batch_norm_forward<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Ten
     let x2 = x.reshape([n * c, h * w]);
     let (x2, mean, var) = if B::ad_enabled(&device) {
         let (centred, mean, var) = channel_stats(x2, n);
-        let m = bn.momentum;
-        let update = |state: &RunningState<Tensor<B, 1>>, batch: Tensor<B, 1>| {
-            let old = state.value_sync().to_device(&device);
-            state.update((old * (1.0 - m) + batch.detach() * m).detach());
-        };
-        update(&bn.running_mean, mean);
-        update(&bn.running_var, var.clone());
+        update_running(&bn.running_mean, mean, bn.momentum, &device);
+        update_running(&bn.running_var, var.clone(), bn.momentum, &device);
         (centred, None, var)
     } else {
         let stat = |state: &RunningState<Tensor<B, 1>>| state.value_sync().to_device(&device);
