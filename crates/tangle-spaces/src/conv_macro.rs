@@ -41,8 +41,8 @@ pub fn spec() -> SearchSpec {
 /// He initialization (Kaiming-normal, gain √2, fan-in; He et al. 2015), which keeps the
 /// variance of the activations constant through ReLU layers. This space has nine ReLU layers and
 /// no normalization: with the PyTorch/Burn default (uniform, bound 1/√fan-in, one sixth of the
-/// variance per layer), the logits start ~10⁻⁴ small and a search stalls for hundreds of steps
-/// (measured on MNIST: the largest network's loss still 2.30 after 60 Adam steps at 1e-3).
+/// variance per layer), the logits start ~10⁻⁴ small and training stalls (measured on MNIST: the
+/// largest network's loss still 2.31 after 55 Adam steps at 1e-3; docs/results.md).
 fn he() -> Initializer {
     Initializer::KaimingNormal {
         gain: 2f64.sqrt(),
