@@ -2,12 +2,13 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::{backend::Backend, Bool, Tensor, TensorData};
+use burn::tensor::{backend::Backend, module::linear, Bool, Tensor, TensorData};
 
 use crate::error::{CoreError, Result};
 use crate::linear::{SuperLinear, SuperLinearConfig};
 use crate::mixture::Mixture;
 use crate::spec::{check_heads_divide, check_increasing_sizes, Decision};
+use crate::subnet::QkvLayout;
 
 /// How the head dimension relates to the decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,8 +140,8 @@ pub(crate) fn sum<B: Backend, const D: usize>(
     terms.into_iter().reduce(|a, b| a + b)
 }
 
-fn scalar<B: Backend>(w: &Tensor<B, 1>, i: usize) -> Tensor<B, 4> {
-    w.clone().slice([i..i + 1]).reshape([1, 1, 1, 1])
+fn scalar<B: Backend>(w: &Tensor<B, 1>, i: usize) -> Tensor<B, 2> {
+    w.clone().slice([i..i + 1]).reshape([1, 1])
 }
 
 impl<B: Backend> SuperAttention<B> {
@@ -169,8 +170,8 @@ impl<B: Backend> SuperAttention<B> {
         q: Tensor<B, 4>,
         k: Tensor<B, 4>,
         v: Tensor<B, 4>,
-        scale: Tensor<B, 4>,
-    ) -> Tensor<B, 4> {
+        scale: Option<f64>,
+    ) -> Tensor<B, 3> {
         attend(q, k, v, scale, self.causal, &self.dropout)
     }
 
@@ -202,19 +203,12 @@ impl<B: Backend> SuperAttention<B> {
             Mixture::Weights(_) => Mixture::single(self.heads.len() - 1),
             Mixture::Single { index, .. } => Mixture::single(*index),
         };
-        let y = self.qkv.forward(x, &[embed, &rows])?;
-        let [b, t, w] = y.dims();
-        let h = w / (3 * d);
-        let y = y.reshape([b, t, h, 3, d]);
-        let part = |i: usize| {
-            y.clone()
-                .slice([0..b, 0..t, 0..h, i..i + 1, 0..d])
-                .reshape([b, t, h, d])
-                .swap_dims(1, 2)
-        };
-        let scale = Tensor::<B, 4>::ones([1, 1, 1, 1], &y.device()) * (1.0 / (d as f64).sqrt());
-        let o = self.attend(part(0), part(1), part(2), scale);
-        let o = o.swap_dims(1, 2).reshape([b, t, h * d]);
+        let [b, t, _] = x.dims();
+        let [q, k, v] = self.project_qkv(x, &[embed, &rows], QkvLayout::HeadMajor, d)?;
+        let h = q.dims()[2] / d;
+        let part = |z: Tensor<B, 3>| z.reshape([b, t, h, d]).swap_dims(1, 2);
+        let scale = 1.0 / (d as f64).sqrt();
+        let o = self.attend(part(q), part(k), part(v), Some(scale));
         self.proj.forward(o, &[heads, embed])
     }
 
@@ -229,19 +223,11 @@ impl<B: Backend> SuperAttention<B> {
             Mixture::Weights(_) => (Mixture::single(ne - 1), Mixture::single(ne - 1)),
             Mixture::Single { index, .. } => (Mixture::single(*index), Mixture::single(*index)),
         };
-        let y = self.qkv.forward(x, &[embed, &rows])?;
-        let [b, t, w] = y.dims();
-        let width = w / 3;
-        let device = y.device();
-        // q, k, v split once ([column][q|k|v] layout), shared by every head count.
-        let y = y.reshape([b, t, width, 3]);
-        let parts: Vec<Tensor<B, 3>> = (0..3)
-            .map(|i| {
-                y.clone()
-                    .slice([0..b, 0..t, 0..width, i..i + 1])
-                    .reshape([b, t, width])
-            })
-            .collect();
+        let [b, t, _] = x.dims();
+        // q, k, v projected once, shared by every head count.
+        let parts = self.project_qkv(x, &[embed, &rows], QkvLayout::ColumnMajor, 1)?;
+        let width = parts[0].dims()[2];
+        let heads_of = |z: Tensor<B, 3>, h: usize| z.reshape([b, t, h, width / h]).swap_dims(1, 2);
         // The head counts this pass runs, with their weights.
         let head_terms: Vec<(usize, Option<Tensor<B, 1>>)> = match heads {
             Mixture::Weights(hw) => (0..self.heads.len())
@@ -249,17 +235,18 @@ impl<B: Backend> SuperAttention<B> {
                 .collect(),
             Mixture::Single { index, weight } => vec![(self.heads[*index], weight.clone())],
         };
+        let [q, k, v] = parts;
         let mut terms = Vec::with_capacity(head_terms.len());
         for (h, hweight) in head_terms {
             let o = match embed {
                 Mixture::Single { .. } => {
-                    let dh = width / h;
-                    let split = |z: &Tensor<B, 3>| z.clone().reshape([b, t, h, dh]).swap_dims(1, 2);
-                    let scale =
-                        Tensor::<B, 4>::ones([1, 1, 1, 1], &device) * (1.0 / (dh as f64).sqrt());
-                    let o =
-                        self.attend(split(&parts[0]), split(&parts[1]), split(&parts[2]), scale);
-                    let o = o.swap_dims(1, 2).reshape([b, t, width]);
+                    let scale = 1.0 / ((width / h) as f64).sqrt();
+                    let o = self.attend(
+                        heads_of(q.clone(), h),
+                        heads_of(k.clone(), h),
+                        heads_of(v.clone(), h),
+                        Some(scale),
+                    );
                     match hweight {
                         Some(s) => o * s.reshape([1, 1, 1]),
                         None => o,
@@ -273,24 +260,26 @@ impl<B: Backend> SuperAttention<B> {
                     // and scale per candidate.
                     let (mix, blk) = self.head_layout(h, ew);
                     let nbk = width / blk;
-                    let dmax = width / h;
-                    let lay = |z: &Tensor<B, 3>| {
-                        mix.clone()
+                    let lay = |m: Tensor<B, 2>, z: &Tensor<B, 3>| {
+                        let laid = m
                             .reshape([1, nbk, nbk])
                             .matmul(z.clone().reshape([b * t, nbk, blk]))
-                            .reshape([b, t, h, dmax])
-                            .swap_dims(1, 2)
+                            .reshape([b, t, width]);
+                        heads_of(laid, h)
                     };
+                    // The mixed scale Σ_i w_i / √(e_i/h) is folded into q's (small) layout
+                    // matrix: no full-size product, forward or backward.
                     let scale = sum(self
                         .embeds
                         .iter()
                         .enumerate()
-                        .map(|(i, &e)| scalar(ew, i) * (1.0 / ((e / h) as f64).sqrt())));
+                        .map(|(i, &e)| scalar(ew, i) * (1.0 / ((e / h) as f64).sqrt())))
+                    .expect("at least one candidate");
                     let o = self.attend(
-                        lay(&parts[0]),
-                        lay(&parts[1]),
-                        lay(&parts[2]),
-                        scale.expect("at least one candidate"),
+                        lay(mix.clone() * scale, &q),
+                        lay(mix.clone(), &k),
+                        lay(mix.clone(), &v),
+                        None,
                     );
                     // Back to embedding layout with the same weights (the transposed matrix),
                     // the head count's weight folded in.
@@ -299,7 +288,7 @@ impl<B: Backend> SuperAttention<B> {
                         None => mix.transpose(),
                     };
                     back.reshape([1, nbk, nbk])
-                        .matmul(o.swap_dims(1, 2).reshape([b * t, nbk, blk]))
+                        .matmul(o.reshape([b * t, nbk, blk]))
                         .reshape([b, t, width])
                 }
             };
@@ -307,6 +296,26 @@ impl<B: Backend> SuperAttention<B> {
         }
         let o = sum(terms).expect("at least one head count");
         self.proj.forward(o, &[&cols, embed])
+    }
+
+    /// q, k and v (`[batch, seq, width]` each) of the qkv projection under `mix`, with rows laid
+    /// out as `layout` (heads of width `d` for [`QkvLayout::HeadMajor`]).
+    fn project_qkv(
+        &self,
+        x: Tensor<B, 3>,
+        mix: &[&Mixture<B>],
+        layout: QkvLayout,
+        d: usize,
+    ) -> Result<[Tensor<B, 3>; 3]> {
+        let (w, bias, [ei, _]) = self.qkv.mixed(mix)?;
+        if x.dims()[2] != ei {
+            return Err(CoreError::Shape {
+                module: "SuperAttention".into(),
+                expected: format!("last dim {ei}"),
+                got: x.dims().to_vec(),
+            });
+        }
+        Ok(project_qkv(x, w, bias, layout, d))
     }
 
     /// The weighted head layout of head count `h` as a matrix over column blocks, and the
@@ -372,23 +381,66 @@ impl<B: Backend> SuperAttention<B> {
     }
 }
 
-/// Scaled dot-product attention on `[batch, heads, seq, dim]`.
+/// q, k and v (`[batch, seq, width]` each) of the fused projection `x · w + b` whose columns
+/// are laid out as `layout` (heads of width `d` for [`QkvLayout::HeadMajor`]).
 ///
-/// The scale multiplies `q` (`seq/dim` times fewer elements than the scores), and the softmax's
-/// normalization divides the `[.., seq, dim]` output instead of the `[.., seq, seq]`
-/// probabilities: `(drop(E) · v) / Σ E` with `E = exp(s − max s)` — the same value (dropout and
-/// the row normalization commute), one large elementwise op fewer forward and backward.
+/// Each part is projected with its own columns of `w`: slicing the weight, not the projected
+/// activations. The backward pass of a slice fills a zero tensor the size of what was sliced —
+/// for `[batch, seq, 3·width]` activations three full-size fills, copies and sums per layer.
+pub(crate) fn project_qkv<B: Backend>(
+    x: Tensor<B, 3>,
+    w: Tensor<B, 2>,
+    b: Option<Tensor<B, 1>>,
+    layout: QkvLayout,
+    d: usize,
+) -> [Tensor<B, 3>; 3] {
+    let [din, dout] = w.dims();
+    let width = dout / 3;
+    // Columns as [groups, q|k|v, run]: heads of d ([head][q|k|v][dim]) or single columns.
+    let (g, r) = match layout {
+        QkvLayout::HeadMajor => (width / d, d),
+        QkvLayout::ColumnMajor => (width, 1),
+    };
+    let w = w.reshape([din, g, 3, r]);
+    let b = b.map(|b| b.reshape([g, 3, r]));
+    [0, 1, 2].map(|i| {
+        let wi = w
+            .clone()
+            .slice([0..din, 0..g, i..i + 1, 0..r])
+            .reshape([din, width]);
+        let bi = b
+            .as_ref()
+            .map(|b| b.clone().slice([0..g, i..i + 1, 0..r]).reshape([width]));
+        linear(x.clone(), wi, bi)
+    })
+}
+
+/// Scaled dot-product attention on `[batch, heads, seq, dim]`, returned with the heads merged:
+/// `[batch, seq, heads · dim]`.
+///
+/// Laid out for a CPU backend that copies non-contiguous tensors element by element (Flex):
+/// * `scale` (when given) multiplies the scores, which the product leaves contiguous, instead of
+///   `q`, a transposed view; a superposed scale is folded into `q`'s layout by the caller;
+/// * the softmax normalization divides the output after its heads are merged (one copy the
+///   merge needs anyway), on a 2-D `[rows, dim]` view by a `[rows, 1]` column: `(drop(E) · v) /
+///   Σ E` with `E = exp(s − max s)` — the same value as normalizing the probabilities (dropout
+///   and the row normalization commute), with every tensor of the division and of its backward
+///   contiguous.
 pub(crate) fn attend<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
-    scale: Tensor<B, 4>,
+    scale: Option<f64>,
     causal: bool,
     dropout: &Dropout,
-) -> Tensor<B, 4> {
-    let t = q.dims()[2];
+) -> Tensor<B, 3> {
+    let [b, h, t, _] = q.dims();
+    let d = v.dims()[3];
     let device = q.device();
-    let mut scores = (q * scale).matmul(k.swap_dims(2, 3));
+    let mut scores = q.matmul(k.swap_dims(2, 3));
+    if let Some(s) = scale {
+        scores = scores * s;
+    }
     if causal {
         let future: Vec<bool> = (0..t * t).map(|p| p % t > p / t).collect();
         let mask = Tensor::<B, 2, Bool>::from_data(TensorData::new(future, [t, t]), &device);
@@ -397,6 +449,11 @@ pub(crate) fn attend<B: Backend>(
     // The shift only guards exp against overflow; any per-row constant gives the same value.
     let top = scores.clone().max_dim(3).detach();
     let e = (scores - top).exp();
-    let total = e.clone().sum_dim(3);
-    dropout.forward(e).matmul(v) / total
+    let total = e.clone().sum_dim(3).swap_dims(1, 2).reshape([b * t * h, 1]);
+    let o = dropout
+        .forward(e)
+        .matmul(v)
+        .swap_dims(1, 2)
+        .reshape([b * t * h, d]);
+    (o / total).reshape([b, t, h * d])
 }

@@ -13,7 +13,7 @@ use burn::nn::{Dropout, Linear};
 use burn::tensor::{backend::Backend, Tensor};
 use burn_store::{BurnpackStore, ModuleSnapshot};
 
-use crate::attention::attend;
+use crate::attention::{attend, project_qkv};
 use crate::error::{CoreError, Result};
 
 /// Row layout of a fused qkv projection.
@@ -51,34 +51,26 @@ pub struct Attention<B: Backend> {
 impl<B: Backend> Attention<B> {
     /// Forward pass on `[batch, seq, embed]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let y = self.qkv.forward(x);
-        let [b, t, _] = y.dims();
+        let [b, t, _] = x.dims();
         let (h, d) = (self.heads, self.head_dim);
-        let (q, k, v) = match self.layout {
-            QkvLayout::HeadMajor => {
-                let y = y.reshape([b, t, h, 3, d]);
-                let part = |i: usize| {
-                    y.clone()
-                        .slice([0..b, 0..t, 0..h, i..i + 1, 0..d])
-                        .reshape([b, t, h, d])
-                        .swap_dims(1, 2)
-                };
-                (part(0), part(1), part(2))
-            }
-            QkvLayout::ColumnMajor => {
-                let y = y.reshape([b, t, h * d, 3]);
-                let part = |i: usize| {
-                    y.clone()
-                        .slice([0..b, 0..t, 0..h * d, i..i + 1])
-                        .reshape([b, t, h, d])
-                        .swap_dims(1, 2)
-                };
-                (part(0), part(1), part(2))
-            }
-        };
-        let scale = Tensor::<B, 4>::ones([1, 1, 1, 1], &q.device()) * (1.0 / (d as f64).sqrt());
-        let o = attend(q, k, v, scale, self.causal, &self.dropout);
-        self.proj.forward(o.swap_dims(1, 2).reshape([b, t, h * d]))
+        let [q, k, v] = project_qkv(
+            x,
+            self.qkv.weight.val(),
+            self.qkv.bias.as_ref().map(|b| b.val()),
+            self.layout,
+            d,
+        );
+        let split = |z: Tensor<B, 3>| z.reshape([b, t, h, d]).swap_dims(1, 2);
+        let (q, k, v) = (split(q), split(k), split(v));
+        let o = attend(
+            q,
+            k,
+            v,
+            Some(1.0 / (d as f64).sqrt()),
+            self.causal,
+            &self.dropout,
+        );
+        self.proj.forward(o)
     }
 }
 
