@@ -9,11 +9,13 @@
 //! A step is forward, backward (into the weights and, superposed, into α) and an SGD update.
 //! Run: `cargo bench --bench workloads` (CPU) or `cargo bench --features cuda --bench workloads`;
 //! `TANGLE_WORKLOAD=w1|w2|w3` runs one workload; the ratios printed at the end come from this run's
-//! criterion medians. Targets: superposed / largest ≤ 1.05 (W1, W2), ≤ 1.25 (W3).
+//! criterion medians. `TANGLE_INTERLEAVE=N` replaces criterion by N rounds of one step of each
+//! variant in turn (after a warm-up round) and prints their medians: every variant then runs
+//! under the same machine state. Targets: superposed / largest ≤ 1.05 (W1, W2), ≤ 1.25 (W3).
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
@@ -30,16 +32,11 @@ type AB = tanglenas::backend::CpuAutodiff;
 type AB = tanglenas::backend::CudaAutodiff;
 type Device = <AB as burn::tensor::backend::BackendTypes>::Device;
 
-/// One training step of `net` on `(x, y)` under mixtures from `mix`.
-fn bench_net<M, I: Clone, T>(
-    c: &mut Criterion,
-    group: &str,
-    id: &str,
-    net: M,
-    x: I,
-    y: T,
-    superposed: bool,
-) where
+/// One training step of `net` on `(x, y)` (superposed: softmax mixtures on every decision;
+/// otherwise the largest architecture's single path), as a closure that runs one step per call.
+/// The first step, which realizes lazily initialized parameters, runs here.
+fn stepper<M, I: Clone, T>(net: M, x: I, y: T, superposed: bool) -> impl FnMut()
+where
     M: Supernet<AB, Input = I> + AutodiffModule<AB> + Clone,
     Classification: Objective<AB, M::Output, T>,
 {
@@ -47,7 +44,7 @@ fn bench_net<M, I: Clone, T>(
     let spec = net.spec().clone();
     // Small random α per decision (tracked for gradients), softmax'd as DARTS does.
     let alphas = ArchParams::<AB>::new(&spec, 0, &device);
-    let mixtures = || {
+    let mixtures = move || {
         if superposed {
             Darts::softmax().mixtures(&alphas, &spec, 0).unwrap()
         } else {
@@ -55,20 +52,55 @@ fn bench_net<M, I: Clone, T>(
         }
     };
     let mut opt = SgdConfig::new().init::<AB, M>();
-    let mut net = net;
-    // Realize lazily initialized parameters outside the measurement.
-    let loss = Classification.loss(net.forward_mixed(x.clone(), &mixtures()).unwrap(), &y);
-    let grads = GradientsParams::from_grads(loss.backward(), &net);
-    net = opt.step(1e-3, net, grads);
+    let mut net = Some(net);
+    let mut step = move || {
+        let n = net.take().expect("the net is put back after every step");
+        let loss = Classification.loss(n.forward_mixed(x.clone(), &mixtures()).unwrap(), &y);
+        let grads = GradientsParams::from_grads(loss.backward(), &n);
+        net = Some(opt.step(1e-3, n, grads));
+    };
+    step();
+    step
+}
+
+/// A workload's steps under comparison, by id (`largest`, `superposed`, `ws`).
+type Steps = Vec<(&'static str, Box<dyn FnMut()>)>;
+
+/// Median step time (ms) by id.
+type Medians = Vec<(&'static str, f64)>;
+
+/// Criterion medians of each step of `group`.
+fn bench_steps(c: &mut Criterion, group: &str, steps: Steps) {
     let mut g = c.benchmark_group(group);
-    g.bench_function(BenchmarkId::new(id, 1), |b| {
-        b.iter(|| {
-            let loss = Classification.loss(net.forward_mixed(x.clone(), &mixtures()).unwrap(), &y);
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = opt.step(1e-3, net.clone(), grads);
-        })
-    });
+    for (id, mut step) in steps {
+        g.bench_function(BenchmarkId::new(id, 1), |b| b.iter(&mut step));
+    }
     g.finish();
+}
+
+/// Interleaved mode: `rounds` rounds of one step of each, in turn, after one warm-up round; the
+/// medians per id in ms. Alternating puts every variant under the same machine state (criterion
+/// runs one variant's samples back to back, and its medians drift upwards over a long run here).
+fn interleave(rounds: usize, mut steps: Steps) -> Medians {
+    let mut times = vec![Vec::with_capacity(rounds); steps.len()];
+    for round in 0..=rounds {
+        for ((_, step), t) in steps.iter_mut().zip(&mut times) {
+            let start = Instant::now();
+            step();
+            if round > 0 {
+                t.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    steps
+        .iter()
+        .zip(times)
+        .map(|((id, _), mut t)| {
+            println!("{id}: steps {t:.0?} ms");
+            t.sort_by(f64::total_cmp);
+            (*id, t[t.len() / 2])
+        })
+        .collect()
 }
 
 fn labels(n: usize, classes: i64, device: &Device) -> Tensor<AB, 1, Int> {
@@ -79,56 +111,46 @@ fn labels(n: usize, classes: i64, device: &Device) -> Tensor<AB, 1, Int> {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .configure_from_args()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5));
     let device = Device::default();
     let only = std::env::var("TANGLE_WORKLOAD").ok();
     let run = |w: &str| only.as_deref().is_none_or(|o| o == w);
+    let rounds: Option<usize> = std::env::var("TANGLE_INTERLEAVE")
+        .ok()
+        .map(|r| r.parse().expect("TANGLE_INTERLEAVE is a number of rounds"));
 
+    let mut workloads: Vec<(&str, &str, Steps)> = Vec::new();
     if run("w1") {
         use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig};
         let x = Tensor::<AB, 4>::random([32, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
         let y = labels(32, 10, &device);
-        for (id, sup) in [("largest", false), ("superposed", true)] {
-            let net = AutoFormer::<AB>::new(AutoFormerConfig::tiny(32, 4, 10), &device).unwrap();
-            bench_net(
-                &mut c,
-                "w1_autoformer_t",
-                id,
-                net,
-                x.clone(),
-                y.clone(),
-                sup,
-            );
-        }
+        let net = || AutoFormer::<AB>::new(AutoFormerConfig::tiny(32, 4, 10), &device).unwrap();
+        let steps: Steps = vec![
+            (
+                "largest",
+                Box::new(stepper(net(), x.clone(), y.clone(), false)),
+            ),
+            ("superposed", Box::new(stepper(net(), x, y, true))),
+        ];
+        workloads.push(("w1_autoformer_t", "≤ 1.05", steps));
     }
     if run("w2") {
         use tangle_spaces::conv_macro::{ConvMacro, ConvMacroWs};
         let x = Tensor::<AB, 4>::random([64, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
         let y = labels(64, 10, &device);
-        for (id, sup) in [("largest", false), ("superposed", true)] {
-            bench_net(
-                &mut c,
-                "w2_conv_macro",
-                id,
-                ConvMacro::<AB>::new(&device).unwrap(),
-                x.clone(),
-                y.clone(),
-                sup,
-            );
-        }
-        bench_net(
-            &mut c,
-            "w2_conv_macro",
-            "ws",
-            ConvMacroWs::<AB>::new(&device).unwrap(),
-            x,
-            y,
-            true,
-        );
+        let net = || ConvMacro::<AB>::new(&device).unwrap();
+        let ws = ConvMacroWs::<AB>::new(&device).unwrap();
+        let steps: Steps = vec![
+            (
+                "largest",
+                Box::new(stepper(net(), x.clone(), y.clone(), false)),
+            ),
+            (
+                "superposed",
+                Box::new(stepper(net(), x.clone(), y.clone(), true)),
+            ),
+            ("ws", Box::new(stepper(ws, x, y, true))),
+        ];
+        workloads.push(("w2_conv_macro", "≤ 1.05", steps));
     }
     if run("w3") {
         use tangle_spaces::gpt::{Gpt, GptConfig};
@@ -141,28 +163,53 @@ fn main() {
             ),
             &device,
         );
-        for (id, sup) in [("largest", false), ("superposed", true)] {
-            let net = Gpt::<AB>::new(GptConfig::table18(65, 224), &device).unwrap();
-            bench_net(&mut c, "w3_nanogpt", id, net, x.clone(), y.clone(), sup);
+        let net = || Gpt::<AB>::new(GptConfig::table18(65, 224), &device).unwrap();
+        let steps: Steps = vec![
+            (
+                "largest",
+                Box::new(stepper(net(), x.clone(), y.clone(), false)),
+            ),
+            ("superposed", Box::new(stepper(net(), x, y, true))),
+        ];
+        workloads.push(("w3_nanogpt", "≤ 1.25", steps));
+    }
+
+    // Medians (ms) per workload and id.
+    let mut medians: Vec<(&str, &str, Medians)> = Vec::new();
+    match rounds {
+        Some(rounds) => {
+            for (group, target, steps) in workloads {
+                medians.push((group, target, interleave(rounds, steps)));
+            }
+        }
+        None => {
+            let mut c = Criterion::default()
+                .configure_from_args()
+                .sample_size(10)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(5));
+            for (group, target, steps) in workloads {
+                let ids: Vec<&str> = steps.iter().map(|(id, _)| *id).collect();
+                bench_steps(&mut c, group, steps);
+                let m = ids
+                    .into_iter()
+                    .filter_map(|id| Some((id, median(group, id, 1)? / 1e6)))
+                    .collect();
+                medians.push((group, target, m));
+            }
+            c.final_summary();
         }
     }
-    c.final_summary();
     println!("\n| workload | largest step | superposed step | superposed / largest | WS / largest | target |");
     println!("|---|---|---|---|---|---|");
-    for (group, target) in [
-        ("w1_autoformer_t", "≤ 1.05"),
-        ("w2_conv_macro", "≤ 1.05"),
-        ("w3_nanogpt", "≤ 1.25"),
-    ] {
-        let (Some(l), Some(s)) = (median(group, "largest", 1), median(group, "superposed", 1))
-        else {
+    for (group, target, m) in medians {
+        let get = |id: &str| m.iter().find(|(i, _)| *i == id).map(|(_, v)| *v);
+        let (Some(l), Some(s)) = (get("largest"), get("superposed")) else {
             continue;
         };
-        let ws = median(group, "ws", 1).map_or("–".into(), |w| format!("{:.2}", w / l));
+        let ws = get("ws").map_or("–".into(), |w| format!("{:.2}", w / l));
         println!(
-            "| {group} | {:.0} ms | {:.0} ms | {:.2} | {ws} | {target} |",
-            l / 1e6,
-            s / 1e6,
+            "| {group} | {l:.0} ms | {s:.0} ms | {:.2} | {ws} | {target} |",
             s / l
         );
     }
