@@ -114,21 +114,16 @@ impl<B: Backend> SuperConv1d<B> {
         let [ci, co] = [plan.extents[0], plan.extents[1]];
         let kmax = self.weight.dims()[2];
         let mut w = self.weight.val().slice([0..co, 0..ci]);
-        let mut b = self.bias.val().slice([0..co]);
+        // The bias: its first `co` entries, scaled or masked as the weight's output channels.
+        let mut b = plan.vector(1, self.bias.val());
         if plan.is_single() {
             // One channel combination: the slice, times a straight-through weight if any.
             if let Some(s) = plan.scale() {
-                w = w * s.clone().reshape([1, 1, 1]);
-                b = b * s;
+                w = w * s.reshape([1, 1, 1]);
             }
-        } else {
+        } else if let Some(m) = plan.mask2(1, 0, &w.device()) {
             // Superposed: Σ_c p_c · pad(W_c) = W ⊙ mask, one mask for all combinations.
-            if let Some(m) = plan.mask2(1, 0, &w.device()) {
-                w = w * m.reshape([co, ci, 1]);
-            }
-            if let Some(m) = plan.axis_mask(1) {
-                b = b * m;
-            }
+            w = w * m.reshape([co, ci, 1]);
         }
         let k = match kernel {
             Mixture::Weights(kw) => {

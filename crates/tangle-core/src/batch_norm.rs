@@ -72,7 +72,6 @@ impl<B: Backend> SuperBatchNorm2d<B> {
     pub fn forward(&self, x: Tensor<B, 4>, mix: &Mixture<B>) -> Result<Tensor<B, 4>> {
         let plan = self.combi.plan(&[mix], "SuperBatchNorm2d")?;
         let c = plan.extents[0];
-        let cmax = self.combi.max()[0];
         let dims = x.dims();
         if dims[1] != c {
             return Err(CoreError::Shape {
@@ -87,22 +86,8 @@ impl<B: Backend> SuperBatchNorm2d<B> {
             statistics(x2, n, &self.running_mean, &self.running_var, self.momentum);
         let inv_std = (var + self.epsilon).sqrt().recip();
         let (scale, shift) = if self.affine {
-            let mut g = self.gamma.val();
-            let mut b = self.beta.val();
-            if c != cmax {
-                g = g.slice([0..c]);
-                b = b.slice([0..c]);
-            }
-            if plan.is_single() {
-                if let Some(s) = plan.scale() {
-                    g = g * s.clone();
-                    b = b * s;
-                }
-            } else if let Some(m) = plan.axis_mask(0) {
-                g = g * m.clone();
-                b = b * m;
-            }
-            (inv_std * g, Some(b))
+            let g = plan.vector(0, self.gamma.val());
+            (inv_std * g, Some(plan.vector(0, self.beta.val())))
         } else {
             (inv_std, None)
         };

@@ -234,6 +234,23 @@ impl<B: Backend> Plan<B> {
         Some(prefix_mask(p, &sizes, self.extents[axis]))
     }
 
+    /// A vector along `axis` (a bias, a norm's γ or β) as this pass uses it: its first
+    /// `extents[axis]` entries, times the single combination's weight when it carries one, or
+    /// masked by the mixture ([`Plan::axis_mask`]).
+    pub fn vector(&self, axis: usize, v: Tensor<B, 1>) -> Tensor<B, 1> {
+        let e = self.extents[axis];
+        let v = if v.dims()[0] != e { v.slice([0..e]) } else { v };
+        let factor = if self.is_single() {
+            self.scale()
+        } else {
+            self.axis_mask(axis)
+        };
+        match factor {
+            Some(f) => v * f,
+            None => v,
+        }
+    }
+
     /// Decisions that take several candidates and change `axis`.
     fn varying(&self, axis: usize) -> Vec<bool> {
         (0..self.counts.len())

@@ -212,18 +212,11 @@ impl<B: Backend> SuperConv2d<B> {
         if co != mo || pi != mi {
             w = w.slice([0..co, 0..pi]);
         }
-        let mut b = self.bias.as_ref().map(|b| {
-            if co != mo {
-                b.val().slice([0..co])
-            } else {
-                b.val()
-            }
-        });
+        let mut b = self.bias.as_ref().map(|b| plan.vector(1, b.val()));
         // Channels.
         if plan.is_single() {
             if let Some(s) = plan.scale() {
-                w = w * s.clone().reshape([1, 1, 1, 1]);
-                b = b.map(|b| b * s);
+                w = w * s.reshape([1, 1, 1, 1]);
             }
         } else {
             let m = if self.depthwise {
@@ -233,9 +226,6 @@ impl<B: Backend> SuperConv2d<B> {
             };
             if let Some(m) = m {
                 w = w * m;
-            }
-            if let Some(m) = plan.axis_mask(1) {
-                b = b.map(|b| b * m);
             }
         }
         // Kernel.

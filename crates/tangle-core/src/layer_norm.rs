@@ -79,24 +79,13 @@ impl<B: Backend> SuperLayerNorm<B> {
                 got: dims.to_vec(),
             });
         }
-        let mut g = self.gamma.val();
-        let mut b = self.beta.val();
-        if e != self.combi.max()[0] {
-            g = g.slice([0..e]);
-            b = b.slice([0..e]);
+        if let (false, false, Mixture::Weights(w)) = (plan.is_single(), self.full_width, mix) {
+            // Each candidate's norm applies its own γ[..e_i]: γ stays unmasked, β is masked.
+            let g = self.gamma.val().slice([0..e]);
+            return Ok(self.mixed(x, w.clone(), g, plan.vector(0, self.beta.val())));
         }
-        if plan.is_single() {
-            if let Some(s) = plan.scale() {
-                g = g * s.clone();
-                b = b * s;
-            }
-        } else if let (false, Mixture::Weights(w)) = (self.full_width, mix) {
-            let m = plan.axis_mask(0).expect("weights give a mask");
-            return Ok(self.mixed(x, w.clone(), g, b * m));
-        } else if let Some(m) = plan.axis_mask(0) {
-            g = g * m.clone();
-            b = b * m;
-        }
+        let g = plan.vector(0, self.gamma.val());
+        let b = plan.vector(0, self.beta.val());
         let (var, mean) = x.clone().var_mean_bias(D - 1);
         let y = (x - mean) / (var + self.epsilon).sqrt();
         let mut shape = [1usize; D];

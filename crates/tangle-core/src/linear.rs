@@ -153,26 +153,13 @@ impl<B: Backend> SuperLinear<B> {
         if [ei, eo] != [self.combi.max()[0], self.combi.max()[1]] {
             w = w.slice([0..ei, 0..eo]);
         }
-        let mut b = self.bias.as_ref().map(|b| {
-            let b = b.val();
-            if eo != self.combi.max()[1] {
-                b.slice([0..eo])
-            } else {
-                b
-            }
-        });
+        let b = self.bias.as_ref().map(|b| plan.vector(1, b.val()));
         if plan.is_single() {
             if let Some(s) = plan.scale() {
-                w = w * s.clone().reshape([1, 1]);
-                b = b.map(|b| b * s);
+                w = w * s.reshape([1, 1]);
             }
-        } else {
-            if let Some(m) = plan.mask2(0, 1, &device) {
-                w = w * m;
-            }
-            if let Some(m) = plan.axis_mask(1) {
-                b = b.map(|b| b * m);
-            }
+        } else if let Some(m) = plan.mask2(0, 1, &device) {
+            w = w * m;
         }
         (w, b, [ei, eo])
     }

@@ -60,3 +60,45 @@ fn row_valued_prefix_mask_sums_covering_rows() {
     let want = [111.0, 222.0, 101.0, 202.0, 101.0, 202.0, 0.0, 0.0];
     assert_close(&m, &floats::<B, 2>(&want, [4, 2], &dev()), 0.0);
 }
+
+#[test]
+fn plan_vector_is_the_slice_scaled_or_masked() {
+    use tangle_core::{combi::Combi, Mixture};
+    // Two decisions on a [in, out] weight: out = 2·in_choice + 2·ratio_choice + 2.
+    let combi = Combi::new(vec![2, 2], 2, |c| vec![4, 2 + 2 * c[0] + 2 * c[1]]).unwrap();
+    let v = w::<B>(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &dev());
+    // Superposed: v ⊙ m with m[t] = Σ_{a,b} α_a β_b 1[t < extent(a, b)], written out.
+    let (a, b) = ([0.25f32, 0.75], [0.4f32, 0.6]);
+    let (wa, wb) = (
+        Mixture::weights(w::<B>(&a, &dev())),
+        Mixture::weights(w::<B>(&b, &dev())),
+    );
+    let plan = combi.plan(&[&wa, &wb], "test").unwrap();
+    let want: Vec<f32> = (0..6)
+        .map(|t| {
+            let mut m = 0.0;
+            for (i, pa) in a.iter().enumerate() {
+                for (j, pb) in b.iter().enumerate() {
+                    if t < 2 + 2 * i + 2 * j {
+                        m += pa * pb;
+                    }
+                }
+            }
+            (t + 1) as f32 * m
+        })
+        .collect();
+    assert_close(&plan.vector(1, v.clone()), &w::<B>(&want, &dev()), 1e-6);
+    // Single with a straight-through weight: the first extent(1, 0) = 4 entries times it.
+    let st = Mixture::straight_through(1, w::<B>(&[0.5], &dev()));
+    let plan = combi.plan(&[&st, &Mixture::single(0)], "test").unwrap();
+    assert_close(
+        &plan.vector(1, v.clone()),
+        &w::<B>(&[0.5, 1.0, 1.5, 2.0], &dev()),
+        1e-6,
+    );
+    // Plain single: the slice alone.
+    let plan = combi
+        .plan(&[&Mixture::single(0), &Mixture::single(0)], "test")
+        .unwrap();
+    assert_close(&plan.vector(1, v), &w::<B>(&[1.0, 2.0], &dev()), 1e-6);
+}
