@@ -96,6 +96,8 @@ struct CnnJob {
     retrain: usize,
     budget: usize,
     lr: f64,
+    /// Steps of linear learning-rate warm-up.
+    warmup: usize,
     recalibrate: usize,
 }
 
@@ -221,6 +223,7 @@ impl CnnJob {
             arch_step: step,
             lr: self.lr,
             lr_min: base.lr_min.min(self.lr),
+            lr_warmup_steps: self.warmup,
             ..base
         });
         let mut search = Search::new(net, mixer, config, a.seed, &device)
@@ -311,6 +314,7 @@ impl CnnJob {
             "epochs": a.epochs,
             "seed": a.seed,
             "lr": self.lr,
+            "lr_warmup_steps": self.warmup,
             "batch_norm_recalibration_batches": self.recalibrate,
             "architecture": done.description,
             "test_accuracy_inherited": acc,
@@ -608,7 +612,8 @@ pub fn main(space: Space) {
          \x20   [--recalibrate 30 (batch-norm re-estimation batches at the result; 0 = off)]\n\
          Defaults: a scaled-down search on the shipped MNIST digits in a few minutes on 2 CPU\n\
          cores. --channels / --cells set NB201's C and cells per stage and DARTS's C and cells.\n\
-         --lr: the weight learning rate (default: the paper's for the space)."
+         --lr: the weight learning rate (default: the paper's for the space); --warmup: steps of\n\
+         linear learning-rate warm-up before the cosine schedule."
     );
     let defaults = Args {
         device: "cpu".into(),
@@ -658,6 +663,7 @@ pub fn main(space: Space) {
             retrain: a.take("retrain", 0)?,
             budget: a.take("budget", 100)?,
             lr: a.take("lr", space.default_lr())?,
+            warmup: a.take("warmup", 0)?,
             recalibrate: a.take("recalibrate", 30)?,
             args: a.clone(),
         })
