@@ -114,9 +114,16 @@ fn main() {
     let device = Device::default();
     let only = std::env::var("TANGLE_WORKLOAD").ok();
     let run = |w: &str| only.as_deref().is_none_or(|o| o == w);
-    let rounds: Option<usize> = std::env::var("TANGLE_INTERLEAVE")
-        .ok()
-        .map(|r| r.parse().expect("TANGLE_INTERLEAVE is a number of rounds"));
+    let rounds: Option<usize> =
+        std::env::var("TANGLE_INTERLEAVE")
+            .ok()
+            .map(|r| match r.parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    eprintln!("TANGLE_INTERLEAVE={r}: expected a number of rounds ≥ 1");
+                    std::process::exit(2);
+                }
+            });
 
     let mut workloads: Vec<(&str, &str, Steps)> = Vec::new();
     if run("w1") {
