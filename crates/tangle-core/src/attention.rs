@@ -307,14 +307,7 @@ impl<B: Backend> SuperAttention<B> {
         layout: QkvLayout,
         d: usize,
     ) -> Result<[Tensor<B, 3>; 3]> {
-        let (w, bias, [ei, _]) = self.qkv.mixed(mix)?;
-        if x.dims()[2] != ei {
-            return Err(CoreError::Shape {
-                module: "SuperAttention".into(),
-                expected: format!("last dim {ei}"),
-                got: x.dims().to_vec(),
-            });
-        }
+        let (w, bias, _) = self.qkv.mixed_for(&x.dims(), mix)?;
         Ok(project_qkv(x, w, bias, layout, d))
     }
 

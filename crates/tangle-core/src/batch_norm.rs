@@ -86,8 +86,8 @@ impl<B: Backend> SuperBatchNorm2d<B> {
             statistics(x2, n, &self.running_mean, &self.running_var, self.momentum);
         let inv_std = (var + self.epsilon).sqrt().recip();
         let (scale, shift) = if self.affine {
-            let g = plan.vector(0, self.gamma.val());
-            (inv_std * g, Some(plan.vector(0, self.beta.val())))
+            let [g, b] = plan.vectors(0, [self.gamma.val(), self.beta.val()]);
+            (inv_std * g, Some(b))
         } else {
             (inv_std, None)
         };

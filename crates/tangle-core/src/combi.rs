@@ -238,17 +238,26 @@ impl<B: Backend> Plan<B> {
     /// `extents[axis]` entries, times the single combination's weight when it carries one, or
     /// masked by the mixture ([`Plan::axis_mask`]).
     pub fn vector(&self, axis: usize, v: Tensor<B, 1>) -> Tensor<B, 1> {
+        let [v] = self.vectors(axis, [v]);
+        v
+    }
+
+    /// [`Plan::vector`] for several vectors along the same `axis` (a norm's γ and β), with the
+    /// scale or mask built once.
+    pub fn vectors<const N: usize>(&self, axis: usize, vs: [Tensor<B, 1>; N]) -> [Tensor<B, 1>; N] {
         let e = self.extents[axis];
-        let v = if v.dims()[0] != e { v.slice([0..e]) } else { v };
         let factor = if self.is_single() {
             self.scale()
         } else {
             self.axis_mask(axis)
         };
-        match factor {
-            Some(f) => v * f,
-            None => v,
-        }
+        vs.map(|v| {
+            let v = if v.dims()[0] != e { v.slice([0..e]) } else { v };
+            match &factor {
+                Some(f) => v * f.clone(),
+                None => v,
+            }
+        })
     }
 
     /// Decisions that take several candidates and change `axis`.

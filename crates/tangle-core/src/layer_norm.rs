@@ -84,8 +84,7 @@ impl<B: Backend> SuperLayerNorm<B> {
             let g = self.gamma.val().slice([0..e]);
             return Ok(self.mixed(x, w.clone(), g, plan.vector(0, self.beta.val())));
         }
-        let g = plan.vector(0, self.gamma.val());
-        let b = plan.vector(0, self.beta.val());
+        let [g, b] = plan.vectors(0, [self.gamma.val(), self.beta.val()]);
         let (var, mean) = x.clone().var_mean_bias(D - 1);
         let y = (x - mean) / (var + self.epsilon).sqrt();
         let mut shape = [1usize; D];

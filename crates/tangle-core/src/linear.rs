@@ -171,17 +171,22 @@ impl<B: Backend> SuperLinear<B> {
         x: Tensor<B, D>,
         mix: &[&Mixture<B>],
     ) -> Result<Tensor<B, D>> {
+        let (w, b, _) = self.mixed_for(&x.dims(), mix)?;
+        Ok(linear(x, w, b))
+    }
+
+    /// [`SuperLinear::mixed`] for an input of shape `dims`, checked to end in the input extent
+    /// of this mixture.
+    pub(crate) fn mixed_for(&self, dims: &[usize], mix: &[&Mixture<B>]) -> Result<Mixed<B>> {
         let plan = self.combi.plan(mix, "SuperLinear")?;
-        let dims = x.dims();
-        if dims[D - 1] != plan.extents[0] {
+        if dims.last() != Some(&plan.extents[0]) {
             return Err(CoreError::Shape {
                 module: "SuperLinear".into(),
                 expected: format!("last dim {}", plan.extents[0]),
                 got: dims.to_vec(),
             });
         }
-        let (w, b, _) = self.mixed_with(&plan);
-        Ok(linear(x, w, b))
+        Ok(self.mixed_with(&plan))
     }
 
     /// The standalone `Linear` at one choice per decision, with the inherited weights.
