@@ -274,10 +274,10 @@ fn run<B: AutodiffBackend, X: Mixer<B>>(
             .map_err(|e| e.to_string())?;
         let r = search.records.last().expect("one record per epoch");
         println!(
-            "epoch {epoch:>2}  train loss {:.3} acc {:.3}  valid loss {:.3} acc {:.3}  argmax {}  [{:.0}s]",
+            "epoch {epoch:>2}  train loss {:.3} acc {:.3}  valid loss {} acc {:.3}  argmax {}  [{:.0}s]",
             r.train_loss,
             r.train_acc.unwrap_or(0.0),
-            r.valid_loss,
+            r.valid_loss.map_or("-".to_string(), |v| format!("{v:.3}")),
             r.valid_acc.unwrap_or(0.0),
             r.architecture,
             r.seconds

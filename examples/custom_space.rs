@@ -513,7 +513,12 @@ fn export_and_evaluate<B: AutodiffBackend>(
     let inherited = accuracy(&reloaded_inner, &test.0, &test.1);
     // Fine-tune the plain network on the training split (Adam, lr 1e-3).
     let mut net = reloaded;
-    let mut opt = AdamConfig::new().init::<B, SeqSubnet<B>>();
+    // Every hyperparameter explicit: Burn's default ε is 1e-5, PyTorch's 1e-8.
+    let mut opt = AdamConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .init::<B, SeqSubnet<B>>();
     for epoch in 0..epochs {
         for step in 0..data.steps_per_epoch() {
             let (x, y) = data.train(epoch, step);

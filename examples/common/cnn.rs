@@ -142,7 +142,10 @@ fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
     let steps = train.len() / batch_size;
     let mut opt = SgdConfig::new()
         .with_momentum(Some(
-            burn::optim::momentum::MomentumConfig::new().with_momentum(0.9),
+            burn::optim::momentum::MomentumConfig::new()
+                .with_momentum(0.9)
+                .with_dampening(0.0)
+                .with_nesterov(false),
         ))
         .init::<B, N>();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -186,6 +189,7 @@ impl CnnJob {
         finish: impl FnOnce(
             &M::InnerModule,
             &Architecture,
+            Option<&[Vec<f32>]>,
             &Path,
             &Images,
             &Images,
@@ -291,7 +295,19 @@ impl CnnJob {
         let acc = accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
             model.forward_mixed(x, &fixed).map_err(|e| e.to_string())
         })?;
-        let done = finish(&model, &arch, &out, &train, &test, &transform)?;
+        // A single-stage search ends with the mixer's probabilities (DARTS discretizes them);
+        // a two-stage one only with the architecture it picked.
+        let probabilities = matches!(strategy, Strategy::Gradient)
+            .then(|| search.mixer.probabilities(&search.alphas));
+        let done = finish(
+            &model,
+            &arch,
+            probabilities.as_deref(),
+            &out,
+            &train,
+            &test,
+            &transform,
+        )?;
         println!("\ndiscovered architecture: {}", done.description);
         println!(
             "test accuracy with inherited weights: {acc:.4} ({} test images)",
@@ -395,7 +411,7 @@ impl Job for CnnJob {
                 step,
                 strategy,
                 device,
-                |m, arch, out, train, test, t| {
+                |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
                         conv_macro::ConvMacro::<B>::new(&d).map_err(e)?,
@@ -417,7 +433,7 @@ impl Job for CnnJob {
                 step,
                 strategy,
                 device,
-                |m, arch, out, train, test, t| {
+                |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
                         conv_macro::ConvMacro::<B>::new(&d).map_err(e)?,
@@ -445,7 +461,7 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
-                    |m, arch, out, train, test, t| {
+                    |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let g = toy_cell::ToyGenotype::from_architecture(arch).map_err(e)?;
                         let retrained = self.retrain_fresh(
@@ -480,17 +496,31 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
-                    |m, arch, out, train, test, t| {
+                    |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let s = nb201::arch_string(arch).map_err(e)?;
-                        let retrained = self.retrain_fresh(
-                            nb201::Nb201::<B>::new(cfg, &d).map_err(e)?,
-                            arch,
-                            train,
-                            test,
-                            t,
-                            &d,
-                        )?;
+                        // The benchmark's evaluation network (affine cell batch norms), fresh.
+                        let retrained = if self.retrain > 0 {
+                            let fresh = nb201::Nb201::<B>::new(cfg, &d)
+                                .and_then(|n| n.extract(arch))
+                                .map_err(e)?;
+                            let net = retrain(
+                                fresh,
+                                train,
+                                t,
+                                self.retrain,
+                                self.batch,
+                                self.args.seed,
+                                &d,
+                                |n, x| n.forward(x).map_err(|e| e.to_string()),
+                            )?;
+                            let inner = net.valid();
+                            Some(accuracy::<B::InnerBackend>(test, t, &d, |x| {
+                                inner.forward(x).map_err(|e| e.to_string())
+                            })?)
+                        } else {
+                            None
+                        };
                         Ok(Finished {
                             description: s,
                             retrained,
@@ -516,23 +546,9 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
-                    |m, arch, out, train, test, t| {
+                    |m, arch, probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
-                        // DARTS's discretization needs probabilities; from an architecture, a one-hot
-                        // per edge (the argmax, or the two-stage result) gives the same rule.
-                        let one_hot: Vec<Vec<f32>> = m
-                            .spec()
-                            .indices(arch)
-                            .map_err(e)?
-                            .iter()
-                            .zip(m.spec().decisions())
-                            .map(|(&i, d)| {
-                                (0..d.len())
-                                    .map(|j| if j == i { 1.0 } else { 0.0 })
-                                    .collect()
-                            })
-                            .collect();
-                        let g = darts::Genotype::from_probabilities(&one_hot).map_err(e)?;
+                        let g = darts::Genotype::discretize(arch, probabilities).map_err(e)?;
                         write(out, "genotype.txt", &g.to_string())?;
                         let retrained = if self.retrain > 0 {
                             let cfg = darts::DartsNetworkConfig {
@@ -578,7 +594,7 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
-                    |m, arch, out, train, test, t| {
+                    |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let retrained = self.retrain_fresh(
                             mobilenet::MobileNetV3::<B>::new(cfg, &d).map_err(e)?,

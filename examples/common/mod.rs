@@ -265,12 +265,13 @@ pub fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
 /// Prints one epoch's line.
 pub fn print_epoch(r: &EpochRecord) {
     println!(
-        "epoch {:>2}  train loss {:.3}{}  valid loss {:.3}{}  lr {:.1e}  [{:.0}s]",
+        "epoch {:>2}  train loss {:.3}{}  valid loss {}{}  lr {:.1e}  [{:.0}s]",
         r.epoch,
         r.train_loss,
         r.train_acc
             .map_or(String::new(), |a| format!(" acc {a:.3}")),
-        r.valid_loss,
+        r.valid_loss
+            .map_or("- (no α step)".to_string(), |v| format!("{v:.3}")),
         r.valid_acc
             .map_or(String::new(), |a| format!(" acc {a:.3}")),
         r.lr,

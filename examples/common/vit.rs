@@ -8,7 +8,9 @@ use tangle_core::Supernet;
 use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
 use tangle_optim::plot::probabilities_svg;
-use tangle_optim::{ArchStep, Classification, Mixer, Search, SearchConfig, SearchData as _};
+use tangle_optim::{
+    ArchStep, Classification, FixedPath, Mixer, Search, SearchConfig, SearchData as _,
+};
 use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig, ViT};
 
 use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job, Strategy};
@@ -23,6 +25,10 @@ struct VitJob {
     lr: f64,
     depths: Option<Vec<usize>>,
     budget: usize,
+    /// Also train the discovered architecture alone (fresh weights, same data and weight steps).
+    reference: bool,
+    /// Epochs of weight training before α is updated.
+    alpha_warmup: usize,
 }
 
 /// Top-1 accuracy of `net` on `set`.
@@ -95,7 +101,7 @@ impl Job for VitJob {
             },
             None => config,
         };
-        let net = AutoFormer::<B>::new(config, &device).map_err(|e| e.to_string())?;
+        let net = AutoFormer::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
         let out = fresh_dir(&a.out)?;
         let search_config = strategy.config(SearchConfig {
@@ -103,6 +109,7 @@ impl Job for VitJob {
             arch_step: step,
             lr: self.lr,
             lr_min: self.lr / 50.0,
+            warmup_epochs: self.alpha_warmup,
             ..SearchConfig::autoformer(a.epochs)
         });
         let mut search = Search::new(net, mixer, search_config, a.seed, &device)
@@ -148,12 +155,44 @@ impl Job for VitJob {
         let form = model.describe(&arch).map_err(|e| e.to_string())?;
         let vit = model.extract(&arch).map_err(|e| e.to_string())?;
         let acc = accuracy(&vit, &test, &transform, &device);
+        // The reference: the same architecture trained alone — a fresh supernet on that single
+        // path, with the search's data, optimizer, schedule and number of weight steps.
+        let alone = if self.reference {
+            println!("\ntraining the discovered architecture alone (reference)");
+            let fresh = AutoFormer::<B>::new(config, &device).map_err(|e| e.to_string())?;
+            let cfg = SearchConfig {
+                warmup_epochs: a.epochs,
+                ..search.config.clone()
+            };
+            let path = FixedPath::new(&spec, &arch).map_err(|e| e.to_string())?;
+            let mut alone = Search::new(fresh, path, cfg, a.seed, &device)
+                .map_err(|e| e.to_string())?
+                .with_log(out.join("reference.jsonl"))
+                .with_progress(true);
+            for epoch in 0..a.epochs {
+                alone
+                    .run_until(&data, &Classification, epoch + 1)
+                    .map_err(|e| e.to_string())?;
+                print_epoch(alone.records.last().expect("a record per epoch"));
+            }
+            let net = alone
+                .model
+                .valid()
+                .extract(&arch)
+                .map_err(|e| e.to_string())?;
+            Some(accuracy(&net, &test, &transform, &device))
+        } else {
+            None
+        };
         let form_json = serde_json::to_string(&form).map_err(|e| e.to_string())?;
         println!("\ndiscovered architecture (AutoFormer form): {form_json}");
         println!(
             "test accuracy of the discovered network with inherited weights: {acc:.4} ({} test images)",
             test.len()
         );
+        if let Some(r) = alone {
+            println!("test accuracy of the same architecture trained alone: {r:.4}");
+        }
         write(&out, "architecture.json", &arch.to_json())?;
         write(&out, "autoformer.json", &form_json)?;
         let probs = search.mixer.probabilities(&search.alphas);
@@ -170,6 +209,13 @@ impl Job for VitJob {
             "seed": a.seed,
             "architecture": form,
             "test_accuracy": acc,
+            "test_accuracy_trained_alone": alone,
+            "train_portion": a.train_portion,
+            "train_samples": self.train_samples,
+            "batch": self.batch,
+            "lr": self.lr,
+            "arch_lr": a.arch_lr,
+            "warmup_epochs": search.config.warmup_epochs,
             "test_images": test.len(),
             "final_probabilities": probs,
             "seconds": search.records.last().map(|r| r.seconds),
@@ -201,7 +247,8 @@ pub fn main(small: bool) {
          \x20   [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100] [--data-dir DIR]\n\
          \x20   [--epochs N] [--seed S] [--train-portion P] [--arch-lr LR] [--out DIR]\n\
          \x20   [--image-size 32] [--patch 8] [--train-samples N (0 = all)] [--batch 32] [--lr 1e-3] [--depths 2,3,4 | paper]\n\
-         \x20   [--budget 100 (candidates of spos-rs / spos-es)]\n\
+         \x20   [--budget 100 (candidates of spos-rs / spos-es)] [--alpha-warmup EPOCHS (weights only first)]\n\
+         \x20   [--reference true (also train the discovered architecture alone: same data, same weight steps)]\n\
          Defaults: a scaled-down search that finishes in about 6 minutes on 2 CPU cores: the\n\
          space's embed / heads / MLP-ratio choices at depth {{2, 3, 4}} (`--depths paper` for\n\
          {{12, 13, 14}}), patch 8 (17 tokens), 2000 shipped MNIST digits (half for the weights,\n\
@@ -231,6 +278,8 @@ pub fn main(small: bool) {
             batch: a.take("batch", 32)?,
             lr: a.take("lr", 1e-3)?,
             budget: a.take("budget", 100)?,
+            reference: a.take("reference", false)?,
+            alpha_warmup: a.take("alpha-warmup", 0)?,
             depths: match a.take::<String>("depths", "2,3,4".into())? {
                 d if d == "paper" => None,
                 d => Some(

@@ -7,6 +7,7 @@ use burn::tensor::{backend::Backend, module::linear, Bool, Tensor, TensorData};
 use crate::error::{CoreError, Result};
 use crate::linear::{SuperLinear, SuperLinearConfig};
 use crate::mixture::Mixture;
+use crate::relative_position::RelativePosition2d;
 use crate::spec::{check_heads_divide, check_increasing_sizes, Decision};
 use crate::subnet::QkvLayout;
 
@@ -28,6 +29,7 @@ pub struct SuperAttentionConfig {
     causal: bool,
     dropout: f64,
     bias: bool,
+    relative_position: Option<usize>,
 }
 
 impl SuperAttentionConfig {
@@ -49,7 +51,17 @@ impl SuperAttentionConfig {
             causal: false,
             dropout: 0.0,
             bias: true,
+            relative_position: None,
         })
+    }
+
+    /// AutoFormer's 2-D relative position encodings on keys and values, distances clipped to
+    /// `±max_distance` (AutoFormer: 14); `None`: off (the default). Needs a fixed head dim
+    /// and, at run time, a cls token followed by a square grid of patches. See
+    /// [`RelativePosition2d`].
+    pub fn with_relative_position(mut self, max_distance: Option<usize>) -> Self {
+        self.relative_position = max_distance;
+        self
     }
 
     /// Causal (autoregressive) masking.
@@ -72,6 +84,18 @@ impl SuperAttentionConfig {
 
     /// Builds the module.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SuperAttention<B>> {
+        let (rel_k, rel_v) = match (self.relative_position, self.head_dim) {
+            (None, _) => (None, None),
+            (Some(m), HeadDim::Fixed(d)) => (
+                Some(RelativePosition2d::new(d, m, device)?),
+                Some(RelativePosition2d::new(d, m, device)?),
+            ),
+            (Some(_), HeadDim::EmbedOverHeads) => {
+                return Err(CoreError::Config(
+                    "relative position encodings need a fixed head dim (HeadDim::Fixed)".into(),
+                ))
+            }
+        };
         let (e, h) = (self.embeds.clone(), self.heads.clone());
         let (ne, nh) = (e.len(), h.len());
         let (qkv, proj) = match self.head_dim {
@@ -96,6 +120,8 @@ impl SuperAttentionConfig {
             qkv: qkv.with_bias(self.bias).init(device),
             proj: proj.with_bias(self.bias).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
+            rel_k,
+            rel_v,
             embeds: self.embeds.clone(),
             heads: self.heads.clone(),
             head_dim: self.head_dim,
@@ -123,6 +149,10 @@ pub struct SuperAttention<B: Backend> {
     /// Output projection.
     pub proj: SuperLinear<B>,
     dropout: Dropout,
+    /// Relative position encodings of the keys (AutoFormer), if on.
+    pub rel_k: Option<RelativePosition2d<B>>,
+    /// Relative position encodings of the values, if on.
+    pub rel_v: Option<RelativePosition2d<B>>,
     #[module(skip)]
     embeds: Vec<usize>,
     #[module(skip)]
@@ -171,8 +201,9 @@ impl<B: Backend> SuperAttention<B> {
         k: Tensor<B, 4>,
         v: Tensor<B, 4>,
         scale: Option<f64>,
-    ) -> Tensor<B, 3> {
-        attend(q, k, v, scale, self.causal, &self.dropout)
+    ) -> Result<Tensor<B, 3>> {
+        let rel = relative(&self.rel_k, &self.rel_v, q.dims()[2])?;
+        Ok(attend(q, k, v, scale, self.causal, &self.dropout, rel))
     }
 
     /// Forward pass on `[batch, seq, e]`; `embed` and `heads` are the two decisions' mixtures.
@@ -208,7 +239,7 @@ impl<B: Backend> SuperAttention<B> {
         let h = q.dims()[2] / d;
         let part = |z: Tensor<B, 3>| z.reshape([b, t, h, d]).swap_dims(1, 2);
         let scale = 1.0 / (d as f64).sqrt();
-        let o = self.attend(part(q), part(k), part(v), Some(scale));
+        let o = self.attend(part(q), part(k), part(v), Some(scale))?;
         self.proj.forward(o, &[heads, embed])
     }
 
@@ -246,7 +277,7 @@ impl<B: Backend> SuperAttention<B> {
                         heads_of(k.clone(), h),
                         heads_of(v.clone(), h),
                         Some(scale),
-                    );
+                    )?;
                     match hweight {
                         Some(s) => o * s.reshape([1, 1, 1]),
                         None => o,
@@ -280,7 +311,7 @@ impl<B: Backend> SuperAttention<B> {
                         lay(mix.clone(), &k),
                         lay(mix.clone(), &v),
                         None,
-                    );
+                    )?;
                     // Back to embedding layout with the same weights (the transposed matrix),
                     // the head count's weight folded in.
                     let back = match hweight {
@@ -366,6 +397,8 @@ impl<B: Backend> SuperAttention<B> {
             qkv,
             proj,
             dropout: self.dropout.clone(),
+            rel_k: self.rel_k.clone(),
+            rel_v: self.rel_v.clone(),
             heads: h,
             head_dim,
             layout,
@@ -426,11 +459,28 @@ pub(crate) fn attend<B: Backend>(
     scale: Option<f64>,
     causal: bool,
     dropout: &Dropout,
+    relative: Option<[Tensor<B, 3>; 2]>,
 ) -> Tensor<B, 3> {
-    let [b, h, t, _] = q.dims();
+    let [b, h, t, dq] = q.dims();
     let d = v.dims()[3];
     let device = q.device();
-    let mut scores = q.matmul(k.swap_dims(2, 3));
+    let (rel_k, rel_v) = match relative {
+        Some([rk, rv]) => (Some(rk), Some(rv)),
+        None => (None, None),
+    };
+    let mut scores = match &rel_k {
+        Some(rk) => {
+            // AutoFormer: s_ij = q_i · k_j + q_i · r_k[i, j]. Queries grouped by position,
+            // [t, b·h, d] · [t, d, t], then back to [b, h, t, t].
+            let by_position = q.clone().permute([2, 0, 1, 3]).reshape([t, b * h, dq]);
+            let rel = by_position
+                .matmul(rk.clone().swap_dims(1, 2))
+                .reshape([t, b, h, t])
+                .permute([1, 2, 0, 3]);
+            q.matmul(k.swap_dims(2, 3)) + rel
+        }
+        None => q.matmul(k.swap_dims(2, 3)),
+    };
     if let Some(s) = scale {
         scores = scores * s;
     }
@@ -443,10 +493,28 @@ pub(crate) fn attend<B: Backend>(
     let top = scores.clone().max_dim(3).detach();
     let e = (scores - top).exp();
     let total = e.clone().sum_dim(3).swap_dims(1, 2).reshape([b * t * h, 1]);
-    let o = dropout
-        .forward(e)
-        .matmul(v)
-        .swap_dims(1, 2)
-        .reshape([b * t * h, d]);
+    let e = dropout.forward(e);
+    let mut o = e.clone().matmul(v).swap_dims(1, 2).reshape([b * t * h, d]);
+    if let Some(rv) = rel_v {
+        // o_i += Σ_j p_ij r_v[i, j]: [t, b·h, t] · [t, t, d] → [t, b, h, d] → [b, t, h, d].
+        let by_position = e.permute([2, 0, 1, 3]).reshape([t, b * h, t]);
+        o = o + by_position
+            .matmul(rv)
+            .reshape([t, b, h, d])
+            .swap_dims(0, 1)
+            .reshape([b * t * h, d]);
+    }
     (o / total).reshape([b, t, h * d])
+}
+
+/// The key and value encodings of `tokens` tokens, when the layer has them.
+pub(crate) fn relative<B: Backend>(
+    rel_k: &Option<RelativePosition2d<B>>,
+    rel_v: &Option<RelativePosition2d<B>>,
+    tokens: usize,
+) -> Result<Option<[Tensor<B, 3>; 2]>> {
+    Ok(match (rel_k, rel_v) {
+        (Some(k), Some(v)) => Some([k.embeddings(tokens)?, v.embeddings(tokens)?]),
+        _ => None,
+    })
 }

@@ -10,7 +10,8 @@
 //!   `Σ_i w_i · pad(slice_i(W)) = W ⊙ mask`, so a superposed op costs one pass of the largest op.
 //! * Entangled modules, each a Burn `Module` that also runs in single-path mode and extracts to
 //!   plain Burn modules: [`SuperLinear`], [`SuperConv2d`], [`SuperLayerNorm`],
-//!   [`SuperBatchNorm2d`], [`SuperEmbedding`], [`SuperPatchEmbed`], [`SuperAttention`];
+//!   [`SuperBatchNorm2d`], [`SuperEmbedding`], [`SuperPatchEmbed`], [`SuperAttention`] (with
+//!   AutoFormer's [`RelativePosition2d`] encodings as an option);
 //!   [`DepthMixer`] for depth; [`WsMixedOp`], the weight-sharing baseline.
 //! * [`subnet`]: plain modules for extracted subnets and burnpack save / load.
 //! * [`Supernet`]: the trait a search space implements so optimizers can drive it, and
@@ -53,6 +54,7 @@ pub mod linear;
 pub mod mask;
 pub mod mixture;
 pub mod patch;
+pub mod relative_position;
 pub mod space;
 pub mod spec;
 pub mod subnet;
@@ -69,6 +71,7 @@ pub use layer_norm::SuperLayerNorm;
 pub use linear::{scaled, SuperLinear, SuperLinearConfig};
 pub use mixture::Mixture;
 pub use patch::SuperPatchEmbed;
+pub use relative_position::RelativePosition2d;
 pub use space::{Extract, Mixtures, Supernet};
 pub use spec::{check_heads_divide, Architecture, Choice, Decision, DecisionKind, SearchSpec};
 pub use ws::WsMixedOp;

@@ -34,6 +34,10 @@ pub struct Attention<B: Backend> {
     pub proj: Linear<B>,
     /// Dropout on attention probabilities.
     pub dropout: Dropout,
+    /// Relative position encodings of the keys (AutoFormer), if any.
+    pub rel_k: Option<crate::relative_position::RelativePosition2d<B>>,
+    /// Relative position encodings of the values, if any.
+    pub rel_v: Option<crate::relative_position::RelativePosition2d<B>>,
     /// Number of heads.
     #[module(skip)]
     pub heads: usize,
@@ -49,9 +53,13 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
-    /// Forward pass on `[batch, seq, embed]`.
+    /// Forward pass on `[batch, seq, embed]`. With relative position encodings the sequence
+    /// must be a cls token and a square grid of patches, as the layer was searched on (the
+    /// extracting space checked that); otherwise this panics naming the token count.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
+        let rel = crate::attention::relative(&self.rel_k, &self.rel_v, t)
+            .unwrap_or_else(|e| panic!("Attention::forward: {e}"));
         let (h, d) = (self.heads, self.head_dim);
         let [q, k, v] = project_qkv(
             x,
@@ -69,6 +77,7 @@ impl<B: Backend> Attention<B> {
             Some(1.0 / (d as f64).sqrt()),
             self.causal,
             &self.dropout,
+            rel,
         );
         self.proj.forward(o)
     }

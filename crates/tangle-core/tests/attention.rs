@@ -80,11 +80,20 @@ fn fixed_head_dim_equals_weighted_sum_over_heads_and_embeds() {
 }
 
 fn one_hot_single_extracted(att: &SuperAttention<B>, embeds: &[usize], heads: &[usize]) {
+    one_hot_single_extracted_at(att, embeds, heads, 4)
+}
+
+fn one_hot_single_extracted_at(
+    att: &SuperAttention<B>,
+    embeds: &[usize],
+    heads: &[usize],
+    t: usize,
+) {
     let d = dev();
     let emax = *embeds.last().unwrap();
     for (i, &e) in embeds.iter().enumerate() {
         for j in 0..heads.len() {
-            let x = randn::<B, 3>([2, 4, e], &d);
+            let x = randn::<B, 3>([2, t, e], &d);
             let hot = att
                 .forward(
                     pad_last(x.clone(), emax),
@@ -96,12 +105,12 @@ fn one_hot_single_extracted(att: &SuperAttention<B>, embeds: &[usize], heads: &[
                 .forward(x.clone(), &Mixture::single(i), &Mixture::single(j))
                 .unwrap();
             let sub = att.extract(i, j).unwrap().forward(x);
-            assert_eq!(single.dims(), [2, 4, e]);
-            assert_close(&hot.clone().slice([0..2, 0..4, 0..e]), &single, 1e-5);
+            assert_eq!(single.dims(), [2, t, e]);
+            assert_close(&hot.clone().slice([0..2, 0..t, 0..e]), &single, 1e-5);
             if e < emax {
                 assert_close(
-                    &hot.slice([0..2, 0..4, e..emax]),
-                    &Tensor::zeros([2, 4, emax - e], &d),
+                    &hot.slice([0..2, 0..t, e..emax]),
+                    &Tensor::zeros([2, t, emax - e], &d),
                     0.0,
                 );
             }
@@ -370,4 +379,183 @@ fn heads_must_divide_embeds_for_gpt_attention() {
         SuperAttentionConfig::new(&[8], &[2, 2], HeadDim::Fixed(4)),
         Err(CoreError::Duplicate { .. })
     ));
+}
+
+/// AutoFormer's relative-position encodings written out on the host: `[t, t, d]` from the two
+/// tables, the cls token (token 0) at row 0, patch distances on a `side × side` grid clipped to
+/// `±m` at rows `1 ..= 2m + 1`.
+fn host_relative(rel: &tangle_core::RelativePosition2d<B>, t: usize) -> Tensor<B, 3> {
+    let (tv, th) = (vec_of(&rel.table_v.val()), vec_of(&rel.table_h.val()));
+    let d = rel.table_v.dims()[1];
+    let m = rel.max_distance() as i64;
+    let side = ((t - 1) as f64).sqrt() as i64;
+    let mut out = vec![0f32; t * t * d];
+    for i in 0..t {
+        for j in 0..t {
+            let (rv, rh) = if i == 0 || j == 0 {
+                (0, 0)
+            } else {
+                let (p, q) = (i as i64 - 1, j as i64 - 1);
+                let row = |x: i64| (x.clamp(-m, m) + m + 1) as usize;
+                (row(q / side - p / side), row(q % side - p % side))
+            };
+            for c in 0..d {
+                out[(i * t + j) * d + c] = tv[rv * d + c] + th[rh * d + c];
+            }
+        }
+    }
+    floats::<B, 3>(&out, [t, t, d], &dev())
+}
+
+/// Attention with relative positions on q, k, v of shape `[b, t, h, d]`, by broadcasting
+/// (not the library's grouped products): `s_ij = (q_i·k_j + q_i·r_k[i,j]) / √d`,
+/// `o_i = Σ_j p_ij (v_j + r_v[i,j])`.
+fn mha_relative(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    rk: Tensor<B, 3>,
+    rv: Tensor<B, 3>,
+) -> Tensor<B, 3> {
+    let [b, t, h, d] = q.dims();
+    let (q, k, v) = (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2));
+    let rel = (q.clone().reshape([b, h, t, 1, d]) * rk.reshape([1, 1, t, t, d]))
+        .sum_dim(4)
+        .reshape([b, h, t, t]);
+    let p = softmax((q.matmul(k.swap_dims(2, 3)) + rel) / (d as f64).sqrt(), 3);
+    let o_rel = (p.clone().reshape([b, h, t, t, 1]) * rv.reshape([1, 1, t, t, d]))
+        .sum_dim(3)
+        .reshape([b, h, t, d]);
+    (p.matmul(v) + o_rel).swap_dims(1, 2).reshape([b, t, h * d])
+}
+
+#[test]
+fn relative_position_rows_clip_and_reserve_row_zero_for_cls() {
+    use tangle_core::relative_position::distance_rows;
+    // 1 + 3×3 tokens, m = 1: rows 1, 2, 3 for distances −1, 0, +1.
+    let (v, h) = distance_rows(10, 1).unwrap();
+    let at = |i: usize, j: usize| (v[i * 10 + j], h[i * 10 + j]);
+    assert_eq!(at(0, 5), (0, 0));
+    assert_eq!(at(5, 0), (0, 0));
+    assert_eq!(at(1, 1), (2, 2)); // same patch
+    assert_eq!(at(1, 9), (3, 3)); // (0,0) → (2,2): +2 clipped to +1
+    assert_eq!(at(9, 1), (1, 1)); // (2,2) → (0,0)
+    assert_eq!(at(2, 4), (3, 1)); // (0,1) → (1,0): one down, one left
+    let err = distance_rows(9, 1).unwrap_err().to_string();
+    assert!(err.contains("9 tokens"), "{err}");
+    let att = SuperAttentionConfig::new(&[8], &[2], HeadDim::EmbedOverHeads)
+        .unwrap()
+        .with_relative_position(Some(2))
+        .init::<B>(&dev());
+    assert!(matches!(att, Err(CoreError::Config(_))));
+}
+
+fn relative_attention(embeds: &[usize], heads: &[usize], hd: usize) -> SuperAttention<B> {
+    SuperAttentionConfig::new(embeds, heads, HeadDim::Fixed(hd))
+        .unwrap()
+        .with_relative_position(Some(1))
+        .init::<B>(&dev())
+        .unwrap()
+}
+
+#[test]
+fn extracted_relative_attention_equals_the_written_out_formula() {
+    let d = dev();
+    let (embeds, heads, hd, t) = ([6usize, 8], [1usize, 2], 4usize, 10usize);
+    let att = relative_attention(&embeds, &heads, hd);
+    let sub = att.extract(1, 1).unwrap();
+    let x = randn::<B, 3>([2, t, 8], &d);
+    let qkv = linear(
+        x.clone(),
+        sub.qkv.weight.val(),
+        sub.qkv.bias.as_ref().map(|b| b.val()),
+    )
+    .reshape([2, t, 2, 3, hd]);
+    let part = |p: usize| {
+        qkv.clone()
+            .slice([0..2, 0..t, 0..2, p..p + 1, 0..hd])
+            .reshape([2, t, 2, hd])
+    };
+    let rk = host_relative(att.rel_k.as_ref().unwrap(), t);
+    let rv = host_relative(att.rel_v.as_ref().unwrap(), t);
+    let o = mha_relative(part(0), part(1), part(2), rk, rv);
+    let want = linear(
+        o,
+        sub.proj.weight.val(),
+        sub.proj.bias.as_ref().map(|b| b.val()),
+    );
+    assert_close(&sub.forward(x.clone()), &want, 1e-5);
+    // The encodings matter: without them the output differs.
+    let plain = mha(part(0), part(1), part(2), false);
+    let plain = linear(
+        plain,
+        sub.proj.weight.val(),
+        sub.proj.bias.as_ref().map(|b| b.val()),
+    );
+    assert!(
+        (vec_of(&(plain - want))
+            .iter()
+            .map(|v| v.abs())
+            .fold(0.0, f32::max))
+            > 1e-3,
+        "relative positions should change the output"
+    );
+}
+
+#[test]
+fn relative_attention_superposed_equals_weighted_sum_and_one_hot_equals_extracted() {
+    let d = dev();
+    let (embeds, heads, hd, t) = ([6usize, 8], [1usize, 2], 4usize, 5usize);
+    let att = relative_attention(&embeds, &heads, hd);
+    let (a, bw) = ([0.3f32, 0.7], [0.6f32, 0.4]);
+    let x = randn::<B, 3>([2, t, 8], &d);
+    let y = att
+        .forward(
+            x.clone(),
+            &Mixture::weights(w::<B>(&a, &d)),
+            &Mixture::weights(w::<B>(&bw, &d)),
+        )
+        .unwrap();
+    let rk = host_relative(att.rel_k.as_ref().unwrap(), t);
+    let rv = host_relative(att.rel_v.as_ref().unwrap(), t);
+    let wq = att.qkv.weight.val();
+    let bq = att.qkv.bias.as_ref().unwrap().val();
+    let wp = att.proj.weight.val();
+    let bp = att.proj.bias.as_ref().unwrap().val();
+    // qkv: the weighted sum of the separately-run sliced input projections (a linear op), at
+    // the largest head count; then each head count's attention, its projection slices mixed.
+    let width = 3 * 2 * hd;
+    let qkv = sum_all(
+        embeds
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| {
+                linear(
+                    x.clone().slice([0..2, 0..t, 0..e]),
+                    wq.clone().slice([0..e, 0..width]),
+                    Some(bq.clone()),
+                ) * a[i]
+            })
+            .collect(),
+    )
+    .reshape([2, t, 2, 3, hd]);
+    let mut want = Vec::new();
+    for (j, &h) in heads.iter().enumerate() {
+        let part = |p: usize| {
+            qkv.clone()
+                .slice([0..2, 0..t, 0..h, p..p + 1, 0..hd])
+                .reshape([2, t, h, hd])
+        };
+        let o = mha_relative(part(0), part(1), part(2), rk.clone(), rv.clone());
+        for (i, &e) in embeds.iter().enumerate() {
+            let yi = linear(
+                o.clone(),
+                wp.clone().slice([0..h * hd, 0..e]),
+                Some(bp.clone().slice([0..e])),
+            );
+            want.push(pad_last(yi, 8) * (a[i] * bw[j]));
+        }
+    }
+    assert_close(&y, &sum_all(want), 1e-5);
+    one_hot_single_extracted_at(&att, &embeds, &heads, t);
 }

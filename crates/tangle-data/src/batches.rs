@@ -71,9 +71,13 @@ impl<B: Backend, const D: usize> InMemory<B, D> {
     }
 }
 
-/// The examples of batch `step` of `epoch` from `part`: the part shuffled by an RNG seeded with
-/// `(seed, epoch, salt)`, then the `step`-th window of `batch` (wrapping). A pure function, so a
-/// resumed search sees the same batches.
+/// The examples of batch `step` of `epoch` from `part`. The part holds `w = ⌊len / batch⌋`
+/// windows of `batch`; step `s` takes window `s mod w` of the part shuffled by an RNG seeded
+/// with `(seed, epoch, salt, ⌊s / w⌋)`. An epoch's first `w` steps are therefore one pass over
+/// the part, and a part with fewer windows than the epoch has steps (the validation split
+/// beside a larger training split) cycles, reshuffled for each pass, as the DARTS / DrNAS /
+/// TangleNAS code cycles its validation queue. A pure function, so a resumed search sees the
+/// same batches.
 pub(crate) fn batch_indices(
     part: &[usize],
     batch: usize,
@@ -82,12 +86,22 @@ pub(crate) fn batch_indices(
     step: usize,
     salt: u64,
 ) -> Vec<usize> {
+    let windows = (part.len() / batch).max(1);
+    let (pass, window) = ((step / windows) as u64, step % windows);
     let mut order = part.to_vec();
-    let mut rng =
-        StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt);
+    let mut rng = StdRng::seed_from_u64(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ salt
+            ^ pass.wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+    );
     order.shuffle(&mut rng);
-    let start = (step * batch) % (order.len() - batch + 1);
-    order[start..start + batch].to_vec()
+    order[window * batch..window * batch + batch].to_vec()
+}
+
+/// Steps of one epoch: one pass over the training part (`⌊train / batch⌋`), the validation part
+/// cycling beside it.
+pub(crate) fn epoch_steps(split: &Split, batch: usize) -> usize {
+    split.train.len() / batch
 }
 
 /// The RNG of batch `step` of `epoch` on side `salt` (augmentation, random windows): seeded by
@@ -101,7 +115,7 @@ pub(crate) fn step_rng(seed: u64, epoch: usize, step: usize, salt: u64) -> StdRn
 
 impl<B: Backend, const D: usize> SearchData<Tensor<B, D>, Tensor<B, 1, Int>> for InMemory<B, D> {
     fn steps_per_epoch(&self) -> usize {
-        self.split.train.len().min(self.split.valid.len()) / self.batch
+        epoch_steps(&self.split, self.batch)
     }
 
     fn train(&self, epoch: usize, step: usize) -> (Tensor<B, D>, Tensor<B, 1, Int>) {
@@ -150,5 +164,43 @@ mod tests {
             InMemory::new(x, y, 0.5, 1, 0),
             Err(DataError::Shape(_))
         ));
+    }
+
+    /// An epoch is one pass over the training split (the DARTS protocol), not
+    /// min(train, valid) / batch steps; the smaller validation split cycles beside it.
+    #[test]
+    fn an_epoch_is_one_pass_over_the_training_split() {
+        let device = Default::default();
+        let n = 100;
+        let x = Tensor::<Flex, 2>::from_data(
+            TensorData::new((0..n).map(|i| i as f32).collect(), [n, 1]),
+            &device,
+        );
+        let y = Tensor::<Flex, 1, Int>::from_data(
+            TensorData::new((0..n as i64).collect(), [n]),
+            &device,
+        );
+        // 80 training, 20 validation examples, batch 8: 10 steps, 2 validation windows.
+        let data = InMemory::new(x, y, 0.8, 8, 5).unwrap();
+        assert_eq!(data.steps_per_epoch(), 10);
+        let labels =
+            |t: Tensor<Flex, 1, Int>| t.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+        let mut seen: Vec<i64> = (0..10).flat_map(|s| labels(data.train(3, s).1)).collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            (0..80).collect::<Vec<_>>(),
+            "each training example once"
+        );
+        let passes: Vec<Vec<i64>> = (0..10).map(|s| labels(data.valid(3, s).1)).collect();
+        for (s, v) in passes.iter().enumerate() {
+            assert!(v.iter().all(|&l| (80..100).contains(&l)), "step {s}: {v:?}");
+        }
+        // Each pass over the validation windows is disjoint, and the passes are reshuffled.
+        let mut pass0: Vec<i64> = passes[0].iter().chain(&passes[1]).copied().collect();
+        pass0.sort();
+        pass0.dedup();
+        assert_eq!(pass0.len(), 16);
+        assert_ne!(passes[0], passes[2]);
     }
 }

@@ -431,7 +431,7 @@ impl<B: Backend> ImageBatches<B> {
 
 impl<B: Backend> SearchData<Tensor<B, 4>, Tensor<B, 1, Int>> for ImageBatches<B> {
     fn steps_per_epoch(&self) -> usize {
-        self.split.train.len().min(self.split.valid.len()) / self.batch
+        crate::batches::epoch_steps(&self.split, self.batch)
     }
 
     fn train(&self, epoch: usize, step: usize) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {

@@ -77,6 +77,10 @@ pub struct SearchConfig {
     pub grad_clip: Option<f64>,
     /// β₂ of an Adam / AdamW weight optimizer (0.999; 0.99 for language models).
     pub adam_beta_2: f64,
+    /// ε of every Adam / AdamW optimizer here, weights and α (PyTorch's 1e-8; Burn's own
+    /// default is 1e-5, which shrinks steps whose gradients are ~1e-5, as α's often are).
+    #[serde(default = "pytorch_adam_epsilon")]
+    pub adam_epsilon: f64,
     /// Linear learning-rate warm-up over the first this many steps (0: none; 100 for language
     /// models).
     pub lr_warmup_steps: usize,
@@ -158,6 +162,11 @@ impl ParamPenalty {
     }
 }
 
+/// PyTorch's Adam ε, which the paper's hyperparameters assume.
+fn pytorch_adam_epsilon() -> f64 {
+    1e-8
+}
+
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
@@ -172,6 +181,7 @@ impl Default for SearchConfig {
             lr_min: 1e-3,
             grad_clip: Some(5.0),
             adam_beta_2: 0.999,
+            adam_epsilon: pytorch_adam_epsilon(),
             lr_warmup_steps: 0,
             arch_lr: 3e-4,
             arch_betas: (0.5, 0.999),
@@ -284,8 +294,25 @@ impl SearchConfig {
 
     fn check(&self) -> Result<()> {
         let positive = |x: f64| x.is_finite() && x > 0.0;
-        if self.epochs == 0 || !positive(self.lr) || !positive(self.arch_lr) || self.lr_min < 0.0 {
-            return Err(OptimError::Config(format!("{self:?}")));
+        let bad = |what: &str, v: &dyn std::fmt::Display, want: &str| {
+            Err(OptimError::Config(format!(
+                "search config: {what} = {v}, must be {want}"
+            )))
+        };
+        if self.epochs == 0 {
+            return bad("epochs", &self.epochs, "at least 1");
+        }
+        if !positive(self.lr) {
+            return bad("lr", &self.lr, "positive and finite");
+        }
+        if !positive(self.arch_lr) {
+            return bad("arch_lr", &self.arch_lr, "positive and finite");
+        }
+        if !(self.lr_min >= 0.0 && self.lr_min.is_finite()) {
+            return bad("lr_min", &self.lr_min, "non-negative and finite");
+        }
+        if !positive(self.adam_epsilon) {
+            return bad("adam_epsilon", &self.adam_epsilon, "positive and finite");
         }
         Ok(())
     }
@@ -381,8 +408,9 @@ pub struct EpochRecord {
     pub train_loss: f32,
     /// Mean training accuracy, if the objective has one.
     pub train_acc: Option<f32>,
-    /// Mean validation loss (α steps; during warm-up, evaluated without an α update).
-    pub valid_loss: f32,
+    /// Mean validation loss of the α steps; `None` in an epoch without α updates (warm-up,
+    /// SPOS), which never touches the validation data.
+    pub valid_loss: Option<f32>,
     /// Mean validation accuracy.
     pub valid_acc: Option<f32>,
     /// Weight learning rate of the epoch.
@@ -404,7 +432,7 @@ enum WeightOpt<B: AutodiffBackend, M: AutodiffModule<B>> {
 }
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
-    fn new(cfg: &WeightOptimizer, beta_2: f64) -> Self {
+    fn new(cfg: &WeightOptimizer, beta_2: f64, epsilon: f64) -> Self {
         match *cfg {
             WeightOptimizer::Sgd {
                 momentum,
@@ -415,6 +443,8 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
                     .with_momentum(Some(
                         MomentumConfig::new()
                             .with_momentum(momentum)
+                            // Burn's default dampening is 0.1; PyTorch's (the paper's) is 0.
+                            .with_dampening(0.0)
                             .with_nesterov(nesterov),
                     ))
                     .with_weight_decay(
@@ -424,7 +454,10 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
             ),
             WeightOptimizer::Adam { weight_decay } => WeightOpt::Adam(
                 AdamConfig::new()
+                    .with_beta_1(0.9)
                     .with_beta_2(beta_2 as f32)
+                    .with_epsilon(epsilon as f32)
+                    .with_amsgrad(false)
                     .with_weight_decay(
                         (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
                     )
@@ -432,7 +465,11 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
             ),
             WeightOptimizer::AdamW { weight_decay } => WeightOpt::AdamW(
                 AdamWConfig::new()
+                    .with_beta_1(0.9)
                     .with_beta_2(beta_2 as f32)
+                    .with_epsilon(epsilon as f32)
+                    .with_amsgrad(false)
+                    .with_cautious_weight_decay(false)
                     .with_weight_decay(weight_decay as f32)
                     .init(),
             ),
@@ -466,6 +503,23 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
             }
         })
     }
+}
+
+/// The α optimizer: Adam with the configured betas, ε and L2 weight decay, every
+/// hyperparameter set explicitly (Burn's defaults differ from PyTorch's, which the paper assumes).
+fn arch_optimizer<B: AutodiffBackend>(
+    config: &SearchConfig,
+) -> OptimizerAdaptor<Adam, ArchParams<B>, B> {
+    AdamConfig::new()
+        .with_beta_1(config.arch_betas.0 as f32)
+        .with_beta_2(config.arch_betas.1 as f32)
+        .with_epsilon(config.adam_epsilon as f32)
+        .with_amsgrad(false)
+        .with_weight_decay(
+            (config.arch_weight_decay > 0.0)
+                .then(|| WeightDecayConfig::new(config.arch_weight_decay as f32)),
+        )
+        .init()
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Debug) -> OptimError {
@@ -578,6 +632,50 @@ fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     s.grads
 }
 
+/// The momentum state of the SGD weight optimizer, per parameter.
+type SgdRecords<B> = HashMap<
+    ParamId,
+    burn::optim::record::AdaptorRecord<Sgd<<B as AutodiffBackend>::InnerBackend>, B>,
+>;
+
+/// Builds `g + λ w + μ·b` per parameter (see [`Search::unrolled_direction`]).
+struct UnrolledDirection<'a, B: AutodiffBackend> {
+    grads: &'a GradientsParams,
+    weight_decay: f64,
+    buffers: Option<(SgdRecords<B>, Sgd<B::InnerBackend>)>,
+    out: GradientsParams,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for UnrolledDirection<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) else {
+            return;
+        };
+        let w = param.val().inner();
+        let mut d = if self.weight_decay > 0.0 {
+            g + w.clone() * self.weight_decay
+        } else {
+            g
+        };
+        if let Some((records, probe)) = &self.buffers {
+            if let Some(record) = records.get(&param.id) {
+                let state: burn::optim::SgdState<B::InnerBackend, D> =
+                    record.clone().into_state::<D>();
+                let zeros = w.zeros_like();
+                let (neg_momentum, _) = burn::optim::SimpleOptimizer::step(
+                    probe,
+                    1.0,
+                    zeros.clone(),
+                    zeros,
+                    Some(state),
+                );
+                d = d - neg_momentum;
+            }
+        }
+        self.out.register(param.id, d);
+    }
+}
+
 /// `w + s · g` for every float parameter with a gradient in `grads`.
 struct Axpy<'a> {
     grads: &'a GradientsParams,
@@ -665,16 +763,13 @@ where
         config.check()?;
         model.visit(&mut Realize);
         let alphas = ArchParams::new(model.spec(), seed, device);
-        let a_opt = AdamConfig::new()
-            .with_beta_1(config.arch_betas.0 as f32)
-            .with_beta_2(config.arch_betas.1 as f32)
-            .with_weight_decay(
-                (config.arch_weight_decay > 0.0)
-                    .then(|| WeightDecayConfig::new(config.arch_weight_decay as f32)),
-            )
-            .init();
+        let a_opt = arch_optimizer(&config);
         Ok(Search {
-            w_opt: WeightOpt::new(&config.weight_optimizer, config.adam_beta_2),
+            w_opt: WeightOpt::new(
+                &config.weight_optimizer,
+                config.adam_beta_2,
+                config.adam_epsilon,
+            ),
             a_opt,
             model,
             alphas,
@@ -790,11 +885,16 @@ where
                 Ok((grads, v, acc))
             }
             ArchStep::SecondOrder => {
-                // w′ = w − η ∇w L_train(w, α).
+                // w′ = w − η (μ·b + ∇w L_train(w, α) + λ w), the reference's
+                // `_compute_unrolled_model` (b: the weight optimizer's momentum buffer).
                 let (lt, _) = self.loss_at(&self.model, objective, train, draw)?;
                 Self::scalar(&lt, "training loss (unrolled)", epoch, step)?;
                 let gw = GradientsParams::from_grads(lt.backward(), &self.model);
-                let unrolled = self.model.clone().map(&mut Axpy { grads: &gw, s: -lr });
+                let direction = self.unrolled_direction(&gw);
+                let unrolled = self.model.clone().map(&mut Axpy {
+                    grads: &direction,
+                    s: -lr,
+                });
                 // ∇α L_val(w′, α) and v = ∇w′ L_val(w′, α).
                 let (lv, acc, pen) =
                     self.loss_and_penalty(&unrolled, objective, valid, draw + 1)?;
@@ -842,6 +942,50 @@ where
                 Ok((ga, v, acc))
             }
         }
+    }
+
+    /// The direction of DARTS v2's virtual weight step, as in the reference's
+    /// `_compute_unrolled_model`: `∇w L + λ w + μ·b`, with `λ` the weight decay and, for SGD,
+    /// `μ·b` the momentum the next real step would add (zero before the first step). Adam and
+    /// AdamW take the gradient plus `λ w` (the reference code assumes SGD; an Adam step is not
+    /// a linear function of the gradient, so there is no closed unrolled form to match).
+    fn unrolled_direction(&self, grads: &GradientsParams) -> GradientsParams {
+        let (weight_decay, momentum) = match self.config.weight_optimizer {
+            WeightOptimizer::Sgd {
+                momentum,
+                weight_decay,
+                ..
+            } => (weight_decay, momentum),
+            WeightOptimizer::Adam { weight_decay } | WeightOptimizer::AdamW { weight_decay } => {
+                (weight_decay, 0.0)
+            }
+        };
+        let buffers = match (&self.w_opt, momentum > 0.0) {
+            (WeightOpt::Sgd(o), true) => {
+                // Burn 0.21 keeps the momentum velocity private. A plain-momentum SGD step of
+                // lr 1 from a zero tensor with a zero gradient returns exactly −μ·b, so that
+                // step reads μ·b out of the saved state.
+                let probe = SgdConfig::new()
+                    .with_momentum(Some(
+                        MomentumConfig::new()
+                            .with_momentum(momentum)
+                            .with_dampening(0.0)
+                            .with_nesterov(false),
+                    ))
+                    .with_weight_decay(None)
+                    .build::<B::InnerBackend>();
+                Some((o.to_record(), probe))
+            }
+            _ => None,
+        };
+        let mut v = UnrolledDirection::<B> {
+            grads,
+            weight_decay,
+            buffers,
+            out: GradientsParams::new(),
+        };
+        self.model.visit(&mut v);
+        v.out
     }
 
     /// The α gradient one step of this search would apply (for inspection and tests).
@@ -916,17 +1060,23 @@ where
             self.mixer.start_epoch(epoch, self.config.epochs);
             let lr = self.config.lr_at(epoch);
             let update_alpha = epoch >= self.config.warmup_epochs;
-            let (mut tl, mut ta, mut vl, mut va, mut n_ta, mut n_va) = (0.0, 0.0, 0.0, 0.0, 0, 0);
+            let (mut tl, mut ta, mut vl, mut va) = (0.0, 0.0, 0.0, 0.0);
+            let (mut n_ta, mut n_vl, mut n_va) = (0, 0, 0);
             for step in 0..steps {
                 let lr = self.config.lr_at_step(epoch, epoch * steps + step);
                 // Three draws per step: α step (and its unrolled pass), weight step.
                 let draw = ((epoch * steps + step) as u64) * 4;
-                let valid = data.valid(epoch, step);
                 let train = data.train(epoch, step);
+                // Without an α update (warm-up, SPOS) the validation batch is not touched: a
+                // forward pass there would cost a step's worth of compute, and in training mode
+                // it would fold validation data into batch-norm running statistics that later
+                // score candidates.
                 if update_alpha {
+                    let valid = data.valid(epoch, step);
                     let (grads, v, acc) =
                         self.arch_grads(objective, &train, &valid, lr, draw, epoch, step)?;
                     vl += v;
+                    n_vl += 1;
                     if let Some(a) = acc {
                         va += a;
                         n_va += 1;
@@ -934,13 +1084,6 @@ where
                     let alphas = std::mem::replace(&mut self.alphas, ArchParams { alpha: vec![] });
                     self.alphas = self.a_opt.step(self.config.arch_lr, alphas, grads);
                     self.alphas.check_finite(epoch, step)?;
-                } else {
-                    let (loss, acc) = self.loss_at(&self.model, objective, &valid, draw)?;
-                    vl += Self::scalar(&loss, "validation loss", epoch, step)?;
-                    if let Some(a) = acc {
-                        va += a;
-                        n_va += 1;
-                    }
                 }
                 let (loss, acc) = self.loss_at(&self.model, objective, &train, draw + 2)?;
                 tl += Self::scalar(&loss, "training loss", epoch, step)?;
@@ -962,7 +1105,7 @@ where
                 epoch,
                 train_loss: tl / steps as f32,
                 train_acc: (n_ta > 0).then(|| ta / n_ta as f32),
-                valid_loss: vl / steps as f32,
+                valid_loss: (n_vl > 0).then(|| vl / n_vl as f32),
                 valid_acc: (n_va > 0).then(|| va / n_va as f32),
                 lr,
                 alpha: self.alphas.values(),
@@ -1056,5 +1199,169 @@ where
         self.a_opt = load_optimizer(self.a_opt, &a_path, device, &alpha_ids, &current)?;
         self.epoch = epoch;
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each optimizer the engine builds, pinned by two steps against PyTorch's update rules
+    //! written out by hand (in f64).
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+
+    type AB = Autodiff<Flex>;
+
+    const W0: [f64; 3] = [0.5, -1.0, 2.0];
+    // Gradients as small as α's often are (1e-5) next to ordinary ones.
+    const GRADS: [[f64; 3]; 2] = [[1e-5, -2e-3, 0.3], [-3e-5, 1e-3, 0.1]];
+    const LR: f64 = 0.05;
+
+    fn params(w: &[f64]) -> ArchParams<AB> {
+        ArchParams {
+            alpha: vec![Param::from_tensor(Tensor::from_floats(
+                w.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(),
+                &Default::default(),
+            ))],
+        }
+    }
+
+    /// Gradients equal to `g` exactly: the backward of `Σ g·w`.
+    fn grads_of(p: &ArchParams<AB>, g: &[f64]) -> GradientsParams {
+        let c = Tensor::<AB, 1>::from_floats(
+            g.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(),
+            &Default::default(),
+        );
+        GradientsParams::from_grads((p.alpha[0].val() * c).sum().backward(), p)
+    }
+
+    fn run(mut step: impl FnMut(ArchParams<AB>, GradientsParams) -> ArchParams<AB>) -> Vec<f64> {
+        let mut p = params(&W0);
+        for g in GRADS {
+            let gp = grads_of(&p, &g);
+            p = step(p, gp);
+        }
+        p.values()[0].iter().map(|&v| v as f64).collect()
+    }
+
+    fn assert_close(got: &[f64], want: &[f64], what: &str) {
+        for i in 0..want.len() {
+            // Relative to the distance travelled, so that a halved step fails.
+            let moved = (want[i] - W0[i]).abs();
+            assert!(
+                (got[i] - want[i]).abs() <= 1e-3 * moved + 1e-7,
+                "{what}, entry {i}: got {} want {} (moved {moved})",
+                got[i],
+                want[i]
+            );
+        }
+    }
+
+    /// torch.optim.SGD (dampening 0): d = g + λw; b = d, then μb + d; Nesterov d + μb.
+    fn sgd_ref(mu: f64, nesterov: bool, wd: f64) -> Vec<f64> {
+        let mut w = W0.to_vec();
+        let mut buf: Option<Vec<f64>> = None;
+        for g in GRADS {
+            let d: Vec<f64> = (0..3).map(|i| g[i] + wd * w[i]).collect();
+            let b: Vec<f64> = match &buf {
+                None => d.clone(),
+                Some(b) => (0..3).map(|i| mu * b[i] + d[i]).collect(),
+            };
+            for i in 0..3 {
+                w[i] -= LR * if nesterov { d[i] + mu * b[i] } else { b[i] };
+            }
+            buf = Some(b);
+        }
+        w
+    }
+
+    /// torch.optim.Adam (L2 decay in the gradient) or AdamW (decoupled decay), ε = 1e-8.
+    fn adam_ref(b1: f64, b2: f64, wd: f64, decoupled: bool) -> Vec<f64> {
+        let mut w = W0.to_vec();
+        let (mut m, mut v) = (vec![0.0; 3], vec![0.0; 3]);
+        for (t, g) in GRADS.iter().enumerate() {
+            let t = t as i32 + 1;
+            for i in 0..3 {
+                let d = if decoupled {
+                    w[i] *= 1.0 - LR * wd;
+                    g[i]
+                } else {
+                    g[i] + wd * w[i]
+                };
+                m[i] = b1 * m[i] + (1.0 - b1) * d;
+                v[i] = b2 * v[i] + (1.0 - b2) * d * d;
+                let mh = m[i] / (1.0 - b1.powi(t));
+                let vh = v[i] / (1.0 - b2.powi(t));
+                w[i] -= LR * mh / (vh.sqrt() + 1e-8);
+            }
+        }
+        w
+    }
+
+    fn weight_run(cfg: WeightOptimizer, beta_2: f64) -> Vec<f64> {
+        let mut opt = WeightOpt::<AB, ArchParams<AB>>::new(&cfg, beta_2, 1e-8);
+        run(|p, g| opt.step(LR, p, g))
+    }
+
+    #[test]
+    fn sgd_momentum_matches_pytorch() {
+        let got = weight_run(
+            WeightOptimizer::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+                weight_decay: 3e-4,
+            },
+            0.999,
+        );
+        assert_close(&got, &sgd_ref(0.9, false, 3e-4), "SGD momentum");
+    }
+
+    #[test]
+    fn sgd_nesterov_matches_pytorch() {
+        let got = weight_run(
+            WeightOptimizer::Sgd {
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 5e-4,
+            },
+            0.999,
+        );
+        assert_close(&got, &sgd_ref(0.9, true, 5e-4), "SGD Nesterov");
+    }
+
+    #[test]
+    fn adam_matches_pytorch() {
+        let got = weight_run(WeightOptimizer::Adam { weight_decay: 5e-4 }, 0.999);
+        assert_close(&got, &adam_ref(0.9, 0.999, 5e-4, false), "Adam");
+    }
+
+    #[test]
+    fn adamw_matches_pytorch() {
+        let got = weight_run(WeightOptimizer::AdamW { weight_decay: 0.1 }, 0.99);
+        assert_close(&got, &adam_ref(0.9, 0.99, 0.1, true), "AdamW");
+    }
+
+    #[test]
+    fn arch_adam_matches_pytorch() {
+        let config = SearchConfig::default();
+        assert_eq!(config.adam_epsilon, 1e-8);
+        let mut opt = arch_optimizer::<AB>(&config);
+        let got = run(|p, g| opt.step(LR, p, g));
+        let (b1, b2) = config.arch_betas;
+        assert_close(
+            &got,
+            &adam_ref(b1, b2, config.arch_weight_decay, false),
+            "α Adam",
+        );
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let cfg = SearchConfig {
+            arch_lr: -1.0,
+            ..SearchConfig::default()
+        };
+        let msg = cfg.check().unwrap_err().to_string();
+        assert!(msg.contains("arch_lr = -1"), "{msg}");
+        assert!(!msg.contains("weight_optimizer"), "{msg}");
     }
 }

@@ -32,6 +32,7 @@ pub mod darts;
 pub mod drnas;
 pub mod engine;
 pub mod error;
+pub mod fixed;
 pub mod gdas;
 pub mod mixer;
 pub mod params;
@@ -46,6 +47,7 @@ pub use engine::{
     SearchConfig, SearchData, WeightOptimizer,
 };
 pub use error::{OptimError, Result};
+pub use fixed::FixedPath;
 pub use gdas::Gdas;
 pub use mixer::{argmax, Mixer};
 pub use params::ArchParams;

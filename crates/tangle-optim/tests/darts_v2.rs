@@ -54,28 +54,58 @@ impl Host {
             / (N * 8) as f64
     }
 
-    /// One plain SGD step on (W, b) with the training loss.
-    fn unrolled(&self, alpha: &[f64], x: &[f64], y: &[f64], eta: f64) -> Host {
+    /// ∇(W, b) of the loss.
+    fn grads(&self, alpha: &[f64], x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let m = mask(alpha);
         let r = self.residual(&m, x, y);
         let c = 2.0 / (N * 8) as f64;
-        let mut w = self.w.clone();
-        let mut b = self.b.clone();
+        let (mut gw, mut gb) = (vec![0.0; 64], vec![0.0; 8]);
         for t in 0..8 {
-            let mut gb = 0.0;
             for n in 0..N {
-                gb += c * r[n * 8 + t] * m[t];
+                gb[t] += c * r[n * 8 + t] * m[t];
             }
-            b[t] -= eta * gb;
             for s in 0..8 {
-                let mut gw = 0.0;
                 for n in 0..N {
-                    gw += c * r[n * 8 + t] * x[n * 8 + s] * m[t];
+                    gw[s * 8 + t] += c * r[n * 8 + t] * x[n * 8 + s] * m[t];
                 }
-                w[s * 8 + t] -= eta * gw;
             }
         }
-        Host { w, b }
+        (gw, gb)
+    }
+
+    /// (W, b) − s · (dW, db).
+    fn minus(&self, dw: &[f64], db: &[f64], s: f64) -> Host {
+        Host {
+            w: self.w.iter().zip(dw).map(|(w, d)| w - s * d).collect(),
+            b: self.b.iter().zip(db).map(|(b, d)| b - s * d).collect(),
+        }
+    }
+
+    /// One plain SGD step on (W, b) with the training loss.
+    fn unrolled(&self, alpha: &[f64], x: &[f64], y: &[f64], eta: f64) -> Host {
+        let (gw, gb) = self.grads(alpha, x, y);
+        self.minus(&gw, &gb, eta)
+    }
+
+    /// The reference's `_compute_unrolled_model`: w − η (μ·b + ∇L + λ w), with the momentum
+    /// buffer `b` a constant.
+    fn unrolled_momentum(
+        &self,
+        alpha: &[f64],
+        x: &[f64],
+        y: &[f64],
+        eta: f64,
+        (mu, bw, bb): (f64, &[f64], &[f64]),
+        wd: f64,
+    ) -> Host {
+        let (gw, gb) = self.grads(alpha, x, y);
+        let dw: Vec<f64> = (0..64)
+            .map(|i| mu * bw[i] + gw[i] + wd * self.w[i])
+            .collect();
+        let db: Vec<f64> = (0..8)
+            .map(|i| mu * bb[i] + gb[i] + wd * self.b[i])
+            .collect();
+        self.minus(&dw, &db, eta)
     }
 }
 
@@ -163,5 +193,92 @@ fn second_order_gradient_matches_exact_unrolled_gradient() {
     assert!(
         differs,
         "the unrolled and first-order gradients should differ on this problem"
+    );
+}
+
+/// With momentum state and weight decay, the unrolled step is w − η (μ·b + ∇L + λ w), as in the
+/// reference code: one real weight step fills the momentum buffer, then the hypergradient is
+/// compared with the exact gradient of that unrolled objective.
+#[test]
+fn second_order_unrolls_with_momentum_and_weight_decay() {
+    let device = Default::default();
+    let data = ProbeData::<AB>::new(5, 1, N, &device);
+    use tangle_optim::SearchData;
+    let (train, valid) = (data.train(0, 0), data.valid(0, 0));
+    let (xt, yt, xv, yv) = (
+        host(&train.0),
+        host(&train.1),
+        host(&valid.0),
+        host(&valid.1),
+    );
+    let alpha = [0.2f32, -0.4, 0.6, 0.0];
+    let a64: Vec<f64> = alpha.iter().map(|&v| v as f64).collect();
+    let (eta, lr, mu, wd) = (0.3, 0.1, 0.9, 0.2);
+    let probe = Probe::<AB>::new(false, &device);
+    let h0 = Host {
+        w: host(&probe.fc.weight.val()),
+        b: host(&probe.fc.bias.as_ref().unwrap().val()),
+    };
+    let mut search = Search::new(
+        probe,
+        Darts::softmax(),
+        SearchConfig {
+            epochs: 2,
+            // Epoch 0 only trains the weights: it fills the momentum buffer.
+            warmup_epochs: 1,
+            weight_optimizer: tangle_optim::WeightOptimizer::Sgd {
+                momentum: mu,
+                nesterov: false,
+                weight_decay: wd,
+            },
+            lr,
+            grad_clip: None,
+            arch_step: ArchStep::SecondOrder,
+            ..SearchConfig::default()
+        },
+        0,
+        &device,
+    )
+    .unwrap();
+    search.alphas =
+        ArchParams::from_values(search.model.spec(), &[alpha.to_vec()], &device).unwrap();
+    search.run_until(&data, &Regression, 1).unwrap();
+    // The buffer after one step is the first decayed gradient; the weights moved by lr · b.
+    let (gw, gb) = h0.grads(&a64, &xt, &yt);
+    let bw: Vec<f64> = (0..64).map(|i| gw[i] + wd * h0.w[i]).collect();
+    let bb: Vec<f64> = (0..8).map(|i| gb[i] + wd * h0.b[i]).collect();
+    let h1 = h0.minus(&bw, &bb, lr);
+    use tangle_core::Supernet;
+    let w1 = host(&search.model.fc.weight.val());
+    for (i, (a, b)) in w1.iter().zip(&h1.w).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-4,
+            "weight {i} after the real step: {a} vs {b}"
+        );
+    }
+    let g = search
+        .architecture_gradient(&Regression, &train, &valid, eta)
+        .unwrap();
+    let mut differs = false;
+    for j in 0..4 {
+        let exact = fd(
+            |a| {
+                h1.unrolled_momentum(a, &xt, &yt, eta, (mu, &bw, &bb), wd)
+                    .loss(a, &xv, &yv)
+            },
+            &a64,
+            j,
+        );
+        let plain = fd(|a| h1.unrolled(a, &xt, &yt, eta).loss(a, &xv, &yv), &a64, j);
+        let got = g[0][j] as f64;
+        assert!(
+            (got - exact).abs() < 2e-3 * exact.abs().max(0.1),
+            "α_{j}: {got} vs exact {exact} (plain unrolled step: {plain})"
+        );
+        differs |= (exact - plain).abs() > 1e-2 * exact.abs().max(0.1);
+    }
+    assert!(
+        differs,
+        "momentum and weight decay should change the hypergradient on this problem"
     );
 }

@@ -154,7 +154,7 @@ fn probability_plot_has_a_panel_per_decision_and_a_line_per_candidate() {
         epoch: 0,
         train_loss: 1.0,
         train_acc: None,
-        valid_loss: 1.0,
+        valid_loss: Some(1.0),
         valid_acc: None,
         lr: 0.1,
         alpha: vec![],
@@ -168,4 +168,40 @@ fn probability_plot_has_a_panel_per_decision_and_a_line_per_candidate() {
     assert_eq!(svg.matches("<polyline").count(), 5);
     // Names are escaped.
     assert!(svg.contains("a&lt;b"));
+}
+
+#[test]
+fn fixed_path_runs_one_architecture_on_every_draw() {
+    use tangle_optim::FixedPath;
+    let spec = SearchSpec::new(vec![
+        Decision::sizes("a", &[1, 2], 2).unwrap(),
+        Decision::sizes("b", &[1, 2, 3], 3).unwrap(),
+    ])
+    .unwrap();
+    let arch = spec.architecture(&[1, 0]).unwrap();
+    let fixed = FixedPath::new(&spec, &arch).unwrap();
+    let alphas = ArchParams::<AB>::new(&spec, 0, &Default::default());
+    for draw in [0, 1, 77] {
+        let mix = Mixer::<AB>::mixtures(&fixed, &alphas, &spec, draw).unwrap();
+        let picks: Vec<usize> = mix
+            .as_slice()
+            .iter()
+            .map(|m| match m {
+                tangle_core::Mixture::Single {
+                    index,
+                    weight: None,
+                } => *index,
+                _ => panic!("a fixed path is a plain single choice"),
+            })
+            .collect();
+        assert_eq!(picks, vec![1, 0]);
+    }
+    assert_eq!(
+        Mixer::<AB>::probabilities(&fixed, &alphas),
+        vec![vec![0.0, 1.0], vec![1.0, 0.0, 0.0]]
+    );
+    assert_eq!(Mixer::<AB>::argmax(&fixed, &alphas), vec![1, 0]);
+    let mut wrong = tangle_core::Architecture::new();
+    wrong.set("a", 5);
+    assert!(FixedPath::new(&spec, &wrong).is_err());
 }

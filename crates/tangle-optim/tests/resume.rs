@@ -177,13 +177,13 @@ fn nan_loss_is_a_typed_error_with_epoch_and_step() {
         &device,
     )
     .unwrap();
-    // Two losses per step after warm-up (α, weights) and during warm-up (valid, train):
-    // the 9th loss is epoch 1, step 1, validation.
+    // One loss per step during warm-up (weights; the validation split is not touched) and two
+    // after it (α, weights): the 6th loss is epoch 1, step 1, validation.
     let err = s
         .run(
             &data,
             &Poisoned {
-                at: std::cell::Cell::new(9),
+                at: std::cell::Cell::new(6),
             },
         )
         .unwrap_err();

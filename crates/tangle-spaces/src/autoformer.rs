@@ -43,6 +43,9 @@ pub struct AutoFormerConfig {
     pub channels: usize,
     /// Classes.
     pub classes: usize,
+    /// AutoFormer's 2-D relative position encodings on keys and values in every block,
+    /// distances clipped to this many patches (AutoFormer and TangleNAS: 14); `None`: off.
+    pub relative_position: Option<usize>,
 }
 
 impl AutoFormerConfig {
@@ -58,6 +61,7 @@ impl AutoFormerConfig {
             patch,
             channels: 3,
             classes,
+            relative_position: Some(14),
         }
     }
 
@@ -163,7 +167,8 @@ impl<B: Backend> AutoFormer<B> {
         let spec = config.spec()?;
         let e = &config.embeds;
         let attention =
-            SuperBlock::<B>::attention(e, &config.heads, HeadDim::Fixed(config.head_dim))?;
+            SuperBlock::<B>::attention(e, &config.heads, HeadDim::Fixed(config.head_dim))?
+                .with_relative_position(config.relative_position);
         let blocks = (0..config.max_depth())
             .map(|_| SuperBlock::new(e, &config.ratios, &attention, device))
             .collect::<Result<Vec<_>>>()?;
@@ -232,13 +237,18 @@ impl<B: Backend> AutoFormer<B> {
         let e = a.embed_dim;
         let mut total = c.channels * c.patch * c.patch * e + e; // patch embedding
         total += e + c.tokens() * e; // cls, positions
+                                     // Relative positions: key and value encodings, two tables of 2m + 2 rows each.
+        let relative = c
+            .relative_position
+            .map_or(0, |m| 2 * 2 * (2 * m + 2) * c.head_dim);
         for (&r, &h) in a.mlp_ratio.iter().zip(&a.num_heads) {
             let (hd, m) = (h * c.head_dim, scaled(e, r));
             total += 4 * e // two LayerNorms
                 + e * 3 * hd + 3 * hd // qkv
                 + hd * e + e // proj
                 + e * m + m // fc1
-                + m * e + e; // fc2
+                + m * e + e // fc2
+                + relative;
         }
         Ok(total + 2 * e + e * c.classes + c.classes)
     }

@@ -514,6 +514,34 @@ pub struct FixedCell<B: Backend> {
 }
 
 impl<B: Backend> FixedCell<B> {
+    /// The same cell with every batch norm of its edges and preprocessing affine (γ, β
+    /// learnable, values kept): the evaluation form of a cell searched with affine-free ones.
+    pub fn with_affine_batch_norms(mut self) -> Self {
+        self.edges = self
+            .edges
+            .into_iter()
+            .map(|mut e| {
+                e.op = e.op.with_affine_batch_norms();
+                e
+            })
+            .collect();
+        self.pre = self
+            .pre
+            .into_iter()
+            .map(|p| match p {
+                Preprocess::Conv(mut c) => {
+                    c.bn = crate::ops::affine(c.bn);
+                    Preprocess::Conv(c)
+                }
+                Preprocess::Reduce(mut r) => {
+                    r.bn = crate::ops::affine(r.bn);
+                    Preprocess::Reduce(r)
+                }
+            })
+            .collect();
+        self
+    }
+
     /// A cell from explicit edges `(node, from, edge)`.
     pub fn new(
         wiring: Wiring,

@@ -372,6 +372,56 @@ impl Genotype {
         })
     }
 
+    /// The genotype of one architecture of [`spec`] (one operation per edge), as a two-stage
+    /// search (SPOS + random or evolutionary search) returns it: each node keeps the
+    /// architecture's own edges, those whose operation is not `none`, each with its own
+    /// operation. A node with more than two such edges keeps the two from the latest inputs
+    /// (the nearest predecessors, ties impossible); one with fewer than two is an error naming
+    /// the node, since a DARTS cell takes exactly two inputs per node and inventing an edge
+    /// the search never chose would misreport it.
+    pub fn from_architecture(arch: &Architecture) -> Result<Self> {
+        let indices = spec().indices(arch)?;
+        let parse = |cell: &str, ops: &[usize]| -> Result<Vec<(Primitive, usize)>> {
+            let mut gene = Vec::with_capacity(2 * STEPS);
+            let mut start = 0;
+            for i in 0..STEPS {
+                let n = i + 2;
+                let own: Vec<usize> = (0..n).rev().filter(|&j| ops[start + j] != 0).collect();
+                if own.len() < 2 {
+                    return Err(CoreError::Config(format!(
+                        "{cell} cell, node {i}: the architecture gives it {} input(s) other than \
+                         `none`, a DARTS genotype needs two",
+                        own.len()
+                    )));
+                }
+                let mut keep = own[..2].to_vec();
+                keep.sort();
+                for j in keep {
+                    gene.push((PRIMITIVES[ops[start + j]], j));
+                }
+                start += n;
+            }
+            Ok(gene)
+        };
+        Ok(Genotype {
+            normal: parse("normal", &indices[..EDGES])?,
+            reduce: parse("reduce", &indices[EDGES..])?,
+        })
+    }
+
+    /// The genotype a search ends with: from the mixer's final candidate probabilities
+    /// (one vector per decision, spec order) when the search has them — DARTS's rule, see
+    /// [`Genotype::from_probabilities`] — and otherwise (a two-stage search) from the
+    /// architecture it returned, see [`Genotype::from_architecture`]. The argmax
+    /// architecture alone cannot stand in for the probabilities: a one-hot per edge ties every
+    /// kept edge, so each node would take its first two inputs by position.
+    pub fn discretize(arch: &Architecture, probabilities: Option<&[Vec<f32>]>) -> Result<Self> {
+        match probabilities {
+            Some(p) => Self::from_probabilities(p),
+            None => Self::from_architecture(arch),
+        }
+    }
+
     /// The DARTS V2 genotype (Liu et al., 2019), for reference runs.
     pub fn darts_v2() -> Self {
         "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), \

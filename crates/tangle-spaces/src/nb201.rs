@@ -274,28 +274,36 @@ impl<B: Backend> Nb201<B> {
         &self.config
     }
 
-    /// Trainable parameters of the discretized network at `arch`, from the choices alone
-    /// (the cells' batch norms are affine-free, as in the benchmark's search cells).
+    /// Trainable parameters of the discretized network at `arch`, from the choices alone: the
+    /// benchmark's evaluation network, whose cells have affine batch norms (2 · C per
+    /// convolution edge) — 1,531,546 for the largest CIFAR-10 network (C = 16, N = 5), 73,306
+    /// for the smallest. The search supernet's cell batch norms stay affine-free, as in the
+    /// benchmark's search code.
     pub fn params(&self, arch: &Architecture) -> Result<usize> {
         let idx = self.spec.indices(arch)?;
-        let per_c: usize = idx
-            .iter()
-            .map(|&i| match PRIMITIVES[i] {
-                Primitive::Conv(k) => k * k,
-                _ => 0,
-            })
-            .sum();
+        let (per_c2, convs) = idx.iter().fold((0, 0), |(k2, n), &i| match PRIMITIVES[i] {
+            Primitive::Conv(k) => (k2 + k * k, n + 1),
+            _ => (k2, n),
+        });
         let c = self.config.channels;
-        let cells: usize = (0..3).map(|s| per_c * (c << s) * (c << s)).sum();
+        let cells: usize = (0..3)
+            .map(|s| per_c2 * (c << s) * (c << s) + 2 * convs * (c << s))
+            .sum();
         Ok(Frame::<B>::params(&self.config) + self.config.cells * cells)
     }
 
-    /// The discretized network at `arch`, with the inherited weights.
+    /// The discretized network at `arch`, with the inherited weights: the benchmark's
+    /// evaluation network, its cells' batch norms affine (γ = 1, β = 0 inherited from the
+    /// affine-free search cells, so it computes what the supernet's single path computes, and
+    /// trains γ and β when retrained).
     pub fn extract(&self, arch: &Architecture) -> Result<Nb201Net<B>> {
         let idx = self.spec.indices(arch)?;
         Ok(Nb201Net {
             frame: self.frame.clone(),
-            cells: extract_cells(&self.cells, &idx, &idx)?,
+            cells: extract_cells(&self.cells, &idx, &idx)?
+                .into_iter()
+                .map(FixedCell::with_affine_batch_norms)
+                .collect(),
             cells_per_stage: self.config.cells,
         })
     }

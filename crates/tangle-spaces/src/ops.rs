@@ -106,6 +106,14 @@ pub fn batch_norm<B: Backend>(channels: usize, affine: bool, device: &B::Device)
     bn
 }
 
+/// `bn` with learnable γ and β (their values kept): a search cell's affine-free batch norm
+/// (γ = 1, β = 0 frozen) as an evaluation network's affine one that computes the same.
+pub fn affine<B: Backend>(mut bn: BatchNorm<B>) -> BatchNorm<B> {
+    bn.gamma = bn.gamma.set_require_grad(true);
+    bn.beta = bn.beta.set_require_grad(true);
+    bn
+}
+
 /// A bias-free convolution with "same"-style padding `dilation · (k − 1) / 2`.
 pub fn conv2d<B: Backend>(
     [c_in, c_out]: [usize; 2],
@@ -447,6 +455,26 @@ impl<B: Backend> FixedOp<B> {
             }
             None => FixedOp::Simple(SimpleOp::new(p, stride, None)?),
         })
+    }
+
+    /// The same operation with every batch norm affine (see [`affine`]).
+    pub fn with_affine_batch_norms(self) -> Self {
+        match self {
+            FixedOp::Conv(mut op) => {
+                for u in op.units.iter_mut() {
+                    u.bn = affine(u.bn.clone());
+                }
+                FixedOp::Conv(op)
+            }
+            FixedOp::Reduce(mut op) => {
+                op.bn = affine(op.bn);
+                FixedOp::Reduce(op)
+            }
+            FixedOp::Simple(mut op) => {
+                op.bn = op.bn.map(affine);
+                FixedOp::Simple(op)
+            }
+        }
     }
 
     /// Whether this is the identity (`skip_connect` at stride 1), which drop-path leaves alone.

@@ -20,6 +20,7 @@ fn small() -> AutoFormerConfig {
         patch: 4,
         channels: 3,
         classes: 5,
+        relative_position: Some(1),
     }
 }
 
@@ -100,6 +101,17 @@ fn analytic_parameter_count_equals_the_subnet_count() {
     let block = 960 + (240 * 768 + 768) + (256 * 240 + 240) + (240 * 960 + 960) + (960 * 240 + 240);
     let by_hand = (3 * 256 * 240 + 240) + 240 + 197 * 240 + 14 * block + 480 + 241_000;
     assert_eq!(by_hand, 10_409_752);
+    // Plus AutoFormer's relative positions: per block, key and value tables of 2·14 + 2 rows
+    // for each direction, head width 64.
+    assert_eq!(
+        net.params(&largest).unwrap(),
+        by_hand + 14 * 2 * 2 * 30 * 64
+    );
+    let without = AutoFormerConfig {
+        relative_position: None,
+        ..AutoFormerConfig::tiny(224, 16, 1000)
+    };
+    let net = AutoFormer::<B>::new(without, &device).unwrap();
     assert_eq!(net.params(&largest).unwrap(), by_hand);
 }
 

@@ -250,3 +250,42 @@ fn a_drnas_epoch_then_genotype_and_subnet() {
     .unwrap();
     assert_eq!(net.forward(data.0.inner()).unwrap().0.dims(), [8, 10]);
 }
+
+/// The discretization the examples call: from probabilities whose argmax is `none` on some
+/// edges and whose strongest edges are not the first inputs, the genotype follows the
+/// probabilities — the argmax architecture (the examples' former path) would give inputs 0 and
+/// 1 everywhere and `max_pool_3x3` for `none`.
+#[test]
+fn discretize_follows_the_probabilities_not_the_argmax() {
+    let spec = spec();
+    let n_ops = PRIMITIVES.len();
+    let mut probs = vec![vec![1.0 / n_ops as f32; n_ops]; 2 * EDGES];
+    // Node 1 of the normal cell (edges 2, 3, 4 from inputs 0, 1, 2): `none` wins every edge,
+    // but the non-none runners-up are strongest on inputs 1 and 2.
+    for (e, strength) in [(2usize, 0.05f32), (3, 0.2), (4, 0.3)] {
+        probs[e] = vec![0.0; n_ops];
+        probs[e][0] = 0.6;
+        probs[e][3] = strength; // skip_connect
+        probs[e][4] = strength / 2.0; // sep_conv_3x3
+    }
+    let argmax: Vec<usize> = probs.iter().map(|p| tangle_optim::argmax(p)).collect();
+    let arch = spec.architecture(&argmax).unwrap();
+    let g = Genotype::discretize(&arch, Some(&probs)).unwrap();
+    // Node 1 keeps edges 4 and 3 (inputs 2 and 1), strongest first, each with skip_connect.
+    assert_eq!(&g.normal[2..4], &[(PRIMITIVES[3], 2), (PRIMITIVES[3], 1)]);
+    assert!(g.normal.iter().all(|&(p, _)| p != Primitive::Zero));
+    // Without probabilities (a two-stage result), the architecture's own edges.
+    let mut idx = vec![1usize; 2 * EDGES];
+    idx[2] = 0; // node 1 of the normal cell: input 0 is `none`
+    idx[3] = 5;
+    idx[4] = 6;
+    let arch = spec.architecture(&idx).unwrap();
+    let g = Genotype::discretize(&arch, None).unwrap();
+    assert_eq!(&g.normal[2..4], &[(PRIMITIVES[5], 1), (PRIMITIVES[6], 2)]);
+    // Node 3 (edges 9..14 from inputs 0..4) keeps its two latest inputs.
+    assert_eq!(&g.normal[6..8], &[(PRIMITIVES[1], 3), (PRIMITIVES[1], 4)]);
+    // A node left with one input is an error that names it.
+    idx[3] = 0;
+    let err = Genotype::discretize(&spec.architecture(&idx).unwrap(), None).unwrap_err();
+    assert!(err.to_string().contains("normal cell, node 1"), "{err}");
+}

@@ -6,7 +6,8 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use common::*;
 use tangle_core::subnet::trainable_params;
 use tangle_core::Supernet;
-use tangle_spaces::nb201::{arch_string, parse_arch_string, spec, Nb201, Nb201Config};
+use tangle_spaces::nb201::{arch_string, parse_arch_string, spec, Nb201, Nb201Config, PRIMITIVES};
+use tangle_spaces::ops::Primitive;
 
 const SMALL: Nb201Config = Nb201Config {
     channels: 8,
@@ -69,6 +70,19 @@ fn analytic_parameter_count_equals_the_subnet_count() {
             );
         }
     }
+    // NAS-Bench-201's published sizes (CIFAR-10, C = 16, N = 5): the largest network, every
+    // edge nor_conv_3x3 with affine batch norms in its cells, and the smallest.
+    let net = Nb201::<AB>::new(Nb201Config::default(), &device).unwrap();
+    assert_eq!(PRIMITIVES[3], Primitive::Conv(3));
+    let largest = spec().architecture(&[3; 6]).unwrap();
+    assert_eq!(net.params(&largest).unwrap(), 1_531_546);
+    assert_eq!(trainable_params(&net.extract(&largest).unwrap()), 1_531_546);
+    assert_eq!(
+        net.params(&spec().architecture(&[0; 6]).unwrap()).unwrap(),
+        73_306
+    );
+    // The search supernet keeps the cells' batch norms affine-free.
+    assert!(trainable_params(&net) < 1_531_546);
     // The benchmark's all-`none` network: stem, two residual blocks, final BN, classifier.
     let net = Nb201::<AB>::new(Nb201Config::default(), &device).unwrap();
     let none = spec().architecture(&[0; 6]).unwrap();

@@ -1,0 +1,96 @@
+//! AutoFormer's 2-D relative position encoding.
+
+use burn::module::{Module, Param};
+use burn::tensor::{backend::Backend, Distribution, Int, Tensor, TensorData};
+
+use crate::error::{CoreError, Result};
+
+/// AutoFormer's `RelativePosition2D_super` (its supernet and TangleNAS's use one for the keys
+/// and one for the values of every attention layer): two tables of `2m + 2` rows of head width,
+/// one for the vertical and one for the horizontal distance between two patches of a square
+/// grid, clipped to `±m`. The encoding of query token `i` and key token `j` is
+/// `table_v[dv(i, j)] + table_h[dh(i, j)]`; row 0 of both tables serves every pair that
+/// involves the cls token (token 0), rows `1 ..= 2m + 1` the distances `−m ..= m`.
+///
+/// The head width is fixed (AutoFormer's 64), so every head-count and embedding candidate uses
+/// the whole tables — they are entangled by sharing: one pair of tables per layer for every
+/// candidate, as in the reference.
+#[derive(Module, Debug)]
+pub struct RelativePosition2d<B: Backend> {
+    /// Vertical-distance table, `[2m + 2, head_dim]`.
+    pub table_v: Param<Tensor<B, 2>>,
+    /// Horizontal-distance table, `[2m + 2, head_dim]`.
+    pub table_h: Param<Tensor<B, 2>>,
+    #[module(skip)]
+    max_distance: usize,
+}
+
+impl<B: Backend> RelativePosition2d<B> {
+    /// Tables of width `head_dim` for distances clipped to `±max_distance`, initialized
+    /// N(0, 0.02²) as AutoFormer's truncated normal (its cut-off at ±2 is 100 σ away).
+    pub fn new(head_dim: usize, max_distance: usize, device: &B::Device) -> Result<Self> {
+        if head_dim == 0 || max_distance == 0 {
+            return Err(CoreError::Config(format!(
+                "relative position: head_dim {head_dim} and max_distance {max_distance} must \
+                 both be at least 1"
+            )));
+        }
+        // Drawn now, not lazily at first use as Burn's initializers do: a clone taken before
+        // the first forward (an extracted subnet) must hold the same values.
+        let table = || {
+            Param::from_tensor(Tensor::random(
+                [2 * max_distance + 2, head_dim],
+                Distribution::Normal(0.0, 0.02),
+                device,
+            ))
+        };
+        Ok(RelativePosition2d {
+            table_v: table(),
+            table_h: table(),
+            max_distance,
+        })
+    }
+
+    /// The clipping distance `m`.
+    pub fn max_distance(&self) -> usize {
+        self.max_distance
+    }
+
+    /// The encodings of every (query, key) pair of `tokens = 1 + side²` tokens (cls first, then
+    /// the patches row by row): `[tokens, tokens, head_dim]`.
+    pub fn embeddings(&self, tokens: usize) -> Result<Tensor<B, 3>> {
+        let (v, h) = distance_rows(tokens, self.max_distance)?;
+        let device = self.table_v.device();
+        let index = |rows: Vec<i64>| {
+            Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [tokens * tokens]), &device)
+        };
+        let d = self.table_v.dims()[1];
+        let e = self.table_v.val().select(0, index(v)) + self.table_h.val().select(0, index(h));
+        Ok(e.reshape([tokens, tokens, d]))
+    }
+}
+
+/// The table rows of every (query, key) pair: `(vertical, horizontal)`, each `tokens²` long,
+/// row-major over (query, key). Errors unless `tokens − 1` is a square.
+pub fn distance_rows(tokens: usize, max_distance: usize) -> Result<(Vec<i64>, Vec<i64>)> {
+    let patches = tokens.saturating_sub(1);
+    let side = (patches as f64).sqrt().round() as usize;
+    if tokens == 0 || side * side != patches {
+        return Err(CoreError::Config(format!(
+            "2-D relative positions need a cls token and a square grid of patches, got {tokens} \
+             tokens"
+        )));
+    }
+    let m = max_distance as i64;
+    let row = |d: i64| d.clamp(-m, m) + m + 1;
+    let (mut v, mut h) = (vec![0i64; tokens * tokens], vec![0i64; tokens * tokens]);
+    for i in 1..tokens {
+        for j in 1..tokens {
+            let (p, q) = ((i - 1) as i64, (j - 1) as i64);
+            let s = side as i64;
+            v[i * tokens + j] = row(q / s - p / s);
+            h[i * tokens + j] = row(q % s - p % s);
+        }
+    }
+    Ok((v, h))
+}
