@@ -283,3 +283,44 @@ pub mod cnn;
 pub mod images;
 pub mod lm;
 pub mod vit;
+
+/// Trains `fresh` (a newly built supernet) on the single path `arch` alone, with the search's
+/// `config` (every epoch a weight epoch), data and seed: the reference a search's inherited
+/// weights are compared with. Logs each epoch to `log` and the console; returns the trained
+/// supernet.
+#[allow(clippy::too_many_arguments)]
+pub fn train_alone<B, M, T, D>(
+    fresh: M,
+    arch: &tangle_core::Architecture,
+    config: &tangle_optim::SearchConfig,
+    seed: u64,
+    device: &B::Device,
+    data: &D,
+    log: &Path,
+) -> Result<M, String>
+where
+    B: AutodiffBackend,
+    M: tangle_core::Supernet<B> + burn::module::AutodiffModule<B>,
+    M::Input: Clone,
+    D: tangle_optim::SearchData<M::Input, T>,
+    tangle_optim::Classification: tangle_optim::Objective<B, M::Output, T>,
+{
+    println!("\ntraining the discovered architecture alone (reference)");
+    let spec = fresh.spec().clone();
+    let cfg = tangle_optim::SearchConfig {
+        warmup_epochs: config.epochs,
+        ..config.clone()
+    };
+    let path = tangle_optim::FixedPath::new(&spec, arch).map_err(|e| e.to_string())?;
+    let mut alone = tangle_optim::Search::new(fresh, path, cfg, seed, device)
+        .map_err(|e| e.to_string())?
+        .with_log(log)
+        .with_progress(true);
+    for epoch in 0..config.epochs {
+        alone
+            .run_until(data, &tangle_optim::Classification, epoch + 1)
+            .map_err(|e| e.to_string())?;
+        print_epoch(alone.records.last().expect("a record per epoch"));
+    }
+    Ok(alone.model)
+}

@@ -8,9 +8,7 @@ use tangle_core::Supernet;
 use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
 use tangle_optim::plot::probabilities_svg;
-use tangle_optim::{
-    ArchStep, Classification, FixedPath, Mixer, Search, SearchConfig, SearchData as _,
-};
+use tangle_optim::{ArchStep, Classification, Mixer, Search, SearchConfig, SearchData as _};
 use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig, ViT};
 
 use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job, Strategy};
@@ -158,28 +156,17 @@ impl Job for VitJob {
         // The reference: the same architecture trained alone — a fresh supernet on that single
         // path, with the search's data, optimizer, schedule and number of weight steps.
         let alone = if self.reference {
-            println!("\ntraining the discovered architecture alone (reference)");
             let fresh = AutoFormer::<B>::new(config, &device).map_err(|e| e.to_string())?;
-            let cfg = SearchConfig {
-                warmup_epochs: a.epochs,
-                ..search.config.clone()
-            };
-            let path = FixedPath::new(&spec, &arch).map_err(|e| e.to_string())?;
-            let mut alone = Search::new(fresh, path, cfg, a.seed, &device)
-                .map_err(|e| e.to_string())?
-                .with_log(out.join("reference.jsonl"))
-                .with_progress(true);
-            for epoch in 0..a.epochs {
-                alone
-                    .run_until(&data, &Classification, epoch + 1)
-                    .map_err(|e| e.to_string())?;
-                print_epoch(alone.records.last().expect("a record per epoch"));
-            }
-            let net = alone
-                .model
-                .valid()
-                .extract(&arch)
-                .map_err(|e| e.to_string())?;
+            let alone = super::train_alone(
+                fresh,
+                &arch,
+                &search.config,
+                a.seed,
+                &device,
+                &data,
+                &out.join("reference.jsonl"),
+            )?;
+            let net = alone.valid().extract(&arch).map_err(|e| e.to_string())?;
             Some(accuracy(&net, &test, &transform, &device))
         } else {
             None

@@ -150,21 +150,18 @@ fn superposed_linear_conv_and_norm_match_the_cpu_with_gradients() {
     );
 }
 
-#[test]
-fn gpt_attention_with_both_decisions_superposed_matches_the_cpu() {
-    let cfg = SuperAttentionConfig::new(&[6, 12, 18], &[2, 3, 6], HeadDim::EmbedOverHeads)
-        .unwrap()
-        .with_causal(true);
-    let ac = cfg.init::<C>(&Default::default()).unwrap();
-    let mut ag = cfg.init::<G>(&gpu_dev()).unwrap();
-    copy_linear(&ac.qkv, &mut ag.qkv);
-    copy_linear(&ac.proj, &mut ag.proj);
-    let (e, h) = (weights(3), weights(3));
-    let x = Tensor::<C, 3>::random(
-        [2, 5, 18],
-        Distribution::Normal(0.0, 1.0),
-        &Default::default(),
-    );
+/// The superposed attention `ac` (CPU) and `ag` (wgpu, same weights) on `x` under embed and
+/// head mixtures `softmax(e)`, `softmax(h)`: asserts the outputs and the embed-mixture gradients
+/// agree and returns both gradient sets.
+fn superposed_attention_agrees(
+    ac: &tangle_core::SuperAttention<C>,
+    ag: &tangle_core::SuperAttention<G>,
+    x: Tensor<C, 3>,
+    (e, h): (Tensor<C, 1>, Tensor<C, 1>),
+) -> (
+    <C as burn::tensor::backend::AutodiffBackend>::Gradients,
+    <G as burn::tensor::backend::AutodiffBackend>::Gradients,
+) {
     let yc = ac
         .forward(
             x.clone(),
@@ -180,14 +177,56 @@ fn gpt_attention_with_both_decisions_superposed_matches_the_cpu() {
             &Mixture::weights(softmax(hg.clone(), 0)),
         )
         .unwrap();
-    assert!(
-        max_diff(&yc, &yg) < 1e-4,
-        "attention forward {}",
-        max_diff(&yc, &yg)
-    );
+    let d = max_diff(&yc, &yg);
+    assert!(d < 1e-4, "attention forward {d}");
     let (gc, gg) = (yc.sum().backward(), yg.sum().backward());
     let d = max_diff(&e.grad(&gc).unwrap(), &eg.grad(&gg).unwrap());
     assert!(d < 1e-3, "embed-mixture gradient differs by {d}");
+    (gc, gg)
+}
+
+/// AutoFormer attention (fixed head dim) with 2-D relative positions, both decisions
+/// superposed, against the CPU — forward, and gradients into the embed mixture and the tables.
+#[test]
+fn autoformer_attention_with_relative_positions_matches_the_cpu() {
+    let cfg = SuperAttentionConfig::new(&[6, 8], &[1, 2], HeadDim::Fixed(4))
+        .unwrap()
+        .with_relative_position(Some(1));
+    let ac = cfg.init::<C>(&Default::default()).unwrap();
+    let mut ag = cfg.init::<G>(&gpu_dev()).unwrap();
+    copy_linear(&ac.qkv, &mut ag.qkv);
+    copy_linear(&ac.proj, &mut ag.proj);
+    for (c, g) in [(&ac.rel_k, &mut ag.rel_k), (&ac.rel_v, &mut ag.rel_v)] {
+        let (c, g) = (c.as_ref().unwrap(), g.as_mut().unwrap());
+        g.table_v = Param::from_tensor(on_gpu(&c.table_v.val()));
+        g.table_h = Param::from_tensor(on_gpu(&c.table_h.val()));
+    }
+    // A cls token and a 3 × 3 grid: distances up to 2, clipped to 1.
+    let x = Tensor::<C, 3>::random([2, 10, 8], Distribution::Normal(0.0, 1.0), &Default::default());
+    let (gc, gg) = superposed_attention_agrees(&ac, &ag, x, (weights(2), weights(2)));
+    let (tc, tg) = (
+        &ac.rel_v.as_ref().unwrap().table_h,
+        &ag.rel_v.as_ref().unwrap().table_h,
+    );
+    let d = max_diff(&tc.val().grad(&gc).unwrap(), &tg.val().grad(&gg).unwrap());
+    assert!(d < 1e-3, "relative-position table gradient differs by {d}");
+}
+
+#[test]
+fn gpt_attention_with_both_decisions_superposed_matches_the_cpu() {
+    let cfg = SuperAttentionConfig::new(&[6, 12, 18], &[2, 3, 6], HeadDim::EmbedOverHeads)
+        .unwrap()
+        .with_causal(true);
+    let ac = cfg.init::<C>(&Default::default()).unwrap();
+    let mut ag = cfg.init::<G>(&gpu_dev()).unwrap();
+    copy_linear(&ac.qkv, &mut ag.qkv);
+    copy_linear(&ac.proj, &mut ag.proj);
+    let x = Tensor::<C, 3>::random(
+        [2, 5, 18],
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    );
+    superposed_attention_agrees(&ac, &ag, x, (weights(3), weights(3)));
 }
 
 /// The patch embedding (an even kernel equal to its stride, no padding) superposed over its
