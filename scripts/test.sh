@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The test suite: the README's test command, and what CI runs (.ci/run). About 20–23 minutes on
-# 2 cores from a clean checkout, build included (19–23 min measured). Step 3 needs a Vulkan
-# driver on Linux; on a machine without a GPU that is Mesa's software one (Debian:
-# mesa-vulkan-drivers libvulkan1), which .ci/run installs. Without one, step 3 is skipped with a
-# message saying so.
+# The test suite: the README's test command, and what CI runs (.ci/run). About 25–30 minutes on
+# 2 cores from a clean checkout, build included (19–23 min measured before 2026-12-02; that day
+# the wgpu step's tests alone ran 8 min 43 s and the whole script 19 min with a warm build).
+# Step 3 needs a Vulkan driver on Linux; on a machine without a GPU that is Mesa's software one
+# (Debian: mesa-vulkan-drivers libvulkan1), which .ci/run installs. Without one, step 3 is
+# skipped with a message saying so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
