@@ -76,7 +76,7 @@ impl Space {
         match self {
             Space::Nb201 => 6,
             Space::ToyCell => 3,
-            Space::MobileNet => 5,
+            Space::MobileNet => 2,
             Space::ConvMacro | Space::Darts => 3,
         }
     }
@@ -87,9 +87,9 @@ impl Space {
     /// 4 steps an epoch).
     fn default_train_samples(&self) -> usize {
         match self {
-            Space::Nb201 | Space::ToyCell => 6000,
+            Space::Nb201 | Space::ToyCell | Space::MobileNet => 6000,
             Space::Darts => 256,
-            Space::MobileNet | Space::ConvMacro => 1000,
+            Space::ConvMacro => 1000,
         }
     }
 
