@@ -416,27 +416,56 @@ impl CnnJob {
             Output = Tensor<B::InnerBackend, 2>,
         >,
     {
+        let spec = fresh.spec().clone();
+        let fixed = Mixtures::<B>::fixed(&spec, arch).map_err(|e| e.to_string())?;
+        let fixed_inner = Mixtures::fixed(&spec, arch).map_err(|e| e.to_string())?;
+        self.retrain_plain(
+            || Ok(fresh),
+            train,
+            test,
+            t,
+            device,
+            |n, x| n.forward_mixed(x, &fixed).map_err(|e| e.to_string()),
+            |n, x| n.forward_mixed(x, &fixed_inner).map_err(|e| e.to_string()),
+        )
+    }
+
+    /// If `--retrain` asked for it, trains the network `make` builds from scratch and returns
+    /// its test accuracy; `logits` and `logits_inner` are its forward pass on the training and
+    /// the inference backend.
+    #[allow(clippy::too_many_arguments)]
+    fn retrain_plain<B, N>(
+        &self,
+        make: impl FnOnce() -> Result<N, String>,
+        train: &Images,
+        test: &Images,
+        t: &Transform,
+        device: &B::Device,
+        logits: impl Fn(&N, Tensor<B, 4>) -> Result<Tensor<B, 2>, String>,
+        logits_inner: impl Fn(
+            &N::InnerModule,
+            Tensor<B::InnerBackend, 4>,
+        ) -> Result<Tensor<B::InnerBackend, 2>, String>,
+    ) -> Result<Option<f32>, String>
+    where
+        B: AutodiffBackend,
+        N: AutodiffModule<B>,
+    {
         if self.retrain == 0 {
             return Ok(None);
         }
-        let spec = fresh.spec().clone();
-        let fixed = Mixtures::<B>::fixed(&spec, arch).map_err(|e| e.to_string())?;
         let net = retrain(
-            fresh,
+            make()?,
             train,
             t,
             self.retrain,
             self.batch,
             self.args.seed,
             device,
-            |n, x| n.forward_mixed(x, &fixed).map_err(|e| e.to_string()),
+            logits,
         )?;
         let inner = net.valid();
-        let fixed = Mixtures::fixed(&spec, arch).map_err(|e| e.to_string())?;
-        accuracy::<B::InnerBackend>(test, t, device, |x| {
-            inner.forward_mixed(x, &fixed).map_err(|e| e.to_string())
-        })
-        .map(Some)
+        accuracy::<B::InnerBackend>(test, t, device, |x| logits_inner(&inner, x)).map(Some)
     }
 }
 
@@ -556,27 +585,19 @@ impl Job for CnnJob {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let s = nb201::arch_string(arch).map_err(e)?;
                         // The benchmark's evaluation network (affine cell batch norms), fresh.
-                        let retrained = if self.retrain > 0 {
-                            let fresh = nb201::Nb201::<B>::new(cfg, &d)
-                                .and_then(|n| n.extract(arch))
-                                .map_err(e)?;
-                            let net = retrain(
-                                fresh,
-                                train,
-                                t,
-                                self.retrain,
-                                self.batch,
-                                self.args.seed,
-                                &d,
-                                |n, x| n.forward(x).map_err(|e| e.to_string()),
-                            )?;
-                            let inner = net.valid();
-                            Some(accuracy::<B::InnerBackend>(test, t, &d, |x| {
-                                inner.forward(x).map_err(|e| e.to_string())
-                            })?)
-                        } else {
-                            None
-                        };
+                        let retrained = self.retrain_plain(
+                            || {
+                                nb201::Nb201::<B>::new(cfg, &d)
+                                    .and_then(|n| n.extract(arch))
+                                    .map_err(e)
+                            },
+                            train,
+                            test,
+                            t,
+                            &d,
+                            |n, x| n.forward(x).map_err(|e| e.to_string()),
+                            |n, x| n.forward(x).map_err(|e| e.to_string()),
+                        )?;
                         Ok(Finished {
                             description: s,
                             retrained,
@@ -609,31 +630,21 @@ impl Job for CnnJob {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let g = darts::Genotype::discretize(arch, probabilities).map_err(e)?;
                         write(out, "genotype.txt", &g.to_string())?;
-                        let retrained = if self.retrain > 0 {
-                            let cfg = darts::DartsNetworkConfig {
-                                channels: self.channels,
-                                layers: self.cells,
-                                auxiliary: false,
-                                ..Default::default()
-                            };
-                            let fresh = darts::DartsNetwork::<B>::new(&g, &cfg, &d).map_err(e)?;
-                            let net = retrain(
-                                fresh,
-                                train,
-                                t,
-                                self.retrain,
-                                self.batch,
-                                self.args.seed,
-                                &d,
-                                |n, x| n.forward(x).map(|(y, _)| y).map_err(|e| e.to_string()),
-                            )?;
-                            let inner = net.valid();
-                            Some(accuracy::<B::InnerBackend>(test, t, &d, |x| {
-                                inner.forward(x).map(|(y, _)| y).map_err(|e| e.to_string())
-                            })?)
-                        } else {
-                            None
+                        let eval_cfg = darts::DartsNetworkConfig {
+                            channels: self.channels,
+                            layers: self.cells,
+                            auxiliary: false,
+                            ..Default::default()
                         };
+                        let retrained = self.retrain_plain(
+                            || darts::DartsNetwork::<B>::new(&g, &eval_cfg, &d).map_err(e),
+                            train,
+                            test,
+                            t,
+                            &d,
+                            |n, x| n.forward(x).map(|(y, _)| y).map_err(|e| e.to_string()),
+                            |n, x| n.forward(x).map(|(y, _)| y).map_err(|e| e.to_string()),
+                        )?;
                         Ok(Finished {
                             description: g.to_string(),
                             retrained,

@@ -7,7 +7,7 @@ use burn::tensor::{backend::Backend, module::linear, Bool, Tensor, TensorData};
 use crate::error::{CoreError, Result};
 use crate::linear::{SuperLinear, SuperLinearConfig};
 use crate::mixture::Mixture;
-use crate::relative_position::RelativePosition2d;
+use crate::relative_position::{RelativePosition2d, RowIndex};
 use crate::spec::{check_heads_divide, check_increasing_sizes, Decision};
 use crate::subnet::QkvLayout;
 
@@ -507,14 +507,28 @@ pub(crate) fn attend<B: Backend>(
     (o / total).reshape([b, t, h * d])
 }
 
-/// The key and value encodings of `tokens` tokens, when the layer has them.
+/// The key and value encodings of `tokens` tokens, when the layer has them; the table rows are
+/// computed once for both.
 pub(crate) fn relative<B: Backend>(
     rel_k: &Option<RelativePosition2d<B>>,
     rel_v: &Option<RelativePosition2d<B>>,
     tokens: usize,
 ) -> Result<Option<[Tensor<B, 3>; 2]>> {
-    Ok(match (rel_k, rel_v) {
-        (Some(k), Some(v)) => Some([k.embeddings(tokens)?, v.embeddings(tokens)?]),
-        _ => None,
-    })
+    let (Some(k), Some(v)) = (rel_k, rel_v) else {
+        return Ok(None);
+    };
+    let rows = RowIndex::new(tokens, k.max_distance(), &k.table_v.device())?;
+    let v_rows = if v.max_distance() == rows.max_distance {
+        None
+    } else {
+        Some(RowIndex::new(
+            tokens,
+            v.max_distance(),
+            &v.table_v.device(),
+        )?)
+    };
+    Ok(Some([
+        k.gather(&rows),
+        v.gather(v_rows.as_ref().unwrap_or(&rows)),
+    ]))
 }

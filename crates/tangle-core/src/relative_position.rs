@@ -59,14 +59,48 @@ impl<B: Backend> RelativePosition2d<B> {
     /// The encodings of every (query, key) pair of `tokens = 1 + side²` tokens (cls first, then
     /// the patches row by row): `[tokens, tokens, head_dim]`.
     pub fn embeddings(&self, tokens: usize) -> Result<Tensor<B, 3>> {
-        let (v, h) = distance_rows(tokens, self.max_distance)?;
-        let device = self.table_v.device();
+        Ok(self.gather(&RowIndex::new(
+            tokens,
+            self.max_distance,
+            &self.table_v.device(),
+        )?))
+    }
+
+    /// The encodings at table rows computed once for a token count and clipping distance
+    /// (shared by a layer's key and value tables).
+    pub(crate) fn gather(&self, rows: &RowIndex<B>) -> Tensor<B, 3> {
+        let (t, d) = (rows.tokens, self.table_v.dims()[1]);
+        let e = self.table_v.val().select(0, rows.v.clone())
+            + self.table_h.val().select(0, rows.h.clone());
+        e.reshape([t, t, d])
+    }
+}
+
+/// The table rows of every (query, key) pair of `tokens` tokens, as index tensors on a device.
+pub(crate) struct RowIndex<B: Backend> {
+    /// Rows of the vertical table, `tokens²` long.
+    v: Tensor<B, 1, Int>,
+    /// Rows of the horizontal table.
+    h: Tensor<B, 1, Int>,
+    /// Token count.
+    tokens: usize,
+    /// The clipping distance the rows were computed for.
+    pub(crate) max_distance: usize,
+}
+
+impl<B: Backend> RowIndex<B> {
+    /// Rows for `tokens` tokens clipped to `±max_distance`; see [`distance_rows`].
+    pub(crate) fn new(tokens: usize, max_distance: usize, device: &B::Device) -> Result<Self> {
+        let (v, h) = distance_rows(tokens, max_distance)?;
         let index = |rows: Vec<i64>| {
-            Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [tokens * tokens]), &device)
+            Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [tokens * tokens]), device)
         };
-        let d = self.table_v.dims()[1];
-        let e = self.table_v.val().select(0, index(v)) + self.table_h.val().select(0, index(h));
-        Ok(e.reshape([tokens, tokens, d]))
+        Ok(RowIndex {
+            v: index(v),
+            h: index(h),
+            tokens,
+            max_distance,
+        })
     }
 }
 

@@ -25,6 +25,59 @@ fn mha(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, causal: bool) -> Tenso
         .reshape([b, t, h * d])
 }
 
+/// The reference of a superposed fixed-head-dim attention: qkv as the weighted sum of the
+/// separately-run sliced input projections (a linear op) at the largest head count; each head
+/// count's attention by `attend` on its first heads; its output projected by every embedding
+/// candidate's slice, zero-padded and weighted `a_i · b_j`.
+fn fixed_head_reference(
+    att: &SuperAttention<B>,
+    x: Tensor<B, 3>,
+    (a, bw): (&[f32], &[f32]),
+    embeds: &[usize],
+    heads: &[usize],
+    hd: usize,
+    attend: impl Fn(Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) -> Tensor<B, 3>,
+) -> Tensor<B, 3> {
+    let [n, t, emax] = x.dims();
+    let hmax = *heads.last().unwrap();
+    let wq = att.qkv.weight.val();
+    let bq = att.qkv.bias.as_ref().unwrap().val();
+    let wp = att.proj.weight.val();
+    let bp = att.proj.bias.as_ref().unwrap().val();
+    let qkv = sum_all(
+        embeds
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| {
+                linear(
+                    x.clone().slice([0..n, 0..t, 0..e]),
+                    wq.clone().slice([0..e, 0..3 * hmax * hd]),
+                    Some(bq.clone()),
+                ) * a[i]
+            })
+            .collect(),
+    )
+    .reshape([n, t, hmax, 3, hd]);
+    let mut want = Vec::new();
+    for (j, &h) in heads.iter().enumerate() {
+        let part = |p: usize| {
+            qkv.clone()
+                .slice([0..n, 0..t, 0..h, p..p + 1, 0..hd])
+                .reshape([n, t, h, hd])
+        };
+        let o = attend(part(0), part(1), part(2));
+        for (i, &e) in embeds.iter().enumerate() {
+            let yi = linear(
+                o.clone(),
+                wp.clone().slice([0..h * hd, 0..e]),
+                Some(bp.clone().slice([0..e])),
+            );
+            want.push(pad_last(yi, emax) * (a[i] * bw[j]));
+        }
+    }
+    sum_all(want)
+}
+
 #[test]
 fn fixed_head_dim_equals_weighted_sum_over_heads_and_embeds() {
     let d = dev();
@@ -43,40 +96,10 @@ fn fixed_head_dim_equals_weighted_sum_over_heads_and_embeds() {
         )
         .unwrap();
 
-    let wq = att.qkv.weight.val();
-    let bq = att.qkv.bias.as_ref().unwrap().val();
-    let wp = att.proj.weight.val();
-    let bp = att.proj.bias.as_ref().unwrap().val();
-    // qkv: weighted sum of the separately-run sliced input projections (a linear op).
-    let mut qkv = Vec::new();
-    for (i, &e) in embeds.iter().enumerate() {
-        let yi = linear(
-            x.clone().slice([0..2, 0..5, 0..e]),
-            wq.clone().slice([0..e, 0..36]),
-            Some(bq.clone()),
-        ) * a[i];
-        qkv.push(yi);
-    }
-    let qkv = sum_all(qkv).reshape([2, 5, 3, 3, hd]);
-    let mut want = Vec::new();
-    for (j, &h) in heads.iter().enumerate() {
-        let part = |p: usize| {
-            qkv.clone()
-                .slice([0..2, 0..5, 0..h, p..p + 1, 0..hd])
-                .reshape([2, 5, h, hd])
-        };
-        let o = mha(part(0), part(1), part(2), false);
-        for (i, &e) in embeds.iter().enumerate() {
-            let yi = linear(
-                o.clone(),
-                wp.clone().slice([0..h * hd, 0..e]),
-                Some(bp.clone().slice([0..e])),
-            );
-            let yi = pad_last(yi, 8) * (a[i] * bw[j]);
-            want.push(yi);
-        }
-    }
-    assert_close(&y, &sum_all(want), 1e-5);
+    let want = fixed_head_reference(&att, x, (&a, &bw), &embeds, &heads, hd, |q, k, v| {
+        mha(q, k, v, false)
+    });
+    assert_close(&y, &want, 1e-5);
 }
 
 fn one_hot_single_extracted(att: &SuperAttention<B>, embeds: &[usize], heads: &[usize]) {
@@ -518,44 +541,9 @@ fn relative_attention_superposed_equals_weighted_sum_and_one_hot_equals_extracte
         .unwrap();
     let rk = host_relative(att.rel_k.as_ref().unwrap(), t);
     let rv = host_relative(att.rel_v.as_ref().unwrap(), t);
-    let wq = att.qkv.weight.val();
-    let bq = att.qkv.bias.as_ref().unwrap().val();
-    let wp = att.proj.weight.val();
-    let bp = att.proj.bias.as_ref().unwrap().val();
-    // qkv: the weighted sum of the separately-run sliced input projections (a linear op), at
-    // the largest head count; then each head count's attention, its projection slices mixed.
-    let width = 3 * 2 * hd;
-    let qkv = sum_all(
-        embeds
-            .iter()
-            .enumerate()
-            .map(|(i, &e)| {
-                linear(
-                    x.clone().slice([0..2, 0..t, 0..e]),
-                    wq.clone().slice([0..e, 0..width]),
-                    Some(bq.clone()),
-                ) * a[i]
-            })
-            .collect(),
-    )
-    .reshape([2, t, 2, 3, hd]);
-    let mut want = Vec::new();
-    for (j, &h) in heads.iter().enumerate() {
-        let part = |p: usize| {
-            qkv.clone()
-                .slice([0..2, 0..t, 0..h, p..p + 1, 0..hd])
-                .reshape([2, t, h, hd])
-        };
-        let o = mha_relative(part(0), part(1), part(2), rk.clone(), rv.clone());
-        for (i, &e) in embeds.iter().enumerate() {
-            let yi = linear(
-                o.clone(),
-                wp.clone().slice([0..h * hd, 0..e]),
-                Some(bp.clone().slice([0..e])),
-            );
-            want.push(pad_last(yi, 8) * (a[i] * bw[j]));
-        }
-    }
-    assert_close(&y, &sum_all(want), 1e-5);
+    let want = fixed_head_reference(&att, x, (&a, &bw), &embeds, &heads, hd, |q, k, v| {
+        mha_relative(q, k, v, rk.clone(), rv.clone())
+    });
+    assert_close(&y, &want, 1e-5);
     one_hot_single_extracted_at(&att, &embeds, &heads, t);
 }

@@ -132,22 +132,29 @@ mod tests {
     use super::*;
     use burn::backend::Flex;
 
+    /// `n` examples whose input and label are their index.
+    fn indexed(n: usize) -> (Tensor<Flex, 2>, Tensor<Flex, 1, Int>) {
+        let device = Default::default();
+        (
+            Tensor::from_data(
+                TensorData::new((0..n).map(|i| i as f32).collect(), [n, 1]),
+                &device,
+            ),
+            Tensor::from_data(TensorData::new((0..n as i64).collect(), [n]), &device),
+        )
+    }
+
+    fn labels(t: Tensor<Flex, 1, Int>) -> Vec<i64> {
+        t.into_data().convert::<i64>().to_vec::<i64>().unwrap()
+    }
+
     #[test]
     fn batches_come_from_their_side_and_repeat_per_epoch() {
         let device = Default::default();
         let n = 20;
-        let x = Tensor::<Flex, 2>::from_data(
-            TensorData::new((0..n).map(|i| i as f32).collect(), [n, 1]),
-            &device,
-        );
-        let y = Tensor::<Flex, 1, Int>::from_data(
-            TensorData::new((0..n as i64).collect(), [n]),
-            &device,
-        );
+        let (x, y) = indexed(n);
         let data = InMemory::new(x, y, 0.5, 4, 3).unwrap();
         assert_eq!(data.steps_per_epoch(), 2);
-        let labels =
-            |t: Tensor<Flex, 1, Int>| t.into_data().convert::<i64>().to_vec::<i64>().unwrap();
         let (xt, yt) = data.train(0, 1);
         let tl = labels(yt);
         assert!(tl.iter().all(|&l| l < 10), "{tl:?}");
@@ -170,21 +177,11 @@ mod tests {
     /// min(train, valid) / batch steps; the smaller validation split cycles beside it.
     #[test]
     fn an_epoch_is_one_pass_over_the_training_split() {
-        let device = Default::default();
         let n = 100;
-        let x = Tensor::<Flex, 2>::from_data(
-            TensorData::new((0..n).map(|i| i as f32).collect(), [n, 1]),
-            &device,
-        );
-        let y = Tensor::<Flex, 1, Int>::from_data(
-            TensorData::new((0..n as i64).collect(), [n]),
-            &device,
-        );
+        let (x, y) = indexed(n);
         // 80 training, 20 validation examples, batch 8: 10 steps, 2 validation windows.
         let data = InMemory::new(x, y, 0.8, 8, 5).unwrap();
         assert_eq!(data.steps_per_epoch(), 10);
-        let labels =
-            |t: Tensor<Flex, 1, Int>| t.into_data().convert::<i64>().to_vec::<i64>().unwrap();
         let mut seen: Vec<i64> = (0..10).flat_map(|s| labels(data.train(3, s).1)).collect();
         seen.sort();
         assert_eq!(

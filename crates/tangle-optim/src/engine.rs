@@ -440,13 +440,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
                 weight_decay,
             } => WeightOpt::Sgd(
                 SgdConfig::new()
-                    .with_momentum(Some(
-                        MomentumConfig::new()
-                            .with_momentum(momentum)
-                            // Burn's default dampening is 0.1; PyTorch's (the paper's) is 0.
-                            .with_dampening(0.0)
-                            .with_nesterov(nesterov),
-                    ))
+                    .with_momentum(Some(pytorch_momentum(momentum, nesterov)))
                     .with_weight_decay(
                         (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
                     )
@@ -503,6 +497,14 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
             }
         })
     }
+}
+
+/// SGD momentum as PyTorch's: Burn's default dampening is 0.1, PyTorch's (the paper's) 0.
+fn pytorch_momentum(momentum: f64, nesterov: bool) -> MomentumConfig {
+    MomentumConfig::new()
+        .with_momentum(momentum)
+        .with_dampening(0.0)
+        .with_nesterov(nesterov)
 }
 
 /// The α optimizer: Adam with the configured betas, ε and L2 weight decay, every
@@ -966,12 +968,7 @@ where
                 // lr 1 from a zero tensor with a zero gradient returns exactly −μ·b, so that
                 // step reads μ·b out of the saved state.
                 let probe = SgdConfig::new()
-                    .with_momentum(Some(
-                        MomentumConfig::new()
-                            .with_momentum(momentum)
-                            .with_dampening(0.0)
-                            .with_nesterov(false),
-                    ))
+                    .with_momentum(Some(pytorch_momentum(momentum, false)))
                     .with_weight_decay(None)
                     .build::<B::InnerBackend>();
                 Some((o.to_record(), probe))

@@ -119,6 +119,29 @@ fn host<const D: usize>(t: &Tensor<AB, D>) -> Vec<f64> {
         .collect()
 }
 
+type Batch = (Tensor<AB, 2>, Tensor<AB, 2>);
+
+/// The first training and validation batches, as tensors and on the host (x, y of each).
+fn first_batches(data: &ProbeData<AB>) -> (Batch, Batch, [Vec<f64>; 4]) {
+    use tangle_optim::SearchData;
+    let (train, valid) = (data.train(0, 0), data.valid(0, 0));
+    let on_host = [
+        host(&train.0),
+        host(&train.1),
+        host(&valid.0),
+        host(&valid.1),
+    ];
+    (train, valid, on_host)
+}
+
+/// The probe's weights on the host.
+fn host_of(probe: &Probe<AB>) -> Host {
+    Host {
+        w: host(&probe.fc.weight.val()),
+        b: host(&probe.fc.bias.as_ref().unwrap().val()),
+    }
+}
+
 fn fd(f: impl Fn(&[f64]) -> f64, a: &[f64], j: usize) -> f64 {
     let (mut p, mut m) = (a.to_vec(), a.to_vec());
     p[j] += 1e-5;
@@ -130,14 +153,7 @@ fn fd(f: impl Fn(&[f64]) -> f64, a: &[f64], j: usize) -> f64 {
 fn second_order_gradient_matches_exact_unrolled_gradient() {
     let device = Default::default();
     let data = ProbeData::<AB>::new(3, 1, N, &device);
-    use tangle_optim::SearchData;
-    let (train, valid) = (data.train(0, 0), data.valid(0, 0));
-    let (xt, yt, xv, yv) = (
-        host(&train.0),
-        host(&train.1),
-        host(&valid.0),
-        host(&valid.1),
-    );
+    let (train, valid, [xt, yt, xv, yv]) = first_batches(&data);
     let alpha = [0.3f32, -0.2, 0.5, 0.1];
     let a64: Vec<f64> = alpha.iter().map(|&v| v as f64).collect();
     let eta = 0.2;
@@ -164,10 +180,7 @@ fn second_order_gradient_matches_exact_unrolled_gradient() {
         s
     };
     use tangle_core::Supernet;
-    let h = Host {
-        w: host(&probe.fc.weight.val()),
-        b: host(&probe.fc.bias.as_ref().unwrap().val()),
-    };
+    let h = host_of(&probe);
 
     let v2 = mk(ArchStep::SecondOrder)
         .architecture_gradient(&Regression, &train, &valid, eta)
@@ -203,22 +216,12 @@ fn second_order_gradient_matches_exact_unrolled_gradient() {
 fn second_order_unrolls_with_momentum_and_weight_decay() {
     let device = Default::default();
     let data = ProbeData::<AB>::new(5, 1, N, &device);
-    use tangle_optim::SearchData;
-    let (train, valid) = (data.train(0, 0), data.valid(0, 0));
-    let (xt, yt, xv, yv) = (
-        host(&train.0),
-        host(&train.1),
-        host(&valid.0),
-        host(&valid.1),
-    );
+    let (train, valid, [xt, yt, xv, yv]) = first_batches(&data);
     let alpha = [0.2f32, -0.4, 0.6, 0.0];
     let a64: Vec<f64> = alpha.iter().map(|&v| v as f64).collect();
     let (eta, lr, mu, wd) = (0.3, 0.1, 0.9, 0.2);
     let probe = Probe::<AB>::new(false, &device);
-    let h0 = Host {
-        w: host(&probe.fc.weight.val()),
-        b: host(&probe.fc.bias.as_ref().unwrap().val()),
-    };
+    let h0 = host_of(&probe);
     let mut search = Search::new(
         probe,
         Darts::softmax(),
