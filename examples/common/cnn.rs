@@ -8,13 +8,15 @@ use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
-use tangle_core::{Architecture, Mixtures, Supernet};
+use tangle_core::{Architecture, Mixtures, Supernet, Widening};
 use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
 use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{
-    ArchStep, Classification, Mixer, Objective, Search, SearchConfig, SearchData as _,
+    ArchStep, CandidateMask, Classification, Mixer, Objective, Progressive, Search, SearchConfig,
+    SearchData as _,
 };
+use tangle_spaces::ops::Primitive;
 use tangle_spaces::{conv_macro, darts, mobilenet, nb201, toy_cell};
 
 use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job, Strategy};
@@ -192,6 +194,16 @@ fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
     Ok(net)
 }
 
+/// A progressive search (DrNAS's DARTS-space recipe): the stages, the candidates the first
+/// stage keeps (decision, candidate), and how the supernet widens to a partial factor.
+struct Progression<M> {
+    recipe: Progressive,
+    keep: fn(usize, usize) -> bool,
+    widen: WidenFn<M>,
+}
+
+type WidenFn<M> = Box<dyn FnMut(M, usize) -> tangle_core::Result<(M, Widening)>>;
+
 /// What the space-specific part reports.
 struct Finished {
     description: String,
@@ -207,6 +219,7 @@ impl CnnJob {
         step: ArchStep,
         strategy: Strategy,
         device: B::Device,
+        progression: Option<Progression<M>>,
         finish: impl FnOnce(
             &M::InnerModule,
             &Architecture,
@@ -244,7 +257,7 @@ impl CnnJob {
         let spec = net.spec().clone();
         let out = fresh_dir(&a.out)?;
         let base = self.space.config(a.epochs);
-        let config = strategy.config(SearchConfig {
+        let mut config = strategy.config(SearchConfig {
             arch_lr: a.arch_lr,
             arch_step: step,
             lr: self.lr,
@@ -252,6 +265,10 @@ impl CnnJob {
             lr_warmup_steps: self.warmup,
             ..base
         });
+        if progression.is_some() {
+            // DrNAS's recipe updates α from epoch 10 of 50: the same share of the run.
+            config.warmup_epochs = a.epochs / 5;
+        }
         let mut search = Search::new(net, mixer, config, a.seed, &device)
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
@@ -267,11 +284,32 @@ impl CnnJob {
             data.steps_per_epoch(),
             out.display()
         );
-        for epoch in 0..a.epochs {
-            search
-                .run_until(&data, &Classification, epoch + 1)
-                .map_err(|e| e.to_string())?;
-            print_epoch(search.records.last().expect("a record per epoch"));
+        match progression {
+            Some(p) => {
+                search
+                    .set_mask(CandidateMask::from_fn(&spec, p.keep).map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "progressive stages (epochs, partial channels 1/K, candidates kept): {}",
+                    p.recipe
+                        .stages
+                        .iter()
+                        .map(|s| format!("({}, 1/{}, {})", s.epochs, s.partial, s.keep))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                );
+                p.recipe
+                    .run(&mut search, &data, &Classification, p.widen, print_epoch)
+                    .map_err(|e| e.to_string())?;
+            }
+            None => {
+                for epoch in 0..a.epochs {
+                    search
+                        .run_until(&data, &Classification, epoch + 1)
+                        .map_err(|e| e.to_string())?;
+                    print_epoch(search.records.last().expect("a record per epoch"));
+                }
+            }
         }
         let model = search.model.valid();
         let arch = match strategy {
@@ -319,8 +357,7 @@ impl CnnJob {
         })?;
         // A single-stage search ends with the mixer's probabilities (DARTS discretizes them);
         // a two-stage one only with the architecture it picked.
-        let probabilities = matches!(strategy, Strategy::Gradient)
-            .then(|| search.mixer.probabilities(&search.alphas));
+        let probabilities = matches!(strategy, Strategy::Gradient).then(|| search.probabilities());
         // The reference: the same architecture trained alone — a fresh supernet on that single
         // path with the search's data, optimizer, schedule and number of weight steps.
         let alone = if self.reference {
@@ -385,6 +422,9 @@ impl CnnJob {
             "test_accuracy_trained_alone": alone,
             "train_samples": self.train_samples,
             "batch": self.batch,
+            // NB201's and DARTS's size (the other spaces have a fixed one).
+            "channels": (self.channels > 0).then_some(self.channels),
+            "cells": (self.cells > 0).then_some(self.cells),
             "seconds": search.records.last().map(|r| r.seconds),
         });
         write(
@@ -490,6 +530,7 @@ impl Job for CnnJob {
                 step,
                 strategy,
                 device,
+                None,
                 |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
@@ -512,6 +553,7 @@ impl Job for CnnJob {
                 step,
                 strategy,
                 device,
+                None,
                 |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
@@ -543,6 +585,7 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
+                    None,
                     |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let g = toy_cell::ToyGenotype::from_architecture(arch).map_err(e)?;
@@ -581,6 +624,7 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
+                    None,
                     |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let s = nb201::arch_string(arch).map_err(e)?;
@@ -606,12 +650,22 @@ impl Job for CnnJob {
                 )
             }
             (Space::Darts, ws) => {
+                // DrNAS runs its progressive recipe: partial channels 1/6 then 1/4, 7 operations
+                // (no `none`) then the 4 strongest per edge, the epochs split in two stages.
+                let progressive = self.args.optimizer == "drnas";
                 let cfg = darts::DartsConfig {
                     channels: self.channels,
                     layers: self.cells,
                     classes: 10,
-                    partial: 1,
+                    partial: if progressive { 6 } else { 1 },
                 };
+                let epochs = self.args.epochs;
+                let seed = self.args.seed;
+                let progression = progressive.then(|| Progression {
+                    recipe: Progressive::drnas_darts_epochs(epochs - epochs / 2, epochs / 2),
+                    keep: |_, i| darts::PRIMITIVES[i] != Primitive::Zero,
+                    widen: Box::new(move |m: darts::Darts<B>, k| m.with_partial(k, seed ^ 0x77)),
+                });
                 let net = || {
                     if ws {
                         darts::Darts::<B>::new_ws(cfg, &d)
@@ -626,6 +680,7 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
+                    progression,
                     |m, arch, probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let g = darts::Genotype::discretize(arch, probabilities).map_err(e)?;
@@ -664,6 +719,7 @@ impl Job for CnnJob {
                     step,
                     strategy,
                     device,
+                    None,
                     |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let retrained = self.retrain_fresh(
@@ -718,7 +774,7 @@ pub fn main(space: Space) {
     let mut a = Args::parse(defaults, &usage);
     let (c, n) = match space {
         Space::Nb201 => (8, 1),
-        Space::Darts => (8, 5),
+        Space::Darts => (12, 5),
         _ => (0, 0),
     };
     let job = (|| -> Result<CnnJob, String> {

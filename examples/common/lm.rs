@@ -24,6 +24,7 @@ struct LmJob {
     temperature: f64,
     lr: f64,
     budget: usize,
+    alpha_warmup: usize,
 }
 
 /// Training and validation tokens and, for character data, the vocabulary.
@@ -131,6 +132,7 @@ impl Job for LmJob {
             lr_min: self.lr / 10.0,
             // Table 23 warms up over 100 of 6000 iterations; keep that share on short runs.
             lr_warmup_steps: (a.epochs * self.steps / 60).clamp(1, 100),
+            warmup_epochs: self.alpha_warmup,
             ..SearchConfig::language_model(a.epochs)
         });
         let mut search = Search::new(net, mixer, search_config, a.seed, &device)
@@ -239,7 +241,7 @@ pub fn main() {
          \x20   [--dataset shipped-shakespeare|text|tokens] [--data-dir DIR] [--vocab 50304]\n\
          \x20   [--epochs N] [--seed S] [--train-portion P] [--arch-lr LR] [--lr LR] [--out DIR]\n\
          \x20   [--scale 8] [--context 64] [--batch 12] [--steps 40] [--sample 400] [--temperature 0.8]\n\
-         \x20   [--budget 100 (candidates of spos-rs / spos-es)]\n\
+         \x20   [--budget 100 (candidates of spos-rs / spos-es)] [--alpha-warmup EPOCHS (weights only first; 6)]\n\
          The space is paper Table 18 with the embedding dims divided by --scale (1 = the paper's\n\
          {384, 576, 768}; context 224 in the paper). Defaults: a scaled-down search on the shipped\n\
          Shakespeare that finishes in a few minutes on 2 CPU cores.";
@@ -248,7 +250,7 @@ pub fn main() {
         optimizer: "drnas".into(),
         data_dir: None,
         dataset: "shipped-shakespeare".into(),
-        epochs: 4,
+        epochs: 11,
         seed: 0,
         out: PathBuf::from("runs/nanogpt"),
         train_portion: 0.9,
@@ -267,6 +269,7 @@ pub fn main() {
             temperature: a.take("temperature", 0.8)?,
             lr: a.take("lr", 2e-3)?,
             budget: a.take("budget", 100)?,
+            alpha_warmup: a.take("alpha-warmup", 6)?,
             args: a.clone(),
         })
     })();

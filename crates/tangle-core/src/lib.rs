@@ -58,6 +58,7 @@ pub mod relative_position;
 pub mod space;
 pub mod spec;
 pub mod subnet;
+pub mod widen;
 pub mod ws;
 
 pub use attention::{HeadDim, SuperAttention, SuperAttentionConfig};
@@ -74,4 +75,5 @@ pub use patch::SuperPatchEmbed;
 pub use relative_position::RelativePosition2d;
 pub use space::{Extract, Mixtures, Supernet};
 pub use spec::{check_heads_divide, Architecture, Choice, Decision, DecisionKind, SearchSpec};
+pub use widen::{widen_module, Widening};
 pub use ws::WsMixedOp;

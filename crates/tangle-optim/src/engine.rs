@@ -19,11 +19,12 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
-use tangle_core::{Architecture, Mixtures, SearchSpec, Supernet};
+use tangle_core::{Architecture, Mixtures, SearchSpec, Supernet, Widening};
 
 use crate::error::{OptimError, Result};
-use crate::mixer::Mixer;
+use crate::mixer::{argmax, Mixer};
 use crate::params::{host, ArchParams};
+use crate::prune::CandidateMask;
 
 /// The optimizer of the network weights.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -478,6 +479,28 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
         }
     }
 
+    /// The state of every widened parameter widened as the parameter was.
+    fn widen(self, before: &M, widening: &Widening) -> Result<Self> {
+        if widening.is_empty() {
+            return Ok(self);
+        }
+        let dims = shapes_by_id(before);
+        Ok(match self {
+            WeightOpt::Sgd(o) => {
+                let record = widen_states(o.to_record(), widening, &dims, &SgdWidener)?;
+                WeightOpt::Sgd(o.load_record(record))
+            }
+            WeightOpt::Adam(o) => {
+                let record = widen_states(o.to_record(), widening, &dims, &AdamWidener)?;
+                WeightOpt::Adam(o.load_record(record))
+            }
+            WeightOpt::AdamW(o) => {
+                let record = widen_states(o.to_record(), widening, &dims, &AdamWidener)?;
+                WeightOpt::AdamW(o.load_record(record))
+            }
+        })
+    }
+
     fn save(&self, path: &Path) -> Result<()> {
         let rec = BinFileRecorder::<FullPrecisionSettings>::new();
         let r = match self {
@@ -497,6 +520,182 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
             }
         })
     }
+}
+
+/// A widened parameter as the optimizer state saw it: its shape before widening, and where
+/// it lives.
+struct Before<B: AutodiffBackend> {
+    shape: Vec<usize>,
+    device: burn::tensor::Device<B::InnerBackend>,
+}
+
+/// Widens one optimizer's per-parameter state as [`Widening`] widened the parameter.
+trait StateWidener<B: AutodiffBackend, O: burn::optim::SimpleOptimizer<B::InnerBackend>> {
+    fn widen<const D: usize>(
+        &self,
+        state: O::State<D>,
+        id: ParamId,
+        before: &Before<B>,
+        w: &Widening,
+    ) -> O::State<D>;
+}
+
+/// SGD: the momentum velocity, which Burn 0.21 keeps private. A plain-momentum step (momentum
+/// 1, dampening 0) of lr 1 from zero weights with a zero gradient returns exactly −velocity;
+/// the widened velocity goes back into a new state.
+struct SgdWidener;
+
+impl<B: AutodiffBackend> StateWidener<B, Sgd<B::InnerBackend>> for SgdWidener {
+    fn widen<const D: usize>(
+        &self,
+        state: burn::optim::SgdState<B::InnerBackend, D>,
+        id: ParamId,
+        before: &Before<B>,
+        w: &Widening,
+    ) -> burn::optim::SgdState<B::InnerBackend, D> {
+        if state.momentum.is_none() {
+            return state;
+        }
+        let probe = SgdConfig::new()
+            .with_momentum(Some(pytorch_momentum(1.0, false)))
+            .with_weight_decay(None)
+            .build::<B::InnerBackend>();
+        let shape: [usize; D] = before
+            .shape
+            .clone()
+            .try_into()
+            .expect("rank of the parameter");
+        let zeros = Tensor::<B::InnerBackend, D>::zeros(shape, &before.device);
+        let (neg_velocity, _) =
+            burn::optim::SimpleOptimizer::step(&probe, 1.0, zeros.clone(), zeros, Some(state));
+        burn::optim::SgdState::new(Some(burn::optim::momentum::MomentumState::new(
+            w.apply(id, -neg_velocity),
+        )))
+    }
+}
+
+/// Adam and AdamW: both moments (and AMSGrad's maximum), widened by the same copies.
+struct AdamWidener;
+
+impl<B: AutodiffBackend> StateWidener<B, Adam> for AdamWidener {
+    fn widen<const D: usize>(
+        &self,
+        mut state: burn::optim::AdamState<B::InnerBackend, D>,
+        id: ParamId,
+        _before: &Before<B>,
+        w: &Widening,
+    ) -> burn::optim::AdamState<B::InnerBackend, D> {
+        state.momentum = widen_moments(state.momentum, id, w);
+        state
+    }
+}
+
+impl<B: AutodiffBackend> StateWidener<B, AdamW> for AdamWidener {
+    fn widen<const D: usize>(
+        &self,
+        mut state: burn::optim::AdamWState<B::InnerBackend, D>,
+        id: ParamId,
+        _before: &Before<B>,
+        w: &Widening,
+    ) -> burn::optim::AdamWState<B::InnerBackend, D> {
+        state.momentum = widen_moments(state.momentum, id, w);
+        state
+    }
+}
+
+fn widen_moments<B: Backend, const D: usize>(
+    mut m: burn::optim::AdaptiveMomentumState<B, D>,
+    id: ParamId,
+    w: &Widening,
+) -> burn::optim::AdaptiveMomentumState<B, D> {
+    m.moment_1 = w.apply(id, m.moment_1);
+    m.moment_2 = w.apply(id, m.moment_2);
+    m.max_moment_2 = m.max_moment_2.map(|t| w.apply(id, t));
+    m
+}
+
+/// Shape and device of every float parameter of `model`, by id.
+fn shapes_by_id<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+) -> HashMap<ParamId, Before<B>> {
+    struct Shapes<B: AutodiffBackend>(HashMap<ParamId, Before<B>>);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Shapes<B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let t = param.val().inner();
+            self.0.insert(
+                param.id,
+                Before {
+                    shape: t.dims().to_vec(),
+                    device: t.device(),
+                },
+            );
+        }
+    }
+    let mut s = Shapes::<B>(HashMap::new());
+    model.visit(&mut s);
+    s.0
+}
+
+/// Every widened parameter's optimizer state widened by `widener`; `before`: the parameters
+/// before widening.
+fn widen_states<B, O, W>(
+    record: HashMap<ParamId, burn::optim::record::AdaptorRecord<O, B>>,
+    widening: &Widening,
+    before: &HashMap<ParamId, Before<B>>,
+    widener: &W,
+) -> Result<HashMap<ParamId, burn::optim::record::AdaptorRecord<O, B>>>
+where
+    B: AutodiffBackend,
+    O: burn::optim::SimpleOptimizer<B::InnerBackend>,
+    W: StateWidener<B, O>,
+{
+    use burn::optim::record::AdaptorRecord;
+    record
+        .into_iter()
+        .map(|(id, r)| {
+            let Some(b) = before.get(&id).filter(|_| widening.contains(id)) else {
+                return Ok((id, r));
+            };
+            let r = match b.shape.len() {
+                1 => AdaptorRecord::from_state::<1>(widener.widen(
+                    r.into_state::<1>(),
+                    id,
+                    b,
+                    widening,
+                )),
+                2 => AdaptorRecord::from_state::<2>(widener.widen(
+                    r.into_state::<2>(),
+                    id,
+                    b,
+                    widening,
+                )),
+                3 => AdaptorRecord::from_state::<3>(widener.widen(
+                    r.into_state::<3>(),
+                    id,
+                    b,
+                    widening,
+                )),
+                4 => AdaptorRecord::from_state::<4>(widener.widen(
+                    r.into_state::<4>(),
+                    id,
+                    b,
+                    widening,
+                )),
+                5 => AdaptorRecord::from_state::<5>(widener.widen(
+                    r.into_state::<5>(),
+                    id,
+                    b,
+                    widening,
+                )),
+                rank => {
+                    return Err(OptimError::Config(format!(
+                        "cannot widen the optimizer state of a parameter of rank {rank}"
+                    )))
+                }
+            };
+            Ok((id, r))
+        })
+        .collect()
 }
 
 /// SGD momentum as PyTorch's: Burn's default dampening is 0.1, PyTorch's (the paper's) 0.
@@ -555,6 +754,21 @@ fn ids<B: Backend, M: burn::module::Module<B>>(m: &M) -> Vec<u64> {
     let mut v = Ids(Vec::new());
     m.visit(&mut v);
     v.0.iter().map(|id| id.val()).collect()
+}
+
+/// The ids of a module's trainable parameters, in visit order: what optimizer state is keyed by.
+fn trainable_ids<B: Backend, M: burn::module::Module<B>>(m: &M) -> Vec<ParamId> {
+    struct Trainable(Vec<ParamId>);
+    impl<B: Backend> ModuleVisitor<B> for Trainable {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if param.is_require_grad() {
+                self.0.push(param.id);
+            }
+        }
+    }
+    let mut v = Trainable(Vec::new());
+    m.visit(&mut v);
+    v.0
 }
 
 /// Optimizer state is keyed by parameter id, and loading weights keeps the ids of the module
@@ -743,6 +957,7 @@ where
     pub records: Vec<EpochRecord>,
     w_opt: WeightOpt<B, M>,
     a_opt: OptimizerAdaptor<Adam, ArchParams<B>, B>,
+    mask: Option<CandidateMask>,
     log: Option<PathBuf>,
     progress: bool,
     started: Option<Instant>,
@@ -779,6 +994,7 @@ where
             config,
             epoch: 0,
             records: Vec::new(),
+            mask: None,
             log: None,
             progress: false,
             started: None,
@@ -797,12 +1013,87 @@ where
         self
     }
 
-    /// The current argmax architecture.
+    /// The current argmax architecture (over the kept candidates, once pruned).
     pub fn architecture(&self) -> Result<Architecture> {
-        Ok(self
-            .model
-            .spec()
-            .architecture(&self.mixer.argmax(&self.alphas))?)
+        let idx = match &self.mask {
+            None => self.mixer.argmax(&self.alphas),
+            Some(_) => self.probabilities().iter().map(|p| argmax(p)).collect(),
+        };
+        Ok(self.model.spec().architecture(&idx)?)
+    }
+
+    /// The mixer's probabilities per decision, pruned candidates at zero (see [`CandidateMask`]).
+    pub fn probabilities(&self) -> Vec<Vec<f32>> {
+        let p = self.mixer.probabilities(&self.alphas);
+        match &self.mask {
+            None => p,
+            Some(m) => m.probabilities(p),
+        }
+    }
+
+    /// The candidates still considered; `None`: all.
+    pub fn mask(&self) -> Option<&CandidateMask> {
+        self.mask.as_ref()
+    }
+
+    /// Restricts the search to the candidates `mask` keeps (e.g. a space without its `none`
+    /// operation, as DrNAS's DARTS space). Errors when `mask` does not fit the space.
+    pub fn set_mask(&mut self, mask: CandidateMask) -> Result<()> {
+        let spec = self.model.spec();
+        if mask.keep().len() != spec.decisions().len()
+            || mask
+                .keep()
+                .iter()
+                .zip(spec.decisions())
+                .any(|(k, d)| k.len() != d.len())
+        {
+            return Err(OptimError::Config(
+                "the candidate mask does not fit the space's decisions".into(),
+            ));
+        }
+        self.mask = Some(mask);
+        Ok(())
+    }
+
+    /// Keeps, of every decision, the `n` kept candidates with the largest α (DrNAS's
+    /// progressive pruning).
+    pub fn prune(&mut self, n: usize) -> Result<()> {
+        let spec = self.model.spec().clone();
+        let mut mask = self
+            .mask
+            .take()
+            .unwrap_or_else(|| CandidateMask::all(&spec));
+        let result = mask.prune(&self.alphas.values(), n, &spec);
+        self.mask = Some(mask);
+        result
+    }
+
+    /// Replaces the supernet by a wider one (`widen` gets the trained supernet and returns the
+    /// wider one with its [`Widening`], e.g. from [`tangle_core::widen_module`]) and widens the
+    /// weight optimizer's per-parameter state the same way (SGD momentum; Adam's moments), as
+    /// DrNAS's `configure_optimizer`. The schedules continue.
+    pub fn widen(
+        &mut self,
+        widen: impl FnOnce(M) -> tangle_core::Result<(M, Widening)>,
+    ) -> Result<()> {
+        let (model, widening) = widen(self.model.clone())?;
+        if trainable_ids(&self.model) != trainable_ids(&model) {
+            return Err(OptimError::Config(
+                "widening must keep the supernet's parameter ids (see tangle_core::widen_module)"
+                    .into(),
+            ));
+        }
+        let w_opt = std::mem::replace(
+            &mut self.w_opt,
+            WeightOpt::new(
+                &self.config.weight_optimizer,
+                self.config.adam_beta_2,
+                self.config.adam_epsilon,
+            ),
+        );
+        self.w_opt = w_opt.widen(&self.model, &widening)?;
+        self.model = model;
+        Ok(())
     }
 
     fn loss_at<I: Clone, T, Obj: Objective<B, M::Output, T>>(
@@ -831,7 +1122,10 @@ where
     where
         M: Supernet<B, Input = I>,
     {
-        let mix = self.mixer.mixtures(&self.alphas, model.spec(), draw)?;
+        let mut mix = self.mixer.mixtures(&self.alphas, model.spec(), draw)?;
+        if let Some(mask) = &self.mask {
+            mix = mask.mixtures(model.spec(), mix)?;
+        }
         let penalty = self.config.param_penalty.as_ref().and_then(|p| p.of(&mix));
         let out = model.forward_mixed(batch.0.clone(), &mix)?;
         let acc = objective.accuracy(&out, &batch.1);
@@ -1106,7 +1400,7 @@ where
                 valid_acc: (n_va > 0).then(|| va / n_va as f32),
                 lr,
                 alpha: self.alphas.values(),
-                probabilities: self.mixer.probabilities(&self.alphas),
+                probabilities: self.probabilities(),
                 architecture: self.architecture()?,
                 seconds: start.elapsed().as_secs_f64(),
             };
@@ -1153,6 +1447,7 @@ where
             "config": self.config,
             "model_ids": ids(&self.model),
             "alpha_ids": ids(&self.alphas),
+            "mask": self.mask,
         });
         fs::write(tmp.join("state.json"), state.to_string()).map_err(|e| io_err(&tmp, e))?;
         for entry in fs::read_dir(&tmp).map_err(|e| io_err(&tmp, e))? {
@@ -1194,6 +1489,10 @@ where
         let a_path = dir.join("arch_optimizer");
         let current = ids(&self.alphas);
         self.a_opt = load_optimizer(self.a_opt, &a_path, device, &alpha_ids, &current)?;
+        self.mask = match state.get("mask") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(m) => Some(serde_json::from_value(m.clone()).map_err(|e| io_err(&state_path, e))?),
+        };
         self.epoch = epoch;
         Ok(self)
     }

@@ -37,6 +37,8 @@ pub mod gdas;
 pub mod mixer;
 pub mod params;
 pub mod plot;
+pub mod progressive;
+pub mod prune;
 pub mod sparsemax;
 pub mod special;
 
@@ -51,4 +53,6 @@ pub use fixed::FixedPath;
 pub use gdas::Gdas;
 pub use mixer::{argmax, Mixer};
 pub use params::ArchParams;
+pub use progressive::{Progressive, Stage};
+pub use prune::CandidateMask;
 pub use tangle_core;

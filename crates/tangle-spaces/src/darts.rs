@@ -25,7 +25,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::{Distribution, Tensor};
 use tangle_core::{
-    batch_norm_forward, Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet,
+    batch_norm_forward, widen_module, Architecture, CoreError, Mixture, Mixtures, Result,
+    SearchSpec, Supernet, Widening,
 };
 
 use crate::cell::{
@@ -190,6 +191,8 @@ pub struct Darts<B: Backend> {
     spec: SearchSpec,
     #[module(skip)]
     config: DartsConfig,
+    #[module(skip)]
+    entangle: bool,
 }
 
 impl<B: Backend> Darts<B> {
@@ -229,7 +232,33 @@ impl<B: Backend> Darts<B> {
             cells,
             spec: spec(),
             config,
+            entangle,
         })
+    }
+
+    /// This supernet with partial-channel factor `partial` (DrNAS's progressive step K = 6 → 4):
+    /// every edge operation grows from C/K to C/`partial` channels, the new channels copies of
+    /// trained ones drawn from `seed` ([`tangle_core::widen_module`]); everything else keeps its
+    /// values. Parameter ids are kept, and the [`Widening`] says what grew, for the optimizer
+    /// state (`tangle_optim::Search::widen`). Errors when `partial` does not divide a cell's
+    /// channels or would narrow the edges.
+    pub fn with_partial(&self, partial: usize, seed: u64) -> Result<(Self, Widening)> {
+        if partial > self.config.partial {
+            return Err(CoreError::Config(format!(
+                "partial channel factor {partial} would narrow the edges (now {})",
+                self.config.partial
+            )));
+        }
+        let device = self.frame.stem.weight.device();
+        let wider = Self::build(
+            DartsConfig {
+                partial,
+                ..self.config
+            },
+            self.entangle,
+            &device,
+        )?;
+        widen_module(self, wider, seed)
     }
 
     /// The network size.

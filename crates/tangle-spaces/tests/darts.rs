@@ -289,3 +289,168 @@ fn discretize_follows_the_probabilities_not_the_argmax() {
     let err = Genotype::discretize(&spec.architecture(&idx).unwrap(), None).unwrap_err();
     assert!(err.to_string().contains("normal cell, node 1"), "{err}");
 }
+
+/// DrNAS's progressive step K = 6 → 4 (`Darts::with_partial`): the widened supernet has the
+/// shapes of one built at K = 4, every tensor is the trained one widened as the returned
+/// `Widening` says (old values in front, new channels copies), parameter ids are kept, and its
+/// superposed, single-path and extracted modes agree.
+#[test]
+fn widening_the_partial_channels_keeps_the_trained_values() {
+    use burn::module::{Module, ModuleVisitor, Param, ParamId};
+    struct Flat(Vec<(ParamId, Vec<usize>, Tensor<AB, 1>)>);
+    impl ModuleVisitor<AB> for Flat {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<AB, D>>) {
+            let t = p.val();
+            let shape = t.dims().to_vec();
+            let n = shape.iter().product::<usize>();
+            self.0.push((p.id, shape, t.reshape([n])));
+        }
+    }
+    struct Compare<'a> {
+        old: std::vec::IntoIter<(ParamId, Vec<usize>, Tensor<AB, 1>)>,
+        fresh: std::vec::IntoIter<(ParamId, Vec<usize>, Tensor<AB, 1>)>,
+        widening: &'a tangle_core::Widening,
+        grown: usize,
+    }
+    impl ModuleVisitor<AB> for Compare<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<AB, D>>) {
+            let (id, shape, flat) = self.old.next().expect("as many parameters");
+            let (_, fresh_shape, _) = self.fresh.next().expect("as many parameters");
+            if p.is_require_grad() {
+                assert_eq!(p.id, id, "ids kept (what optimizer state is keyed by)");
+            }
+            assert_eq!(
+                p.val().dims().to_vec(),
+                fresh_shape,
+                "shape of the K = 4 supernet"
+            );
+            if shape != fresh_shape {
+                self.grown += 1;
+                assert!(self.widening.contains(id));
+            }
+            let old: Tensor<AB, D> = flat.reshape(<[usize; D]>::try_from(shape).unwrap());
+            let expected = self.widening.apply(id, old);
+            assert_eq!(
+                p.val().into_data().to_vec::<f32>().unwrap(),
+                expected.into_data().to_vec::<f32>().unwrap()
+            );
+        }
+    }
+    let device = Default::default();
+    let x = Tensor::<AB, 4>::random([4, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let k6 = DartsConfig {
+        channels: 12,
+        partial: 6,
+        ..SMALL
+    };
+    let net = warm(Darts::<AB>::new(k6, &device).unwrap(), x.clone());
+    let (wide, widening) = net.with_partial(4, 3).unwrap();
+    assert_eq!(wide.config().partial, 4);
+    let fresh = Darts::<AB>::new(DartsConfig { partial: 4, ..k6 }, &device).unwrap();
+    let (mut old, mut fr) = (Flat(vec![]), Flat(vec![]));
+    net.visit(&mut old);
+    fresh.visit(&mut fr);
+    let mut cmp = Compare {
+        old: old.0.into_iter(),
+        fresh: fr.0.into_iter(),
+        widening: &widening,
+        grown: 0,
+    };
+    wide.visit(&mut cmp);
+    assert!(
+        cmp.grown > 0 && cmp.grown == widening.len(),
+        "{} grown",
+        cmp.grown
+    );
+    let wide = warm(wide, x.clone());
+    let inner = wide.valid();
+    check_modes(
+        &wide,
+        x,
+        &random_archs(wide.spec(), 3, 8),
+        |arch, x| wide.extract(arch).unwrap().forward(x).unwrap(),
+        |arch, x| inner.extract(arch).unwrap().forward(x).unwrap(),
+    );
+    // Narrowing, and a factor that does not divide the channels, are errors.
+    assert!(net.with_partial(12, 0).is_err());
+    assert!(net.with_partial(5, 0).is_err());
+}
+
+/// DrNAS's progressive DARTS recipe end to end on a tiny supernet, as the `darts` example runs
+/// it: `none` masked out, K = 6 with 7 operations, then the 4 strongest at K = 4. The supernet
+/// ends at K = 4, every decision keeps 4 operations (never `none`), the probabilities are zero
+/// off them, and the genotype uses only kept operations.
+#[test]
+fn the_drnas_progressive_recipe_prunes_widens_and_discretizes() {
+    use tangle_optim::{CandidateMask, Drnas, Progressive, Search, SearchConfig, SearchData};
+    struct Tiny(Tensor<AB, 4>, Tensor<AB, 1, Int>);
+    impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Tiny {
+        fn steps_per_epoch(&self) -> usize {
+            1
+        }
+        fn train(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+            (self.0.clone().slice([0..4]), self.1.clone().slice([0..4]))
+        }
+        fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+            (self.0.clone().slice([4..8]), self.1.clone().slice([4..8]))
+        }
+    }
+    let device = Default::default();
+    let data = Tiny(
+        Tensor::random([8, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device),
+        Tensor::from_data(TensorData::new((0..8i64).collect(), [8]), &device),
+    );
+    let config = DartsConfig {
+        channels: 12,
+        partial: 6,
+        ..SMALL
+    };
+    let net = Darts::<AB>::new(config, &device).unwrap();
+    let recipe = Progressive::drnas_darts_epochs(2, 2);
+    let search_config = SearchConfig {
+        epochs: recipe.epochs(),
+        warmup_epochs: 1,
+        ..SearchConfig::darts()
+    };
+    let mut search = Search::new(net, Drnas::new(0), search_config, 0, &device).unwrap();
+    search
+        .set_mask(CandidateMask::from_fn(&spec(), |_, i| PRIMITIVES[i] != Primitive::Zero).unwrap())
+        .unwrap();
+    recipe
+        .run(
+            &mut search,
+            &data,
+            &Classification,
+            |m, k| m.with_partial(k, 5),
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!(search.model.config().partial, 4);
+    assert_eq!(search.records.len(), 4);
+    let mask = search.mask().unwrap().clone();
+    for keep in mask.keep() {
+        assert_eq!(keep.iter().filter(|&&k| k).count(), 4);
+        assert!(!keep[0], "`none` stays out");
+    }
+    let probs = search.probabilities();
+    for (p, keep) in probs.iter().zip(mask.keep()) {
+        for (x, &k) in p.iter().zip(keep) {
+            assert!(k || *x == 0.0);
+        }
+    }
+    let arch = search.architecture().unwrap();
+    let g = Genotype::discretize(&arch, Some(&probs)).unwrap();
+    for (cell, genes) in [(0, &g.normal), (EDGES, &g.reduce)] {
+        let mut edge = 0;
+        for node in 0..4 {
+            for &(op, input) in genes[2 * node..2 * node + 2].iter() {
+                let i = PRIMITIVES.iter().position(|p| *p == op).unwrap();
+                assert!(mask.keep()[cell + edge + input][i], "{op:?} was pruned");
+            }
+            edge += node + 2;
+        }
+    }
+    // The widened supernet still computes, and its subnet too.
+    let sub = search.model.valid().extract(&arch).unwrap();
+    assert_eq!(sub.forward(data.0.inner()).unwrap().dims(), [8, 10]);
+}
