@@ -132,7 +132,7 @@ struct CnnJob {
 }
 
 /// Top-1 accuracy of `logits(x)` over `set`.
-fn accuracy<B: Backend>(
+pub fn accuracy<B: Backend>(
     set: &Images,
     t: &Transform,
     device: &B::Device,
@@ -151,7 +151,7 @@ fn accuracy<B: Backend>(
 /// Trains `net` from scratch on `train` for `epochs` (SGD momentum 0.9, cosine lr 0.025 → 0),
 /// printing the loss; returns it.
 #[allow(clippy::too_many_arguments)]
-fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
+pub fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
     mut net: N,
     train: &Images,
     t: &Transform,

@@ -153,6 +153,62 @@ impl<B: Backend> Mixture<B> {
         }
     }
 
+    /// The joint mixture of two decisions over their `na · nb` pairs, pair `(i, j)` at index
+    /// `i · nb + j`: the outer product of the two weight vectors (a single choice counts as its
+    /// one-hot, scaled by its straight-through weight if it has one), or one pair when both are
+    /// single. Weight-sharing twins use it when one candidate op stands for a (width, kernel)
+    /// pair of two decisions.
+    pub fn joint(
+        a: &Mixture<B>,
+        na: usize,
+        b: &Mixture<B>,
+        nb: usize,
+        device: &B::Device,
+    ) -> Result<Mixture<B>> {
+        a.check(na, "joint mixture (first decision)")?;
+        b.check(nb, "joint mixture (second decision)")?;
+        match (a, b) {
+            (
+                Mixture::Single {
+                    index: i,
+                    weight: wa,
+                },
+                Mixture::Single {
+                    index: j,
+                    weight: wb,
+                },
+            ) => {
+                let weight = match (wa, wb) {
+                    (Some(x), Some(y)) => Some(x.clone() * y.clone()),
+                    (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+                    (None, None) => None,
+                };
+                Ok(Mixture::Single {
+                    index: i * nb + j,
+                    weight,
+                })
+            }
+            _ => {
+                let dense = |m: &Mixture<B>, n: usize| -> Result<Tensor<B, 1>> {
+                    Ok(match m {
+                        Mixture::Weights(w) => w.clone(),
+                        Mixture::Single { index, weight } => {
+                            let Mixture::Weights(hot) = Mixture::one_hot(*index, n, device)? else {
+                                unreachable!("one_hot gives weights")
+                            };
+                            match weight {
+                                Some(s) => hot * s.clone(),
+                                None => hot,
+                            }
+                        }
+                    })
+                };
+                let w = dense(a, na)?.reshape([na, 1]) * dense(b, nb)?.reshape([1, nb]);
+                Ok(Mixture::Weights(w.reshape([na * nb])))
+            }
+        }
+    }
+
     /// The weight vector over [`Mixture::active`] candidates, if any weighting applies
     /// (`None` for a plain single choice).
     pub fn active_weights(&self) -> Option<Tensor<B, 1>> {

@@ -102,3 +102,31 @@ fn plan_vector_is_the_slice_scaled_or_masked() {
         .unwrap();
     assert_close(&plan.vector(1, v), &w::<B>(&[1.0, 2.0], &dev()), 1e-6);
 }
+
+/// `Mixture::joint`: the outer product written out by hand (pair (i, j) at i·nb + j), a single
+/// choice as its one-hot, two single choices as one pair, and wrong sizes as errors.
+#[test]
+fn joint_mixture_is_the_outer_product() {
+    use tangle_core::Mixture;
+    let d = dev();
+    let (a, b) = ([0.2f32, 0.8], [0.5f32, 0.3, 0.2]);
+    let ma = Mixture::weights(w::<B>(&a, &d));
+    let mb = Mixture::weights(w::<B>(&b, &d));
+    let Mixture::Weights(j) = Mixture::joint(&ma, 2, &mb, 3, &d).unwrap() else {
+        panic!("weights × weights gives weights")
+    };
+    let want: Vec<f32> = a
+        .iter()
+        .flat_map(|x| b.iter().map(move |y| x * y))
+        .collect();
+    assert_close(&j, &w::<B>(&want, &d), 1e-7);
+    let Mixture::Weights(j) = Mixture::joint(&Mixture::single(1), 2, &mb, 3, &d).unwrap() else {
+        panic!("single × weights gives weights")
+    };
+    assert_close(&j, &w::<B>(&[0.0, 0.0, 0.0, 0.5, 0.3, 0.2], &d), 1e-7);
+    match Mixture::<B>::joint(&Mixture::single(1), 2, &Mixture::single(2), 3, &d).unwrap() {
+        Mixture::Single { index, weight } => assert_eq!((index, weight.is_none()), (5, true)),
+        Mixture::Weights(_) => panic!("single × single gives one pair"),
+    }
+    assert!(Mixture::joint(&ma, 3, &mb, 3, &d).is_err());
+}

@@ -224,56 +224,6 @@ impl<B: Backend> ConvMacroNet<B> {
     }
 }
 
-/// One mixture over a layer's (width, kernel) pairs, index `j · 3 + l`, from the two decisions'
-/// mixtures: the outer product of their weights, or a single pair when both are single.
-fn pair_mixture<B: Backend>(
-    c: &Mixture<B>,
-    k: &Mixture<B>,
-    device: &B::Device,
-) -> Result<Mixture<B>> {
-    match (c, k) {
-        (
-            Mixture::Single {
-                index: j,
-                weight: wc,
-            },
-            Mixture::Single {
-                index: l,
-                weight: wk,
-            },
-        ) => {
-            let weight = match (wc, wk) {
-                (Some(a), Some(b)) => Some(a.clone() * b.clone()),
-                (Some(a), None) | (None, Some(a)) => Some(a.clone()),
-                (None, None) => None,
-            };
-            Ok(Mixture::Single {
-                index: j * KERNELS.len() + l,
-                weight,
-            })
-        }
-        _ => {
-            let dense = |m: &Mixture<B>, n: usize| -> Result<Tensor<B, 1>> {
-                Ok(match m {
-                    Mixture::Weights(w) => w.clone(),
-                    Mixture::Single { index, weight } => {
-                        let Mixture::Weights(hot) = Mixture::one_hot(*index, n, device)? else {
-                            unreachable!("one_hot gives weights")
-                        };
-                        match weight {
-                            Some(s) => hot * s.clone(),
-                            None => hot,
-                        }
-                    }
-                })
-            };
-            let (n, m) = (3, KERNELS.len());
-            let w = dense(c, n)?.reshape([n, 1]) * dense(k, m)?.reshape([1, m]);
-            Ok(Mixture::Weights(w.reshape([n * m])))
-        }
-    }
-}
-
 /// Zero-pads the channels of `[batch, c, h, w]` to `n`.
 fn pad_channels<B: Backend>(x: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
     let [b, c, h, w] = x.dims();
@@ -380,7 +330,7 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
         let m = mix.as_slice();
         let mut x = x;
         for (i, layer) in self.layers.iter().enumerate() {
-            let pair = pair_mixture(&m[2 * i], &m[2 * i + 1], &device)?;
+            let pair = Mixture::joint(&m[2 * i], 3, &m[2 * i + 1], KERNELS.len(), &device)?;
             let widest = WIDTHS[i][2];
             x = relu(layer.forward(x, &pair, |op, x| Ok(pad_channels(op.forward(x), widest)))?);
             if i == 1 {

@@ -44,6 +44,7 @@ pub mod gpt;
 pub mod mobilenet;
 pub mod nb201;
 pub mod ops;
+pub mod small_conv;
 pub mod toy_cell;
 pub mod transformer;
 

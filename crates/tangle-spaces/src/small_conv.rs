@@ -1,0 +1,365 @@
+//! A small conv-macro-style space whose every network can be trained alone: the ground truth
+//! of the quality study (issue 17's image table).
+//!
+//! Three conv layers on `[batch, c, h, w]` images: conv1 → BN → ReLU → 2×2 max-pool → conv2 →
+//! BN → ReLU → 2×2 max-pool → conv3 → BN → ReLU → global average pool → linear. Each layer's
+//! output width is a decision over {8, 16, 32}; one kernel size {3, 5, 7} is shared by the three
+//! convs ("same" padding). 3³ · 3 = 81 architectures: small enough to train every one of them
+//! alone. Each conv is the combi-superposition of its input width (the previous layer's
+//! decision), its output width and the kernel, as in the toy conv-macro space; batch norms
+//! superpose their affine parameters over the width, and the classifier its input width.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::Tensor;
+use tangle_core::{
+    batch_norm_forward, Architecture, CoreError, Decision, Mixture, Mixtures, Result, SearchSpec,
+    SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
+    WsMixedOp,
+};
+
+/// Output widths of every conv layer.
+pub const WIDTHS: [usize; 3] = [8, 16, 32];
+/// Kernel sizes, shared by the three convs.
+pub const KERNELS: [usize; 3] = [3, 5, 7];
+/// Conv layers.
+pub const LAYERS: usize = 3;
+
+/// The search spec: `conv1.channels`, `conv2.channels`, `conv3.channels`, `kernel`.
+pub fn spec() -> SearchSpec {
+    let mut d: Vec<Decision> = (1..=LAYERS)
+        .map(|i| Decision::sizes(&format!("conv{i}.channels"), &WIDTHS, WIDTHS[2]).expect("valid"))
+        .collect();
+    d.push(Decision::kernels("kernel", &KERNELS).expect("valid kernels"));
+    SearchSpec::new(d).expect("distinct names")
+}
+
+/// Input channels and classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmallConvConfig {
+    /// Image channels (1 for MNIST).
+    pub in_channels: usize,
+    /// Classes.
+    pub classes: usize,
+}
+
+impl Default for SmallConvConfig {
+    /// Grey-scale digits: 1 channel, 10 classes.
+    fn default() -> Self {
+        SmallConvConfig {
+            in_channels: 1,
+            classes: 10,
+        }
+    }
+}
+
+/// The weight-entangled supernet.
+#[derive(Module, Debug)]
+pub struct SmallConv<B: Backend> {
+    /// conv1 … conv3.
+    pub convs: Vec<SuperConv2d<B>>,
+    /// Their batch norms.
+    pub bns: Vec<SuperBatchNorm2d<B>>,
+    /// The classifier, its input width superposed.
+    pub head: SuperLinear<B>,
+    #[module(skip)]
+    spec: SearchSpec,
+    #[module(skip)]
+    config: SmallConvConfig,
+}
+
+impl<B: Backend> SmallConv<B> {
+    /// A freshly initialized supernet.
+    pub fn new(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
+        if config.in_channels == 0 || config.classes == 0 {
+            return Err(CoreError::Config(format!(
+                "a SmallConv needs input channels and classes, got {config:?}"
+            )));
+        }
+        let c_in = config.in_channels;
+        let mut convs = vec![SuperConv2dConfig::combi(
+            vec![WIDTHS.len()],
+            move |c| (c_in, WIDTHS[c[0]]),
+            &KERNELS,
+        )?
+        .init(device)];
+        for _ in 1..LAYERS {
+            convs.push(SuperConv2dConfig::new(&WIDTHS, &WIDTHS, &KERNELS)?.init(device));
+        }
+        let bns = (0..LAYERS)
+            .map(|_| SuperBatchNorm2d::new(&WIDTHS, device))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SmallConv {
+            convs,
+            bns,
+            head: SuperLinearConfig::input(&WIDTHS, config.classes)?.init(device),
+            spec: spec(),
+            config,
+        })
+    }
+
+    /// Input channels and classes.
+    pub fn config(&self) -> &SmallConvConfig {
+        &self.config
+    }
+}
+
+fn pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
+}
+
+fn global_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
+}
+
+fn check_input<B: Backend>(x: &Tensor<B, 4>, channels: usize) -> Result<()> {
+    let dims = x.dims();
+    if dims[1] != channels || dims[2] < 4 || dims[3] < 4 {
+        return Err(CoreError::Shape {
+            module: "SmallConv".into(),
+            expected: format!("[batch, {channels}, h ≥ 4, w ≥ 4]"),
+            got: dims.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+impl<B: Backend> Supernet<B> for SmallConv<B> {
+    type Input = Tensor<B, 4>;
+    type Output = Tensor<B, 2>;
+
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+
+    fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
+        check_input(&x, self.config.in_channels)?;
+        let m: Vec<&Mixture<B>> = mix.as_slice().iter().collect();
+        let k = m[LAYERS];
+        let mut x = x;
+        for i in 0..LAYERS {
+            let channels: Vec<&Mixture<B>> = if i == 0 {
+                vec![m[0]]
+            } else {
+                vec![m[i - 1], m[i]]
+            };
+            x = self.convs[i].forward(x, &channels, Some(k))?;
+            x = relu(self.bns[i].forward(x, m[i])?);
+            if i + 1 < LAYERS {
+                x = pool(x);
+            }
+        }
+        self.head.forward(global_pool(x), &[m[LAYERS - 1]])
+    }
+}
+
+/// A discretized network: plain Burn modules with the inherited weights.
+#[derive(Module, Debug)]
+pub struct SmallConvNet<B: Backend> {
+    /// conv1 … conv3.
+    pub convs: Vec<Conv2d<B>>,
+    /// Their batch norms.
+    pub bns: Vec<BatchNorm<B>>,
+    /// The classifier.
+    pub head: Linear<B>,
+}
+
+impl<B: Backend> SmallConvNet<B> {
+    /// `[batch, c, h, w]` → logits `[batch, classes]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        let mut x = x;
+        for (i, (conv, bn)) in self.convs.iter().zip(&self.bns).enumerate() {
+            x = relu(batch_norm_forward(bn, conv.forward(x)));
+            if i + 1 < LAYERS {
+                x = pool(x);
+            }
+        }
+        self.head.forward(global_pool(x))
+    }
+}
+
+impl<B: Backend> tangle_core::Extract<B> for SmallConv<B> {
+    type Subnet = SmallConvNet<B>;
+
+    fn extract(&self, arch: &Architecture) -> Result<SmallConvNet<B>> {
+        let idx = self.spec.indices(arch)?;
+        let k = idx[LAYERS];
+        let mut convs = Vec::with_capacity(LAYERS);
+        for i in 0..LAYERS {
+            let channels: Vec<usize> = if i == 0 {
+                vec![idx[0]]
+            } else {
+                vec![idx[i - 1], idx[i]]
+            };
+            convs.push(self.convs[i].extract(&channels, k)?);
+        }
+        Ok(SmallConvNet {
+            convs,
+            bns: (0..LAYERS)
+                .map(|i| self.bns[i].extract(idx[i]))
+                .collect::<Result<Vec<_>>>()?,
+            head: self.head.extract(&[idx[LAYERS - 1]])?,
+        })
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        small_conv_params(arch, self.config)
+    }
+}
+
+/// Parameters of the network at `arch`, from the architecture alone.
+pub fn small_conv_params(arch: &Architecture, config: SmallConvConfig) -> Result<usize> {
+    let idx = spec().indices(arch)?;
+    let k = KERNELS[idx[LAYERS]];
+    let mut c_in = config.in_channels;
+    let mut total = 0;
+    for &i in &idx[..LAYERS] {
+        let c = WIDTHS[i];
+        // Conv weight and bias, batch-norm γ and β.
+        total += c * c_in * k * k + c + 2 * c;
+        c_in = c;
+    }
+    Ok(total + c_in * config.classes + config.classes)
+}
+
+/// One weight-sharing candidate of a layer: its own conv and batch norm, reading the previous
+/// layer's widest (zero-padded) output.
+#[derive(Module, Debug)]
+pub struct WsCandidate<B: Backend> {
+    /// The conv.
+    pub conv: Conv2d<B>,
+    /// Its batch norm.
+    pub bn: BatchNorm<B>,
+}
+
+/// The weight-sharing (WS) twin of [`SmallConv`] — the "DrNAS WS" baseline: each (width,
+/// kernel) pair of every layer is a conv + batch norm of its own, the outputs are zero-padded to
+/// the widest and mixed (one forward per candidate: nine per layer).
+#[derive(Module, Debug)]
+pub struct SmallConvWs<B: Backend> {
+    /// conv1 … conv3: nine candidates each, index `width · 3 + kernel`.
+    pub layers: Vec<WsMixedOp<B, WsCandidate<B>>>,
+    /// The classifier, reading the widest (zero-padded) features.
+    pub head: Linear<B>,
+    #[module(skip)]
+    spec: SearchSpec,
+    #[module(skip)]
+    config: SmallConvConfig,
+}
+
+impl<B: Backend> SmallConvWs<B> {
+    /// A freshly initialized WS supernet.
+    pub fn new(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
+        if config.in_channels == 0 || config.classes == 0 {
+            return Err(CoreError::Config(format!(
+                "a SmallConvWs needs input channels and classes, got {config:?}"
+            )));
+        }
+        let widest = WIDTHS[WIDTHS.len() - 1];
+        let mut layers = Vec::with_capacity(LAYERS);
+        for i in 0..LAYERS {
+            let c_in = if i == 0 { config.in_channels } else { widest };
+            let ops = WIDTHS
+                .iter()
+                .flat_map(|&c| {
+                    KERNELS.iter().map(move |&k| WsCandidate {
+                        conv: Conv2dConfig::new([c_in, c], [k, k])
+                            .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+                            .init(device),
+                        bn: BatchNormConfig::new(c).init(device),
+                    })
+                })
+                .collect();
+            layers.push(WsMixedOp::new(ops)?);
+        }
+        Ok(SmallConvWs {
+            layers,
+            head: LinearConfig::new(widest, config.classes).init(device),
+            spec: spec(),
+            config,
+        })
+    }
+}
+
+/// Zero-pads the channels of `[batch, c, h, w]` to `n`.
+fn pad_channels<B: Backend>(x: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
+    let [b, c, h, w] = x.dims();
+    if c == n {
+        return x;
+    }
+    let device = x.device();
+    Tensor::cat(vec![x, Tensor::zeros([b, n - c, h, w], &device)], 1)
+}
+
+impl<B: Backend> Supernet<B> for SmallConvWs<B> {
+    type Input = Tensor<B, 4>;
+    type Output = Tensor<B, 2>;
+
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+
+    fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
+        check_input(&x, self.config.in_channels)?;
+        let device = x.device();
+        let m = mix.as_slice();
+        let widest = WIDTHS[WIDTHS.len() - 1];
+        let mut x = x;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let pair = Mixture::joint(&m[i], WIDTHS.len(), &m[LAYERS], KERNELS.len(), &device)?;
+            x = layer.forward(x, &pair, |op, x| {
+                Ok(pad_channels(
+                    relu(batch_norm_forward(&op.bn, op.conv.forward(x))),
+                    widest,
+                ))
+            })?;
+            if i + 1 < LAYERS {
+                x = pool(x);
+            }
+        }
+        Ok(self.head.forward(global_pool(x)))
+    }
+}
+
+impl<B: Backend> tangle_core::Extract<B> for SmallConvWs<B> {
+    type Subnet = SmallConvNet<B>;
+
+    /// The chosen candidates' own weights, their input channels cut to the previous layer's
+    /// chosen width (the rest only ever saw zeros), and the classifier's to the last width.
+    fn extract(&self, arch: &Architecture) -> Result<SmallConvNet<B>> {
+        let idx = self.spec.indices(arch)?;
+        let (mut convs, mut bns) = (Vec::new(), Vec::new());
+        let mut c_in = self.config.in_channels;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let op = &layer.ops[idx[i] * KERNELS.len() + idx[LAYERS]];
+            let mut conv = op.conv.clone();
+            let [co, _, kh, kw] = conv.weight.dims();
+            conv.weight = Param::from_tensor(
+                conv.weight
+                    .val()
+                    .slice([0..co, 0..c_in, 0..kh, 0..kw])
+                    .detach(),
+            );
+            c_in = co;
+            convs.push(conv);
+            bns.push(op.bn.clone());
+        }
+        let mut head = self.head.clone();
+        head.weight = Param::from_tensor(
+            head.weight
+                .val()
+                .slice([0..c_in, 0..self.config.classes])
+                .detach(),
+        );
+        Ok(SmallConvNet { convs, bns, head })
+    }
+
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        small_conv_params(arch, self.config)
+    }
+}
