@@ -123,12 +123,10 @@ fn summarize(table: &Table, spec: &SearchSpec) -> Result<(), String> {
             .replace(['\n', ' '], ""))
     };
     // The space's largest network, measured or not.
-    let largest_idx: Vec<usize> = spec.decisions().iter().map(|d| d.len() - 1).collect();
-    let largest = small_conv::small_conv_params(
-        &spec.architecture(&largest_idx).map_err(|e| e.to_string())?,
-        SmallConvConfig::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let largest_arch = spec.largest();
+    let largest_idx = spec.indices(&largest_arch).map_err(|e| e.to_string())?;
+    let largest = small_conv::small_conv_params(&largest_arch, SmallConvConfig::default())
+        .map_err(|e| e.to_string())?;
     // Seed agreement: mean |difference| between the seeds of architectures with two or more.
     let mut spread = (0.0f32, 0usize);
     for (idx, _, _, n) in &m {

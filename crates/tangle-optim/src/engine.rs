@@ -540,9 +540,7 @@ trait StateWidener<B: AutodiffBackend, O: burn::optim::SimpleOptimizer<B::InnerB
     ) -> O::State<D>;
 }
 
-/// SGD: the momentum velocity, which Burn 0.21 keeps private. A plain-momentum step (momentum
-/// 1, dampening 0) of lr 1 from zero weights with a zero gradient returns exactly −velocity;
-/// the widened velocity goes back into a new state.
+/// SGD: the momentum velocity ([`sgd_velocity`]), widened and put back into a new state.
 struct SgdWidener;
 
 impl<B: AutodiffBackend> StateWidener<B, Sgd<B::InnerBackend>> for SgdWidener {
@@ -553,25 +551,37 @@ impl<B: AutodiffBackend> StateWidener<B, Sgd<B::InnerBackend>> for SgdWidener {
         before: &Before<B>,
         w: &Widening,
     ) -> burn::optim::SgdState<B::InnerBackend, D> {
-        if state.momentum.is_none() {
-            return state;
-        }
-        let probe = SgdConfig::new()
-            .with_momentum(Some(pytorch_momentum(1.0, false)))
-            .with_weight_decay(None)
-            .build::<B::InnerBackend>();
         let shape: [usize; D] = before
             .shape
             .clone()
             .try_into()
             .expect("rank of the parameter");
         let zeros = Tensor::<B::InnerBackend, D>::zeros(shape, &before.device);
-        let (neg_velocity, _) =
-            burn::optim::SimpleOptimizer::step(&probe, 1.0, zeros.clone(), zeros, Some(state));
-        burn::optim::SgdState::new(Some(burn::optim::momentum::MomentumState::new(
-            w.apply(id, -neg_velocity),
-        )))
+        match sgd_velocity(state.clone(), zeros) {
+            Some(velocity) => burn::optim::SgdState::new(Some(
+                burn::optim::momentum::MomentumState::new(w.apply(id, velocity)),
+            )),
+            None => state,
+        }
     }
+}
+
+/// The momentum velocity of an SGD state (`zeros`: a zero tensor of the parameter's shape), or
+/// `None` without momentum. Burn 0.21 keeps the velocity private; a plain-momentum step
+/// (momentum 1, dampening 0) of lr 1 from zero weights with a zero gradient returns exactly
+/// −velocity.
+fn sgd_velocity<B: Backend, const D: usize>(
+    state: burn::optim::SgdState<B, D>,
+    zeros: Tensor<B, D>,
+) -> Option<Tensor<B, D>> {
+    state.momentum.as_ref()?;
+    let probe = SgdConfig::new()
+        .with_momentum(Some(pytorch_momentum(1.0, false)))
+        .with_weight_decay(None)
+        .build::<B>();
+    let (neg_velocity, _) =
+        burn::optim::SimpleOptimizer::step(&probe, 1.0, zeros.clone(), zeros, Some(state));
+    Some(-neg_velocity)
 }
 
 /// Adam and AdamW: both moments (and AMSGrad's maximum), widened by the same copies.
@@ -741,34 +751,32 @@ impl<B: Backend> ModuleVisitor<B> for Realize {
     }
 }
 
-/// The ids of a module's float parameters, in visit order.
-struct Ids(Vec<ParamId>);
+/// The ids of a module's float parameters (only the trainable ones: what optimizer state is
+/// keyed by), in visit order.
+struct Ids {
+    trainable_only: bool,
+    ids: Vec<ParamId>,
+}
 
 impl<B: Backend> ModuleVisitor<B> for Ids {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        self.0.push(param.id);
+        if !self.trainable_only || param.is_require_grad() {
+            self.ids.push(param.id);
+        }
     }
+}
+
+fn param_ids<B: Backend, M: burn::module::Module<B>>(m: &M, trainable_only: bool) -> Vec<ParamId> {
+    let mut v = Ids {
+        trainable_only,
+        ids: Vec::new(),
+    };
+    m.visit(&mut v);
+    v.ids
 }
 
 fn ids<B: Backend, M: burn::module::Module<B>>(m: &M) -> Vec<u64> {
-    let mut v = Ids(Vec::new());
-    m.visit(&mut v);
-    v.0.iter().map(|id| id.val()).collect()
-}
-
-/// The ids of a module's trainable parameters, in visit order: what optimizer state is keyed by.
-fn trainable_ids<B: Backend, M: burn::module::Module<B>>(m: &M) -> Vec<ParamId> {
-    struct Trainable(Vec<ParamId>);
-    impl<B: Backend> ModuleVisitor<B> for Trainable {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if param.is_require_grad() {
-                self.0.push(param.id);
-            }
-        }
-    }
-    let mut v = Trainable(Vec::new());
-    m.visit(&mut v);
-    v.0
+    param_ids(m, false).iter().map(|id| id.val()).collect()
 }
 
 /// Optimizer state is keyed by parameter id, and loading weights keeps the ids of the module
@@ -858,7 +866,8 @@ type SgdRecords<B> = HashMap<
 struct UnrolledDirection<'a, B: AutodiffBackend> {
     grads: &'a GradientsParams,
     weight_decay: f64,
-    buffers: Option<(SgdRecords<B>, Sgd<B::InnerBackend>)>,
+    /// The SGD momentum states and μ.
+    buffers: Option<(SgdRecords<B>, f64)>,
     out: GradientsParams,
 }
 
@@ -873,19 +882,11 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for UnrolledDirection<'_, B> {
         } else {
             g
         };
-        if let Some((records, probe)) = &self.buffers {
+        if let Some((records, momentum)) = &self.buffers {
             if let Some(record) = records.get(&param.id) {
-                let state: burn::optim::SgdState<B::InnerBackend, D> =
-                    record.clone().into_state::<D>();
-                let zeros = w.zeros_like();
-                let (neg_momentum, _) = burn::optim::SimpleOptimizer::step(
-                    probe,
-                    1.0,
-                    zeros.clone(),
-                    zeros,
-                    Some(state),
-                );
-                d = d - neg_momentum;
+                if let Some(b) = sgd_velocity(record.clone().into_state::<D>(), w.zeros_like()) {
+                    d = d + b * *momentum;
+                }
             }
         }
         self.out.register(param.id, d);
@@ -1077,7 +1078,7 @@ where
         widen: impl FnOnce(M) -> tangle_core::Result<(M, Widening)>,
     ) -> Result<()> {
         let (model, widening) = widen(self.model.clone())?;
-        if trainable_ids(&self.model) != trainable_ids(&model) {
+        if param_ids(&self.model, true) != param_ids(&model, true) {
             return Err(OptimError::Config(
                 "widening must keep the supernet's parameter ids (see tangle_core::widen_module)"
                     .into(),
@@ -1257,16 +1258,7 @@ where
             }
         };
         let buffers = match (&self.w_opt, momentum > 0.0) {
-            (WeightOpt::Sgd(o), true) => {
-                // Burn 0.21 keeps the momentum velocity private. A plain-momentum SGD step of
-                // lr 1 from a zero tensor with a zero gradient returns exactly −μ·b, so that
-                // step reads μ·b out of the saved state.
-                let probe = SgdConfig::new()
-                    .with_momentum(Some(pytorch_momentum(momentum, false)))
-                    .with_weight_decay(None)
-                    .build::<B::InnerBackend>();
-                Some((o.to_record(), probe))
-            }
+            (WeightOpt::Sgd(o), true) => Some((o.to_record(), momentum)),
             _ => None,
         };
         let mut v = UnrolledDirection::<B> {

@@ -6,17 +6,18 @@
 //! conv's weight is the combi-superposition of its input width (the previous layer's decision),
 //! its output width and its kernel: 3⁸ = 6561 architectures.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::max_pool2d;
 use burn::tensor::{Distribution, Tensor};
 use tangle_core::{
     Architecture, CoreError, Decision, Mixture, Mixtures, Result, SearchSpec, SuperConv2d,
     SuperConv2dConfig, Supernet, WsMixedOp,
 };
+
+use crate::layers::{first_inputs, max_pool_2x2, pad_channels};
 
 /// Output widths of conv1–conv4.
 pub const WIDTHS: [[usize; 3]; 4] = [[8, 16, 32], [16, 32, 64], [32, 64, 128], [64, 128, 256]];
@@ -176,10 +177,6 @@ fn check_input<B: Backend>(x: &Tensor<B, 4>, module: &str) -> Result<()> {
     Ok(())
 }
 
-fn pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
-}
-
 impl<B: Backend> Supernet<B> for ConvMacro<B> {
     type Input = Tensor<B, 4>;
     type Output = Tensor<B, 2>;
@@ -194,9 +191,9 @@ impl<B: Backend> Supernet<B> for ConvMacro<B> {
         let (c, k) = (|i: usize| &m[2 * i], |i: usize| &m[2 * i + 1]);
         let x = relu(self.convs[0].forward(x, &[c(0)], Some(k(0)))?);
         let x = relu(self.convs[1].forward(x, &[c(0), c(1)], Some(k(1)))?);
-        let x = pool(x);
+        let x = max_pool_2x2(x);
         let x = relu(self.convs[2].forward(x, &[c(1), c(2)], Some(k(2)))?);
-        let x = pool(dropout2d(x, DROPOUT));
+        let x = max_pool_2x2(dropout2d(x, DROPOUT));
         let x = relu(self.convs[3].forward(x, &[c(2), c(3)], Some(k(3)))?);
         let x = relu(self.convs[4].forward(x, &[c(3)], None)?);
         Ok(classifier(&self.fcs, dropout2d(x, DROPOUT)))
@@ -216,22 +213,12 @@ impl<B: Backend> ConvMacroNet<B> {
     /// `[batch, 3, 32, 32]` → logits `[batch, 10]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = relu(self.convs[0].forward(x));
-        let x = pool(relu(self.convs[1].forward(x)));
-        let x = pool(dropout2d(relu(self.convs[2].forward(x)), DROPOUT));
+        let x = max_pool_2x2(relu(self.convs[1].forward(x)));
+        let x = max_pool_2x2(dropout2d(relu(self.convs[2].forward(x)), DROPOUT));
         let x = relu(self.convs[3].forward(x));
         let x = relu(self.convs[4].forward(x));
         classifier(&self.fcs, dropout2d(x, DROPOUT))
     }
-}
-
-/// Zero-pads the channels of `[batch, c, h, w]` to `n`.
-fn pad_channels<B: Backend>(x: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
-    let [b, c, h, w] = x.dims();
-    if c == n {
-        return x;
-    }
-    let device = x.device();
-    Tensor::cat(vec![x, Tensor::zeros([b, n - c, h, w], &device)], 1)
 }
 
 /// The weight-sharing (WS) twin of [`ConvMacro`] — the paper's "DrNAS WS" baseline: every
@@ -289,26 +276,14 @@ impl<B: Backend> ConvMacroWs<B> {
         let mut convs = Vec::new();
         let mut c_in = 3;
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut conv = layer.ops[idx[2 * i] * KERNELS.len() + idx[2 * i + 1]].clone();
-            let [co, _, kh, kw] = conv.weight.dims();
-            conv.weight = Param::from_tensor(
-                conv.weight
-                    .val()
-                    .slice([0..co, 0..c_in, 0..kh, 0..kw])
-                    .detach(),
+            let conv = first_inputs(
+                layer.ops[idx[2 * i] * KERNELS.len() + idx[2 * i + 1]].clone(),
+                c_in,
             );
-            c_in = co;
+            c_in = conv.weight.dims()[0];
             convs.push(conv);
         }
-        let mut conv5 = self.conv5.clone();
-        conv5.weight = Param::from_tensor(
-            conv5
-                .weight
-                .val()
-                .slice([0..256, 0..c_in, 0..7, 0..7])
-                .detach(),
-        );
-        convs.push(conv5);
+        convs.push(first_inputs(self.conv5.clone(), c_in));
         Ok(ConvMacroNet {
             convs,
             fcs: self.fcs.clone(),
@@ -334,9 +309,9 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
             let widest = WIDTHS[i][2];
             x = relu(layer.forward(x, &pair, |op, x| Ok(pad_channels(op.forward(x), widest)))?);
             if i == 1 {
-                x = pool(x);
+                x = max_pool_2x2(x);
             } else if i == 2 {
-                x = pool(dropout2d(x, DROPOUT));
+                x = max_pool_2x2(dropout2d(x, DROPOUT));
             }
         }
         let x = relu(self.conv5.forward(x));

@@ -33,6 +33,7 @@ use crate::cell::{
     cell_mixtures, edge_decisions, extract_cells, EdgeConfig, FixedCell, FixedEdge, MixedEdge,
     Preprocess, SearchCell, Wiring,
 };
+use crate::layers::global_avg_pool;
 use crate::ops::{batch_norm, conv2d, ConvBn, FactorizedReduce, FixedOp, Primitive};
 
 /// The candidates, in DARTS's order.
@@ -171,13 +172,8 @@ impl<B: Backend> Frame<B> {
     }
 
     fn head(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        self.classifier.forward(global_pool(x))
+        self.classifier.forward(global_avg_pool(x))
     }
-}
-
-fn global_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
-    let [n, c, h, w] = x.dims();
-    x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
 }
 
 /// The DARTS supernet.
@@ -596,7 +592,7 @@ impl<B: Backend> AuxiliaryHead<B> {
         let x = avg_pool2d(relu(x), [5, 5], [3, 3], [0, 0], false, false);
         let x = relu(batch_norm_forward(&self.bn1, self.conv1.forward(x)));
         let x = relu(batch_norm_forward(&self.bn2, self.conv2.forward(x)));
-        self.classifier.forward(global_pool(x))
+        self.classifier.forward(global_avg_pool(x))
     }
 }
 

@@ -41,6 +41,7 @@ pub mod cell;
 pub mod conv_macro;
 pub mod darts;
 pub mod gpt;
+mod layers;
 pub mod mobilenet;
 pub mod nb201;
 pub mod ops;

@@ -21,6 +21,7 @@ use tangle_core::{
 use crate::cell::{
     edge_decisions, extract_cells, EdgeConfig, FixedCell, MixedEdge, SearchCell, Wiring,
 };
+use crate::layers::global_avg_pool;
 use crate::ops::{batch_norm, conv2d, ConvBn, Primitive};
 
 /// The candidates, in NB201's order.
@@ -216,9 +217,7 @@ impl<B: Backend> Frame<B> {
             }
         }
         let x = relu(batch_norm_forward(&self.last_bn, x));
-        let [n, c, h, w] = x.dims();
-        let x = x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]);
-        Ok(self.classifier.forward(x))
+        Ok(self.classifier.forward(global_avg_pool(x)))
     }
 }
 

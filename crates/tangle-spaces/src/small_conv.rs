@@ -14,13 +14,14 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::max_pool2d;
 use burn::tensor::Tensor;
 use tangle_core::{
     batch_norm_forward, Architecture, CoreError, Decision, Mixture, Mixtures, Result, SearchSpec,
     SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
     WsMixedOp,
 };
+
+use crate::layers::{first_inputs, global_avg_pool, max_pool_2x2, pad_channels};
 
 /// Output widths of every conv layer.
 pub const WIDTHS: [usize; 3] = [8, 16, 32];
@@ -57,6 +58,18 @@ impl Default for SmallConvConfig {
     }
 }
 
+impl SmallConvConfig {
+    /// Errors, naming the configuration, unless it has input channels and classes.
+    pub fn check(&self) -> Result<()> {
+        if self.in_channels == 0 || self.classes == 0 {
+            return Err(CoreError::Config(format!(
+                "a small conv network needs input channels and classes, got {self:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The weight-entangled supernet.
 #[derive(Module, Debug)]
 pub struct SmallConv<B: Backend> {
@@ -75,11 +88,7 @@ pub struct SmallConv<B: Backend> {
 impl<B: Backend> SmallConv<B> {
     /// A freshly initialized supernet.
     pub fn new(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
-        if config.in_channels == 0 || config.classes == 0 {
-            return Err(CoreError::Config(format!(
-                "a SmallConv needs input channels and classes, got {config:?}"
-            )));
-        }
+        config.check()?;
         let c_in = config.in_channels;
         let mut convs = vec![SuperConv2dConfig::combi(
             vec![WIDTHS.len()],
@@ -106,15 +115,6 @@ impl<B: Backend> SmallConv<B> {
     pub fn config(&self) -> &SmallConvConfig {
         &self.config
     }
-}
-
-fn pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
-}
-
-fn global_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
-    let [n, c, h, w] = x.dims();
-    x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
 }
 
 fn check_input<B: Backend>(x: &Tensor<B, 4>, channels: usize) -> Result<()> {
@@ -151,10 +151,10 @@ impl<B: Backend> Supernet<B> for SmallConv<B> {
             x = self.convs[i].forward(x, &channels, Some(k))?;
             x = relu(self.bns[i].forward(x, m[i])?);
             if i + 1 < LAYERS {
-                x = pool(x);
+                x = max_pool_2x2(x);
             }
         }
-        self.head.forward(global_pool(x), &[m[LAYERS - 1]])
+        self.head.forward(global_avg_pool(x), &[m[LAYERS - 1]])
     }
 }
 
@@ -176,10 +176,10 @@ impl<B: Backend> SmallConvNet<B> {
         for (i, (conv, bn)) in self.convs.iter().zip(&self.bns).enumerate() {
             x = relu(batch_norm_forward(bn, conv.forward(x)));
             if i + 1 < LAYERS {
-                x = pool(x);
+                x = max_pool_2x2(x);
             }
         }
-        self.head.forward(global_pool(x))
+        self.head.forward(global_avg_pool(x))
     }
 }
 
@@ -255,11 +255,7 @@ pub struct SmallConvWs<B: Backend> {
 impl<B: Backend> SmallConvWs<B> {
     /// A freshly initialized WS supernet.
     pub fn new(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
-        if config.in_channels == 0 || config.classes == 0 {
-            return Err(CoreError::Config(format!(
-                "a SmallConvWs needs input channels and classes, got {config:?}"
-            )));
-        }
+        config.check()?;
         let widest = WIDTHS[WIDTHS.len() - 1];
         let mut layers = Vec::with_capacity(LAYERS);
         for i in 0..LAYERS {
@@ -286,16 +282,6 @@ impl<B: Backend> SmallConvWs<B> {
     }
 }
 
-/// Zero-pads the channels of `[batch, c, h, w]` to `n`.
-fn pad_channels<B: Backend>(x: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
-    let [b, c, h, w] = x.dims();
-    if c == n {
-        return x;
-    }
-    let device = x.device();
-    Tensor::cat(vec![x, Tensor::zeros([b, n - c, h, w], &device)], 1)
-}
-
 impl<B: Backend> Supernet<B> for SmallConvWs<B> {
     type Input = Tensor<B, 4>;
     type Output = Tensor<B, 2>;
@@ -319,10 +305,10 @@ impl<B: Backend> Supernet<B> for SmallConvWs<B> {
                 ))
             })?;
             if i + 1 < LAYERS {
-                x = pool(x);
+                x = max_pool_2x2(x);
             }
         }
-        Ok(self.head.forward(global_pool(x)))
+        Ok(self.head.forward(global_avg_pool(x)))
     }
 }
 
@@ -337,15 +323,8 @@ impl<B: Backend> tangle_core::Extract<B> for SmallConvWs<B> {
         let mut c_in = self.config.in_channels;
         for (i, layer) in self.layers.iter().enumerate() {
             let op = &layer.ops[idx[i] * KERNELS.len() + idx[LAYERS]];
-            let mut conv = op.conv.clone();
-            let [co, _, kh, kw] = conv.weight.dims();
-            conv.weight = Param::from_tensor(
-                conv.weight
-                    .val()
-                    .slice([0..co, 0..c_in, 0..kh, 0..kw])
-                    .detach(),
-            );
-            c_in = co;
+            let conv = first_inputs(op.conv.clone(), c_in);
+            c_in = conv.weight.dims()[0];
             convs.push(conv);
             bns.push(op.bn.clone());
         }

@@ -3,10 +3,10 @@ mod common;
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use tangle_core::{CoreError, Mixture, Mixtures, Supernet};
-use tangle_optim::{Classification, Drnas, Search, SearchConfig, SearchData};
+use tangle_optim::{Classification, Drnas, Search, SearchConfig};
 use tangle_spaces::conv_macro::{spec, ConvMacro};
 
-use common::{close, one_hot, vals, AB, B};
+use common::{close, one_hot, vals, Halves, AB, B};
 
 #[test]
 fn spec_has_6561_architectures() {
@@ -53,23 +53,6 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
     ));
 }
 
-struct Tiny {
-    x: Tensor<AB, 4>,
-    y: Tensor<AB, 1, Int>,
-}
-
-impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Tiny {
-    fn steps_per_epoch(&self) -> usize {
-        1
-    }
-    fn train(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
-        (self.x.clone().slice([0..2]), self.y.clone().slice([0..2]))
-    }
-    fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
-        (self.x.clone().slice([2..4]), self.y.clone().slice([2..4]))
-    }
-}
-
 /// α before and after one DrNAS epoch of `model` on four random images.
 fn alphas_around_one_drnas_epoch<M>(model: M, labels: Vec<i64>) -> (Vec<Vec<f32>>, Vec<Vec<f32>>)
 where
@@ -77,7 +60,7 @@ where
         + burn::module::AutodiffModule<AB>,
 {
     let device = Default::default();
-    let data = Tiny {
+    let data = Halves {
         x: Tensor::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device),
         y: Tensor::from_data(TensorData::new(labels, [4]), &device),
     };

@@ -205,24 +205,12 @@ fn primitives_are_darts_order() {
 
 #[test]
 fn a_drnas_epoch_then_genotype_and_subnet() {
-    use tangle_optim::{Drnas, Mixer, Search, SearchConfig, SearchData};
-    struct Tiny(Tensor<AB, 4>, Tensor<AB, 1, Int>);
-    impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Tiny {
-        fn steps_per_epoch(&self) -> usize {
-            1
-        }
-        fn train(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
-            (self.0.clone().slice([0..4]), self.1.clone().slice([0..4]))
-        }
-        fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
-            (self.0.clone().slice([4..8]), self.1.clone().slice([4..8]))
-        }
-    }
+    use tangle_optim::{Drnas, Mixer, Search, SearchConfig};
     let device = Default::default();
-    let data = Tiny(
-        Tensor::random([8, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device),
-        Tensor::from_data(TensorData::new((0..8i64).collect(), [8]), &device),
-    );
+    let data = Halves {
+        x: Tensor::random([8, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device),
+        y: Tensor::from_data(TensorData::new((0..8i64).collect(), [8]), &device),
+    };
     let net = Darts::<AB>::new(SMALL, &device).unwrap();
     let config = SearchConfig {
         epochs: 1,
@@ -235,7 +223,7 @@ fn a_drnas_epoch_then_genotype_and_subnet() {
     // argmax per decision → the search network's subnet; DARTS's rule → a genotype.
     let arch = search.architecture().unwrap();
     let sub = search.model.valid().extract(&arch).unwrap();
-    assert_eq!(sub.forward(data.0.clone().inner()).unwrap().dims(), [8, 10]);
+    assert_eq!(sub.forward(data.x.clone().inner()).unwrap().dims(), [8, 10]);
     let genotype =
         Genotype::from_probabilities(&search.mixer.probabilities(&search.alphas)).unwrap();
     let net = DartsNetwork::<B>::new(
@@ -248,7 +236,7 @@ fn a_drnas_epoch_then_genotype_and_subnet() {
         &device,
     )
     .unwrap();
-    assert_eq!(net.forward(data.0.inner()).unwrap().0.dims(), [8, 10]);
+    assert_eq!(net.forward(data.x.inner()).unwrap().0.dims(), [8, 10]);
 }
 
 /// The discretization the examples call: from probabilities whose argmax is `none` on some
@@ -382,24 +370,12 @@ fn widening_the_partial_channels_keeps_the_trained_values() {
 /// off them, and the genotype uses only kept operations.
 #[test]
 fn the_drnas_progressive_recipe_prunes_widens_and_discretizes() {
-    use tangle_optim::{CandidateMask, Drnas, Progressive, Search, SearchConfig, SearchData};
-    struct Tiny(Tensor<AB, 4>, Tensor<AB, 1, Int>);
-    impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Tiny {
-        fn steps_per_epoch(&self) -> usize {
-            1
-        }
-        fn train(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
-            (self.0.clone().slice([0..4]), self.1.clone().slice([0..4]))
-        }
-        fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
-            (self.0.clone().slice([4..8]), self.1.clone().slice([4..8]))
-        }
-    }
+    use tangle_optim::{CandidateMask, Drnas, Progressive, Search, SearchConfig};
     let device = Default::default();
-    let data = Tiny(
-        Tensor::random([8, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device),
-        Tensor::from_data(TensorData::new((0..8i64).collect(), [8]), &device),
-    );
+    let data = Halves {
+        x: Tensor::random([8, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device),
+        y: Tensor::from_data(TensorData::new((0..8i64).collect(), [8]), &device),
+    };
     let config = DartsConfig {
         channels: 12,
         partial: 6,
@@ -452,5 +428,5 @@ fn the_drnas_progressive_recipe_prunes_widens_and_discretizes() {
     }
     // The widened supernet still computes, and its subnet too.
     let sub = search.model.valid().extract(&arch).unwrap();
-    assert_eq!(sub.forward(data.0.inner()).unwrap().dims(), [8, 10]);
+    assert_eq!(sub.forward(data.x.inner()).unwrap().dims(), [8, 10]);
 }

@@ -7,7 +7,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use tangle_core::{Mixture, Mixtures, SearchSpec, Supernet};
-use tangle_optim::{Classification, Objective};
+use tangle_optim::{Classification, Objective, SearchData};
 
 pub type B = Flex;
 pub type AB = Autodiff<Flex>;
@@ -151,4 +151,31 @@ where
         first.is_finite() && last < first - 0.05,
         "loss {first} → {last}"
     );
+}
+
+/// One batch of images and labels split in halves, a step an epoch: the first half trains the
+/// weights, the second steps α.
+pub struct Halves {
+    pub x: Tensor<AB, 4>,
+    pub y: Tensor<AB, 1, Int>,
+}
+
+impl Halves {
+    fn half(&self, second: bool) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+        let n = self.y.dims()[0];
+        let r = if second { n / 2..n } else { 0..n / 2 };
+        (self.x.clone().slice([r.clone()]), self.y.clone().slice([r]))
+    }
+}
+
+impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Halves {
+    fn steps_per_epoch(&self) -> usize {
+        1
+    }
+    fn train(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+        self.half(false)
+    }
+    fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+        self.half(true)
+    }
 }
