@@ -60,10 +60,11 @@ impl Args {
             let key = flag
                 .strip_prefix("--")
                 .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
-            let value = it
-                .next()
-                .ok_or_else(|| format!("{flag} needs a value"))?
-                .clone();
+            // A flag followed by another flag (or by nothing) is a switch: `true`.
+            let value = match it.clone().next() {
+                Some(v) if !v.starts_with("--") => it.next().expect("peeked").clone(),
+                _ => "true".to_string(),
+            };
             match key {
                 "device" => a.device = value,
                 "optimizer" => a.optimizer = value,
@@ -162,22 +163,11 @@ where
     M::Input: Clone,
     O: tangle_optim::Objective<B, M::Output, T>,
 {
-    use tangle_twostage::{evolution, random_search, score, EvolutionConfig};
+    use tangle_twostage::{evolution, random_search, score};
     let spec = model.spec().clone();
     let f = |a: &tangle_core::Architecture| score(model, a, batches, objective, metric);
     let history = if es {
-        // AutoFormer's proportions, scaled to the budget.
-        let population = (budget / 3).clamp(2, 50);
-        let half = (population / 2).clamp(1, 25);
-        let cfg = EvolutionConfig {
-            population,
-            top_k: (population / 5).clamp(2, 10),
-            mutations: half,
-            crossovers: half,
-            generations: budget.saturating_sub(population) / (2 * half),
-            ..Default::default()
-        };
-        evolution(&spec, &cfg, None, seed, f)
+        evolution(&spec, &evolution_config(budget), None, seed, f)
     } else {
         random_search(&spec, budget, None, seed, f)
     }
@@ -191,6 +181,21 @@ where
         best.score
     );
     Ok(best.architecture.clone())
+}
+
+/// An evolutionary search of about `budget` evaluations, in AutoFormer's proportions (population
+/// 50, parents 10, 25 mutations and 25 crossovers a generation) scaled down to the budget.
+pub fn evolution_config(budget: usize) -> tangle_twostage::EvolutionConfig {
+    let population = (budget / 3).clamp(2, 50);
+    let half = (population / 2).clamp(1, 25);
+    tangle_twostage::EvolutionConfig {
+        population,
+        top_k: (population / 5).clamp(2, 10),
+        mutations: half,
+        crossovers: half,
+        generations: budget.saturating_sub(population) / (2 * half),
+        ..Default::default()
+    }
 }
 
 fn with_optimizer<B: AutodiffBackend, J: Job>(

@@ -39,6 +39,11 @@ pub struct GptConfig {
     pub context: usize,
     /// Dropout on embeddings, attention probabilities and residual branches.
     pub dropout: f64,
+    /// One heads decision and one MLP-ratio decision shared by every layer (`heads`,
+    /// `mlp_ratio`) instead of one of each per layer: the space reduced to global choices, as
+    /// the quality study's language table (|embeds| · |layers| · |heads| · |ratios|
+    /// architectures). The paper's space is untied.
+    pub tied: bool,
 }
 
 impl GptConfig {
@@ -53,6 +58,7 @@ impl GptConfig {
             vocab,
             context,
             dropout: 0.0,
+            tied: false,
         }
     }
 
@@ -70,23 +76,42 @@ impl GptConfig {
         self.layers.iter().copied().max().unwrap_or(0)
     }
 
-    /// The search spec: `embed`, `layers`, then `layer{i}.heads` and `layer{i}.mlp_ratio`.
+    /// Spec positions of layer `i`'s heads and MLP-ratio decisions.
+    fn layer_decisions(&self, i: usize) -> (usize, usize) {
+        if self.tied {
+            (2, 3)
+        } else {
+            (2 + 2 * i, 3 + 2 * i)
+        }
+    }
+
+    /// The search spec: `embed`, `layers`, then `layer{i}.heads` and `layer{i}.mlp_ratio` —
+    /// or, [`tied`](Self::tied), one `heads` and one `mlp_ratio`.
     pub fn spec(&self) -> Result<SearchSpec> {
         let max_e = self.embeds.iter().copied().max().unwrap_or(0);
         let mut d = vec![
             Decision::sizes("embed", &self.embeds, max_e)?,
             Decision::depths("layers", &self.layers, self.max_layers())?,
         ];
-        for i in 0..self.max_layers() {
+        if self.tied {
             d.push(Decision::heads_dividing(
-                &format!("layer{i}.heads"),
+                "heads",
                 &self.heads,
                 &self.embeds,
             )?);
-            d.push(Decision::ratios(
-                &format!("layer{i}.mlp_ratio"),
-                &self.ratios,
-            )?);
+            d.push(Decision::ratios("mlp_ratio", &self.ratios)?);
+        } else {
+            for i in 0..self.max_layers() {
+                d.push(Decision::heads_dividing(
+                    &format!("layer{i}.heads"),
+                    &self.heads,
+                    &self.embeds,
+                )?);
+                d.push(Decision::ratios(
+                    &format!("layer{i}.mlp_ratio"),
+                    &self.ratios,
+                )?);
+            }
         }
         SearchSpec::new(d)
     }
@@ -154,7 +179,7 @@ impl<B: Backend> Gpt<B> {
         let e = c.embeds[idx[0]];
         let mut total = (c.vocab + c.context) * e + 2 * e;
         for i in 0..c.layers[idx[1]] {
-            let m = tangle_core::scaled(e, c.ratios[idx[3 + 2 * i]]);
+            let m = tangle_core::scaled(e, c.ratios[idx[c.layer_decisions(i).1]]);
             total += 4 * e + (3 * e * e + 3 * e) + (e * e + e) + (e * m + m) + (m * e + e);
         }
         Ok(total)
@@ -167,7 +192,10 @@ impl<B: Backend> Gpt<B> {
         let blocks = self.blocks[..self.config.layers[idx[1]]]
             .iter()
             .enumerate()
-            .map(|(i, b)| b.extract(e, idx[2 + 2 * i], idx[3 + 2 * i]))
+            .map(|(i, b)| {
+                let (h, r) = self.config.layer_decisions(i);
+                b.extract(e, idx[h], idx[r])
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(GptNet {
             wte: self.wte.extract(e)?,
@@ -208,7 +236,8 @@ impl<B: Backend> Supernet<B> for Gpt<B> {
         let pos = self.wpe.first_rows(t, e)?.unsqueeze::<3>();
         let x = self.dropout.forward(self.wte.forward(ids, e)? + pos);
         let x = self.depth.forward(x, &m[1], |i, x| {
-            self.blocks[i].forward(x, e, &m[2 + 2 * i], &m[3 + 2 * i], &self.dropout)
+            let (h, r) = self.config.layer_decisions(i);
+            self.blocks[i].forward(x, e, &m[h], &m[r], &self.dropout)
         })?;
         let x = self.ln_f.forward(x, e)?;
         // The tied head: the token table, superposed like the embedding.

@@ -1,7 +1,7 @@
 //! The language-model space: spec, modes, extraction, parameter counts, generation, training.
 mod common;
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -20,6 +20,7 @@ fn small() -> GptConfig {
         vocab: 11,
         context: 6,
         dropout: 0.0,
+        tied: false,
     }
 }
 
@@ -87,7 +88,11 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
 #[test]
 fn analytic_parameter_count_equals_the_subnet_count() {
     let device = Default::default();
-    for config in [small(), GptConfig::table18(65, 224)] {
+    let tied = GptConfig {
+        tied: true,
+        ..small()
+    };
+    for config in [small(), tied, GptConfig::table18(65, 224)] {
         let net = Gpt::<AB>::new(config, &device).unwrap();
         for idx in random_archs(net.spec(), 3, 12) {
             let arch = net.spec().architecture(&idx).unwrap();
@@ -107,6 +112,62 @@ fn analytic_parameter_count_equals_the_subnet_count() {
     let by_hand = 50257 * 768 + 1024 * 768 + 12 * block + 1536;
     assert_eq!(by_hand, 124_439_808);
     assert_eq!(net.params(&net.spec().largest()).unwrap(), by_hand);
+}
+
+/// The tied space is the untied one with every layer's heads and ratio set alike: same weights,
+/// same outputs — at single architectures and under mixtures whose weights repeat
+/// per layer.
+#[test]
+fn tied_choices_equal_the_untied_space_with_every_layer_alike() {
+    let device = Default::default();
+    let tied_config = GptConfig {
+        tied: true,
+        ..small()
+    };
+    let ts = tied_config.spec().unwrap();
+    let names: Vec<&str> = ts.decisions().iter().map(|d| d.name()).collect();
+    assert_eq!(names, ["embed", "layers", "heads", "mlp_ratio"]);
+    assert_eq!(ts.size(), 3 * 2 * 2 * 2);
+    // The same modules either way: both load one record. (Burn initializes a parameter when it
+    // is first read, and a clone of an unread one draws values of its own: the record is taken
+    // from a supernet no one read, then copied from the loaded one.)
+    let tied = Gpt::<B>::new(tied_config, &device)
+        .unwrap()
+        .load_record(Gpt::<B>::new(small(), &device).unwrap().into_record());
+    let untied = Gpt::<B>::new(small(), &device)
+        .unwrap()
+        .load_record(tied.clone().into_record());
+    let us = untied.spec().clone();
+    let x = ids::<B>((0..12).map(|i| (i * 5) % 11).collect(), [2, 6], &device);
+    // Untied indices: embed, layers, then (heads, ratio) for each of the 2 layers.
+    let spread = |t: &[usize]| vec![t[0], t[1], t[2], t[3], t[2], t[3]];
+    for idx in random_archs(&ts, 6, 3) {
+        let a = flat(
+            tied.forward_mixed(x.clone(), &one_hot(&ts, &idx, &device))
+                .unwrap(),
+        );
+        let b = flat(
+            untied
+                .forward_mixed(x.clone(), &one_hot(&us, &spread(&idx), &device))
+                .unwrap(),
+        );
+        close(&a, &b, 1e-5);
+        let arch = ts.architecture(&idx).unwrap();
+        assert_eq!(
+            tied.params(&arch).unwrap(),
+            untied
+                .params(&us.architecture(&spread(&idx)).unwrap())
+                .unwrap()
+        );
+    }
+    close(
+        &flat(
+            tied.forward_mixed(x.clone(), &uniform(&ts, &device))
+                .unwrap(),
+        ),
+        &flat(untied.forward_mixed(x, &uniform(&us, &device)).unwrap()),
+        1e-5,
+    );
 }
 
 #[test]

@@ -62,9 +62,15 @@ where
     M::Input: Clone,
 {
     let fixed = Mixtures::fixed(model.spec(), arch)?;
+    // The passes run on a copy whose parameters track no gradients: the autodiff backend frees
+    // a recorded graph only in a backward pass, so passes through the tracked model, never
+    // followed by one, would keep every activation alive (measured: 2.9 GiB after 18 SPOS
+    // candidates of the small conv space). The copy shares the batch norms' running state
+    // (Burn's `RunningState` is shared between clones), so the statistics land in `model`.
+    let untracked = model.clone().no_grad();
     for x in batches {
         // Only the running statistics change; the output is dropped.
-        let _ = model.forward_mixed(x.clone(), &fixed)?;
+        let _ = untracked.forward_mixed(x.clone(), &fixed)?;
     }
     Ok(())
 }

@@ -11,6 +11,9 @@
 //!    validation split), optionally inside a parameter / FLOPs [`Window`]. Every evaluation is
 //!    recorded in a [`History`].
 //!
+//! Comparing methods over seeds — mean ± std, Welch's t-test, the Mann-Whitney U test — is in
+//! [`stats`].
+//!
 //! ```
 //! use tangle_core::{Decision, SearchSpec};
 //! use tangle_twostage::random_search;
@@ -57,6 +60,7 @@ pub mod error;
 pub mod evaluate;
 pub mod search;
 pub mod spos;
+pub mod stats;
 
 pub use error::{Result, TwoStageError};
 pub use evaluate::{recalibrate, score, Metric};

@@ -1,22 +1,5 @@
-//! The quality study's ground truth (issue 17): every architecture of a small space trained
-//! alone with one fixed recipe, so that a search's result can be looked up.
-//!
-//! ```text
-//! cargo run --release --example study -- --table images                 # build / extend it
-//! cargo run --release --example study -- --table images --limit 20      # at most 20 new runs
-//! ```
-//!
-//! `images`: the 81 networks of `tangle_spaces::small_conv` (three conv layers, widths
-//! {8, 16, 32} each, one shared kernel {3, 5, 7}) on the first `--train-samples` shipped MNIST
-//! training digits (500 by default: few enough that architectures differ), each trained from
-//! scratch for `--epochs` epochs (SGD momentum 0.9, lr 0.025 cosine to 0, batch 32, ±2-pixel
-//! crops) with `--seeds` seeds, and scored on the 1000 shipped test digits. The table is a JSON
-//! file (`--out`, default `benches/quality/images.json`) rewritten atomically after every run;
-//! an existing table is extended, never redone, so an interrupted build resumes where it
-//! stopped. It records per run the architecture, seed, parameters, test accuracy and seconds,
-//! and prints the best architecture overall and under half the largest one's parameters.
-
-mod common;
+//! The image table: every architecture of `tangle_spaces::small_conv` trained alone with one
+//! fixed recipe and each seed, written to a JSON file that is extended, never redone.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,44 +12,57 @@ use tangle_core::{Extract, SearchSpec};
 use tangle_optim::{ArchStep, Mixer};
 use tangle_spaces::small_conv::{self, SmallConv, SmallConvConfig};
 
-use common::{dispatch, images, Args, Job, Strategy};
+use crate::common::{self, images, Args, Job, Strategy};
 
 /// One architecture trained alone with one seed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Entry {
+pub struct Entry {
     /// Decision indices in spec order.
-    index: Vec<usize>,
+    pub index: Vec<usize>,
     /// The architecture (decision → value).
-    architecture: serde_json::Value,
-    seed: u64,
-    params: usize,
-    test_accuracy: f32,
-    seconds: f64,
+    pub architecture: serde_json::Value,
+    pub seed: u64,
+    pub params: usize,
+    pub test_accuracy: f32,
+    pub seconds: f64,
 }
 
 /// The table: how it was made, and its runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Table {
-    table: String,
-    space: String,
-    recipe: String,
-    train_samples: usize,
-    test_samples: usize,
-    epochs: usize,
-    seeds: u64,
-    command: String,
-    entries: Vec<Entry>,
+pub struct Table {
+    /// `images`.
+    pub table: String,
+    /// The space, in words.
+    pub space: String,
+    /// The training recipe, in words.
+    pub recipe: String,
+    /// Training digits (the first of the shipped set).
+    pub train_samples: usize,
+    /// Test digits scored.
+    pub test_samples: usize,
+    /// Training epochs per run.
+    pub epochs: usize,
+    /// Seeds per architecture.
+    pub seeds: u64,
+    /// The command that builds the table.
+    pub command: String,
+    /// The runs.
+    pub entries: Vec<Entry>,
 }
 
-struct Build {
-    args: Args,
-    train_samples: usize,
-    seeds: u64,
-    limit: usize,
+pub struct Build {
+    /// The command line.
+    pub args: Args,
+    /// Training digits.
+    pub train_samples: usize,
+    /// Seeds per architecture.
+    pub seeds: u64,
+    /// Stop after this many new runs.
+    pub limit: usize,
 }
 
 /// Every index vector of `spec`, in mixed-radix order (the last decision fastest).
-fn all_indices(spec: &SearchSpec) -> Vec<Vec<usize>> {
+pub fn all_indices(spec: &SearchSpec) -> Vec<Vec<usize>> {
     let sizes: Vec<usize> = spec.decisions().iter().map(|d| d.len()).collect();
     let mut out = vec![vec![]];
     for &n in &sizes {
@@ -84,37 +80,97 @@ fn all_indices(spec: &SearchSpec) -> Vec<Vec<usize>> {
     out
 }
 
-fn save(table: &Table, path: &Path) -> Result<(), String> {
+/// Writes `value` to `path` as pretty JSON, atomically (a partial file renamed into place), so an
+/// interrupted run never leaves a truncated file behind.
+pub fn save_json<T: Serialize>(value: &T, path: &Path) -> Result<(), String> {
     let tmp = path.with_extension("json.partial");
-    let text = serde_json::to_string_pretty(table).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
     fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Mean test accuracy per architecture over its seeds, with its parameters.
-fn means(table: &Table) -> Vec<(Vec<usize>, usize, f32, usize)> {
-    let mut out: Vec<(Vec<usize>, usize, f32, usize)> = Vec::new();
-    for e in &table.entries {
-        match out.iter_mut().find(|m| m.0 == e.index) {
-            Some(m) => {
-                m.2 += e.test_accuracy;
-                m.3 += 1;
-            }
-            None => out.push((e.index.clone(), e.params, e.test_accuracy, 1)),
+/// Reads a table written by [`Build`].
+pub fn load(path: &Path) -> Result<Table, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: not a study table: {e}", path.display()))
+}
+
+/// A measured run of a ground-truth table: an architecture, a seed, and its score.
+pub trait Row {
+    /// Decision indices in spec order.
+    fn index(&self) -> &[usize];
+    /// Parameters of the network.
+    fn params(&self) -> usize;
+    /// The score (test accuracy, held-out loss …).
+    fn value(&self) -> f32;
+}
+
+impl Row for Entry {
+    fn index(&self) -> &[usize] {
+        &self.index
+    }
+    fn params(&self) -> usize {
+        self.params
+    }
+    fn value(&self) -> f32 {
+        self.test_accuracy
+    }
+}
+
+/// One architecture's mean score over its seeds.
+#[derive(Debug, Clone)]
+pub struct Mean {
+    /// Decision indices.
+    pub index: Vec<usize>,
+    /// Parameters.
+    pub params: usize,
+    /// Mean score.
+    pub value: f32,
+    /// The seeds' scores.
+    pub values: Vec<f32>,
+}
+
+/// The mean score of every measured architecture, best first (`higher_better`: accuracy;
+/// otherwise a loss).
+pub fn means<R: Row>(rows: &[R], higher_better: bool) -> Vec<Mean> {
+    let mut out: Vec<Mean> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|m| m.index == r.index()) {
+            Some(m) => m.values.push(r.value()),
+            None => out.push(Mean {
+                index: r.index().to_vec(),
+                params: r.params(),
+                value: 0.0,
+                values: vec![r.value()],
+            }),
         }
     }
     for m in &mut out {
-        m.2 /= m.3 as f32;
+        m.value = m.values.iter().sum::<f32>() / m.values.len() as f32;
     }
+    out.sort_by(|a, b| {
+        if higher_better {
+            b.value.total_cmp(&a.value)
+        } else {
+            a.value.total_cmp(&b.value)
+        }
+    });
     out
 }
 
-fn summarize(table: &Table, spec: &SearchSpec) -> Result<(), String> {
-    let mut m = means(table);
+/// Prints a table's summary: the ten best architectures, the seeds' agreement, where the
+/// largest network ranks, and the best with at most half its parameters (`largest`).
+pub fn summarize<R: Row>(
+    rows: &[R],
+    higher_better: bool,
+    score_name: &str,
+    spec: &SearchSpec,
+    largest: usize,
+) -> Result<(), String> {
+    let m = means(rows, higher_better);
     if m.is_empty() {
         return Ok(());
     }
-    m.sort_by(|a, b| b.2.total_cmp(&a.2));
     let name = |idx: &[usize]| -> Result<String, String> {
         Ok(spec
             .architecture(idx)
@@ -122,54 +178,44 @@ fn summarize(table: &Table, spec: &SearchSpec) -> Result<(), String> {
             .to_json()
             .replace(['\n', ' '], ""))
     };
-    // The space's largest network, measured or not.
-    let largest_arch = spec.largest();
-    let largest_idx = spec.indices(&largest_arch).map_err(|e| e.to_string())?;
-    let largest = small_conv::small_conv_params(&largest_arch, SmallConvConfig::default())
-        .map_err(|e| e.to_string())?;
-    // Seed agreement: mean |difference| between the seeds of architectures with two or more.
-    let mut spread = (0.0f32, 0usize);
-    for (idx, _, _, n) in &m {
-        if *n >= 2 {
-            let accs: Vec<f32> = table
-                .entries
-                .iter()
-                .filter(|e| &e.index == idx)
-                .map(|e| e.test_accuracy)
-                .collect();
-            spread.0 += (accs[0] - accs[1]).abs();
-            spread.1 += 1;
-        }
-    }
+    let largest_idx = spec.indices(&spec.largest()).map_err(|e| e.to_string())?;
+    // Seed agreement: mean |seed 0 − seed 1| over the architectures with two or more seeds.
+    let pairs: Vec<f32> = m
+        .iter()
+        .filter(|x| x.values.len() >= 2)
+        .map(|x| (x.values[0] - x.values[1]).abs())
+        .collect();
     println!(
         "{} architectures measured ({} runs); mean |seed 0 − seed 1| {:.4} over {} architectures",
         m.len(),
-        table.entries.len(),
-        spread.0 / spread.1.max(1) as f32,
-        spread.1
+        rows.len(),
+        pairs.iter().sum::<f32>() / pairs.len().max(1) as f32,
+        pairs.len()
     );
-    println!("rank  mean test acc.  parameters  architecture");
-    for (r, (idx, params, acc, _)) in m.iter().enumerate().take(10) {
+    println!("rank  mean {score_name}  parameters  architecture");
+    for (r, x) in m.iter().enumerate().take(10) {
         println!(
-            "{:>4}  {acc:.4}          {params:>9}  {}",
+            "{:>4}  {:.4}  {:>9}  {}",
             r + 1,
-            name(idx)?
+            x.value,
+            x.params,
+            name(&x.index)?
         );
     }
-    if let Some(r) = m.iter().position(|x| x.0 == largest_idx) {
+    if let Some(r) = m.iter().position(|x| x.index == largest_idx) {
         println!(
             "the largest network ({largest} parameters) ranks {} of {} ({:.4})",
             r + 1,
             m.len(),
-            m[r].2
+            m[r].value
         );
     }
-    if let Some(c) = m.iter().find(|x| 2 * x.1 <= largest) {
+    if let Some(c) = m.iter().find(|x| 2 * x.params <= largest) {
         println!(
             "best with at most half the largest's {largest} parameters: {} — {:.4}, {} parameters",
-            name(&c.0)?,
-            c.2,
-            c.1
+            name(&c.index)?,
+            c.value,
+            c.params
         );
     }
     Ok(())
@@ -197,9 +243,7 @@ impl Job for Build {
             self.train_samples, a.epochs, self.seeds
         );
         let mut table = if path.exists() {
-            let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let t: Table = serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a study table: {e}", path.display()))?;
+            let t = load(&path)?;
             if t.train_samples != self.train_samples || t.epochs != a.epochs {
                 return Err(format!(
                     "{} was built with --train-samples {} --epochs {}; extend it with the same \
@@ -279,11 +323,13 @@ impl Job for Build {
                     test_accuracy: acc,
                     seconds,
                 });
-                save(&table, &path)?;
+                save_json(&table, &path)?;
                 new_runs += 1;
             }
         }
-        summarize(&table, &spec)?;
+        let largest = small_conv::small_conv_params(&spec.largest(), SmallConvConfig::default())
+            .map_err(|e| e.to_string())?;
+        summarize(&table.entries, true, "test acc.", &spec, largest)?;
         let total = spec.size() as usize * self.seeds as usize;
         println!(
             "{} of {total} runs in {}{}",
@@ -296,49 +342,5 @@ impl Job for Build {
             }
         );
         Ok(())
-    }
-}
-
-fn main() {
-    let usage =
-        "study --table images [--train-samples 500] [--epochs 20] [--seeds 2] [--limit N]\n\
-         \x20   [--out benches/quality/images.json] [--device cpu|wgpu|cuda]\n\
-         Builds (or extends) the ground-truth table: every architecture of the space trained\n\
-         alone with one recipe and each seed; --limit stops after N new runs.";
-    let defaults = Args {
-        device: "cpu".into(),
-        optimizer: "drnas".into(),
-        data_dir: None,
-        dataset: "shipped-mnist".into(),
-        epochs: 20,
-        seed: 0,
-        out: PathBuf::from("benches/quality/images.json"),
-        train_portion: 0.5,
-        arch_lr: 3e-3,
-        extra: Default::default(),
-    };
-    let mut a = Args::parse(defaults, usage);
-    let result = (|| -> Result<(), String> {
-        let table: String = a.take("table", "images".to_string())?;
-        if table != "images" {
-            return Err(format!("--table {table}: only `images` is built so far"));
-        }
-        let build = Build {
-            train_samples: a.take("train-samples", 500)?,
-            seeds: a.take("seeds", 2)?,
-            limit: a.take("limit", usize::MAX)?,
-            args: a.clone(),
-        };
-        a.done()?;
-        if build.seeds == 0 || build.train_samples < 32 {
-            return Err(
-                "--seeds must be positive and --train-samples at least a batch (32)".into(),
-            );
-        }
-        dispatch(&a, build, 0)
-    })();
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
     }
 }

@@ -1,0 +1,824 @@
+//! The method comparison on the image table: each search method run with several seeds on the
+//! same data and the same supernet-training budget, its discovered architecture looked up in the
+//! ground-truth table (rank, regret), scored with its inherited weights, and timed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use tangle_core::{Architecture, Mixtures, SearchSpec, Supernet};
+use tangle_data::ImageBatches;
+use tangle_optim::plot::probabilities_svg;
+use tangle_optim::{
+    ArchStep, Classification, Mixer, ParamPenalty, Search, SearchConfig, SearchData as _,
+    WeightOptimizer,
+};
+use tangle_spaces::small_conv::{self, SmallConv, SmallConvConfig, SmallConvWs};
+use tangle_twostage::stats::{mann_whitney_u, welch_t_test, MeanStd};
+use tangle_twostage::{evolution, random_search, Metric, Window};
+
+use crate::common::{self, images, Args, Job, Strategy};
+use crate::table::{self, Mean, Table};
+
+/// A search method of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// TangleNAS: DrNAS on the weight-entangled supernet.
+    TangleNas,
+    /// DrNAS on the weight-sharing twin (an output mixture of nine convs a layer).
+    DrnasWs,
+    /// DARTS, first order, on the weight-entangled supernet.
+    DartsV1,
+    /// GDAS on the weight-entangled supernet.
+    Gdas,
+    /// SPOS supernet training, then random search on the validation split.
+    SposRs,
+    /// SPOS supernet training, then evolutionary search on the validation split.
+    SposEs,
+    /// TangleNAS with the expected-parameter penalty on the α loss (the constrained search).
+    TangleNasPenalty,
+    /// SPOS + evolution inside a parameter window of at most half the largest network.
+    SposEsWindow,
+    /// A uniformly random architecture, no training: the floor.
+    Random,
+}
+
+impl Method {
+    /// Every method, in report order.
+    pub const ALL: [Method; 9] = [
+        Method::TangleNas,
+        Method::DrnasWs,
+        Method::DartsV1,
+        Method::Gdas,
+        Method::SposRs,
+        Method::SposEs,
+        Method::Random,
+        Method::TangleNasPenalty,
+        Method::SposEsWindow,
+    ];
+
+    /// The command-line name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::TangleNas => "tanglenas",
+            Method::DrnasWs => "drnas-ws",
+            Method::DartsV1 => "darts-v1",
+            Method::Gdas => "gdas",
+            Method::SposRs => "spos-rs",
+            Method::SposEs => "spos-es",
+            Method::TangleNasPenalty => "tanglenas-penalty",
+            Method::SposEsWindow => "spos-es-window",
+            Method::Random => "random",
+        }
+    }
+
+    /// The examples' `--optimizer` this method runs with (none for random architectures).
+    pub fn optimizer(&self) -> Option<&'static str> {
+        match self {
+            Method::TangleNas | Method::DrnasWs | Method::TangleNasPenalty => Some("drnas"),
+            Method::DartsV1 => Some("darts-v1"),
+            Method::Gdas => Some("gdas"),
+            Method::SposRs => Some("spos-rs"),
+            Method::SposEs | Method::SposEsWindow => Some("spos-es"),
+            Method::Random => None,
+        }
+    }
+
+    /// Whether the method aims at the constrained optimum (at most half the largest's
+    /// parameters).
+    pub fn constrained(&self) -> bool {
+        matches!(self, Method::TangleNasPenalty | Method::SposEsWindow)
+    }
+}
+
+impl FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Method::ALL
+            .iter()
+            .find(|m| m.name() == s)
+            .copied()
+            .ok_or_else(|| {
+                format!(
+                    "unknown method `{s}` ({}, or all)",
+                    Method::ALL.map(|m| m.name()).join(", ")
+                )
+            })
+    }
+}
+
+/// Everything that is the same for every run of the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Training digits (the first of the shipped set, as the table's).
+    pub train_samples: usize,
+    /// Share of them that trains the weights; the rest trains α or scores candidates.
+    pub train_portion: f64,
+    /// Batch size.
+    pub batch: usize,
+    /// Supernet-training epochs (one pass over the weight part each), the same for every method.
+    pub epochs: usize,
+    /// Epochs of weights only before α steps start (gradient methods).
+    pub alpha_warmup: usize,
+    /// Weight learning rate (SGD momentum 0.9, cosine to 1e-3, weight decay 3e-4).
+    pub lr: f64,
+    /// α learning rate (Adam β = (0.5, 0.999), weight decay 1e-3).
+    pub arch_lr: f64,
+    /// Strength of the expected-parameter penalty (parameters in millions).
+    pub penalty: f64,
+    /// Candidates the second stage of SPOS evaluates.
+    pub budget: usize,
+    /// Training batches that re-estimate the batch-norm statistics of a single path before it
+    /// is scored (SPOS's candidates, every method's final architecture).
+    pub recalibration_batches: usize,
+}
+
+/// One run: a method with a seed, and what it found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Run {
+    /// The method's name.
+    pub method: String,
+    /// Seed of the data order, initialization and sampling.
+    pub seed: u64,
+    /// The discovered architecture's decision indices.
+    pub index: Vec<usize>,
+    /// The discovered architecture.
+    pub architecture: serde_json::Value,
+    /// Its parameters.
+    pub params: usize,
+    /// Its rank in the table (1 = best mean test accuracy trained alone).
+    pub rank: usize,
+    /// Its mean score trained alone, from the table (test accuracy; held-out loss).
+    #[serde(alias = "table_accuracy")]
+    pub table_score: f32,
+    /// The table's best minus `table_accuracy`.
+    pub regret: f32,
+    /// Whether it has at most half the largest network's parameters.
+    pub feasible: bool,
+    /// If feasible, the best feasible accuracy minus `table_accuracy`.
+    pub constrained_regret: Option<f32>,
+    /// The score on the test data of the supernet's single path at the architecture
+    /// (inherited weights; images: accuracy, batch norm recalibrated; language: held-out loss);
+    /// none for random architectures.
+    #[serde(alias = "inherited_accuracy")]
+    pub inherited_score: Option<f32>,
+    /// Wall time from a fresh supernet to the architecture (training, α, second stage,
+    /// recalibration), seconds.
+    pub search_seconds: f64,
+    /// Peak resident memory of the process during the search, MiB (Linux `VmHWM`, reset when
+    /// the search starts). Only the first search of a process reads its own peak: memory the
+    /// allocator kept from earlier runs counts too. Fresh-process figures are in
+    /// docs/quality.md.
+    pub peak_memory_mib: Option<f64>,
+    /// The mixer's final probabilities (gradient methods).
+    pub probabilities: Option<Vec<Vec<f32>>>,
+}
+
+/// The comparison file: its settings and runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison<S> {
+    /// The shared settings.
+    pub settings: S,
+    /// The ground-truth table the runs are looked up in.
+    pub table: PathBuf,
+    /// The runs.
+    pub runs: Vec<Run>,
+}
+
+/// Where the discovered architecture stands in the table.
+struct Lookup {
+    rank: usize,
+    value: f32,
+    regret: f32,
+    feasible: bool,
+    constrained_regret: Option<f32>,
+    params: usize,
+}
+
+/// A ground-truth table, ready for look-ups.
+pub struct Truth {
+    means: Vec<Mean>,
+    higher_better: bool,
+    /// Half the largest network's parameters: the constraint.
+    pub limit: usize,
+    /// Architectures in the space.
+    pub size: u128,
+}
+
+impl Truth {
+    /// Indexes a table's mean scores (`higher_better`: accuracies, else losses) for a space of
+    /// `spec` whose largest network has `largest` parameters; the table must be complete.
+    pub fn new(
+        means: Vec<Mean>,
+        higher_better: bool,
+        spec: &SearchSpec,
+        largest: usize,
+        build: &str,
+    ) -> Result<Self, String> {
+        if (means.len() as u128) < spec.size() {
+            return Err(format!(
+                "the table holds {} of {} architectures; finish it first ({build})",
+                means.len(),
+                spec.size()
+            ));
+        }
+        Ok(Truth {
+            means,
+            higher_better,
+            limit: largest / 2,
+            size: spec.size(),
+        })
+    }
+
+    /// The image table.
+    pub fn images(table: &Table) -> Result<Self, String> {
+        let spec = small_conv::spec();
+        let largest = small_conv::small_conv_params(&spec.largest(), SmallConvConfig::default())
+            .map_err(|e| e.to_string())?;
+        Truth::new(
+            table::means(&table.entries, true),
+            true,
+            &spec,
+            largest,
+            "cargo run --release --example study -- --table images",
+        )
+    }
+
+    /// The mean rank and regret of a uniformly random architecture: the floor, exactly (the
+    /// `random` method's few seeds only sample it).
+    pub fn random_expectation(&self) -> (f64, f64) {
+        let n = self.means.len() as f64;
+        let best = self.means[0].value;
+        let rank: f64 = self
+            .means
+            .iter()
+            .map(|m| {
+                1.0 + self
+                    .means
+                    .iter()
+                    .filter(|o| self.gap(m.value, o.value) < 0.0)
+                    .count() as f64
+            })
+            .sum();
+        let regret: f64 = self
+            .means
+            .iter()
+            .map(|m| self.gap(best, m.value) as f64)
+            .sum();
+        (rank / n, regret / n)
+    }
+
+    /// How much worse `value` is than `best` (≥ 0).
+    fn gap(&self, best: f32, value: f32) -> f32 {
+        if self.higher_better {
+            best - value
+        } else {
+            value - best
+        }
+    }
+
+    fn lookup(&self, index: &[usize]) -> Result<Lookup, String> {
+        let m = self
+            .means
+            .iter()
+            .find(|m| m.index == index)
+            .ok_or_else(|| format!("architecture {index:?} is not in the table"))?;
+        // `means` is sorted best first.
+        let best = self.means[0].value;
+        let best_feasible = self.means.iter().find(|x| x.params <= self.limit);
+        let feasible = m.params <= self.limit;
+        Ok(Lookup {
+            rank: 1 + self
+                .means
+                .iter()
+                .filter(|o| self.gap(m.value, o.value) < 0.0)
+                .count(),
+            value: m.value,
+            regret: self.gap(best, m.value),
+            feasible,
+            constrained_regret: best_feasible
+                .filter(|_| feasible)
+                .map(|b| self.gap(b.value, m.value)),
+            params: m.params,
+        })
+    }
+}
+
+/// A uniformly random architecture's indices, from `seed`.
+pub fn random_index(spec: &SearchSpec, seed: u64) -> Vec<usize> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    spec.decisions()
+        .iter()
+        .map(|d| rng.random_range(0..d.len()))
+        .collect()
+}
+
+/// A run's record: the architecture looked up in `truth`, with what the search measured.
+#[allow(clippy::too_many_arguments)]
+pub fn record(
+    truth: &Truth,
+    method: Method,
+    seed: u64,
+    arch: &Architecture,
+    index: Vec<usize>,
+    inherited_score: Option<f32>,
+    search_seconds: f64,
+    peak_memory_mib: Option<f64>,
+    probabilities: Option<Vec<Vec<f32>>>,
+) -> Result<Run, String> {
+    let l = truth.lookup(&index)?;
+    Ok(Run {
+        method: method.name().into(),
+        seed,
+        index,
+        architecture: serde_json::from_str(&arch.to_json()).map_err(|e| e.to_string())?,
+        params: l.params,
+        rank: l.rank,
+        table_score: l.value,
+        regret: l.regret,
+        feasible: l.feasible,
+        constrained_regret: l.constrained_regret,
+        inherited_score,
+        search_seconds,
+        peak_memory_mib,
+        probabilities,
+    })
+}
+
+/// Resets the process's peak resident memory (Linux: `/proc/self/clear_refs`), so that the next
+/// [`peak_memory_mib`] reads the peak of what follows.
+pub fn reset_peak_memory() {
+    let _ = fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident memory since the last reset, MiB (Linux `VmHWM`).
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// One method with one seed, run by [`common::dispatch`] with the method's mixer.
+pub struct MethodJob<'a> {
+    /// The command line (data location, device).
+    pub args: Args,
+    /// The method.
+    pub method: Method,
+    /// The seed.
+    pub seed: u64,
+    /// Shared settings.
+    pub settings: Settings,
+    /// The ground truth.
+    pub truth: &'a Truth,
+    /// Where to draw the α trajectories, if anywhere.
+    pub alphas_svg: Option<PathBuf>,
+    /// The outcome.
+    pub result: &'a mut Option<Run>,
+}
+
+impl MethodJob<'_> {
+    /// The search config every gradient method and SPOS share (SPOS: every epoch a weight
+    /// epoch). Every optimizer hyperparameter is set here, not left to a default.
+    fn config(&self, step: ArchStep, strategy: Strategy, spec: &SearchSpec) -> SearchConfig {
+        let s = &self.settings;
+        let param_penalty = (self.method == Method::TangleNasPenalty).then(|| {
+            ParamPenalty::from_counts(s.penalty, spec, |a| {
+                small_conv::small_conv_params(a, SmallConvConfig::default())
+            })
+            .expect("the space's own parameter count")
+        });
+        strategy.config(SearchConfig {
+            epochs: s.epochs,
+            warmup_epochs: s.alpha_warmup,
+            weight_optimizer: WeightOptimizer::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+                weight_decay: 3e-4,
+            },
+            lr: s.lr,
+            lr_min: 1e-3,
+            grad_clip: Some(5.0),
+            adam_beta_2: 0.999,
+            adam_epsilon: 1e-8,
+            lr_warmup_steps: 0,
+            arch_lr: s.arch_lr,
+            arch_betas: (0.5, 0.999),
+            arch_weight_decay: 1e-3,
+            arch_step: step,
+            param_penalty,
+        })
+    }
+
+    fn search<B, X, M>(
+        &mut self,
+        net: M,
+        mixer: X,
+        step: ArchStep,
+        strategy: Strategy,
+        device: B::Device,
+    ) -> Result<(), String>
+    where
+        B: AutodiffBackend,
+        X: Mixer<B>,
+        M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
+        M::InnerModule: Supernet<
+            B::InnerBackend,
+            Input = Tensor<B::InnerBackend, 4>,
+            Output = Tensor<B::InnerBackend, 2>,
+        >,
+    {
+        let s = self.settings.clone();
+        let (train, test, transform) = images::load(&self.args, 1, 28)?;
+        let train = images::first(train, s.train_samples);
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let data = ImageBatches::<B>::new(
+            train.clone(),
+            s.train_portion,
+            s.batch,
+            transform.clone(),
+            self.seed,
+            &device,
+        )
+        .map_err(|x| e(&x))?;
+        let spec = net.spec().clone();
+        let config = self.config(step, strategy, &spec);
+        reset_peak_memory();
+        let start = Instant::now();
+        let mut search = Search::new(net, mixer, config, self.seed, &device).map_err(|x| e(&x))?;
+        for epoch in 0..s.epochs {
+            search
+                .run_until(&data, &Classification, epoch + 1)
+                .map_err(|x| e(&x))?;
+            common::print_epoch(search.records.last().expect("a record per epoch"));
+        }
+        // Training batches that re-estimate a single path's batch-norm statistics: the
+        // supernet's were gathered under the mixture or over many sampled paths.
+        let steps = data.steps_per_epoch().max(1);
+        let recalibration: Vec<Tensor<B, 4>> = (0..s.recalibration_batches)
+            .map(|i| data.train(i / steps, i % steps).0)
+            .collect();
+        let arch = match strategy {
+            Strategy::Gradient => search.architecture().map_err(|x| e(&x))?,
+            Strategy::Spos { es, budget } => {
+                let v = ImageBatches::<B::InnerBackend>::new(
+                    train.clone(),
+                    s.train_portion,
+                    s.batch,
+                    transform.eval(),
+                    self.seed,
+                    &device,
+                )
+                .map_err(|x| e(&x))?;
+                let windows = v.split().valid.len() / s.batch;
+                let batches: Vec<_> = (0..windows).map(|i| v.valid(0, i)).collect();
+                let model = &search.model;
+                let score = |arch: &Architecture| {
+                    tangle_twostage::recalibrate(model, arch, &recalibration)?;
+                    tangle_twostage::score(
+                        &model.valid(),
+                        arch,
+                        &batches,
+                        &Classification,
+                        Metric::Accuracy,
+                    )
+                };
+                let window = (self.method == Method::SposEsWindow).then(|| Window {
+                    min: 0,
+                    max: self.truth.limit,
+                    resource: Box::new(|a: &Architecture| {
+                        small_conv::small_conv_params(a, SmallConvConfig::default())
+                    }),
+                });
+                let history = if es {
+                    evolution(
+                        &spec,
+                        &common::evolution_config(budget),
+                        window.as_ref(),
+                        self.seed,
+                        score,
+                    )
+                } else {
+                    random_search(&spec, budget, window.as_ref(), self.seed, score)
+                }
+                .map_err(|x| e(&x))?;
+                let best = history.best().ok_or("no candidate evaluated")?;
+                println!(
+                    "{}: {} candidates, best validation accuracy {:.4}",
+                    if es { "evolution" } else { "random search" },
+                    history.evaluated.len(),
+                    best.score
+                );
+                best.architecture.clone()
+            }
+        };
+        tangle_twostage::recalibrate(&search.model, &arch, &recalibration).map_err(|x| e(&x))?;
+        let search_seconds = start.elapsed().as_secs_f64();
+        let peak_memory_mib = peak_memory_mib();
+        let model = search.model.valid();
+        let fixed = Mixtures::fixed(&spec, &arch).map_err(|x| e(&x))?;
+        let inherited =
+            common::cnn::accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
+                model.forward_mixed(x, &fixed).map_err(|x| e(&x))
+            })?;
+        let probabilities = matches!(strategy, Strategy::Gradient).then(|| search.probabilities());
+        if let (Some(path), Strategy::Gradient) = (&self.alphas_svg, strategy) {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(|x| format!("{}: {x}", dir.display()))?;
+            }
+            fs::write(path, probabilities_svg(&search.records, &spec, 4))
+                .map_err(|x| format!("{}: {x}", path.display()))?;
+        }
+        let index = spec.indices(&arch).map_err(|x| e(&x))?;
+        *self.result = Some(record(
+            self.truth,
+            self.method,
+            self.seed,
+            &arch,
+            index,
+            Some(inherited),
+            search_seconds,
+            peak_memory_mib,
+            probabilities,
+        )?);
+        Ok(())
+    }
+
+    /// The floor: a uniformly random architecture from the seed.
+    pub fn random(self) -> Result<(), String> {
+        let spec = small_conv::spec();
+        let index = random_index(&spec, self.seed);
+        let arch = spec.architecture(&index).map_err(|e| e.to_string())?;
+        *self.result = Some(record(
+            self.truth,
+            self.method,
+            self.seed,
+            &arch,
+            index,
+            None,
+            0.0,
+            None,
+            None,
+        )?);
+        Ok(())
+    }
+}
+
+impl Job for MethodJob<'_> {
+    fn run<B: AutodiffBackend, X: Mixer<B>>(
+        mut self,
+        mixer: X,
+        step: ArchStep,
+        strategy: Strategy,
+        device: B::Device,
+    ) -> Result<(), String> {
+        let config = SmallConvConfig::default();
+        if self.method == Method::DrnasWs {
+            let net = SmallConvWs::<B>::new(config, &device).map_err(|e| e.to_string())?;
+            self.search(net, mixer, step, strategy, device)
+        } else {
+            let net = SmallConv::<B>::new(config, &device).map_err(|e| e.to_string())?;
+            self.search(net, mixer, step, strategy, device)
+        }
+    }
+}
+
+/// One (method, seed) run of a comparison: where seed 0 draws its α trajectories, and the
+/// run's record.
+pub type RunOne<'a> = dyn FnMut(Method, u64, Option<PathBuf>) -> Result<Run, String> + 'a;
+
+/// Runs `methods` × `seeds` that `path` does not hold yet with `one`, saving after every run,
+/// then prints the report (`score`: what the scores are, for its header).
+#[allow(clippy::too_many_arguments)]
+pub fn run_all<S>(
+    name: &str,
+    methods: &[Method],
+    seeds: u64,
+    settings: S,
+    truth: &Truth,
+    table_path: &Path,
+    path: &Path,
+    score: &str,
+    one: &mut RunOne<'_>,
+) -> Result<(), String>
+where
+    S: Serialize + serde::de::DeserializeOwned + PartialEq + Clone,
+{
+    let mut comparison = if path.exists() {
+        let c: Comparison<S> = load(path)?;
+        if c.settings != settings {
+            return Err(format!(
+                "{} was run with other settings ({}); use the same ones or another --results",
+                path.display(),
+                serde_json::to_string(&c.settings).unwrap_or_default()
+            ));
+        }
+        c
+    } else {
+        Comparison {
+            settings,
+            table: table_path.to_path_buf(),
+            runs: Vec::new(),
+        }
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    for &method in methods {
+        for seed in 0..seeds {
+            if comparison
+                .runs
+                .iter()
+                .any(|r| r.method == method.name() && r.seed == seed)
+            {
+                continue;
+            }
+            println!("\n== {} seed {seed}", method.name());
+            let alphas_svg = (seed == 0).then(|| {
+                path.with_file_name("alphas")
+                    .join(format!("{name}-{}.svg", method.name()))
+            });
+            let run = one(method, seed, alphas_svg)?;
+            println!(
+                "{} seed {seed}: {} — rank {} of {}, regret {:.4}, inherited {}, {:.0} s",
+                method.name(),
+                run.architecture,
+                run.rank,
+                truth.size,
+                run.regret,
+                run.inherited_score
+                    .map_or("-".into(), |a| format!("{a:.4}")),
+                run.search_seconds
+            );
+            comparison.runs.push(run);
+            table::save_json(&comparison, path)?;
+        }
+    }
+    println!("\n{}", report(&comparison, truth, score));
+    Ok(())
+}
+
+/// The image comparison: `methods` × `seeds` on the small conv space.
+pub fn run_images(
+    args: &Args,
+    methods: &[Method],
+    seeds: u64,
+    settings: Settings,
+    table_path: &Path,
+    path: &Path,
+) -> Result<(), String> {
+    let truth = Truth::images(&table::load(table_path)?)?;
+    let mut one = |method: Method, seed: u64, alphas_svg: Option<PathBuf>| {
+        let mut result = None;
+        let job = MethodJob {
+            args: Args {
+                seed,
+                optimizer: method.optimizer().unwrap_or("none").into(),
+                ..args.clone()
+            },
+            method,
+            seed,
+            settings: settings.clone(),
+            truth: &truth,
+            alphas_svg,
+            result: &mut result,
+        };
+        if method == Method::Random {
+            job.random()?;
+        } else {
+            let a = job.args.clone();
+            common::dispatch(&a, job, settings.budget)?;
+        }
+        result.ok_or_else(|| "the run ended without a result".to_string())
+    };
+    run_all(
+        "images",
+        methods,
+        seeds,
+        settings.clone(),
+        &truth,
+        table_path,
+        path,
+        "inherited test acc.",
+        &mut one,
+    )
+}
+
+/// `mean ± std` with `digits` decimals.
+fn mean_std(xs: &[f64], digits: usize) -> String {
+    match MeanStd::of(xs) {
+        Ok(s) if s.n > 1 => format!("{:.digits$} ± {:.digits$}", s.mean, s.std),
+        Ok(s) => format!("{:.digits$}", s.mean),
+        Err(_) => "-".into(),
+    }
+}
+
+/// The comparison as a Markdown table: per method, mean ± std over seeds, and the two-sided
+/// tests of TangleNAS's regret against each baseline's (the constrained methods: constrained
+/// regret against TangleNAS + penalty's).
+pub fn report<S>(c: &Comparison<S>, truth: &Truth, score: &str) -> String {
+    let of = |m: Method| -> Vec<&Run> { c.runs.iter().filter(|r| r.method == m.name()).collect() };
+    let mut out = format!(
+        "| method | runs | rank (of {}) | regret | feasible (≤ {} params) | constrained regret | \
+         {score} | search s | p vs reference (Welch / Mann-Whitney) |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        truth.size, truth.limit
+    );
+    for m in Method::ALL {
+        let runs = of(m);
+        if runs.is_empty() {
+            continue;
+        }
+        let col = |f: &dyn Fn(&Run) -> Option<f64>| -> Vec<f64> {
+            runs.iter().filter_map(|r| f(r)).collect()
+        };
+        let reference = if m.constrained() {
+            Method::TangleNasPenalty
+        } else {
+            Method::TangleNas
+        };
+        // Constrained methods are compared on the constrained regret, which an infeasible
+        // architecture does not have.
+        let key = |r: &Run| -> Option<f64> {
+            if m.constrained() {
+                r.constrained_regret.map(|x| x as f64)
+            } else {
+                Some(r.regret as f64)
+            }
+        };
+        let test = if m == reference {
+            "(reference)".to_string()
+        } else if of(reference).is_empty() {
+            format!("- (no {} runs)", reference.name())
+        } else {
+            let a: Vec<f64> = of(reference).iter().filter_map(|r| key(r)).collect();
+            let b: Vec<f64> = runs.iter().filter_map(|r| key(r)).collect();
+            let dropped = of(reference).len() + runs.len() - a.len() - b.len();
+            match (welch_t_test(&a, &b), mann_whitney_u(&a, &b)) {
+                _ if dropped > 0 => format!("- ({dropped} infeasible runs)"),
+                (Ok(w), Ok(u)) => format!("{:.3} / {:.3}", w.p_value, u.p_value),
+                (Err(e), _) | (_, Err(e)) => format!("- ({e})"),
+            }
+        };
+        let feasible = runs.iter().filter(|r| r.feasible).count();
+        let inherited = col(&|r| r.inherited_score.map(|x| x as f64));
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {feasible} of {} | {} | {} | {} | {test} |\n",
+            m.name(),
+            runs.len(),
+            mean_std(&col(&|r| Some(r.rank as f64)), 1),
+            mean_std(&col(&|r| Some(r.regret as f64)), 4),
+            runs.len(),
+            mean_std(&col(&|r| r.constrained_regret.map(|x| x as f64)), 4),
+            mean_std(&inherited, 4),
+            mean_std(&col(&|r| Some(r.search_seconds)), 0),
+        ));
+    }
+    let (rank, regret) = truth.random_expectation();
+    out.push_str(&format!(
+        "\nA uniformly random architecture, over the whole table: mean rank {rank:.1}, mean \
+         regret {regret:.4}.\n"
+    ));
+    let names: Vec<String> = c
+        .runs
+        .first()
+        .and_then(|r| r.architecture.as_object())
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "\nDiscovered architectures per seed ({}):\n\n",
+        names.join(" / ")
+    ));
+    for m in Method::ALL {
+        let runs = of(m);
+        if runs.is_empty() {
+            continue;
+        }
+        let archs: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                let values: Vec<String> = r
+                    .architecture
+                    .as_object()
+                    .map(|o| o.values().map(|v| v.to_string()).collect())
+                    .unwrap_or_default();
+                format!("{} (rank {})", values.join("/"), r.rank)
+            })
+            .collect();
+        out.push_str(&format!("* {}: {}\n", m.name(), archs.join("; ")));
+    }
+    out
+}
+
+/// Reads a comparison file written by [`run_all`].
+pub fn load<S: serde::de::DeserializeOwned>(path: &Path) -> Result<Comparison<S>, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a comparison file: {e}", path.display()))
+}
