@@ -2,7 +2,7 @@
 //! results are looked up in a ground-truth table, checked here against the table recomputed
 //! from its JSON; resumption; a language table built in two pieces.
 
-#[allow(dead_code)]
+// `common` allows its own dead code.
 #[path = "../examples/common/mod.rs"]
 mod common;
 #[allow(dead_code)]

@@ -163,16 +163,36 @@ where
     M::Input: Clone,
     O: tangle_optim::Objective<B, M::Output, T>,
 {
-    use tangle_twostage::{evolution, random_search, score};
     let spec = model.spec().clone();
-    let f = |a: &tangle_core::Architecture| score(model, a, batches, objective, metric);
+    let f = |a: &tangle_core::Architecture| {
+        tangle_twostage::score(model, a, batches, objective, metric)
+    };
+    let history = pick(&spec, es, budget, None, seed, f)?;
+    write(out, "history.jsonl", &history.to_json_lines())?;
+    Ok(history
+        .best()
+        .ok_or("no candidate evaluated")?
+        .architecture
+        .clone())
+}
+
+/// The second stage's search proper: evolution (`es`) or random search over `spec` with about
+/// `budget` evaluations of `score` (higher is better), inside `window` if given; prints the
+/// best score and returns every evaluation.
+pub fn pick(
+    spec: &tangle_core::SearchSpec,
+    es: bool,
+    budget: usize,
+    window: Option<&tangle_twostage::Window>,
+    seed: u64,
+    score: impl FnMut(&tangle_core::Architecture) -> tangle_twostage::Result<f32>,
+) -> Result<tangle_twostage::History, String> {
     let history = if es {
-        evolution(&spec, &evolution_config(budget), None, seed, f)
+        tangle_twostage::evolution(spec, &evolution_config(budget), window, seed, score)
     } else {
-        random_search(&spec, budget, None, seed, f)
+        tangle_twostage::random_search(spec, budget, window, seed, score)
     }
     .map_err(|e| e.to_string())?;
-    write(out, "history.jsonl", &history.to_json_lines())?;
     let best = history.best().ok_or("no candidate evaluated")?;
     println!(
         "{}: {} candidates evaluated, best score {:.4}",
@@ -180,7 +200,7 @@ where
         history.evaluated.len(),
         best.score
     );
-    Ok(best.architecture.clone())
+    Ok(history)
 }
 
 /// An evolutionary search of about `budget` evaluations, in AutoFormer's proportions (population

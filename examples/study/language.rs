@@ -17,9 +17,9 @@ use tangle_optim::{
     SearchData as _,
 };
 use tangle_spaces::gpt::{Gpt, GptConfig};
-use tangle_twostage::{evolution, random_search, Window};
+use tangle_twostage::Window;
 
-use crate::common::{Args, Job, Strategy};
+use crate::common::{self, Args, Job, Strategy};
 use crate::methods::{
     peak_memory_mib, random_index, record, reset_peak_memory, run_all, Method, Run, Truth,
 };
@@ -256,77 +256,56 @@ impl Job for LmBuild {
             &device,
         )
         .map_err(|e| e.to_string())?;
-        let mut new_runs = 0;
-        'all: for idx in table::all_indices(&spec) {
-            for seed in 0..self.seeds {
-                if t.entries.iter().any(|e| e.index == idx && e.seed == seed) {
-                    continue;
-                }
-                if new_runs == self.limit {
-                    break 'all;
-                }
-                let arch = spec.architecture(&idx).map_err(|e| e.to_string())?;
-                let start = Instant::now();
-                B::seed(
-                    &device,
-                    seed.wrapping_mul(1000) + idx.iter().fold(0, |h, &i| h * 3 + i as u64),
-                );
-                let fresh = Gpt::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
-                let params = fresh.params(&arch).map_err(|e| e.to_string())?;
-                let data = TextBatches::<B>::new(
-                    train.clone(),
-                    heldout.clone(),
-                    r.context,
-                    r.batch,
-                    r.steps,
-                    seed,
-                    &device,
-                )
+        let todo = table::missing(&spec, self.seeds, self.limit, |idx, seed| {
+            t.entries.iter().any(|e| e.index == idx && e.seed == seed)
+        });
+        for (idx, seed) in todo {
+            let arch = spec.architecture(&idx).map_err(|e| e.to_string())?;
+            let start = Instant::now();
+            B::seed(&device, table::run_seed(&idx, seed));
+            let fresh = Gpt::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
+            let params = fresh.params(&arch).map_err(|e| e.to_string())?;
+            let data = TextBatches::<B>::new(
+                train.clone(),
+                heldout.clone(),
+                r.context,
+                r.batch,
+                r.steps,
+                seed,
+                &device,
+            )
+            .map_err(|e| e.to_string())?;
+            let path_mixer = FixedPath::new(&spec, &arch).map_err(|e| e.to_string())?;
+            let mut alone = Search::new(fresh, path_mixer, r.search_config(), seed, &device)
                 .map_err(|e| e.to_string())?;
-                let path_mixer = FixedPath::new(&spec, &arch).map_err(|e| e.to_string())?;
-                let mut alone = Search::new(fresh, path_mixer, r.search_config(), seed, &device)
-                    .map_err(|e| e.to_string())?;
-                alone
-                    .run(&data, &Classification)
-                    .map_err(|e| e.to_string())?;
-                let train_loss = alone.records.last().map_or(f32::NAN, |x| x.train_loss);
-                let loss = heldout_loss(&alone.model.valid(), &arch, &scorer, r.eval_batches)?;
-                let seconds = start.elapsed().as_secs_f64();
-                println!(
-                    "{} seed {seed}: held-out {loss:.4} nats/char (train {train_loss:.4}), \
-                     {params} parameters, {seconds:.1} s",
-                    arch.to_json().replace(['\n', ' '], ""),
-                );
-                t.entries.push(LmEntry {
-                    index: idx.clone(),
-                    architecture: serde_json::from_str(&arch.to_json())
-                        .map_err(|e| e.to_string())?,
-                    seed,
-                    params,
-                    heldout_loss: loss,
-                    train_loss,
-                    seconds,
-                });
-                table::save_json(&t, path)?;
-                new_runs += 1;
-            }
+            alone
+                .run(&data, &Classification)
+                .map_err(|e| e.to_string())?;
+            let train_loss = alone.records.last().map_or(f32::NAN, |x| x.train_loss);
+            let loss = heldout_loss(&alone.model.valid(), &arch, &scorer, r.eval_batches)?;
+            let seconds = start.elapsed().as_secs_f64();
+            println!(
+                "{} seed {seed}: held-out {loss:.4} nats/char (train {train_loss:.4}), \
+                 {params} parameters, {seconds:.1} s",
+                arch.to_json().replace(['\n', ' '], ""),
+            );
+            t.entries.push(LmEntry {
+                index: idx.clone(),
+                architecture: serde_json::from_str(&arch.to_json()).map_err(|e| e.to_string())?,
+                seed,
+                params,
+                heldout_loss: loss,
+                train_loss,
+                seconds,
+            });
+            table::save_json(&t, path)?;
         }
         let largest = Gpt::<B::InnerBackend>::new(config, &device)
             .map_err(|e| e.to_string())?
             .params(&spec.largest())
             .map_err(|e| e.to_string())?;
         table::summarize(&t.entries, false, "held-out loss", &spec, largest)?;
-        let total = spec.size() as usize * self.seeds as usize;
-        println!(
-            "{} of {total} runs in {}{}",
-            t.entries.len(),
-            path.display(),
-            if t.entries.len() < total {
-                " (run again to continue)"
-            } else {
-                ""
-            }
-        );
+        table::report_progress(t.entries.len(), &spec, self.seeds, path);
         Ok(())
     }
 }
@@ -449,26 +428,11 @@ impl Job for LmMethodJob<'_> {
                     max: self.truth.limit,
                     resource: Box::new(|a: &Architecture| model.params(a)),
                 });
-                let history = if es {
-                    evolution(
-                        &spec,
-                        &crate::common::evolution_config(budget),
-                        window.as_ref(),
-                        self.seed,
-                        score,
-                    )
-                } else {
-                    random_search(&spec, budget, window.as_ref(), self.seed, score)
-                }
-                .map_err(|x| e(&x))?;
-                let best = history.best().ok_or("no candidate evaluated")?;
-                println!(
-                    "{}: {} candidates, best validation loss {:.4}",
-                    if es { "evolution" } else { "random search" },
-                    history.evaluated.len(),
-                    -best.score
-                );
-                best.architecture.clone()
+                common::pick(&spec, es, budget, window.as_ref(), self.seed, score)?
+                    .best()
+                    .ok_or("no candidate evaluated")?
+                    .architecture
+                    .clone()
             }
         };
         let search_seconds = start.elapsed().as_secs_f64();

@@ -21,7 +21,7 @@ use tangle_optim::{
 };
 use tangle_spaces::small_conv::{self, SmallConv, SmallConvConfig, SmallConvWs};
 use tangle_twostage::stats::{mann_whitney_u, welch_t_test, MeanStd};
-use tangle_twostage::{evolution, random_search, Metric, Window};
+use tangle_twostage::{Metric, Window};
 
 use crate::common::{self, images, Args, Job, Strategy};
 use crate::table::{self, Mean, Table};
@@ -496,26 +496,11 @@ impl MethodJob<'_> {
                         small_conv::small_conv_params(a, SmallConvConfig::default())
                     }),
                 });
-                let history = if es {
-                    evolution(
-                        &spec,
-                        &common::evolution_config(budget),
-                        window.as_ref(),
-                        self.seed,
-                        score,
-                    )
-                } else {
-                    random_search(&spec, budget, window.as_ref(), self.seed, score)
-                }
-                .map_err(|x| e(&x))?;
-                let best = history.best().ok_or("no candidate evaluated")?;
-                println!(
-                    "{}: {} candidates, best validation accuracy {:.4}",
-                    if es { "evolution" } else { "random search" },
-                    history.evaluated.len(),
-                    best.score
-                );
-                best.architecture.clone()
+                common::pick(&spec, es, budget, window.as_ref(), self.seed, score)?
+                    .best()
+                    .ok_or("no candidate evaluated")?
+                    .architecture
+                    .clone()
             }
         };
         tangle_twostage::recalibrate(&search.model, &arch, &recalibration).map_err(|x| e(&x))?;

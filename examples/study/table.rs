@@ -80,6 +80,42 @@ pub fn all_indices(spec: &SearchSpec) -> Vec<Vec<usize>> {
     out
 }
 
+/// The (architecture, seed) runs a table still lacks, in table order, at most `limit`; `done`
+/// says whether a run is in the table already.
+pub fn missing(
+    spec: &SearchSpec,
+    seeds: u64,
+    limit: usize,
+    done: impl Fn(&[usize], u64) -> bool,
+) -> Vec<(Vec<usize>, u64)> {
+    all_indices(spec)
+        .into_iter()
+        .flat_map(|idx| (0..seeds).map(move |seed| (idx.clone(), seed)))
+        .filter(|(idx, seed)| !done(idx, *seed))
+        .take(limit)
+        .collect()
+}
+
+/// The backend seed of one table run: the run's seed and its architecture, so that every run
+/// draws its own initialization and a rerun draws the same one.
+pub fn run_seed(idx: &[usize], seed: u64) -> u64 {
+    seed.wrapping_mul(1000) + idx.iter().fold(0, |h, &i| h * 3 + i as u64)
+}
+
+/// Prints how far a table is: `runs` of its architectures × `seeds`.
+pub fn report_progress(runs: usize, spec: &SearchSpec, seeds: u64, path: &Path) {
+    let total = spec.size() as usize * seeds as usize;
+    println!(
+        "{runs} of {total} runs in {}{}",
+        path.display(),
+        if runs < total {
+            " (run again to continue)"
+        } else {
+            ""
+        }
+    );
+}
+
 /// Writes `value` to `path` as pretty JSON, atomically (a partial file renamed into place), so an
 /// interrupted run never leaves a truncated file behind.
 pub fn save_json<T: Serialize>(value: &T, path: &Path) -> Result<(), String> {
@@ -272,75 +308,52 @@ impl Job for Build {
         };
         table.seeds = table.seeds.max(self.seeds);
         table.command = command;
-        let mut new_runs = 0;
-        'all: for idx in all_indices(&spec) {
-            for seed in 0..self.seeds {
-                if table
-                    .entries
-                    .iter()
-                    .any(|e| e.index == idx && e.seed == seed)
-                {
-                    continue;
-                }
-                if new_runs == self.limit {
-                    break 'all;
-                }
-                let arch = spec.architecture(&idx).map_err(|e| e.to_string())?;
-                let start = Instant::now();
-                B::seed(
-                    &device,
-                    seed.wrapping_mul(1000) + idx.iter().fold(0, |h, &i| h * 3 + i as u64),
-                );
-                let fresh = SmallConv::<B>::new(config, &device).map_err(|e| e.to_string())?;
-                let net = fresh.extract(&arch).map_err(|e| e.to_string())?;
-                let params = fresh.params(&arch).map_err(|e| e.to_string())?;
-                let net = common::cnn::retrain(
-                    net,
-                    &train,
-                    &transform,
-                    a.epochs,
-                    32,
-                    seed,
-                    &device,
-                    |n, x| Ok(n.forward(x)),
-                )?;
-                let inner = net.valid();
-                let acc =
-                    common::cnn::accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
-                        Ok(inner.forward(x))
-                    })?;
-                let seconds = start.elapsed().as_secs_f64();
-                println!(
-                    "{} seed {seed}: {acc:.4} test accuracy, {params} parameters, {seconds:.1} s",
-                    arch.to_json().replace(['\n', ' '], "")
-                );
-                table.entries.push(Entry {
-                    index: idx.clone(),
-                    architecture: serde_json::from_str(&arch.to_json())
-                        .map_err(|e| e.to_string())?,
-                    seed,
-                    params,
-                    test_accuracy: acc,
-                    seconds,
-                });
-                save_json(&table, &path)?;
-                new_runs += 1;
-            }
+        let todo = missing(&spec, self.seeds, self.limit, |idx, seed| {
+            table
+                .entries
+                .iter()
+                .any(|e| e.index == idx && e.seed == seed)
+        });
+        for (idx, seed) in todo {
+            let arch = spec.architecture(&idx).map_err(|e| e.to_string())?;
+            let start = Instant::now();
+            B::seed(&device, run_seed(&idx, seed));
+            let fresh = SmallConv::<B>::new(config, &device).map_err(|e| e.to_string())?;
+            let net = fresh.extract(&arch).map_err(|e| e.to_string())?;
+            let params = fresh.params(&arch).map_err(|e| e.to_string())?;
+            let net = common::cnn::retrain(
+                net,
+                &train,
+                &transform,
+                a.epochs,
+                32,
+                seed,
+                &device,
+                |n, x| Ok(n.forward(x)),
+            )?;
+            let inner = net.valid();
+            let acc = common::cnn::accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
+                Ok(inner.forward(x))
+            })?;
+            let seconds = start.elapsed().as_secs_f64();
+            println!(
+                "{} seed {seed}: {acc:.4} test accuracy, {params} parameters, {seconds:.1} s",
+                arch.to_json().replace(['\n', ' '], "")
+            );
+            table.entries.push(Entry {
+                index: idx.clone(),
+                architecture: serde_json::from_str(&arch.to_json()).map_err(|e| e.to_string())?,
+                seed,
+                params,
+                test_accuracy: acc,
+                seconds,
+            });
+            save_json(&table, &path)?;
         }
         let largest = small_conv::small_conv_params(&spec.largest(), SmallConvConfig::default())
             .map_err(|e| e.to_string())?;
         summarize(&table.entries, true, "test acc.", &spec, largest)?;
-        let total = spec.size() as usize * self.seeds as usize;
-        println!(
-            "{} of {total} runs in {}{}",
-            table.entries.len(),
-            path.display(),
-            if table.entries.len() < total {
-                " (run again to continue)"
-            } else {
-                ""
-            }
-        );
+        report_progress(table.entries.len(), &spec, self.seeds, &path);
         Ok(())
     }
 }

@@ -265,40 +265,25 @@ fn beta_regularized(a: f64, b: f64, x: f64) -> f64 {
 
 fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
     const TINY: f64 = 1e-300;
+    let guard = |v: f64| if v.abs() < TINY { TINY } else { v };
+    // One term `aa` of the fraction in Lentz's method: the updated (c, d) and their product.
+    let term = |aa: f64, c: f64, d: f64| {
+        let d = 1.0 / guard(1.0 + aa * d);
+        let c = guard(1.0 + aa / c);
+        (c, d, c * d)
+    };
     let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
     let mut c = 1.0;
-    let mut d = 1.0 - qab * x / qap;
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
+    let mut d = 1.0 / guard(1.0 - qab * x / qap);
     let mut h = d;
     for m in 1..=500 {
-        let m = m as f64;
-        let m2 = 2.0 * m;
-        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        h *= d * c;
-        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        let del = d * c;
+        let (m, m2) = (m as f64, 2.0 * m as f64);
+        // The even term, then the odd one.
+        let (c1, d1, del) = term(m * (b - m) * x / ((qam + m2) * (a + m2)), c, d);
         h *= del;
+        let (c2, d2, del) = term(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)), c1, d1);
+        h *= del;
+        (c, d) = (c2, d2);
         if (del - 1.0).abs() < 1e-15 {
             break;
         }
