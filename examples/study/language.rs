@@ -11,7 +11,6 @@ use burn::tensor::ElementConversion;
 use serde::{Deserialize, Serialize};
 use tangle_core::{Architecture, SearchSpec, Supernet};
 use tangle_data::{shipped, CharVocab, TextBatches};
-use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{
     ArchStep, Classification, FixedPath, Mixer, Objective, ParamPenalty, Search, SearchConfig,
     SearchData as _,
@@ -21,7 +20,8 @@ use tangle_twostage::Window;
 
 use crate::common::{self, Args, Job, Strategy};
 use crate::methods::{
-    peak_memory_mib, random_index, record, reset_peak_memory, run_all, Method, Run, Truth,
+    peak_memory_mib, random_index, record, reset_peak_memory, run_all, searched, Method, Run,
+    Searched, Truth,
 };
 use crate::table::{self, Row};
 
@@ -449,24 +449,19 @@ impl Job for LmMethodJob<'_> {
         .map_err(|x| e(&x))?;
         let inherited = heldout_loss(&model, &arch, &scorer, s.recipe.eval_batches)?;
         let gradient = matches!(strategy, Strategy::Gradient);
-        if let (Some(path), true) = (&self.alphas_svg, gradient) {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|x| format!("{}: {x}", dir.display()))?;
-            }
-            std::fs::write(path, probabilities_svg(&search.records, &spec, 4))
-                .map_err(|x| format!("{}: {x}", path.display()))?;
-        }
-        let index = spec.indices(&arch).map_err(|x| e(&x))?;
-        *self.result = Some(record(
-            self.truth,
-            self.method,
-            self.seed,
+        *self.result = Some(searched(
+            Searched {
+                truth: self.truth,
+                method: self.method,
+                seed: self.seed,
+                alphas_svg: self.alphas_svg.as_deref(),
+                search_seconds,
+                peak_memory_mib,
+            },
+            &spec,
             &arch,
-            index,
-            Some(inherited),
-            search_seconds,
-            peak_memory_mib,
-            gradient.then(|| search.probabilities()),
+            inherited,
+            gradient.then_some((search.records.as_slice(), search.probabilities())),
         )?);
         Ok(())
     }
@@ -514,15 +509,16 @@ pub fn run_language(
         );
     }
     let truth = truth(table_path, &settings.recipe)?;
+    // The random floor's space, built once (the vocabulary comes from the text).
+    let (_, _, vocab) = load_text()?;
+    let spec = settings
+        .recipe
+        .config(vocab)
+        .spec()
+        .map_err(|e| e.to_string())?;
     let mut one = |method: Method, seed: u64, alphas_svg: Option<PathBuf>| {
         let mut result = None;
         if method == Method::Random {
-            let (_, _, vocab) = load_text()?;
-            let spec = settings
-                .recipe
-                .config(vocab)
-                .spec()
-                .map_err(|e| e.to_string())?;
             let index = random_index(&spec, seed);
             let arch = spec.architecture(&index).map_err(|e| e.to_string())?;
             return record(&truth, method, seed, &arch, index, None, 0.0, None, None);

@@ -16,8 +16,8 @@ use tangle_core::{Architecture, Mixtures, SearchSpec, Supernet};
 use tangle_data::ImageBatches;
 use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{
-    ArchStep, Classification, Mixer, ParamPenalty, Search, SearchConfig, SearchData as _,
-    WeightOptimizer,
+    ArchStep, Classification, EpochRecord, Mixer, ParamPenalty, Search, SearchConfig,
+    SearchData as _, WeightOptimizer,
 };
 use tangle_spaces::small_conv::{self, SmallConv, SmallConvConfig, SmallConvWs};
 use tangle_twostage::stats::{mann_whitney_u, welch_t_test, MeanStd};
@@ -351,6 +351,52 @@ pub fn record(
     })
 }
 
+/// What a finished search knows besides its result.
+pub struct Searched<'a> {
+    /// The ground truth.
+    pub truth: &'a Truth,
+    /// The method.
+    pub method: Method,
+    /// The seed.
+    pub seed: u64,
+    /// Where to draw the α trajectories, if anywhere.
+    pub alphas_svg: Option<&'a Path>,
+    /// Seconds from a fresh supernet to the architecture.
+    pub search_seconds: f64,
+    /// Peak resident memory, MiB.
+    pub peak_memory_mib: Option<f64>,
+}
+
+/// A search's record: the α trajectories drawn (single-stage searches: their epoch records and
+/// final probabilities in `alphas`) and the architecture looked up with its inherited score.
+pub fn searched(
+    s: Searched<'_>,
+    spec: &SearchSpec,
+    arch: &Architecture,
+    inherited: f32,
+    alphas: Option<(&[EpochRecord], Vec<Vec<f32>>)>,
+) -> Result<Run, String> {
+    if let (Some(path), Some((records, _))) = (s.alphas_svg, &alphas) {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|x| format!("{}: {x}", dir.display()))?;
+        }
+        fs::write(path, probabilities_svg(records, spec, 4))
+            .map_err(|x| format!("{}: {x}", path.display()))?;
+    }
+    let index = spec.indices(arch).map_err(|e| e.to_string())?;
+    record(
+        s.truth,
+        s.method,
+        s.seed,
+        arch,
+        index,
+        Some(inherited),
+        s.search_seconds,
+        s.peak_memory_mib,
+        alphas.map(|(_, p)| p),
+    )
+}
+
 /// Resets the process's peak resident memory (Linux: `/proc/self/clear_refs`), so that the next
 /// [`peak_memory_mib`] reads the peak of what follows.
 pub fn reset_peak_memory() {
@@ -512,25 +558,20 @@ impl MethodJob<'_> {
             common::cnn::accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
                 model.forward_mixed(x, &fixed).map_err(|x| e(&x))
             })?;
-        let probabilities = matches!(strategy, Strategy::Gradient).then(|| search.probabilities());
-        if let (Some(path), Strategy::Gradient) = (&self.alphas_svg, strategy) {
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).map_err(|x| format!("{}: {x}", dir.display()))?;
-            }
-            fs::write(path, probabilities_svg(&search.records, &spec, 4))
-                .map_err(|x| format!("{}: {x}", path.display()))?;
-        }
-        let index = spec.indices(&arch).map_err(|x| e(&x))?;
-        *self.result = Some(record(
-            self.truth,
-            self.method,
-            self.seed,
+        let gradient = matches!(strategy, Strategy::Gradient);
+        *self.result = Some(searched(
+            Searched {
+                truth: self.truth,
+                method: self.method,
+                seed: self.seed,
+                alphas_svg: self.alphas_svg.as_deref(),
+                search_seconds,
+                peak_memory_mib,
+            },
+            &spec,
             &arch,
-            index,
-            Some(inherited),
-            search_seconds,
-            peak_memory_mib,
-            probabilities,
+            inherited,
+            gradient.then_some((search.records.as_slice(), search.probabilities())),
         )?);
         Ok(())
     }
