@@ -82,6 +82,16 @@ pub enum CoreError {
         /// What was wrong.
         reason: String,
     },
+    /// A decision key used with a spec (or mixtures) it does not belong to.
+    #[error("decision key `{key}` (position {position}) does not belong to this space: position {position} holds {found}")]
+    WrongDecision {
+        /// The key's decision.
+        key: String,
+        /// The key's position.
+        position: usize,
+        /// What the space has there: a decision name in backticks, or `nothing`.
+        found: String,
+    },
     /// A tensor fed to an entangled module has the wrong shape for the chosen mixture.
     #[error("{module}: expected {expected}, got shape {got:?}")]
     Shape {

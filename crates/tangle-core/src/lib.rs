@@ -4,6 +4,9 @@
 //!
 //! * [`spec`]: [`Decision`]s (named choices with ordered candidates), the [`SearchSpec`] of a
 //!   space, and [`Architecture`]s (one choice per decision, JSON round-trip, validated).
+//! * [`key`]: declaring a decision through a [`SpecBuilder`] returns a typed [`DecisionKey`];
+//!   a space reads its mixtures (`mix.of(&key)`) and architectures (`arch.index(&key)`)
+//!   through its keys, never by position or by name.
 //! * [`Mixture`]: how a decision is realized in one forward pass — superposition weights, or
 //!   one candidate (optionally with a straight-through weight).
 //! * [`mask`] and [`combi`]: superposition masks. With nested candidates,
@@ -49,6 +52,7 @@ pub mod conv;
 pub mod depth;
 pub mod embedding;
 pub mod error;
+pub mod key;
 pub mod layer_norm;
 pub mod linear;
 pub mod mask;
@@ -68,6 +72,7 @@ pub use conv::{SuperConv2d, SuperConv2dConfig};
 pub use depth::DepthMixer;
 pub use embedding::SuperEmbedding;
 pub use error::{CoreError, Result};
+pub use key::{Candidate, DecisionKey, SpecBuilder};
 pub use layer_norm::SuperLayerNorm;
 pub use linear::{scaled, SuperLinear, SuperLinearConfig};
 pub use mixture::Mixture;

@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 
 use crate::error::{CoreError, Result};
+use crate::key::{Candidate, DecisionKey};
 use crate::mixture::Mixture;
 use crate::spec::{Architecture, SearchSpec};
 
@@ -53,6 +54,19 @@ impl<B: Backend> Mixtures<B> {
             .position(|n| n == name)
             .map(|i| &self.mixtures[i])
             .ok_or_else(|| CoreError::UnknownDecision(name.to_string()))
+    }
+
+    /// The mixture of `key`'s decision; errors when the key belongs to another space.
+    pub fn of<T: Candidate>(&self, key: &DecisionKey<T>) -> Result<&Mixture<B>> {
+        let found = self.names.get(key.position());
+        match found {
+            Some(name) if name == key.name() => {
+                let m = &self.mixtures[key.position()];
+                m.check(key.len(), key.name())?;
+                Ok(m)
+            }
+            _ => Err(key.wrong(found.map(String::as_str))),
+        }
     }
 
     /// The mixtures in spec order.

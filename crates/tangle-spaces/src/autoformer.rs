@@ -14,10 +14,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::transformer::{Block, SuperBlock};
+use crate::transformer::{Block, BlockKeys, SuperBlock};
 use tangle_core::subnet::PatchEmbed;
 use tangle_core::{
-    scaled, Architecture, Choice, CoreError, Decision, DepthMixer, HeadDim, Mixtures, Result,
+    scaled, Architecture, CoreError, DecisionKey, DepthMixer, HeadDim, Mixtures, Result,
     SearchSpec, SuperEmbedding, SuperLayerNorm, SuperLinear, SuperLinearConfig, SuperPatchEmbed,
     Supernet,
 };
@@ -85,25 +85,34 @@ impl AutoFormerConfig {
         self.depths.iter().copied().max().unwrap_or(0)
     }
 
-    /// The search spec: `embed`, `depth`, then `layer{i}.mlp_ratio` and `layer{i}.heads` for
-    /// every layer up to the largest depth.
+    /// Declares the space: `embed`, `depth`, then `layer{i}.mlp_ratio` and `layer{i}.heads`
+    /// for every layer up to the largest depth.
+    pub fn declare(&self) -> Result<(SearchSpec, AutoFormerKeys)> {
+        let mut space = SearchSpec::builder();
+        let max_e = self.embeds.iter().copied().max().unwrap_or(0);
+        let embed = space.sizes("embed", &self.embeds, max_e)?;
+        let depth = space.depths("depth", &self.depths, self.max_depth())?;
+        let blocks = (0..self.max_depth())
+            .map(|i| {
+                let ratio = space.ratios(&format!("layer{i}.mlp_ratio"), &self.ratios)?;
+                Ok(BlockKeys {
+                    heads: space.heads(&format!("layer{i}.heads"), &self.heads)?,
+                    ratio,
+                    embed: embed.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let keys = AutoFormerKeys {
+            embed,
+            depth,
+            blocks,
+        };
+        Ok((space.build(), keys))
+    }
+
+    /// The search spec (see [`AutoFormerConfig::declare`]).
     pub fn spec(&self) -> Result<SearchSpec> {
-        let mut d = vec![
-            Decision::sizes(
-                "embed",
-                &self.embeds,
-                self.embeds.iter().copied().max().unwrap_or(0),
-            )?,
-            Decision::depths("depth", &self.depths, self.max_depth())?,
-        ];
-        for i in 0..self.max_depth() {
-            d.push(Decision::ratios(
-                &format!("layer{i}.mlp_ratio"),
-                &self.ratios,
-            )?);
-            d.push(Decision::heads(&format!("layer{i}.heads"), &self.heads)?);
-        }
-        SearchSpec::new(d)
+        Ok(self.declare()?.0)
     }
 
     fn check(&self) -> Result<()> {
@@ -120,6 +129,17 @@ impl AutoFormerConfig {
         }
         Ok(())
     }
+}
+
+/// The decisions of an AutoFormer space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoFormerKeys {
+    /// Embedding dim, read by every weight on the residual stream.
+    pub embed: DecisionKey<usize>,
+    /// Number of blocks.
+    pub depth: DecisionKey<usize>,
+    /// Each block's decisions (the largest depth's worth).
+    pub blocks: Vec<BlockKeys>,
 }
 
 /// An architecture in AutoFormer's own form; `mlp_ratio` keeps 3.5 as 3.5.
@@ -157,6 +177,8 @@ pub struct AutoFormer<B: Backend> {
     #[module(skip)]
     config: AutoFormerConfig,
     #[module(skip)]
+    keys: AutoFormerKeys,
+    #[module(skip)]
     depth: DepthMixer,
 }
 
@@ -164,13 +186,19 @@ impl<B: Backend> AutoFormer<B> {
     /// A freshly initialized supernet (truncated-normal-like N(0, 0.02²) embeddings).
     pub fn new(config: AutoFormerConfig, device: &B::Device) -> Result<Self> {
         config.check()?;
-        let spec = config.spec()?;
-        let e = &config.embeds;
-        let attention =
-            SuperBlock::<B>::attention(e, &config.heads, HeadDim::Fixed(config.head_dim))?
-                .with_relative_position(config.relative_position);
-        let blocks = (0..config.max_depth())
-            .map(|_| SuperBlock::new(e, &config.ratios, &attention, device))
+        let (spec, keys) = config.declare()?;
+        let e = keys.embed.candidates();
+        let blocks = keys
+            .blocks
+            .iter()
+            .map(|k| {
+                SuperBlock::new(
+                    k.clone(),
+                    HeadDim::Fixed(config.head_dim),
+                    |a| a.with_relative_position(config.relative_position),
+                    device,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(AutoFormer {
             patch: SuperPatchEmbed::new(config.channels, config.patch, e, device)?,
@@ -180,9 +208,10 @@ impl<B: Backend> AutoFormer<B> {
             norm: SuperLayerNorm::new(e, device)?,
             head: SuperLinearConfig::input(e, config.classes)?.init(device),
             dropout: DropoutConfig::new(0.0).init(),
-            depth: DepthMixer::new(&config.depths)?,
+            depth: DepthMixer::new(keys.depth.candidates())?,
             spec,
             config,
+            keys,
         })
     }
 
@@ -191,16 +220,27 @@ impl<B: Backend> AutoFormer<B> {
         &self.config
     }
 
+    /// The space's decisions.
+    pub fn keys(&self) -> &AutoFormerKeys {
+        &self.keys
+    }
+
     /// `arch` in AutoFormer's form (the active layers only).
     pub fn describe(&self, arch: &Architecture) -> Result<AutoFormerArch> {
-        let idx = self.spec.indices(arch)?;
-        let c = &self.config;
-        let depth = c.depths[idx[1]];
+        arch.validate(&self.spec)?;
+        let k = &self.keys;
+        let active = &k.blocks[..arch.value(&k.depth)?];
         Ok(AutoFormerArch {
-            embed_dim: c.embeds[idx[0]],
-            depth,
-            mlp_ratio: (0..depth).map(|i| c.ratios[idx[2 + 2 * i]]).collect(),
-            num_heads: (0..depth).map(|i| c.heads[idx[3 + 2 * i]]).collect(),
+            embed_dim: arch.value(&k.embed)?,
+            depth: active.len(),
+            mlp_ratio: active
+                .iter()
+                .map(|b| arch.value(&b.ratio))
+                .collect::<Result<_>>()?,
+            num_heads: active
+                .iter()
+                .map(|b| arch.value(&b.heads))
+                .collect::<Result<_>>()?,
         })
     }
 
@@ -215,16 +255,17 @@ impl<B: Backend> AutoFormer<B> {
                 a.num_heads.len()
             )));
         }
+        let k = &self.keys;
         let mut arch = Architecture::new();
-        arch.set("embed", a.embed_dim).set("depth", a.depth);
-        for i in 0..self.config.max_depth() {
+        arch.choose(&k.embed, a.embed_dim)?
+            .choose(&k.depth, a.depth)?;
+        for (i, b) in k.blocks.iter().enumerate() {
             let (r, h) = if i < a.depth {
                 (a.mlp_ratio[i], a.num_heads[i])
             } else {
-                (self.config.ratios[0], self.config.heads[0])
+                (b.ratio.candidates()[0], b.heads.candidates()[0])
             };
-            arch.set(&format!("layer{i}.mlp_ratio"), Choice::Float(r));
-            arch.set(&format!("layer{i}.heads"), h);
+            arch.choose(&b.ratio, r)?.choose(&b.heads, h)?;
         }
         arch.validate(&self.spec)?;
         Ok(arch)
@@ -255,13 +296,11 @@ impl<B: Backend> AutoFormer<B> {
 
     /// The discretized ViT at `arch`, with the inherited weights.
     pub fn extract(&self, arch: &Architecture) -> Result<ViT<B>> {
-        let idx = self.spec.indices(arch)?;
-        let e = idx[0];
-        let depth = self.config.depths[idx[1]];
-        let blocks = self.blocks[..depth]
+        arch.validate(&self.spec)?;
+        let e = arch.index(&self.keys.embed)?;
+        let blocks = self.blocks[..arch.value(&self.keys.depth)?]
             .iter()
-            .enumerate()
-            .map(|(i, b)| b.extract(e, idx[3 + 2 * i], idx[2 + 2 * i]))
+            .map(|b| b.extract(arch))
             .collect::<Result<Vec<_>>>()?;
         Ok(ViT {
             patch: self.patch.extract(e)?,
@@ -311,16 +350,15 @@ impl<B: Backend> Supernet<B> for AutoFormer<B> {
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
         check_image(&x, &self.config)?;
-        let m = mix.as_slice();
-        let e = &m[0];
+        let e = mix.of(&self.keys.embed)?;
         let x = self.patch.forward(x, e)?;
         let x = tokens(
             x,
             self.cls.first_rows(1, e)?,
             self.pos.first_rows(self.config.tokens(), e)?,
         );
-        let x = self.depth.forward(x, &m[1], |i, x| {
-            self.blocks[i].forward(x, e, &m[3 + 2 * i], &m[2 + 2 * i], &self.dropout)
+        let x = self.depth.forward(x, mix.of(&self.keys.depth)?, |i, x| {
+            self.blocks[i].forward(x, mix, &self.dropout)
         })?;
         let x = cls_token(self.norm.forward(x, e)?);
         self.head.forward(x, &[e])

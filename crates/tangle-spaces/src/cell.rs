@@ -10,7 +10,9 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::Tensor;
-use tangle_core::{CoreError, Mixture, Result};
+use tangle_core::{
+    Architecture, CoreError, DecisionKey, Mixture, Mixtures, Result, SearchSpec, SpecBuilder,
+};
 
 use crate::ops::{batch_norm, ConvBn, FactorizedReduce, FixedOp, Primitive, SimpleOp, SuperConvOp};
 
@@ -401,21 +403,52 @@ pub struct SearchCell<B: Backend> {
     pub edges: Vec<MixedEdge<B>>,
     #[module(skip)]
     wiring: Wiring,
+    #[module(skip)]
+    keys: Vec<DecisionKey<String>>,
 }
 
 impl<B: Backend> SearchCell<B> {
-    /// A cell with `pre` preprocessing and edges built by `edge(stride)`.
+    /// A cell with `pre` preprocessing and edges built by `edge(stride)`; edge `e` reads the
+    /// decision `keys[e]`, whose candidates must name the edge's operations in order.
     pub fn new(
         wiring: Wiring,
         pre: Vec<Preprocess<B>>,
+        keys: Vec<DecisionKey<String>>,
         mut edge: impl FnMut(usize) -> Result<MixedEdge<B>>,
     ) -> Result<Self> {
-        let edges = wiring
-            .edges()
+        let wires = wiring.edges();
+        if keys.len() != wires.len() {
+            return Err(CoreError::Config(format!(
+                "{} edge decisions for a cell of {} edges",
+                keys.len(),
+                wires.len()
+            )));
+        }
+        let edges = wires
             .into_iter()
             .map(|(_, from)| edge(wiring.stride(from)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(SearchCell { pre, edges, wiring })
+        for (e, key) in edges.iter().zip(&keys) {
+            let ops: Vec<String> = e.primitives().iter().map(Primitive::name).collect();
+            if ops != key.candidates() {
+                return Err(CoreError::Config(format!(
+                    "decision `{}` lists {:?}, but its edge runs {ops:?}",
+                    key.name(),
+                    key.candidates()
+                )));
+            }
+        }
+        Ok(SearchCell {
+            pre,
+            edges,
+            wiring,
+            keys,
+        })
+    }
+
+    /// The decisions of the edges, in edge order.
+    pub fn keys(&self) -> &[DecisionKey<String>] {
+        &self.keys
     }
 
     /// The wiring.
@@ -423,36 +456,27 @@ impl<B: Backend> SearchCell<B> {
         &self.wiring
     }
 
-    /// Forward pass with one mixture per edge.
-    pub fn forward(&self, states: Vec<Tensor<B, 4>>, mix: &[&Mixture<B>]) -> Result<Tensor<B, 4>> {
+    /// Forward pass, each edge under its decision's mixture.
+    pub fn forward(&self, states: Vec<Tensor<B, 4>>, mix: &Mixtures<B>) -> Result<Tensor<B, 4>> {
         self.wiring.check_inputs(&states, "SearchCell")?;
-        if mix.len() != self.edges.len() {
-            return Err(CoreError::Config(format!(
-                "{} edge mixtures for {} edges",
-                mix.len(),
-                self.edges.len()
-            )));
-        }
+        let mix = self
+            .keys
+            .iter()
+            .map(|k| mix.of(k))
+            .collect::<Result<Vec<_>>>()?;
         let states = preprocess(&self.pre, states);
         let wires = self.wiring.edges();
         self.wiring
             .run(states, &wires, |e, x| self.edges[e].forward(x, mix[e]))
     }
 
-    /// The discretized cell with candidate `choice[e]` on edge `e` (all edges kept).
-    pub fn extract(&self, choice: &[usize]) -> Result<FixedCell<B>> {
-        if choice.len() != self.edges.len() {
-            return Err(CoreError::Config(format!(
-                "{} edge choices for {} edges",
-                choice.len(),
-                self.edges.len()
-            )));
-        }
+    /// The discretized cell at `arch` (all edges kept).
+    pub fn extract(&self, arch: &Architecture) -> Result<FixedCell<B>> {
         let edges = self
             .edges
             .iter()
-            .zip(choice)
-            .map(|(e, &c)| e.extract(c))
+            .zip(&self.keys)
+            .map(|(e, k)| e.extract(arch.index(k)?))
             .collect::<Result<Vec<_>>>()?;
         Ok(FixedCell {
             pre: self.pre.clone(),
@@ -463,30 +487,12 @@ impl<B: Backend> SearchCell<B> {
     }
 }
 
-/// Discretizes every cell: normal cells take `normal` (one choice per edge), reduction cells
-/// `reduce`.
+/// Discretizes every cell at `arch`.
 pub fn extract_cells<B: Backend>(
     cells: &[SearchCell<B>],
-    normal: &[usize],
-    reduce: &[usize],
+    arch: &Architecture,
 ) -> Result<Vec<FixedCell<B>>> {
-    cells
-        .iter()
-        .map(|c| c.extract(if c.wiring().reduction { reduce } else { normal }))
-        .collect()
-}
-
-/// The edge mixtures of a cell: the reduction ones for a reduction cell.
-pub fn cell_mixtures<'a, B: Backend>(
-    cell: &SearchCell<B>,
-    normal: &'a [&'a Mixture<B>],
-    reduce: &'a [&'a Mixture<B>],
-) -> &'a [&'a Mixture<B>] {
-    if cell.wiring().reduction {
-        reduce
-    } else {
-        normal
-    }
+    cells.iter().map(|c| c.extract(arch)).collect()
 }
 
 fn preprocess<B: Backend>(pre: &[Preprocess<B>], states: Vec<Tensor<B, 4>>) -> Vec<Tensor<B, 4>> {
@@ -593,15 +599,52 @@ impl<B: Backend> FixedCell<B> {
     }
 }
 
-/// One operation decision per edge, named `{prefix}.e{edge}`, over `primitives`.
-pub fn edge_decisions(
+/// Declares one operation decision per edge, `{prefix}.e{e}`, over `primitives`.
+pub fn edge_keys(
+    space: &mut SpecBuilder,
     prefix: &str,
     edges: usize,
     primitives: &[Primitive],
-) -> Result<Vec<tangle_core::Decision>> {
+) -> Result<Vec<DecisionKey<String>>> {
     let names: Vec<String> = primitives.iter().map(Primitive::name).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     (0..edges)
-        .map(|e| tangle_core::Decision::ops(&format!("{prefix}.e{e}"), &names))
+        .map(|e| space.ops(&format!("{prefix}.e{e}"), &names))
+        .collect()
+}
+
+/// The decisions of a space with a normal and a reduction cell type (DARTS, the toy cell):
+/// one operation decision per edge of each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellKeys {
+    /// `normal.e{e}`.
+    pub normal: Vec<DecisionKey<String>>,
+    /// `reduce.e{e}`.
+    pub reduce: Vec<DecisionKey<String>>,
+}
+
+impl CellKeys {
+    /// Declares `normal.e0 …` then `reduce.e0 …`, `edges` of each, over `primitives`.
+    pub fn declare(edges: usize, primitives: &[Primitive]) -> Result<(SearchSpec, CellKeys)> {
+        let mut space = SearchSpec::builder();
+        let normal = edge_keys(&mut space, "normal", edges, primitives)?;
+        let reduce = edge_keys(&mut space, "reduce", edges, primitives)?;
+        Ok((space.build(), CellKeys { normal, reduce }))
+    }
+
+    /// The edge decisions of a reduction cell or of a normal one.
+    pub fn of(&self, reduction: bool) -> &[DecisionKey<String>] {
+        if reduction {
+            &self.reduce
+        } else {
+            &self.normal
+        }
+    }
+}
+
+/// The operation `arch` chooses on each edge of `keys`.
+pub fn chosen_ops(arch: &Architecture, keys: &[DecisionKey<String>]) -> Result<Vec<Primitive>> {
+    keys.iter()
+        .map(|k| Primitive::parse(&arch.value(k)?))
         .collect()
 }

@@ -13,7 +13,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use tangle_core::{
-    Architecture, CoreError, Decision, Mixture, Mixtures, Result, SearchSpec, SuperConv2d,
+    Architecture, CoreError, DecisionKey, Mixture, Mixtures, Result, SearchSpec, SuperConv2d,
     SuperConv2dConfig, Supernet, WsMixedOp,
 };
 
@@ -27,16 +27,37 @@ pub const KERNELS: [usize; 3] = [3, 5, 7];
 pub const CLASSES: usize = 10;
 const DROPOUT: f64 = 0.5;
 
-/// The search spec: `conv{1..4}.channels` and `conv{1..4}.kernel`.
+/// The decisions of one of conv1–conv4.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvKeys {
+    /// Output width.
+    pub channels: DecisionKey<usize>,
+    /// Kernel size.
+    pub kernel: DecisionKey<usize>,
+}
+
+/// Declares the space: `conv{1..4}.channels` and `conv{1..4}.kernel`, one [`ConvKeys`] per
+/// layer.
+pub fn declare() -> (SearchSpec, Vec<ConvKeys>) {
+    let mut space = SearchSpec::builder();
+    let keys = WIDTHS
+        .iter()
+        .enumerate()
+        .map(|(i, w)| ConvKeys {
+            channels: space
+                .sizes(&format!("conv{}.channels", i + 1), w, w[2])
+                .expect("valid widths"),
+            kernel: space
+                .kernels(&format!("conv{}.kernel", i + 1), &KERNELS)
+                .expect("valid kernels"),
+        })
+        .collect();
+    (space.build(), keys)
+}
+
+/// The search spec (see [`declare`]).
 pub fn spec() -> SearchSpec {
-    let mut d = Vec::new();
-    for (i, w) in WIDTHS.iter().enumerate() {
-        d.push(Decision::sizes(&format!("conv{}.channels", i + 1), w, w[2]).expect("valid widths"));
-        d.push(
-            Decision::kernels(&format!("conv{}.kernel", i + 1), &KERNELS).expect("valid kernels"),
-        );
-    }
-    SearchSpec::new(d).expect("distinct names")
+    declare().0
 }
 
 /// He initialization (Kaiming-normal, gain √2, fan-in; He et al. 2015), which keeps the
@@ -70,27 +91,34 @@ pub struct ConvMacro<B: Backend> {
     pub fcs: Vec<Linear<B>>,
     #[module(skip)]
     spec: SearchSpec,
+    #[module(skip)]
+    keys: Vec<ConvKeys>,
 }
 
 impl<B: Backend> ConvMacro<B> {
     /// A freshly initialized supernet, He-initialized (normal, std √(2/fan-in); the logits
     /// layer keeps Burn's default).
     pub fn new(device: &B::Device) -> Result<Self> {
-        let mut convs =
-            vec![
-                SuperConv2dConfig::combi(vec![3], |c| (3, WIDTHS[0][c[0]]), &KERNELS)?
-                    .with_initializer(he())
-                    .init(device),
-            ];
+        let (spec, keys) = declare();
+        let widths = |i: usize| keys[i].channels.candidates().to_vec();
+        let w0 = widths(0);
+        let mut convs = vec![SuperConv2dConfig::combi(
+            vec![w0.len()],
+            move |c| (3, w0[c[0]]),
+            keys[0].kernel.candidates(),
+        )?
+        .with_initializer(he())
+        .init(device)];
         for i in 1..4 {
             convs.push(
-                SuperConv2dConfig::new(&WIDTHS[i - 1], &WIDTHS[i], &KERNELS)?
+                SuperConv2dConfig::new(&widths(i - 1), &widths(i), keys[i].kernel.candidates())?
                     .with_initializer(he())
                     .init(device),
             );
         }
+        let w3 = widths(3);
         convs.push(
-            SuperConv2dConfig::combi(vec![3], |c| (WIDTHS[3][c[0]], 256), &[7])?
+            SuperConv2dConfig::combi(vec![w3.len()], move |c| (w3[c[0]], 256), &[7])?
                 .with_padding(2)?
                 .with_initializer(he())
                 .init(device),
@@ -98,18 +126,24 @@ impl<B: Backend> ConvMacro<B> {
         Ok(ConvMacro {
             convs,
             fcs: classifier_layers(device),
-            spec: spec(),
+            spec,
+            keys,
         })
+    }
+
+    /// The space's decisions, conv1–conv4.
+    pub fn keys(&self) -> &[ConvKeys] {
+        &self.keys
     }
 
     /// Number of parameters of the discretized network at `arch`, computed from the widths and
     /// kernels alone.
     pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        let idx = self.spec.indices(arch)?;
+        arch.validate(&self.spec)?;
         let mut c_in = 3;
         let mut total = 0;
-        for i in 0..4 {
-            let (c, k) = (WIDTHS[i][idx[2 * i]], KERNELS[idx[2 * i + 1]]);
+        for layer in &self.keys {
+            let (c, k) = (arch.value(&layer.channels)?, arch.value(&layer.kernel)?);
             total += c * c_in * k * k + c;
             c_in = c;
         }
@@ -121,13 +155,14 @@ impl<B: Backend> ConvMacro<B> {
 
     /// The discretized network at `arch`, with the inherited weights.
     pub fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
-        let idx = self.spec.indices(arch)?;
-        let (c, k) = (|i: usize| idx[2 * i], |i: usize| idx[2 * i + 1]);
-        let mut convs = vec![self.convs[0].extract(&[c(0)], k(0))?];
+        arch.validate(&self.spec)?;
+        let c = |i: usize| arch.index(&self.keys[i].channels);
+        let k = |i: usize| arch.index(&self.keys[i].kernel);
+        let mut convs = vec![self.convs[0].extract(&[c(0)?], k(0)?)?];
         for i in 1..4 {
-            convs.push(self.convs[i].extract(&[c(i - 1), c(i)], k(i))?);
+            convs.push(self.convs[i].extract(&[c(i - 1)?, c(i)?], k(i)?)?);
         }
-        convs.push(self.convs[4].extract(&[c(3)], 0)?);
+        convs.push(self.convs[4].extract(&[c(3)?], 0)?);
         Ok(ConvMacroNet {
             convs,
             fcs: self.fcs.clone(),
@@ -187,15 +222,15 @@ impl<B: Backend> Supernet<B> for ConvMacro<B> {
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
         check_input(&x, "ConvMacro")?;
-        let m = mix.as_slice();
-        let (c, k) = (|i: usize| &m[2 * i], |i: usize| &m[2 * i + 1]);
-        let x = relu(self.convs[0].forward(x, &[c(0)], Some(k(0)))?);
-        let x = relu(self.convs[1].forward(x, &[c(0), c(1)], Some(k(1)))?);
+        let c = |i: usize| mix.of(&self.keys[i].channels);
+        let k = |i: usize| mix.of(&self.keys[i].kernel);
+        let x = relu(self.convs[0].forward(x, &[c(0)?], Some(k(0)?))?);
+        let x = relu(self.convs[1].forward(x, &[c(0)?, c(1)?], Some(k(1)?))?);
         let x = max_pool_2x2(x);
-        let x = relu(self.convs[2].forward(x, &[c(1), c(2)], Some(k(2)))?);
+        let x = relu(self.convs[2].forward(x, &[c(1)?, c(2)?], Some(k(2)?))?);
         let x = max_pool_2x2(dropout2d(x, DROPOUT));
-        let x = relu(self.convs[3].forward(x, &[c(2), c(3)], Some(k(3)))?);
-        let x = relu(self.convs[4].forward(x, &[c(3)], None)?);
+        let x = relu(self.convs[3].forward(x, &[c(2)?, c(3)?], Some(k(3)?))?);
+        let x = relu(self.convs[4].forward(x, &[c(3)?], None)?);
         Ok(classifier(&self.fcs, dropout2d(x, DROPOUT)))
     }
 }
@@ -235,18 +270,24 @@ pub struct ConvMacroWs<B: Backend> {
     pub fcs: Vec<Linear<B>>,
     #[module(skip)]
     spec: SearchSpec,
+    #[module(skip)]
+    keys: Vec<ConvKeys>,
 }
 
 impl<B: Backend> ConvMacroWs<B> {
     /// A freshly initialized WS supernet.
     pub fn new(device: &B::Device) -> Result<Self> {
+        let (spec, keys) = declare();
         let mut layers = Vec::new();
         let mut c_in = 3;
-        for widths in WIDTHS {
-            let ops = widths
+        // Candidate (width i, kernel j) is op i · |kernels| + j, as in `Mixture::joint`.
+        for layer in &keys {
+            let ops = layer
+                .channels
+                .candidates()
                 .iter()
                 .flat_map(|&c| {
-                    KERNELS.iter().map(move |&k| {
+                    layer.kernel.candidates().iter().map(move |&k| {
                         Conv2dConfig::new([c_in, c], [k, k])
                             .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
                             .with_initializer(he())
@@ -255,7 +296,7 @@ impl<B: Backend> ConvMacroWs<B> {
                 })
                 .collect();
             layers.push(WsMixedOp::new(ops)?);
-            c_in = widths[2];
+            c_in = *layer.channels.largest();
         }
         let conv5 = Conv2dConfig::new([256, 256], [7, 7])
             .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
@@ -265,21 +306,20 @@ impl<B: Backend> ConvMacroWs<B> {
             layers,
             conv5,
             fcs: classifier_layers(device),
-            spec: spec(),
+            spec,
+            keys,
         })
     }
 
     /// The discretized network at `arch`: the chosen candidates' own weights, their input
     /// channels cut to the previous layer's chosen width (the rest only ever saw zeros).
     pub fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
-        let idx = self.spec.indices(arch)?;
+        arch.validate(&self.spec)?;
         let mut convs = Vec::new();
         let mut c_in = 3;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let conv = first_inputs(
-                layer.ops[idx[2 * i] * KERNELS.len() + idx[2 * i + 1]].clone(),
-                c_in,
-            );
+        for (layer, k) in self.layers.iter().zip(&self.keys) {
+            let op = arch.index(&k.channels)? * k.kernel.len() + arch.index(&k.kernel)?;
+            let conv = first_inputs(layer.ops[op].clone(), c_in);
             c_in = conv.weight.dims()[0];
             convs.push(conv);
         }
@@ -302,11 +342,11 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
         check_input(&x, "ConvMacroWs")?;
         let device = x.device();
-        let m = mix.as_slice();
         let mut x = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let pair = Mixture::joint(&m[2 * i], 3, &m[2 * i + 1], KERNELS.len(), &device)?;
-            let widest = WIDTHS[i][2];
+        for (i, (layer, k)) in self.layers.iter().zip(&self.keys).enumerate() {
+            let (c, kernel) = (mix.of(&k.channels)?, mix.of(&k.kernel)?);
+            let pair = Mixture::joint(c, k.channels.len(), kernel, k.kernel.len(), &device)?;
+            let widest = *k.channels.largest();
             x = relu(layer.forward(x, &pair, |op, x| Ok(pad_channels(op.forward(x), widest)))?);
             if i == 1 {
                 x = max_pool_2x2(x);

@@ -25,13 +25,13 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::{Distribution, Tensor};
 use tangle_core::{
-    batch_norm_forward, widen_module, Architecture, CoreError, Mixture, Mixtures, Result,
-    SearchSpec, Supernet, Widening,
+    batch_norm_forward, widen_module, Architecture, CoreError, Mixtures, Result, SearchSpec,
+    Supernet, Widening,
 };
 
 use crate::cell::{
-    cell_mixtures, edge_decisions, extract_cells, EdgeConfig, FixedCell, FixedEdge, MixedEdge,
-    Preprocess, SearchCell, Wiring,
+    chosen_ops, extract_cells, CellKeys, EdgeConfig, FixedCell, FixedEdge, MixedEdge, Preprocess,
+    SearchCell, Wiring,
 };
 use crate::layers::global_avg_pool;
 use crate::ops::{batch_norm, conv2d, ConvBn, FactorizedReduce, FixedOp, Primitive};
@@ -52,11 +52,14 @@ pub const STEPS: usize = 4;
 /// Edges per cell.
 pub const EDGES: usize = 14;
 
-/// The search spec: `normal.e0` … `normal.e13`, `reduce.e0` … `reduce.e13`.
+/// Declares the space: `normal.e0` … `normal.e13`, `reduce.e0` … `reduce.e13`.
+pub fn declare() -> (SearchSpec, CellKeys) {
+    CellKeys::declare(EDGES, &PRIMITIVES).expect("valid ops")
+}
+
+/// The search spec (see [`declare`]).
 pub fn spec() -> SearchSpec {
-    let mut d = edge_decisions("normal", EDGES, &PRIMITIVES).expect("valid ops");
-    d.extend(edge_decisions("reduce", EDGES, &PRIMITIVES).expect("valid ops"));
-    SearchSpec::new(d).expect("distinct names")
+    declare().0
 }
 
 /// Size of the search network.
@@ -186,6 +189,8 @@ pub struct Darts<B: Backend> {
     #[module(skip)]
     spec: SearchSpec,
     #[module(skip)]
+    keys: CellKeys,
+    #[module(skip)]
     config: DartsConfig,
     #[module(skip)]
     entangle: bool,
@@ -208,25 +213,33 @@ impl<B: Backend> Darts<B> {
                 "empty DARTS network: {config:?}"
             )));
         }
+        let (spec, keys) = declare();
         let cells_layout = layout(config.channels, config.layers, 3);
         let mut cells = Vec::with_capacity(config.layers);
         for &l in &cells_layout {
             let (_, _, c, reduction, _) = l;
             let pre = preprocessing(l, false, device)?;
-            cells.push(SearchCell::new(wiring(c, reduction), pre, |stride| {
-                let edge = EdgeConfig {
-                    pool_bn: true,
-                    partial: config.partial,
-                    ..EdgeConfig::new(&PRIMITIVES, c, stride, entangle)
-                };
-                MixedEdge::new(&edge, device)
-            })?);
+            let edges = keys.of(reduction).to_vec();
+            cells.push(SearchCell::new(
+                wiring(c, reduction),
+                pre,
+                edges,
+                |stride| {
+                    let edge = EdgeConfig {
+                        pool_bn: true,
+                        partial: config.partial,
+                        ..EdgeConfig::new(&PRIMITIVES, c, stride, entangle)
+                    };
+                    MixedEdge::new(&edge, device)
+                },
+            )?);
         }
         let c_last = STEPS * cells_layout.last().expect("layers ≥ 1").2;
         Ok(Darts {
             frame: Frame::new(config.channels, c_last, config.classes, device),
             cells,
-            spec: spec(),
+            spec,
+            keys,
             config,
             entangle,
         })
@@ -262,15 +275,10 @@ impl<B: Backend> Darts<B> {
         &self.config
     }
 
-    fn choices(&self, arch: &Architecture) -> Result<[Vec<usize>; 2]> {
-        let idx = self.spec.indices(arch)?;
-        Ok([idx[..EDGES].to_vec(), idx[EDGES..].to_vec()])
-    }
-
     /// Trainable parameters of the discretized search network at `arch` (all 14 edges of every
     /// cell as chosen, affine-free batch norms as in the search cell), from the choices alone.
     pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        let [normal, reduce] = self.choices(arch)?;
+        arch.validate(&self.spec)?;
         let cfg = &self.config;
         let cells_layout = layout(cfg.channels, cfg.layers, 3);
         let c_last = STEPS * cells_layout.last().expect("layers ≥ 1").2;
@@ -279,10 +287,10 @@ impl<B: Backend> Darts<B> {
             // Preprocessing: 1×1 convs (a factorized reduction has two halves: same count).
             total += cpp * c + cp * c;
             let w = wiring(c, reduction);
-            let choice = if reduction { &reduce } else { &normal };
+            let choice = chosen_ops(arch, self.keys.of(reduction))?;
             let e = c / cfg.partial;
-            for ((_, from), &i) in w.edges().into_iter().zip(choice) {
-                total += match PRIMITIVES[i] {
+            for ((_, from), p) in w.edges().into_iter().zip(choice) {
+                total += match p {
                     Primitive::Sep(k) => 2 * (e * k * k + e * e),
                     Primitive::Dil(k) => e * k * k + e * e,
                     Primitive::Skip if w.stride(from) == 2 => e * e,
@@ -296,10 +304,10 @@ impl<B: Backend> Darts<B> {
     /// The discretized search network at `arch` (every edge kept with its chosen candidate),
     /// with the inherited weights: the network the supernet computes at that architecture.
     pub fn extract(&self, arch: &Architecture) -> Result<DartsSubnet<B>> {
-        let [normal, reduce] = self.choices(arch)?;
+        arch.validate(&self.spec)?;
         Ok(DartsSubnet {
             frame: self.frame.clone(),
-            cells: extract_cells(&self.cells, &normal, &reduce)?,
+            cells: extract_cells(&self.cells, arch)?,
         })
     }
 }
@@ -313,12 +321,10 @@ impl<B: Backend> Supernet<B> for Darts<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
-        let m: Vec<&Mixture<B>> = mix.as_slice().iter().collect();
         let s = self.frame.stem(x)?;
         let (mut s0, mut s1) = (s.clone(), s);
         for cell in &self.cells {
-            let edges = cell_mixtures(cell, &m[..EDGES], &m[EDGES..]);
-            let out = cell.forward(vec![s0, s1.clone()], edges)?;
+            let out = cell.forward(vec![s0, s1.clone()], mix)?;
             (s0, s1) = (s1, out);
         }
         Ok(self.frame.head(s1))
@@ -368,7 +374,10 @@ impl Genotype {
                 PRIMITIVES.len()
             )));
         }
-        let parse = |w: &[Vec<f32>]| {
+        let (_, keys) = declare();
+        let parse = |edges: &[tangle_core::DecisionKey<String>]| {
+            // The edges' probability vectors, found through their decisions' places.
+            let w: Vec<&Vec<f32>> = edges.iter().map(|k| &probs[k.position()]).collect();
             let mut gene = Vec::with_capacity(2 * STEPS);
             let mut start = 0;
             for i in 0..STEPS {
@@ -392,8 +401,8 @@ impl Genotype {
             gene
         };
         Ok(Genotype {
-            normal: parse(&probs[..EDGES]),
-            reduce: parse(&probs[EDGES..]),
+            normal: parse(&keys.normal),
+            reduce: parse(&keys.reduce),
         })
     }
 
@@ -405,13 +414,18 @@ impl Genotype {
     /// the node, since a DARTS cell takes exactly two inputs per node and inventing an edge
     /// the search never chose would misreport it.
     pub fn from_architecture(arch: &Architecture) -> Result<Self> {
-        let indices = spec().indices(arch)?;
-        let parse = |cell: &str, ops: &[usize]| -> Result<Vec<(Primitive, usize)>> {
+        let (spec, keys) = declare();
+        arch.validate(&spec)?;
+        let parse = |cell: &str, edges: &[tangle_core::DecisionKey<String>]| {
+            let ops = chosen_ops(arch, edges)?;
             let mut gene = Vec::with_capacity(2 * STEPS);
             let mut start = 0;
             for i in 0..STEPS {
                 let n = i + 2;
-                let own: Vec<usize> = (0..n).rev().filter(|&j| ops[start + j] != 0).collect();
+                let own: Vec<usize> = (0..n)
+                    .rev()
+                    .filter(|&j| ops[start + j] != Primitive::Zero)
+                    .collect();
                 if own.len() < 2 {
                     return Err(CoreError::Config(format!(
                         "{cell} cell, node {i}: the architecture gives it {} input(s) other than \
@@ -422,15 +436,15 @@ impl Genotype {
                 let mut keep = own[..2].to_vec();
                 keep.sort();
                 for j in keep {
-                    gene.push((PRIMITIVES[ops[start + j]], j));
+                    gene.push((ops[start + j], j));
                 }
                 start += n;
             }
-            Ok(gene)
+            Ok::<_, CoreError>(gene)
         };
         Ok(Genotype {
-            normal: parse("normal", &indices[..EDGES])?,
-            reduce: parse("reduce", &indices[EDGES..])?,
+            normal: parse("normal", &keys.normal)?,
+            reduce: parse("reduce", &keys.reduce)?,
         })
     }
 

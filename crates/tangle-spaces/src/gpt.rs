@@ -16,9 +16,9 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::transformer::{Block, SuperBlock};
+use crate::transformer::{Block, BlockKeys, SuperBlock};
 use tangle_core::{
-    Architecture, CoreError, Decision, DepthMixer, HeadDim, Mixtures, Result, SearchSpec,
+    Architecture, CoreError, DecisionKey, DepthMixer, HeadDim, Mixtures, Result, SearchSpec,
     SuperEmbedding, SuperLayerNorm, Supernet,
 };
 
@@ -76,45 +76,50 @@ impl GptConfig {
         self.layers.iter().copied().max().unwrap_or(0)
     }
 
-    /// Spec positions of layer `i`'s heads and MLP-ratio decisions.
-    fn layer_decisions(&self, i: usize) -> (usize, usize) {
-        if self.tied {
-            (2, 3)
+    /// Declares the space: `embed`, `layers`, then `layer{i}.heads` and `layer{i}.mlp_ratio`
+    /// — or, [`tied`](Self::tied), one `heads` and one `mlp_ratio` read by every block.
+    pub fn declare(&self) -> Result<(SearchSpec, GptKeys)> {
+        let mut space = SearchSpec::builder();
+        let max_e = self.embeds.iter().copied().max().unwrap_or(0);
+        let embed = space.sizes("embed", &self.embeds, max_e)?;
+        let layers = space.depths("layers", &self.layers, self.max_layers())?;
+        let block = |space: &mut tangle_core::SpecBuilder, prefix: &str| -> Result<BlockKeys> {
+            Ok(BlockKeys {
+                heads: space.heads_dividing(&format!("{prefix}heads"), &self.heads, &embed)?,
+                ratio: space.ratios(&format!("{prefix}mlp_ratio"), &self.ratios)?,
+                embed: embed.clone(),
+            })
+        };
+        let blocks = if self.tied {
+            vec![block(&mut space, "")?; self.max_layers()]
         } else {
-            (2 + 2 * i, 3 + 2 * i)
-        }
+            (0..self.max_layers())
+                .map(|i| block(&mut space, &format!("layer{i}.")))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let keys = GptKeys {
+            embed,
+            layers,
+            blocks,
+        };
+        Ok((space.build(), keys))
     }
 
-    /// The search spec: `embed`, `layers`, then `layer{i}.heads` and `layer{i}.mlp_ratio` —
-    /// or, [`tied`](Self::tied), one `heads` and one `mlp_ratio`.
+    /// The search spec (see [`GptConfig::declare`]).
     pub fn spec(&self) -> Result<SearchSpec> {
-        let max_e = self.embeds.iter().copied().max().unwrap_or(0);
-        let mut d = vec![
-            Decision::sizes("embed", &self.embeds, max_e)?,
-            Decision::depths("layers", &self.layers, self.max_layers())?,
-        ];
-        if self.tied {
-            d.push(Decision::heads_dividing(
-                "heads",
-                &self.heads,
-                &self.embeds,
-            )?);
-            d.push(Decision::ratios("mlp_ratio", &self.ratios)?);
-        } else {
-            for i in 0..self.max_layers() {
-                d.push(Decision::heads_dividing(
-                    &format!("layer{i}.heads"),
-                    &self.heads,
-                    &self.embeds,
-                )?);
-                d.push(Decision::ratios(
-                    &format!("layer{i}.mlp_ratio"),
-                    &self.ratios,
-                )?);
-            }
-        }
-        SearchSpec::new(d)
+        Ok(self.declare()?.0)
     }
+}
+
+/// The decisions of a language-model space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GptKeys {
+    /// Embedding dim, read by every weight on the residual stream.
+    pub embed: DecisionKey<usize>,
+    /// Number of blocks.
+    pub layers: DecisionKey<usize>,
+    /// Each block's decisions (the largest depth's worth).
+    pub blocks: Vec<BlockKeys>,
 }
 
 /// The language-model supernet.
@@ -135,6 +140,8 @@ pub struct Gpt<B: Backend> {
     #[module(skip)]
     config: GptConfig,
     #[module(skip)]
+    keys: GptKeys,
+    #[module(skip)]
     depth: DepthMixer,
 }
 
@@ -146,13 +153,19 @@ impl<B: Backend> Gpt<B> {
                 "a language model needs a vocabulary, a context and dropout in [0, 1): {config:?}"
             )));
         }
-        let spec = config.spec()?;
-        let e = &config.embeds;
-        let attention = SuperBlock::<B>::attention(e, &config.heads, HeadDim::EmbedOverHeads)?
-            .with_causal(true)
-            .with_dropout(config.dropout);
-        let blocks = (0..config.max_layers())
-            .map(|_| SuperBlock::new(e, &config.ratios, &attention, device))
+        let (spec, keys) = config.declare()?;
+        let e = keys.embed.candidates();
+        let blocks = keys
+            .blocks
+            .iter()
+            .map(|k| {
+                SuperBlock::new(
+                    k.clone(),
+                    HeadDim::EmbedOverHeads,
+                    |a| a.with_causal(true).with_dropout(config.dropout),
+                    device,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Gpt {
             wte: SuperEmbedding::new(config.vocab, e, 0.02, device)?,
@@ -160,9 +173,10 @@ impl<B: Backend> Gpt<B> {
             blocks,
             ln_f: SuperLayerNorm::new(e, device)?,
             dropout: DropoutConfig::new(config.dropout).init(),
-            depth: DepthMixer::new(&config.layers)?,
+            depth: DepthMixer::new(keys.layers.candidates())?,
             spec,
             config,
+            keys,
         })
     }
 
@@ -171,15 +185,20 @@ impl<B: Backend> Gpt<B> {
         &self.config
     }
 
+    /// The space's decisions.
+    pub fn keys(&self) -> &GptKeys {
+        &self.keys
+    }
+
     /// Trainable parameters of the discretized model at `arch` (the head is tied: not counted
     /// twice), from the choices alone.
     pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        let idx = self.spec.indices(arch)?;
+        arch.validate(&self.spec)?;
         let c = &self.config;
-        let e = c.embeds[idx[0]];
+        let e = arch.value(&self.keys.embed)?;
         let mut total = (c.vocab + c.context) * e + 2 * e;
-        for i in 0..c.layers[idx[1]] {
-            let m = tangle_core::scaled(e, c.ratios[idx[c.layer_decisions(i).1]]);
+        for block in &self.keys.blocks[..arch.value(&self.keys.layers)?] {
+            let m = tangle_core::scaled(e, arch.value(&block.ratio)?);
             total += 4 * e + (3 * e * e + 3 * e) + (e * e + e) + (e * m + m) + (m * e + e);
         }
         Ok(total)
@@ -187,15 +206,11 @@ impl<B: Backend> Gpt<B> {
 
     /// The discretized model at `arch`, with the inherited weights.
     pub fn extract(&self, arch: &Architecture) -> Result<GptNet<B>> {
-        let idx = self.spec.indices(arch)?;
-        let e = idx[0];
-        let blocks = self.blocks[..self.config.layers[idx[1]]]
+        arch.validate(&self.spec)?;
+        let e = arch.index(&self.keys.embed)?;
+        let blocks = self.blocks[..arch.value(&self.keys.layers)?]
             .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let (h, r) = self.config.layer_decisions(i);
-                b.extract(e, idx[h], idx[r])
-            })
+            .map(|b| b.extract(arch))
             .collect::<Result<Vec<_>>>()?;
         Ok(GptNet {
             wte: self.wte.extract(e)?,
@@ -230,14 +245,12 @@ impl<B: Backend> Supernet<B> for Gpt<B> {
     /// Token ids `[batch, seq]` → next-token logits `[batch, seq, vocab]`.
     fn forward_mixed(&self, ids: Tensor<B, 2, Int>, mix: &Mixtures<B>) -> Result<Tensor<B, 3>> {
         check_ids(&ids, self.config.context)?;
-        let m = mix.as_slice();
-        let e = &m[0];
+        let e = mix.of(&self.keys.embed)?;
         let t = ids.dims()[1];
         let pos = self.wpe.first_rows(t, e)?.unsqueeze::<3>();
         let x = self.dropout.forward(self.wte.forward(ids, e)? + pos);
-        let x = self.depth.forward(x, &m[1], |i, x| {
-            let (h, r) = self.config.layer_decisions(i);
-            self.blocks[i].forward(x, e, &m[h], &m[r], &self.dropout)
+        let x = self.depth.forward(x, mix.of(&self.keys.layers)?, |i, x| {
+            self.blocks[i].forward(x, mix, &self.dropout)
         })?;
         let x = self.ln_f.forward(x, e)?;
         // The tied head: the token table, superposed like the embedding.

@@ -15,7 +15,7 @@ use burn::tensor::activation::{hard_sigmoid, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use tangle_core::{
-    batch_norm_forward, Architecture, CoreError, Decision, DepthMixer, Mixture, Mixtures, Result,
+    batch_norm_forward, Architecture, CoreError, DecisionKey, DepthMixer, Mixtures, Result,
     SearchSpec, SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig, Supernet,
 };
 
@@ -67,23 +67,52 @@ impl Default for MobileNetConfig {
     }
 }
 
-/// The search spec: `stage{s}.depth`, `stage{s}.block{b}.kernel`, `stage{s}.block{b}.expand`.
-pub fn spec() -> SearchSpec {
-    let mut d = Vec::new();
-    for s in 1..=WIDTHS.len() {
-        d.push(Decision::depths(&format!("stage{s}.depth"), &DEPTHS, MAX_DEPTH).expect("valid"));
-        for b in 1..=MAX_DEPTH {
-            d.push(Decision::kernels(&format!("stage{s}.block{b}.kernel"), &KERNELS).expect("ok"));
-            let e: Vec<f64> = EXPANDS.iter().map(|&e| e as f64).collect();
-            d.push(Decision::ratios(&format!("stage{s}.block{b}.expand"), &e).expect("ok"));
-        }
-    }
-    SearchSpec::new(d).expect("distinct names")
+/// The decisions of one MBConv block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MbKeys {
+    /// Depthwise kernel.
+    pub kernel: DecisionKey<usize>,
+    /// Expansion ratio.
+    pub expand: DecisionKey<f64>,
 }
 
-/// Position of stage `s`'s (0-based) decisions: depth, then (kernel, expand) per block.
-fn at(s: usize) -> usize {
-    s * (1 + 2 * MAX_DEPTH)
+/// The decisions of one stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageKeys {
+    /// Number of blocks.
+    pub depth: DecisionKey<usize>,
+    /// Each block's decisions (the largest depth's worth).
+    pub blocks: Vec<MbKeys>,
+}
+
+/// Declares the space: per stage `stage{s}.depth`, then `stage{s}.block{b}.kernel` and
+/// `stage{s}.block{b}.expand` per block.
+pub fn declare() -> (SearchSpec, Vec<StageKeys>) {
+    let mut space = SearchSpec::builder();
+    let expands: Vec<f64> = EXPANDS.iter().map(|&e| e as f64).collect();
+    let stages = (1..=WIDTHS.len())
+        .map(|s| StageKeys {
+            depth: space
+                .depths(&format!("stage{s}.depth"), &DEPTHS, MAX_DEPTH)
+                .expect("valid depths"),
+            blocks: (1..=MAX_DEPTH)
+                .map(|b| MbKeys {
+                    kernel: space
+                        .kernels(&format!("stage{s}.block{b}.kernel"), &KERNELS)
+                        .expect("valid kernels"),
+                    expand: space
+                        .ratios(&format!("stage{s}.block{b}.expand"), &expands)
+                        .expect("valid ratios"),
+                })
+                .collect(),
+        })
+        .collect();
+    (space.build(), stages)
+}
+
+/// The search spec (see [`declare`]).
+pub fn spec() -> SearchSpec {
+    declare().0
 }
 
 fn hswish<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -124,12 +153,15 @@ pub struct SuperMbConv<B: Backend> {
     residual: bool,
     #[module(skip)]
     hswish: bool,
+    #[module(skip)]
+    keys: MbKeys,
 }
 
-fn mids(c_in: usize) -> Vec<usize> {
-    EXPANDS
+/// Hidden widths of a block reading `c_in` channels, one per expansion candidate.
+fn mids(c_in: usize, expands: &[f64]) -> Vec<usize> {
+    expands
         .iter()
-        .map(|&e| make_divisible((c_in * e) as f64, 8))
+        .map(|&e| make_divisible(c_in as f64 * e, 8))
         .collect()
 }
 
@@ -143,46 +175,50 @@ impl<B: Backend> SuperMbConv<B> {
         c_out: usize,
         stride: usize,
         stage: usize,
+        keys: MbKeys,
         device: &B::Device,
     ) -> Result<Self> {
-        let m = mids(c_in);
+        let m = mids(c_in, keys.expand.candidates());
+        let n = vec![m.len()];
         let se_m: Vec<usize> = m.iter().map(|&x| se_dims(x)).collect();
         let (m1, m2, m3, s1, s2) = (m.clone(), m.clone(), m.clone(), se_m.clone(), se_m);
         Ok(SuperMbConv {
-            expand: SuperConv2dConfig::combi(vec![3], move |c| (c_in, m1[c[0]]), &[1])?
+            expand: SuperConv2dConfig::combi(n.clone(), move |c| (c_in, m1[c[0]]), &[1])?
                 .with_bias(false)
                 .init(device),
             expand_bn: SuperBatchNorm2d::new(&m, device)?,
-            depthwise: SuperConv2dConfig::depthwise(&m, &KERNELS)?
+            depthwise: SuperConv2dConfig::depthwise(&m, keys.kernel.candidates())?
                 .with_stride(stride)
                 .with_bias(false)
                 .init(device),
             depthwise_bn: SuperBatchNorm2d::new(&m, device)?,
             se: if SE[stage] {
                 Some((
-                    SuperConv2dConfig::combi(vec![3], move |c| (m2[c[0]], s1[c[0]]), &[1])?
+                    SuperConv2dConfig::combi(n.clone(), move |c| (m2[c[0]], s1[c[0]]), &[1])?
                         .init(device),
-                    SuperConv2dConfig::combi(vec![3], move |c| (s2[c[0]], m3[c[0]]), &[1])?
+                    SuperConv2dConfig::combi(n.clone(), move |c| (s2[c[0]], m3[c[0]]), &[1])?
                         .init(device),
                 ))
             } else {
                 None
             },
-            project: SuperConv2dConfig::combi(vec![3], move |c| (m[c[0]], c_out), &[1])?
+            project: SuperConv2dConfig::combi(n, move |c| (m[c[0]], c_out), &[1])?
                 .with_bias(false)
                 .init(device),
             project_bn: batch_norm(c_out, true, device),
             residual: stride == 1 && c_in == c_out,
             hswish: HSWISH[stage],
+            keys,
         })
     }
 
-    fn forward(
-        &self,
-        x: Tensor<B, 4>,
-        kernel: &Mixture<B>,
-        expand: &Mixture<B>,
-    ) -> Result<Tensor<B, 4>> {
+    /// The block's decisions.
+    pub fn keys(&self) -> &MbKeys {
+        &self.keys
+    }
+
+    fn forward(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 4>> {
+        let (kernel, expand) = (mix.of(&self.keys.kernel)?, mix.of(&self.keys.expand)?);
         let e = [expand];
         let h = self.expand.forward(x.clone(), &e, None)?;
         let h = act(self.expand_bn.forward(h, expand)?, self.hswish);
@@ -197,7 +233,11 @@ impl<B: Backend> SuperMbConv<B> {
         Ok(if self.residual { y + x } else { y })
     }
 
-    fn extract(&self, kernel: usize, expand: usize) -> Result<MbConv<B>> {
+    fn extract(&self, arch: &Architecture) -> Result<MbConv<B>> {
+        let (kernel, expand) = (
+            arch.index(&self.keys.kernel)?,
+            arch.index(&self.keys.expand)?,
+        );
         Ok(MbConv {
             expand: Some(self.expand.extract(&[expand], 0)?),
             expand_bn: Some(self.expand_bn.extract(expand)?),
@@ -363,7 +403,9 @@ pub struct MobileNetV3<B: Backend> {
     #[module(skip)]
     spec: SearchSpec,
     #[module(skip)]
-    depth: DepthMixer,
+    keys: Vec<StageKeys>,
+    #[module(skip)]
+    depths: Vec<DepthMixer>,
     #[module(skip)]
     classes: usize,
 }
@@ -377,13 +419,17 @@ impl<B: Backend> MobileNetV3<B> {
                 "MobileNetV3 needs images of at least 32 × 32 and a class: {config:?}"
             )));
         }
+        let (spec, keys) = declare();
         let mut stages = Vec::new();
         let mut c_in = 16;
-        for (s, &w) in WIDTHS.iter().enumerate() {
-            let blocks = (0..MAX_DEPTH)
-                .map(|b| {
+        for (s, (&w, stage)) in WIDTHS.iter().zip(&keys).enumerate() {
+            let blocks = stage
+                .blocks
+                .iter()
+                .enumerate()
+                .map(|(b, k)| {
                     let (i, stride) = if b == 0 { (c_in, STRIDES[s]) } else { (w, 1) };
-                    SuperMbConv::new(i, w, stride, s, device)
+                    SuperMbConv::new(i, w, stride, s, k.clone(), device)
                 })
                 .collect::<Result<Vec<_>>>()?;
             stages.push(blocks);
@@ -392,22 +438,26 @@ impl<B: Backend> MobileNetV3<B> {
         Ok(MobileNetV3 {
             frame: Frame::new(&config, device),
             stages,
-            spec: spec(),
-            depth: DepthMixer::new(&DEPTHS)?,
+            depths: keys
+                .iter()
+                .map(|stage| DepthMixer::new(stage.depth.candidates()))
+                .collect::<Result<_>>()?,
+            spec,
+            keys,
             classes: config.classes,
         })
     }
 
     /// Trainable parameters of the discretized network at `arch`, from the choices alone.
     pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        let idx = self.spec.indices(arch)?;
+        arch.validate(&self.spec)?;
         let mut total = Frame::<B>::params(self.classes);
         let mut c_in = 16;
-        for (s, &w) in WIDTHS.iter().enumerate() {
-            for b in 0..DEPTHS[idx[at(s)]] {
-                let (k, e) = (KERNELS[idx[at(s) + 1 + 2 * b]], idx[at(s) + 2 + 2 * b]);
+        for (s, (&w, stage)) in WIDTHS.iter().zip(&self.keys).enumerate() {
+            for (b, block) in stage.blocks[..arch.value(&stage.depth)?].iter().enumerate() {
+                let k = arch.value(&block.kernel)?;
                 let i = if b == 0 { c_in } else { w };
-                let m = mids(i)[e];
+                let m = mids(i, &[arch.value(&block.expand)?])[0];
                 total += i * m + 2 * m + m * k * k + 2 * m + m * w + 2 * w;
                 if SE[s] {
                     let r = se_dims(m);
@@ -421,16 +471,15 @@ impl<B: Backend> MobileNetV3<B> {
 
     /// The discretized network at `arch`, with the inherited weights.
     pub fn extract(&self, arch: &Architecture) -> Result<MobileNetNet<B>> {
-        let idx = self.spec.indices(arch)?;
+        arch.validate(&self.spec)?;
         let stages = self
             .stages
             .iter()
-            .enumerate()
-            .map(|(s, blocks)| {
-                blocks[..DEPTHS[idx[at(s)]]]
+            .zip(&self.keys)
+            .map(|(blocks, stage)| {
+                blocks[..arch.value(&stage.depth)?]
                     .iter()
-                    .enumerate()
-                    .map(|(b, blk)| blk.extract(idx[at(s) + 1 + 2 * b], idx[at(s) + 2 + 2 * b]))
+                    .map(|blk| blk.extract(arch))
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
@@ -443,14 +492,15 @@ impl<B: Backend> MobileNetV3<B> {
     /// OFA's form of an architecture: kernel sizes and expansion ratios of the active blocks,
     /// and the stage depths.
     pub fn describe(&self, arch: &Architecture) -> Result<String> {
-        let idx = self.spec.indices(arch)?;
+        arch.validate(&self.spec)?;
         let (mut ks, mut es, mut ds) = (Vec::new(), Vec::new(), Vec::new());
-        for s in 0..WIDTHS.len() {
-            let d = DEPTHS[idx[at(s)]];
+        for stage in &self.keys {
+            let d = arch.value(&stage.depth)?;
             ds.push(d);
-            for b in 0..d {
-                ks.push(KERNELS[idx[at(s) + 1 + 2 * b]]);
-                es.push(EXPANDS[idx[at(s) + 2 + 2 * b]]);
+            for block in &stage.blocks[..d] {
+                ks.push(arch.value(&block.kernel)?);
+                // OFA writes expansion ratios as integers.
+                es.push(arch.value(&block.expand)? as usize);
             }
         }
         Ok(format!("ks: {ks:?}, e: {es:?}, d: {ds:?}"))
@@ -466,13 +516,9 @@ impl<B: Backend> Supernet<B> for MobileNetV3<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
-        let m = mix.as_slice();
         let mut x = self.frame.stem(x)?;
-        for (s, blocks) in self.stages.iter().enumerate() {
-            let o = at(s);
-            x = self.depth.forward(x, &m[o], |b, x| {
-                blocks[b].forward(x, &m[o + 1 + 2 * b], &m[o + 2 + 2 * b])
-            })?;
+        for ((blocks, stage), depth) in self.stages.iter().zip(&self.keys).zip(&self.depths) {
+            x = depth.forward(x, mix.of(&stage.depth)?, |b, x| blocks[b].forward(x, mix))?;
         }
         Ok(self.frame.head(x))
     }

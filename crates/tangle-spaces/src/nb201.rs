@@ -15,11 +15,12 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::Tensor;
 use tangle_core::{
-    batch_norm_forward, Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet,
+    batch_norm_forward, Architecture, CoreError, DecisionKey, Mixtures, Result, SearchSpec,
+    Supernet,
 };
 
 use crate::cell::{
-    edge_decisions, extract_cells, EdgeConfig, FixedCell, MixedEdge, SearchCell, Wiring,
+    chosen_ops, edge_keys, extract_cells, EdgeConfig, FixedCell, MixedEdge, SearchCell, Wiring,
 };
 use crate::layers::global_avg_pool;
 use crate::ops::{batch_norm, conv2d, ConvBn, Primitive};
@@ -35,10 +36,17 @@ pub const PRIMITIVES: [Primitive; 5] = [
 /// Edges of the cell.
 pub const EDGES: usize = 6;
 
-/// The search spec: `cell.e0` … `cell.e5`.
+/// Declares the space: one operation decision per edge, `cell.e0` … `cell.e5`, shared by
+/// every cell.
+pub fn declare() -> (SearchSpec, Vec<DecisionKey<String>>) {
+    let mut space = SearchSpec::builder();
+    let keys = edge_keys(&mut space, "cell", EDGES, &PRIMITIVES).expect("valid ops");
+    (space.build(), keys)
+}
+
+/// The search spec (see [`declare`]).
 pub fn spec() -> SearchSpec {
-    SearchSpec::new(edge_decisions("cell", EDGES, &PRIMITIVES).expect("valid ops"))
-        .expect("distinct names")
+    declare().0
 }
 
 /// Size of the network.
@@ -75,13 +83,14 @@ fn wiring(c: usize) -> Wiring {
 
 /// The NB201 string of an architecture: `|nor_conv_3x3~0|+|…~0|…~1|+|…~0|…~1|…~2|`.
 pub fn arch_string(arch: &Architecture) -> Result<String> {
-    let idx = spec().indices(arch)?;
+    let (spec, keys) = declare();
+    arch.validate(&spec)?;
     let mut nodes = Vec::new();
-    for (e, (node, from)) in wiring(1).edges().into_iter().enumerate() {
+    for ((node, from), key) in wiring(1).edges().into_iter().zip(&keys) {
         if nodes.len() <= node {
             nodes.push(String::from("|"));
         }
-        nodes[node] += &format!("{}~{from}|", PRIMITIVES[idx[e]].name());
+        nodes[node] += &format!("{}~{from}|", arch.value(key)?);
     }
     Ok(nodes.join("+"))
 }
@@ -89,8 +98,9 @@ pub fn arch_string(arch: &Architecture) -> Result<String> {
 /// Parses an NB201 string back into an architecture of [`spec`].
 pub fn parse_arch_string(s: &str) -> Result<Architecture> {
     let bad = |why: &str| CoreError::Config(format!("bad NB201 string {s:?}: {why}"));
-    let spec = spec();
-    let mut idx = Vec::with_capacity(EDGES);
+    let (spec, keys) = declare();
+    let mut edges = keys.iter();
+    let mut arch = Architecture::new();
     let nodes: Vec<&str> = s.split('+').collect();
     if nodes.len() != 3 {
         return Err(bad("expected three nodes"));
@@ -109,16 +119,14 @@ pub fn parse_arch_string(s: &str) -> Result<Architecture> {
             if j.parse::<usize>().ok() != Some(from) {
                 return Err(bad("edges must come from 0, 1, … in order"));
             }
+            // Parsed first, so a misspelt name is reported as such.
             let p = Primitive::parse(name)?;
-            idx.push(
-                PRIMITIVES
-                    .iter()
-                    .position(|q| *q == p)
-                    .ok_or_else(|| bad("not an NB201 operation"))?,
-            );
+            let key = edges.next().ok_or_else(|| bad("too many edges"))?;
+            arch.choose(key, p.name())?;
         }
     }
-    spec.architecture(&idx)
+    arch.validate(&spec)?;
+    Ok(arch)
 }
 
 /// The ResNet basic block between stages: ReLU-Conv3×3(s2)-BN, ReLU-Conv3×3-BN, plus an
@@ -231,6 +239,8 @@ pub struct Nb201<B: Backend> {
     #[module(skip)]
     spec: SearchSpec,
     #[module(skip)]
+    keys: Vec<DecisionKey<String>>,
+    #[module(skip)]
     config: Nb201Config,
 }
 
@@ -251,19 +261,26 @@ impl<B: Backend> Nb201<B> {
                 "empty NB201 network: {config:?}"
             )));
         }
+        let (spec, keys) = declare();
         let mut cells = Vec::new();
         for stage in 0..3 {
             let c = config.channels << stage;
             for _ in 0..config.cells {
-                cells.push(SearchCell::new(wiring(c), Vec::new(), |stride| {
-                    MixedEdge::new(&EdgeConfig::new(&PRIMITIVES, c, stride, entangle), device)
-                })?);
+                cells.push(SearchCell::new(
+                    wiring(c),
+                    Vec::new(),
+                    keys.clone(),
+                    |stride| {
+                        MixedEdge::new(&EdgeConfig::new(&PRIMITIVES, c, stride, entangle), device)
+                    },
+                )?);
             }
         }
         Ok(Nb201 {
             frame: Frame::new(&config, device),
             cells,
-            spec: spec(),
+            spec,
+            keys,
             config,
         })
     }
@@ -279,8 +296,9 @@ impl<B: Backend> Nb201<B> {
     /// for the smallest. The search supernet's cell batch norms stay affine-free, as in the
     /// benchmark's search code.
     pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        let idx = self.spec.indices(arch)?;
-        let (per_c2, convs) = idx.iter().fold((0, 0), |(k2, n), &i| match PRIMITIVES[i] {
+        arch.validate(&self.spec)?;
+        let ops = chosen_ops(arch, &self.keys)?;
+        let (per_c2, convs) = ops.into_iter().fold((0, 0), |(k2, n), p| match p {
             Primitive::Conv(k) => (k2 + k * k, n + 1),
             _ => (k2, n),
         });
@@ -296,10 +314,10 @@ impl<B: Backend> Nb201<B> {
     /// affine-free search cells, so it computes what the supernet's single path computes, and
     /// trains γ and β when retrained).
     pub fn extract(&self, arch: &Architecture) -> Result<Nb201Net<B>> {
-        let idx = self.spec.indices(arch)?;
+        arch.validate(&self.spec)?;
         Ok(Nb201Net {
             frame: self.frame.clone(),
-            cells: extract_cells(&self.cells, &idx, &idx)?
+            cells: extract_cells(&self.cells, arch)?
                 .into_iter()
                 .map(FixedCell::with_affine_batch_norms)
                 .collect(),
@@ -317,9 +335,8 @@ impl<B: Backend> Supernet<B> for Nb201<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
-        let m: Vec<&Mixture<B>> = mix.as_slice().iter().collect();
         self.frame.forward(x, self.config.cells, |i, x| {
-            self.cells[i].forward(vec![x], &m)
+            self.cells[i].forward(vec![x], mix)
         })
     }
 }

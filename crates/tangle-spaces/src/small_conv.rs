@@ -16,9 +16,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use tangle_core::{
-    batch_norm_forward, Architecture, CoreError, Decision, Mixture, Mixtures, Result, SearchSpec,
-    SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
-    WsMixedOp,
+    batch_norm_forward, Architecture, CoreError, DecisionKey, Mixture, Mixtures, Result,
+    SearchSpec, SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig, SuperLinear, SuperLinearConfig,
+    Supernet, WsMixedOp,
 };
 
 use crate::layers::{first_inputs, global_avg_pool, max_pool_2x2, pad_channels};
@@ -30,13 +30,32 @@ pub const KERNELS: [usize; 3] = [3, 5, 7];
 /// Conv layers.
 pub const LAYERS: usize = 3;
 
-/// The search spec: `conv1.channels`, `conv2.channels`, `conv3.channels`, `kernel`.
-pub fn spec() -> SearchSpec {
-    let mut d: Vec<Decision> = (1..=LAYERS)
-        .map(|i| Decision::sizes(&format!("conv{i}.channels"), &WIDTHS, WIDTHS[2]).expect("valid"))
+/// The decisions of the space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmallConvKeys {
+    /// Each conv's output width.
+    pub channels: Vec<DecisionKey<usize>>,
+    /// The kernel size all convs share.
+    pub kernel: DecisionKey<usize>,
+}
+
+/// Declares the space: `conv1.channels`, `conv2.channels`, `conv3.channels`, `kernel`.
+pub fn declare() -> (SearchSpec, SmallConvKeys) {
+    let mut space = SearchSpec::builder();
+    let channels = (1..=LAYERS)
+        .map(|i| {
+            space
+                .sizes(&format!("conv{i}.channels"), &WIDTHS, WIDTHS[2])
+                .expect("valid")
+        })
         .collect();
-    d.push(Decision::kernels("kernel", &KERNELS).expect("valid kernels"));
-    SearchSpec::new(d).expect("distinct names")
+    let kernel = space.kernels("kernel", &KERNELS).expect("valid kernels");
+    (space.build(), SmallConvKeys { channels, kernel })
+}
+
+/// The search spec (see [`declare`]).
+pub fn spec() -> SearchSpec {
+    declare().0
 }
 
 /// Input channels and classes.
@@ -82,6 +101,8 @@ pub struct SmallConv<B: Backend> {
     #[module(skip)]
     spec: SearchSpec,
     #[module(skip)]
+    keys: SmallConvKeys,
+    #[module(skip)]
     config: SmallConvConfig,
 }
 
@@ -89,24 +110,28 @@ impl<B: Backend> SmallConv<B> {
     /// A freshly initialized supernet.
     pub fn new(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
         config.check()?;
+        let (spec, keys) = declare();
         let c_in = config.in_channels;
-        let mut convs = vec![SuperConv2dConfig::combi(
-            vec![WIDTHS.len()],
-            move |c| (c_in, WIDTHS[c[0]]),
-            &KERNELS,
-        )?
-        .init(device)];
-        for _ in 1..LAYERS {
-            convs.push(SuperConv2dConfig::new(&WIDTHS, &WIDTHS, &KERNELS)?.init(device));
+        let widths = |i: usize| keys.channels[i].candidates().to_vec();
+        let kernels = keys.kernel.candidates();
+        let w0 = widths(0);
+        let mut convs =
+            vec![
+                SuperConv2dConfig::combi(vec![w0.len()], move |c| (c_in, w0[c[0]]), kernels)?
+                    .init(device),
+            ];
+        for i in 1..LAYERS {
+            convs.push(SuperConv2dConfig::new(&widths(i - 1), &widths(i), kernels)?.init(device));
         }
         let bns = (0..LAYERS)
-            .map(|_| SuperBatchNorm2d::new(&WIDTHS, device))
+            .map(|i| SuperBatchNorm2d::new(&widths(i), device))
             .collect::<Result<Vec<_>>>()?;
         Ok(SmallConv {
             convs,
             bns,
-            head: SuperLinearConfig::input(&WIDTHS, config.classes)?.init(device),
-            spec: spec(),
+            head: SuperLinearConfig::input(&widths(LAYERS - 1), config.classes)?.init(device),
+            spec,
+            keys,
             config,
         })
     }
@@ -139,22 +164,27 @@ impl<B: Backend> Supernet<B> for SmallConv<B> {
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
         check_input(&x, self.config.in_channels)?;
-        let m: Vec<&Mixture<B>> = mix.as_slice().iter().collect();
-        let k = m[LAYERS];
+        let widths = self
+            .keys
+            .channels
+            .iter()
+            .map(|key| mix.of(key))
+            .collect::<Result<Vec<_>>>()?;
+        let k = mix.of(&self.keys.kernel)?;
         let mut x = x;
         for i in 0..LAYERS {
-            let channels: Vec<&Mixture<B>> = if i == 0 {
-                vec![m[0]]
+            let channels = if i == 0 {
+                vec![widths[0]]
             } else {
-                vec![m[i - 1], m[i]]
+                vec![widths[i - 1], widths[i]]
             };
             x = self.convs[i].forward(x, &channels, Some(k))?;
-            x = relu(self.bns[i].forward(x, m[i])?);
+            x = relu(self.bns[i].forward(x, widths[i])?);
             if i + 1 < LAYERS {
                 x = max_pool_2x2(x);
             }
         }
-        self.head.forward(global_avg_pool(x), &[m[LAYERS - 1]])
+        self.head.forward(global_avg_pool(x), &[widths[LAYERS - 1]])
     }
 }
 
@@ -187,23 +217,29 @@ impl<B: Backend> tangle_core::Extract<B> for SmallConv<B> {
     type Subnet = SmallConvNet<B>;
 
     fn extract(&self, arch: &Architecture) -> Result<SmallConvNet<B>> {
-        let idx = self.spec.indices(arch)?;
-        let k = idx[LAYERS];
+        arch.validate(&self.spec)?;
+        let widths = self
+            .keys
+            .channels
+            .iter()
+            .map(|key| arch.index(key))
+            .collect::<Result<Vec<_>>>()?;
+        let k = arch.index(&self.keys.kernel)?;
         let mut convs = Vec::with_capacity(LAYERS);
         for i in 0..LAYERS {
-            let channels: Vec<usize> = if i == 0 {
-                vec![idx[0]]
+            let channels = if i == 0 {
+                vec![widths[0]]
             } else {
-                vec![idx[i - 1], idx[i]]
+                vec![widths[i - 1], widths[i]]
             };
             convs.push(self.convs[i].extract(&channels, k)?);
         }
         Ok(SmallConvNet {
             convs,
             bns: (0..LAYERS)
-                .map(|i| self.bns[i].extract(idx[i]))
+                .map(|i| self.bns[i].extract(widths[i]))
                 .collect::<Result<Vec<_>>>()?,
-            head: self.head.extract(&[idx[LAYERS - 1]])?,
+            head: self.head.extract(&[widths[LAYERS - 1]])?,
         })
     }
 
@@ -214,12 +250,13 @@ impl<B: Backend> tangle_core::Extract<B> for SmallConv<B> {
 
 /// Parameters of the network at `arch`, from the architecture alone.
 pub fn small_conv_params(arch: &Architecture, config: SmallConvConfig) -> Result<usize> {
-    let idx = spec().indices(arch)?;
-    let k = KERNELS[idx[LAYERS]];
+    let (spec, keys) = declare();
+    arch.validate(&spec)?;
+    let k = arch.value(&keys.kernel)?;
     let mut c_in = config.in_channels;
     let mut total = 0;
-    for &i in &idx[..LAYERS] {
-        let c = WIDTHS[i];
+    for key in &keys.channels {
+        let c = arch.value(key)?;
         // Conv weight and bias, batch-norm γ and β.
         total += c * c_in * k * k + c + 2 * c;
         c_in = c;
@@ -249,6 +286,8 @@ pub struct SmallConvWs<B: Backend> {
     #[module(skip)]
     spec: SearchSpec,
     #[module(skip)]
+    keys: SmallConvKeys,
+    #[module(skip)]
     config: SmallConvConfig,
 }
 
@@ -256,14 +295,17 @@ impl<B: Backend> SmallConvWs<B> {
     /// A freshly initialized WS supernet.
     pub fn new(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
         config.check()?;
-        let widest = WIDTHS[WIDTHS.len() - 1];
+        let (spec, keys) = declare();
+        let kernels = keys.kernel.candidates();
         let mut layers = Vec::with_capacity(LAYERS);
-        for i in 0..LAYERS {
-            let c_in = if i == 0 { config.in_channels } else { widest };
-            let ops = WIDTHS
+        let mut c_in = config.in_channels;
+        // Candidate (width i, kernel j) is op i · |kernels| + j, as in `Mixture::joint`.
+        for width in &keys.channels {
+            let ops = width
+                .candidates()
                 .iter()
                 .flat_map(|&c| {
-                    KERNELS.iter().map(move |&k| WsCandidate {
+                    kernels.iter().map(move |&k| WsCandidate {
                         conv: Conv2dConfig::new([c_in, c], [k, k])
                             .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
                             .init(device),
@@ -272,11 +314,13 @@ impl<B: Backend> SmallConvWs<B> {
                 })
                 .collect();
             layers.push(WsMixedOp::new(ops)?);
+            c_in = *width.largest();
         }
         Ok(SmallConvWs {
             layers,
-            head: LinearConfig::new(widest, config.classes).init(device),
-            spec: spec(),
+            head: LinearConfig::new(c_in, config.classes).init(device),
+            spec,
+            keys,
             config,
         })
     }
@@ -293,11 +337,12 @@ impl<B: Backend> Supernet<B> for SmallConvWs<B> {
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
         check_input(&x, self.config.in_channels)?;
         let device = x.device();
-        let m = mix.as_slice();
-        let widest = WIDTHS[WIDTHS.len() - 1];
+        let kernel = &self.keys.kernel;
         let mut x = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let pair = Mixture::joint(&m[i], WIDTHS.len(), &m[LAYERS], KERNELS.len(), &device)?;
+        for (i, (layer, width)) in self.layers.iter().zip(&self.keys.channels).enumerate() {
+            let (w, k) = (mix.of(width)?, mix.of(kernel)?);
+            let pair = Mixture::joint(w, width.len(), k, kernel.len(), &device)?;
+            let widest = *width.largest();
             x = layer.forward(x, &pair, |op, x| {
                 Ok(pad_channels(
                     relu(batch_norm_forward(&op.bn, op.conv.forward(x))),
@@ -318,11 +363,12 @@ impl<B: Backend> tangle_core::Extract<B> for SmallConvWs<B> {
     /// The chosen candidates' own weights, their input channels cut to the previous layer's
     /// chosen width (the rest only ever saw zeros), and the classifier's to the last width.
     fn extract(&self, arch: &Architecture) -> Result<SmallConvNet<B>> {
-        let idx = self.spec.indices(arch)?;
+        arch.validate(&self.spec)?;
+        let kernel = &self.keys.kernel;
         let (mut convs, mut bns) = (Vec::new(), Vec::new());
         let mut c_in = self.config.in_channels;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let op = &layer.ops[idx[i] * KERNELS.len() + idx[LAYERS]];
+        for (layer, width) in self.layers.iter().zip(&self.keys.channels) {
+            let op = &layer.ops[arch.index(width)? * kernel.len() + arch.index(kernel)?];
             let conv = first_inputs(op.conv.clone(), c_in);
             c_in = conv.weight.dims()[0];
             convs.push(conv);

@@ -16,11 +16,11 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::Tensor;
-use tangle_core::{Architecture, CoreError, Mixture, Mixtures, Result, SearchSpec, Supernet};
+use tangle_core::{Architecture, CoreError, Mixtures, Result, SearchSpec, Supernet};
 
 use crate::cell::{
-    cell_mixtures, edge_decisions, extract_cells, EdgeConfig, FixedCell, MixedEdge, Preprocess,
-    SearchCell, Wiring,
+    chosen_ops, extract_cells, CellKeys, EdgeConfig, FixedCell, MixedEdge, Preprocess, SearchCell,
+    Wiring,
 };
 use crate::ops::{ConvBn, FixedOp, Primitive};
 
@@ -36,11 +36,14 @@ pub const EDGES: usize = 3;
 const CLASSES: usize = 10;
 const DROPOUT: f64 = 0.2;
 
-/// The search spec: `normal.e{0,1,2}` and `reduce.e{0,1,2}`.
+/// Declares the space: `normal.e{0,1,2}` and `reduce.e{0,1,2}`.
+pub fn declare() -> (SearchSpec, CellKeys) {
+    CellKeys::declare(EDGES, &PRIMITIVES).expect("valid ops")
+}
+
+/// The search spec (see [`declare`]).
 pub fn spec() -> SearchSpec {
-    let mut d = edge_decisions("normal", EDGES, &PRIMITIVES).expect("valid ops");
-    d.extend(edge_decisions("reduce", EDGES, &PRIMITIVES).expect("valid ops"));
-    SearchSpec::new(d).expect("distinct names")
+    declare().0
 }
 
 /// `(input channels, C, reduction)` of the three cells.
@@ -69,6 +72,8 @@ pub struct ToyCell<B: Backend> {
     pub dropout: Dropout,
     #[module(skip)]
     spec: SearchSpec,
+    #[module(skip)]
+    keys: CellKeys,
 }
 
 impl<B: Backend> ToyCell<B> {
@@ -83,6 +88,7 @@ impl<B: Backend> ToyCell<B> {
     }
 
     fn build(entangle: bool, device: &B::Device) -> Result<Self> {
+        let (spec, keys) = declare();
         let cells = CELLS
             .iter()
             .map(|&(c_in, c, reduction)| {
@@ -93,7 +99,8 @@ impl<B: Backend> ToyCell<B> {
                     true,
                     device,
                 ))];
-                SearchCell::new(wiring(c, reduction), pre, |stride| {
+                let edges = keys.of(reduction).to_vec();
+                SearchCell::new(wiring(c, reduction), pre, edges, |stride| {
                     MixedEdge::new(&EdgeConfig::new(&PRIMITIVES, c, stride, entangle), device)
                 })
             })
@@ -103,26 +110,20 @@ impl<B: Backend> ToyCell<B> {
             proj: LinearConfig::new(1152, 128).init(device),
             classifier: LinearConfig::new(128, CLASSES).init(device),
             dropout: DropoutConfig::new(DROPOUT).init(),
-            spec: spec(),
+            spec,
+            keys,
         })
-    }
-
-    /// Edge choices of the three cells from `arch`.
-    fn choices(&self, arch: &Architecture) -> Result<[Vec<usize>; 2]> {
-        let idx = self.spec.indices(arch)?;
-        Ok([idx[..EDGES].to_vec(), idx[EDGES..].to_vec()])
     }
 
     /// Trainable parameters of the discretized network at `arch`, from the choices alone.
     pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        let [normal, reduce] = self.choices(arch)?;
+        arch.validate(&self.spec)?;
         let mut total = 1152 * 128 + 128 + 128 * CLASSES + CLASSES;
         for &(c_in, c, reduction) in &CELLS {
             total += c_in * c + 2 * c; // preprocessing conv + affine BN
-            let choice = if reduction { &reduce } else { &normal };
-            total += choice
-                .iter()
-                .map(|&i| match PRIMITIVES[i] {
+            total += chosen_ops(arch, self.keys.of(reduction))?
+                .into_iter()
+                .map(|p| match p {
                     // Depthwise k×k + pointwise, per unit; the BNs are affine-free.
                     Primitive::Sep(k) => 2 * (c * k * k + c * c),
                     Primitive::Dil(k) => c * k * k + c * c,
@@ -135,9 +136,9 @@ impl<B: Backend> ToyCell<B> {
 
     /// The discretized network at `arch`, with the inherited weights.
     pub fn extract(&self, arch: &Architecture) -> Result<ToyCellNet<B>> {
-        let [normal, reduce] = self.choices(arch)?;
+        arch.validate(&self.spec)?;
         Ok(ToyCellNet {
-            cells: extract_cells(&self.cells, &normal, &reduce)?,
+            cells: extract_cells(&self.cells, arch)?,
             proj: self.proj.clone(),
             classifier: self.classifier.clone(),
             dropout: self.dropout.clone(),
@@ -179,11 +180,9 @@ impl<B: Backend> Supernet<B> for ToyCell<B> {
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
         check_input(&x, "ToyCell")?;
-        let m: Vec<&Mixture<B>> = mix.as_slice().iter().collect();
         let mut x = x;
         for cell in &self.cells {
-            let edges = cell_mixtures(cell, &m[..EDGES], &m[EDGES..]);
-            x = self.dropout.forward(cell.forward(vec![x], edges)?);
+            x = self.dropout.forward(cell.forward(vec![x], mix)?);
         }
         Ok(head(x, &self.proj, &self.classifier, &self.dropout))
     }
@@ -264,10 +263,11 @@ pub struct ToyGenotype {
 impl ToyGenotype {
     /// The genotype of an architecture of [`spec`].
     pub fn from_architecture(arch: &Architecture) -> Result<Self> {
-        let idx = spec().indices(arch)?;
+        let (spec, keys) = declare();
+        arch.validate(&spec)?;
         Ok(ToyGenotype {
-            normal: idx[..EDGES].iter().map(|&i| PRIMITIVES[i]).collect(),
-            reduce: idx[EDGES..].iter().map(|&i| PRIMITIVES[i]).collect(),
+            normal: chosen_ops(arch, &keys.normal)?,
+            reduce: chosen_ops(arch, &keys.reduce)?,
         })
     }
 }

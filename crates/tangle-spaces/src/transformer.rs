@@ -8,11 +8,26 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use tangle_core::subnet::Attention;
 use tangle_core::{
-    HeadDim, Mixture, Result, SuperAttention, SuperAttentionConfig, SuperLayerNorm, SuperLinear,
-    SuperLinearConfig,
+    Architecture, DecisionKey, HeadDim, Mixtures, Result, SuperAttention, SuperAttentionConfig,
+    SuperLayerNorm, SuperLinear, SuperLinearConfig,
 };
 
+/// The decisions one block reads: the network's embedding dim, and the block's heads and MLP
+/// ratio (its own, or shared by every block of a tied space).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockKeys {
+    /// Embedding dim.
+    pub embed: DecisionKey<usize>,
+    /// Head count.
+    pub heads: DecisionKey<usize>,
+    /// MLP ratio.
+    pub ratio: DecisionKey<f64>,
+}
+
 /// A superposed block: embed × heads in the attention, embed × MLP ratio in the MLP.
+///
+/// The block keeps its [`BlockKeys`] and reads its own mixtures and choices through them, so
+/// a space cannot hand it another decision's mixture.
 #[derive(Module, Debug)]
 pub struct SuperBlock<B: Backend> {
     /// Attention's LayerNorm.
@@ -25,51 +40,57 @@ pub struct SuperBlock<B: Backend> {
     pub fc1: SuperLinear<B>,
     /// fc2 (embed × ratio).
     pub fc2: SuperLinear<B>,
+    #[module(skip)]
+    keys: BlockKeys,
 }
 
 impl<B: Backend> SuperBlock<B> {
-    /// A block over the candidates; `attention` sets head width, causality and dropout.
+    /// A block over `keys`' candidates with heads `head_dim` wide; `attention` sets the rest
+    /// of the attention (causality, dropout, relative positions).
     pub fn new(
-        embeds: &[usize],
-        ratios: &[f64],
-        attention: &SuperAttentionConfig,
+        keys: BlockKeys,
+        head_dim: HeadDim,
+        attention: impl FnOnce(SuperAttentionConfig) -> SuperAttentionConfig,
         device: &B::Device,
     ) -> Result<Self> {
+        let (embeds, ratios) = (keys.embed.candidates(), keys.ratio.candidates());
+        let attn = SuperAttentionConfig::new(embeds, keys.heads.candidates(), head_dim)?;
         Ok(SuperBlock {
             ln1: SuperLayerNorm::new(embeds, device)?,
-            attn: attention.init(device)?,
+            attn: attention(attn).init(device)?,
             ln2: SuperLayerNorm::new(embeds, device)?,
             fc1: SuperLinearConfig::expand(embeds, ratios)?.init(device),
             fc2: SuperLinearConfig::contract(embeds, ratios)?.init(device),
+            keys,
         })
     }
 
-    /// The attention config of a block: `heads` over `embeds` with `head_dim`.
-    pub fn attention(
-        embeds: &[usize],
-        heads: &[usize],
-        head_dim: HeadDim,
-    ) -> Result<SuperAttentionConfig> {
-        SuperAttentionConfig::new(embeds, heads, head_dim)
+    /// The decisions this block reads.
+    pub fn keys(&self) -> &BlockKeys {
+        &self.keys
     }
 
-    /// Forward pass under the embed, heads and ratio mixtures.
+    /// Forward pass under the block's embed, heads and ratio mixtures.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        e: &Mixture<B>,
-        h: &Mixture<B>,
-        r: &Mixture<B>,
+        mix: &Mixtures<B>,
         drop: &Dropout,
     ) -> Result<Tensor<B, 3>> {
+        let e = mix.of(&self.keys.embed)?;
+        let h = mix.of(&self.keys.heads)?;
+        let r = mix.of(&self.keys.ratio)?;
         let a = self.attn.forward(self.ln1.forward(x.clone(), e)?, e, h)?;
         let x = x + drop.forward(a);
         let y = gelu(self.fc1.forward(self.ln2.forward(x.clone(), e)?, &[e, r])?);
         Ok(x + drop.forward(self.fc2.forward(y, &[e, r])?))
     }
 
-    /// The plain block at candidate indices `(embed, heads, ratio)`.
-    pub fn extract(&self, e: usize, h: usize, r: usize) -> Result<Block<B>> {
+    /// The plain block at `arch`.
+    pub fn extract(&self, arch: &Architecture) -> Result<Block<B>> {
+        let e = arch.index(&self.keys.embed)?;
+        let h = arch.index(&self.keys.heads)?;
+        let r = arch.index(&self.keys.ratio)?;
         Ok(Block {
             ln1: self.ln1.extract(e)?,
             attn: self.attn.extract(e, h)?,

@@ -170,6 +170,44 @@ fn tied_choices_equal_the_untied_space_with_every_layer_alike() {
     );
 }
 
+/// Every block reads its own decisions through its keys: mixtures of another space fail with
+/// an error naming the block's decision and the one found in its place, instead of running
+/// the wrong mixture. (Before keys, a swapped (heads, ratio) pair went unnoticed whenever the
+/// two decisions had as many candidates.)
+#[test]
+fn a_block_given_another_spaces_mixtures_names_both_decisions() {
+    let device = Default::default();
+    let untied = Gpt::<B>::new(small(), &device).unwrap();
+    let tied_spec = GptConfig {
+        tied: true,
+        ..small()
+    }
+    .spec()
+    .unwrap();
+    let x = ids::<B>(vec![1, 2, 3], [1, 3], &device);
+    let e = untied
+        .forward_mixed(x, &uniform(&tied_spec, &device))
+        .unwrap_err();
+    assert!(matches!(e, CoreError::WrongDecision { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("`layer0.heads`") && text.contains("`heads`"),
+        "{text}"
+    );
+    // Keys name what each block reads; the tied blocks share one heads decision.
+    let keys = untied.keys();
+    assert_eq!(keys.blocks[1].ratio.name(), "layer1.mlp_ratio");
+    let tied = Gpt::<B>::new(
+        GptConfig {
+            tied: true,
+            ..small()
+        },
+        &device,
+    )
+    .unwrap();
+    assert!(tied.keys().blocks.iter().all(|b| b.heads.name() == "heads"));
+}
+
 #[test]
 fn generation_is_reproducible_and_checked() {
     let device = Default::default();
