@@ -36,8 +36,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tangle_core::mask::prefix_mask;
 use tangle_core::{
-    Architecture, Combi, CoreError, Decision, DepthMixer, Extract, Mixture, Mixtures, Result,
-    SearchSpec, SuperLinear, SuperLinearConfig, Supernet,
+    Architecture, Combi, CoreError, Decision, DecisionKey, DepthMixer, Extract, Mixture, Mixtures,
+    Result, SearchSpec, SuperLinear, SuperLinearConfig, Supernet,
 };
 use tangle_data::InMemory;
 use tangle_optim::{
@@ -205,23 +205,42 @@ fn plain_conv<B: Backend>(ci: usize, co: usize, k: usize, device: &B::Device) ->
 // ---------------------------------------------------------------------------------------------
 // The space.
 
-/// The search spec: `width`, `depth`, then `block{b}.kernel` and `block{b}.expand` for
+/// The decisions of one residual block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockKeys {
+    kernel: DecisionKey<usize>,
+    expand: DecisionKey<usize>,
+}
+
+/// The decisions of the space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeqKeys {
+    width: DecisionKey<usize>,
+    depth: DecisionKey<usize>,
+    blocks: Vec<BlockKeys>,
+}
+
+/// Declares the space: `width`, `depth`, then `block{b}.kernel` and `block{b}.expand` for
 /// b = 1..3. (The `block{b}` names tell the evolutionary search which genes a depth switches
 /// off.)
-pub fn spec() -> Result<SearchSpec> {
-    let mut d = vec![
-        Decision::sizes("width", &WIDTHS, WIDTHS[2])?,
-        Decision::depths("depth", &DEPTHS, DEPTHS[2])?,
-    ];
-    for b in 1..=DEPTHS[2] {
-        d.push(Decision::kernels(&format!("block{b}.kernel"), &KERNELS)?);
-        d.push(Decision::sizes(
-            &format!("block{b}.expand"),
-            &EXPAND,
-            EXPAND[1],
-        )?);
-    }
-    SearchSpec::new(d)
+pub fn declare() -> Result<(SearchSpec, SeqKeys)> {
+    let mut space = SearchSpec::builder();
+    let width = space.sizes("width", &WIDTHS, WIDTHS[2])?;
+    let depth = space.depths("depth", &DEPTHS, DEPTHS[2])?;
+    let blocks = (1..=DEPTHS[2])
+        .map(|b| {
+            Ok(BlockKeys {
+                kernel: space.kernels(&format!("block{b}.kernel"), &KERNELS)?,
+                expand: space.sizes(&format!("block{b}.expand"), &EXPAND, EXPAND[1])?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let keys = SeqKeys {
+        width,
+        depth,
+        blocks,
+    };
+    Ok((space.build(), keys))
 }
 
 /// A residual block: `x + conv_b(relu(conv_a(x)))`, `conv_a` width → width·expand with the
@@ -241,37 +260,41 @@ struct SeqNet<B: Backend> {
     #[module(skip)]
     spec: SearchSpec,
     #[module(skip)]
+    keys: SeqKeys,
+    #[module(skip)]
     depth: DepthMixer,
 }
 
 impl<B: Backend> SeqNet<B> {
     fn new(device: &B::Device) -> Result<Self> {
-        // Combi-superposition: the hidden width depends on two decisions, [width, expand].
-        let hidden = |c: &[usize]| WIDTHS[c[0]] * EXPAND[c[1]];
-        let blocks = (0..DEPTHS[2])
-            .map(|_| {
+        let (spec, keys) = declare()?;
+        let widths = keys.width.candidates();
+        let blocks = keys
+            .blocks
+            .iter()
+            .map(|b| {
+                // Combi-superposition: the hidden width depends on two decisions, [width, expand].
+                let expands = b.expand.candidates();
+                let hidden = |c: &[usize]| widths[c[0]] * expands[c[1]];
+                let sizes = vec![widths.len(), expands.len()];
                 Ok(Block {
                     conv_a: SuperConv1d::new(
-                        vec![3, 2],
-                        |c| (WIDTHS[c[0]], hidden(c)),
-                        &KERNELS,
+                        sizes.clone(),
+                        |c| (widths[c[0]], hidden(c)),
+                        b.kernel.candidates(),
                         device,
                     )?,
-                    conv_b: SuperConv1d::new(
-                        vec![3, 2],
-                        |c| (hidden(c), WIDTHS[c[0]]),
-                        &[1],
-                        device,
-                    )?,
+                    conv_b: SuperConv1d::new(sizes, |c| (hidden(c), widths[c[0]]), &[1], device)?,
                 })
             })
             .collect::<Result<_>>()?;
         Ok(SeqNet {
-            stem: SuperConv1d::new(vec![3], |c| (1, WIDTHS[c[0]]), &[5], device)?,
+            stem: SuperConv1d::new(vec![widths.len()], |c| (1, widths[c[0]]), &[5], device)?,
             blocks,
-            head: SuperLinearConfig::input(&WIDTHS, CLASSES)?.init(device),
-            spec: spec()?,
-            depth: DepthMixer::new(&DEPTHS)?,
+            head: SuperLinearConfig::input(widths, CLASSES)?.init(device),
+            depth: DepthMixer::new(keys.depth.candidates())?,
+            spec,
+            keys,
         })
     }
 }
@@ -285,13 +308,13 @@ impl<B: Backend> Supernet<B> for SeqNet<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 3>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
-        let width = mix.get("width")?;
+        let width = mix.of(&self.keys.width)?;
         let fixed = Mixture::single(0);
         let h = relu(self.stem.forward(x, &[width], &fixed)?);
-        let h = self.depth.forward(h, mix.get("depth")?, |i, h| {
+        let h = self.depth.forward(h, mix.of(&self.keys.depth)?, |i, h| {
             let block = &self.blocks[i];
-            let kernel = mix.get(&format!("block{}.kernel", i + 1))?;
-            let expand = mix.get(&format!("block{}.expand", i + 1))?;
+            let kernel = mix.of(&self.keys.blocks[i].kernel)?;
+            let expand = mix.of(&self.keys.blocks[i].expand)?;
             let y = relu(block.conv_a.forward(h.clone(), &[width, expand], kernel)?);
             let y = block.conv_b.forward(y, &[width, expand], &fixed)?;
             Ok(relu(h + y))
@@ -313,17 +336,19 @@ struct SeqSubnet<B: Backend> {
 impl<B: Backend> SeqSubnet<B> {
     /// A freshly initialized network of the shape `arch` prescribes (to load weights into).
     fn init(arch: &Architecture, device: &B::Device) -> Result<Self> {
-        let idx = spec()?.indices(arch)?;
-        let w = WIDTHS[idx[0]];
-        let blocks = (0..DEPTHS[idx[1]])
+        let (spec, keys) = declare()?;
+        arch.validate(&spec)?;
+        let w = arch.value(&keys.width)?;
+        let blocks = keys.blocks[..arch.value(&keys.depth)?]
+            .iter()
             .map(|b| {
-                let (k, e) = (KERNELS[idx[2 + 2 * b]], EXPAND[idx[3 + 2 * b]]);
-                (
+                let (k, e) = (arch.value(&b.kernel)?, arch.value(&b.expand)?);
+                Ok((
                     plain_conv(w, w * e, k, device),
                     plain_conv(w * e, w, 1, device),
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(SeqSubnet {
             stem: plain_conv(1, w, 5, device),
             blocks,
@@ -346,12 +371,14 @@ impl<B: Backend> Extract<B> for SeqNet<B> {
     type Subnet = SeqSubnet<B>;
 
     fn extract(&self, arch: &Architecture) -> Result<SeqSubnet<B>> {
-        let idx = self.spec.indices(arch)?;
-        let w = idx[0];
-        let blocks = (0..DEPTHS[idx[1]])
-            .map(|b| {
-                let (k, e) = (idx[2 + 2 * b], idx[3 + 2 * b]);
-                let block = &self.blocks[b];
+        arch.validate(&self.spec)?;
+        let w = arch.index(&self.keys.width)?;
+        let active = &self.keys.blocks[..arch.value(&self.keys.depth)?];
+        let blocks = active
+            .iter()
+            .zip(&self.blocks)
+            .map(|(b, block)| {
+                let (k, e) = (arch.index(&b.kernel)?, arch.index(&b.expand)?);
                 Ok((
                     block.conv_a.extract(&[w, e], k)?,
                     block.conv_b.extract(&[w, e], 0)?,
@@ -366,11 +393,11 @@ impl<B: Backend> Extract<B> for SeqNet<B> {
     }
 
     fn params(&self, arch: &Architecture) -> Result<usize> {
-        let idx = self.spec.indices(arch)?;
-        let w = WIDTHS[idx[0]];
+        arch.validate(&self.spec)?;
+        let w = arch.value(&self.keys.width)?;
         let mut total = w * 5 + w + w * CLASSES + CLASSES;
-        for b in 0..DEPTHS[idx[1]] {
-            let (k, hidden) = (KERNELS[idx[2 + 2 * b]], w * EXPAND[idx[3 + 2 * b]]);
+        for b in &self.keys.blocks[..arch.value(&self.keys.depth)?] {
+            let (k, hidden) = (arch.value(&b.kernel)?, w * arch.value(&b.expand)?);
             total += w * hidden * k + hidden + hidden * w + w;
         }
         Ok(total)
@@ -551,7 +578,7 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Str
     let err = |e: tangle_optim::OptimError| e.to_string();
 
     // 1. TangleNAS: DrNAS on the superposed supernet.
-    let space = spec().map_err(|e| e.to_string())?;
+    let (space, _) = declare().map_err(|e| e.to_string())?;
     println!(
         "DrNAS over {} architectures, {} epochs",
         space.size(),

@@ -25,7 +25,7 @@ fn custom_space_searches_exports_reloads_and_evaluates() {
     let o = custom_space::run::<tanglenas::backend::CpuAutodiff>(&settings).expect("the run");
     // Both results are architectures of the space (they round-trip through JSON against it)…
     for arch in [&o.drnas.0, &o.spos_es.0] {
-        let spec = custom_space::spec().expect("spec");
+        let (spec, _) = custom_space::declare().expect("the space");
         assert_eq!(
             Architecture::from_json(&arch.to_json(), &spec).unwrap(),
             *arch

@@ -8,13 +8,11 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use tangle_core::{
-    Architecture, Decision, DepthMixer, Extract, Mixtures, Result, SearchSpec, SuperLinear,
+    Architecture, DecisionKey, DepthMixer, Extract, Mixtures, Result, SearchSpec, SuperLinear,
     SuperLinearConfig, Supernet,
 };
 use tangle_optim::{Drnas, Regression, Search, SearchConfig, SearchData, WeightOptimizer};
 
-const HIDDEN: [usize; 3] = [8, 16, 32];
-const DEPTHS: [usize; 2] = [1, 2];
 
 /// The supernet.
 #[derive(Module, Debug)]
@@ -25,23 +23,30 @@ pub struct Mlp<B: Backend> {
     #[module(skip)]
     spec: SearchSpec,
     #[module(skip)]
+    width: DecisionKey<usize>,
+    #[module(skip)]
+    depth_key: DecisionKey<usize>,
+    #[module(skip)]
     depth: DepthMixer,
 }
 
 impl<B: Backend> Mlp<B> {
     /// The supernet: hidden width {8, 16, 32}, depth {1, 2}.
     pub fn new(device: &B::Device) -> Result<Self> {
+        let mut space = SearchSpec::builder();
+        let width = space.sizes("hidden", &[8, 16, 32], 32)?;
+        let depth_key = space.depths("depth", &[1, 2], 2)?;
+        let h = width.candidates();
         Ok(Mlp {
-            fc_in: SuperLinearConfig::output(4, &HIDDEN)?.init(device),
-            hidden: (0..2)
-                .map(|_| SuperLinearConfig::new(&HIDDEN, &HIDDEN).map(|c| c.init(device)))
+            fc_in: SuperLinearConfig::output(4, h)?.init(device),
+            hidden: (0..*depth_key.largest())
+                .map(|_| SuperLinearConfig::new(h, h).map(|c| c.init(device)))
                 .collect::<Result<_>>()?,
-            fc_out: SuperLinearConfig::input(&HIDDEN, 1)?.init(device),
-            spec: SearchSpec::new(vec![
-                Decision::sizes("hidden", &HIDDEN, 32)?,
-                Decision::depths("depth", &DEPTHS, 2)?,
-            ])?,
-            depth: DepthMixer::new(&DEPTHS)?,
+            fc_out: SuperLinearConfig::input(h, 1)?.init(device),
+            depth: DepthMixer::new(depth_key.candidates())?,
+            spec: space.build(),
+            width,
+            depth_key,
         })
     }
 }
@@ -55,9 +60,9 @@ impl<B: Backend> Supernet<B> for Mlp<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 2>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
-        let h = mix.get("hidden")?;
+        let h = mix.of(&self.width)?;
         let x = relu(self.fc_in.forward(x, &[h])?);
-        let x = self.depth.forward(x, mix.get("depth")?, |i, x| {
+        let x = self.depth.forward(x, mix.of(&self.depth_key)?, |i, x| {
             Ok(x.clone() + relu(self.hidden[i].forward(x, &[h, h])?))
         })?;
         self.fc_out.forward(x, &[h])
@@ -75,20 +80,20 @@ impl<B: Backend> Extract<B> for Mlp<B> {
     type Subnet = Plain<B>;
 
     fn extract(&self, arch: &Architecture) -> Result<Plain<B>> {
-        let idx = self.spec.indices(arch)?;
-        let h = idx[0];
+        arch.validate(&self.spec)?;
+        let h = arch.index(&self.width)?;
         let mut layers = vec![self.fc_in.extract(&[h])?];
-        for i in 0..DEPTHS[idx[1]] {
-            layers.push(self.hidden[i].extract(&[h, h])?);
+        for hidden in &self.hidden[..arch.value(&self.depth_key)?] {
+            layers.push(hidden.extract(&[h, h])?);
         }
         layers.push(self.fc_out.extract(&[h])?);
         Ok(Plain { layers })
     }
 
     fn params(&self, arch: &Architecture) -> Result<usize> {
-        let idx = self.spec.indices(arch)?;
-        let h = HIDDEN[idx[0]];
-        Ok(4 * h + h + DEPTHS[idx[1]] * (h * h + h) + h + 1)
+        arch.validate(&self.spec)?;
+        let h = arch.value(&self.width)?;
+        Ok(4 * h + h + arch.value(&self.depth_key)? * (h * h + h) + h + 1)
     }
 }
 
