@@ -32,8 +32,7 @@ use tangle_core::{
 };
 use tangle_data::InMemory;
 use tangle_optim::{
-    ArchStep, Classification, Darts, Drnas, Gdas, Mixer, Objective, Search, SearchConfig,
-    WeightOptimizer,
+    Classification, Method, Mixer, Objective, Search, SearchConfig, WeightOptimizer,
 };
 use tanglenas::backend::CpuAutodiff;
 
@@ -226,11 +225,7 @@ fn args() -> Args {
     a
 }
 
-fn run<B: AutodiffBackend, X: Mixer<B>>(
-    a: &Args,
-    mixer: X,
-    arch_step: ArchStep,
-) -> std::result::Result<(), String> {
+fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), String> {
     let device = B::Device::default();
     B::seed(&device, a.seed);
     let mut rng = StdRng::seed_from_u64(a.seed);
@@ -249,14 +244,13 @@ fn run<B: AutodiffBackend, X: Mixer<B>>(
         lr: 0.05,
         lr_min: 1e-3,
         arch_lr: a.arch_lr,
-        arch_step,
         ..SearchConfig::default()
     };
     // A fresh directory: an earlier run's files are never overwritten.
     let out = common::fresh_dir(&a.out)?;
     let log = out.join("metrics.jsonl");
     let spec = net.spec().clone();
-    let mut search = Search::new(net, mixer, config, a.seed, &device)
+    let mut search = Search::with_method(net, method, config, a.seed, &device)
         .map_err(|e| e.to_string())?
         .with_log(&log)
         .with_progress(true);
@@ -279,7 +273,9 @@ fn run<B: AutodiffBackend, X: Mixer<B>>(
             r.train_acc.unwrap_or(0.0),
             r.valid_loss.map_or("-".to_string(), |v| format!("{v:.3}")),
             r.valid_acc.unwrap_or(0.0),
-            r.architecture,
+            r.architecture
+                .as_ref()
+                .map_or("-".to_string(), |a| a.to_string()),
             r.seconds
         );
     }
@@ -318,14 +314,13 @@ fn run<B: AutodiffBackend, X: Mixer<B>>(
 
 fn main() {
     let a = args();
-    let result = match a.optimizer.as_str() {
-        "drnas" => run::<CpuAutodiff, _>(&a, Drnas::new(a.seed), ArchStep::FirstOrder),
-        "darts-v1" => run::<CpuAutodiff, _>(&a, Darts::softmax(), ArchStep::FirstOrder),
-        "darts-v2" => run::<CpuAutodiff, _>(&a, Darts::softmax(), ArchStep::SecondOrder),
-        "gdas" => run::<CpuAutodiff, _>(&a, Gdas::new(a.seed), ArchStep::FirstOrder),
-        other => Err(format!(
-            "unknown optimizer `{other}` (drnas, darts-v1, darts-v2, gdas)"
-        )),
+    // A gradient method: SPOS has no architecture of its own to report here.
+    let result = match a.optimizer.parse::<Method>() {
+        Ok(Method::Spos) => Err("--optimizer spos: this example runs gradient methods only \
+                                 (drnas, darts-v1, darts-v2, gdas)"
+            .to_string()),
+        Ok(method) => run::<CpuAutodiff>(&a, method),
+        Err(e) => Err(e.to_string()),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

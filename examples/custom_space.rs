@@ -41,9 +41,9 @@ use tangle_core::{
 };
 use tangle_data::InMemory;
 use tangle_optim::{
-    Classification, Drnas, Objective, Search, SearchConfig, SearchData, WeightOptimizer,
+    Classification, Method, Objective, Search, SearchConfig, SearchData, WeightOptimizer,
 };
-use tangle_twostage::{evolution, score, spos_config, EvolutionConfig, Metric, Spos};
+use tangle_twostage::{evolution, score, EvolutionConfig, Metric};
 
 /// Channel widths (one global decision).
 const WIDTHS: [usize; 3] = [16, 24, 32];
@@ -585,7 +585,7 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Str
         s.epochs
     );
     let net = SeqNet::<B>::new(&device).map_err(|e| e.to_string())?;
-    let mut search = Search::new(net, Drnas::new(s.seed), base.clone(), s.seed, &device)
+    let mut search = Search::with_method(net, Method::Drnas, base.clone(), s.seed, &device)
         .map_err(err)?
         .with_log(s.out.join("drnas.jsonl"));
     search.run(&data, &Classification).map_err(err)?;
@@ -596,6 +596,8 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Str
             r.train_loss,
             r.valid_acc.unwrap_or(0.0),
             r.architecture
+                .as_ref()
+                .map_or("-".to_string(), |a| a.to_string())
         );
     }
     let arch = search.architecture().map_err(err)?;
@@ -614,8 +616,7 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Str
     // 2. Two-stage: SPOS supernet training, then evolution scored with inherited weights.
     println!("SPOS supernet training, {} epochs", s.epochs);
     let net = SeqNet::<B>::new(&device).map_err(|e| e.to_string())?;
-    let mut spos =
-        Search::new(net, Spos::new(s.seed), spos_config(base), s.seed, &device).map_err(err)?;
+    let mut spos = Search::with_method(net, Method::Spos, base, s.seed, &device).map_err(err)?;
     spos.run(&data, &Classification).map_err(err)?;
     let supernet = spos.model.valid();
     let valid: Vec<_> = (0..4)

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use common::{Args, Job, Strategy};
 use methods::{Comparison, Method, Run};
-use tangle_optim::{ArchStep, Darts};
+use tangle_optim::Method as SearchMethod;
 
 type AB = tanglenas::backend::CpuAutodiff;
 
@@ -189,13 +189,8 @@ fn language_table_builds_in_pieces_and_a_comparison_reads_it() {
     };
     let device = Default::default();
     let job = |b: language::LmBuild| {
-        b.run::<AB, _>(
-            Darts::softmax(),
-            ArchStep::FirstOrder,
-            Strategy::Gradient,
-            device,
-        )
-        .unwrap()
+        b.run::<AB>(SearchMethod::DartsV1, Strategy::Gradient, device)
+            .unwrap()
     };
     job(build(2));
     let first = language::load_table(&table_path).unwrap();
@@ -225,9 +220,8 @@ fn language_table_builds_in_pieces_and_a_comparison_reads_it() {
         path: table_path.clone(),
     };
     let e = other
-        .run::<AB, _>(
-            Darts::softmax(),
-            ArchStep::FirstOrder,
+        .run::<AB>(
+            SearchMethod::DartsV1,
             Strategy::Gradient,
             Default::default(),
         )

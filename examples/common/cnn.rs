@@ -13,7 +13,7 @@ use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
 use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{
-    ArchStep, CandidateMask, Classification, Mixer, Objective, Progressive, Search, SearchConfig,
+    CandidateMask, Classification, Method, Objective, Progressive, Search, SearchConfig,
     SearchData as _,
 };
 use tangle_spaces::ops::Primitive;
@@ -219,11 +219,10 @@ struct Finished {
 
 impl CnnJob {
     #[allow(clippy::too_many_arguments)]
-    fn go<B, X, M>(
+    fn go<B, M>(
         &self,
         make: impl Fn() -> Result<M, String>,
-        mixer: X,
-        step: ArchStep,
+        method: Method,
         strategy: Strategy,
         device: B::Device,
         progression: Option<Progression<M>>,
@@ -239,7 +238,6 @@ impl CnnJob {
     ) -> Result<(), String>
     where
         B: AutodiffBackend,
-        X: Mixer<B>,
         M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
         M::InnerModule: Supernet<
             B::InnerBackend,
@@ -264,18 +262,17 @@ impl CnnJob {
         let spec = net.spec().clone();
         let out = fresh_dir(&a.out)?;
         let base = self.space.config(a.epochs);
-        let mut config = strategy.config(SearchConfig {
+        let mut config = SearchConfig {
             arch_lr: a.arch_lr,
-            arch_step: step,
             lr: self.lr,
             lr_min: base.lr_min.min(self.lr),
             lr_warmup_steps: self.warmup,
             ..base
-        });
+        };
         if self.alpha_warmup > 0 {
             config.warmup_epochs = config.warmup_epochs.max(self.alpha_warmup);
         }
-        let mut search = Search::new(net, mixer, config, a.seed, &device)
+        let mut search = Search::with_method(net, method, config, a.seed, &device)
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
@@ -521,10 +518,9 @@ fn save<B: Backend, N: burn::module::Module<B>>(net: &N, out: &Path) -> Result<(
 }
 
 impl Job for CnnJob {
-    fn run<B: AutodiffBackend, X: Mixer<B>>(
+    fn run<B: AutodiffBackend>(
         self,
-        mixer: X,
-        step: ArchStep,
+        method: Method,
         strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String> {
@@ -533,8 +529,7 @@ impl Job for CnnJob {
         match (self.space, self.ws) {
             (Space::ConvMacro, false) => self.go(
                 || conv_macro::ConvMacro::<B>::new(&d).map_err(e),
-                mixer,
-                step,
+                method,
                 strategy,
                 device,
                 None,
@@ -556,8 +551,7 @@ impl Job for CnnJob {
             ),
             (Space::ConvMacro, true) => self.go(
                 || conv_macro::ConvMacroWs::<B>::new(&d).map_err(e),
-                mixer,
-                step,
+                method,
                 strategy,
                 device,
                 None,
@@ -588,8 +582,7 @@ impl Job for CnnJob {
                 };
                 self.go(
                     net,
-                    mixer,
-                    step,
+                    method,
                     strategy,
                     device,
                     None,
@@ -627,8 +620,7 @@ impl Job for CnnJob {
                 };
                 self.go(
                     net,
-                    mixer,
-                    step,
+                    method,
                     strategy,
                     device,
                     None,
@@ -683,8 +675,7 @@ impl Job for CnnJob {
                 };
                 self.go(
                     net,
-                    mixer,
-                    step,
+                    method,
                     strategy,
                     device,
                     progression,
@@ -722,8 +713,7 @@ impl Job for CnnJob {
                 };
                 self.go(
                     || mobilenet::MobileNetV3::<B>::new(cfg, &d).map_err(e),
-                    mixer,
-                    step,
+                    method,
                     strategy,
                     device,
                     None,

@@ -8,7 +8,7 @@ use tangle_core::Supernet;
 use tangle_data::text::{read_text, read_tokens};
 use tangle_data::{shipped, CharVocab, TextBatches};
 use tangle_optim::plot::probabilities_svg;
-use tangle_optim::{ArchStep, Classification, Mixer, Objective, Search, SearchConfig};
+use tangle_optim::{Classification, Method, Objective, Search, SearchConfig};
 use tangle_spaces::gpt::{Gpt, GptConfig, GptNet};
 
 use super::{dispatch, fresh_dir, print_epoch, write, Args, Job, Strategy};
@@ -86,10 +86,9 @@ fn valid_loss<B: Backend>(
 use burn::tensor::ElementConversion;
 
 impl Job for LmJob {
-    fn run<B: AutodiffBackend, X: Mixer<B>>(
+    fn run<B: AutodiffBackend>(
         self,
-        mixer: X,
-        step: ArchStep,
+        method: Method,
         strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String> {
@@ -125,17 +124,16 @@ impl Job for LmJob {
         let net = Gpt::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
         let out = fresh_dir(&a.out)?;
-        let search_config = strategy.config(SearchConfig {
+        let search_config = SearchConfig {
             arch_lr: a.arch_lr,
-            arch_step: step,
             lr: self.lr,
             lr_min: self.lr / 10.0,
             // Table 23 warms up over 100 of 6000 iterations; keep that share on short runs.
             lr_warmup_steps: (a.epochs * self.steps / 60).clamp(1, 100),
             warmup_epochs: self.alpha_warmup,
             ..SearchConfig::language_model(a.epochs)
-        });
-        let mut search = Search::new(net, mixer, search_config, a.seed, &device)
+        };
+        let mut search = Search::with_method(net, method, search_config, a.seed, &device)
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::AutodiffBackend;
-use tangle_optim::{ArchStep, Darts, Drnas, EpochRecord, Gdas, Mixer};
+use tangle_optim::{EpochRecord, Method};
 
 /// Options every space example takes; the rest (`--key value`) go to `extra`.
 #[derive(Debug, Clone)]
@@ -122,23 +122,13 @@ pub enum Strategy {
     },
 }
 
-impl Strategy {
-    /// The search config for this strategy (SPOS: every epoch a weight epoch).
-    pub fn config(&self, c: tangle_optim::SearchConfig) -> tangle_optim::SearchConfig {
-        match self {
-            Strategy::Gradient => c,
-            Strategy::Spos { .. } => tangle_twostage::spos_config(c),
-        }
-    }
-}
-
-/// A search job, run on a device with a mixer.
+/// A search job, run on a device by one method (`strategy` says how the architecture is
+/// found: the method's own argmax, or a second stage on its SPOS supernet).
 pub trait Job {
     /// Runs the job.
-    fn run<B: AutodiffBackend, X: Mixer<B>>(
+    fn run<B: AutodiffBackend>(
         self,
-        mixer: X,
-        step: ArchStep,
+        method: Method,
         strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String>;
@@ -225,21 +215,30 @@ fn with_optimizer<B: AutodiffBackend, J: Job>(
 ) -> Result<(), String> {
     let device = B::Device::default();
     B::seed(&device, a.seed);
-    let (first, second) = (ArchStep::FirstOrder, ArchStep::SecondOrder);
-    let g = Strategy::Gradient;
-    match a.optimizer.as_str() {
-        "drnas" => job.run::<B, _>(Drnas::new(a.seed), first, g, device),
-        "darts-v1" => job.run::<B, _>(Darts::softmax(), first, g, device),
-        "darts-v2" => job.run::<B, _>(Darts::softmax(), second, g, device),
-        "gdas" => job.run::<B, _>(Gdas::new(a.seed), first, g, device),
-        "spos-rs" | "spos-es" => {
-            let es = a.optimizer == "spos-es";
-            let s = Strategy::Spos { es, budget };
-            job.run::<B, _>(tangle_twostage::Spos::new(a.seed), first, s, device)
-        }
-        other => Err(format!(
-            "unknown optimizer `{other}` (drnas, darts-v1, darts-v2, gdas, spos-rs, spos-es)"
+    let (method, strategy) = plan(&a.optimizer, budget)?;
+    job.run::<B>(method, strategy, device)
+}
+
+/// The method and strategy an `--optimizer` name stands for: a [`Method`] name (`drnas`,
+/// `darts-v1`, `darts-v2`, `gdas`), or SPOS with its second stage, `spos-rs` (random search)
+/// or `spos-es` (evolution), of `budget` evaluations.
+pub fn plan(name: &str, budget: usize) -> Result<(Method, Strategy), String> {
+    match name {
+        "spos-rs" | "spos-es" => Ok((
+            Method::Spos,
+            Strategy::Spos {
+                es: name == "spos-es",
+                budget,
+            },
         )),
+        // Bare `spos` trains a supernet but names no second stage: say which ones exist.
+        "spos" => Err("--optimizer spos needs its second stage: spos-rs or spos-es".into()),
+        other => other
+            .parse::<Method>()
+            .map(|m| (m, Strategy::Gradient))
+            .map_err(|_| {
+                format!("unknown optimizer `{other}` (drnas, darts-v1, darts-v2, gdas, spos-rs, spos-es)")
+            }),
     }
 }
 

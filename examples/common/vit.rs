@@ -8,7 +8,7 @@ use tangle_core::Supernet;
 use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
 use tangle_optim::plot::probabilities_svg;
-use tangle_optim::{ArchStep, Classification, Mixer, Search, SearchConfig, SearchData as _};
+use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData as _};
 use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig, ViT};
 
 use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job, Strategy};
@@ -51,10 +51,9 @@ impl<E: burn::tensor::ElementConversion> ToI64 for E {
 }
 
 impl Job for VitJob {
-    fn run<B: AutodiffBackend, X: Mixer<B>>(
+    fn run<B: AutodiffBackend>(
         self,
-        mixer: X,
-        step: ArchStep,
+        method: Method,
         strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String> {
@@ -102,15 +101,14 @@ impl Job for VitJob {
         let net = AutoFormer::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
         let out = fresh_dir(&a.out)?;
-        let search_config = strategy.config(SearchConfig {
+        let search_config = SearchConfig {
             arch_lr: a.arch_lr,
-            arch_step: step,
             lr: self.lr,
             lr_min: self.lr / 50.0,
             warmup_epochs: self.alpha_warmup,
             ..SearchConfig::autoformer(a.epochs)
-        });
-        let mut search = Search::new(net, mixer, search_config, a.seed, &device)
+        };
+        let mut search = Search::with_method(net, method, search_config, a.seed, &device)
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
@@ -182,7 +180,7 @@ impl Job for VitJob {
         }
         write(&out, "architecture.json", &arch.to_json())?;
         write(&out, "autoformer.json", &form_json)?;
-        let probs = search.mixer.probabilities(&search.alphas);
+        let probs = search.probabilities();
         write(
             &out,
             "alphas.svg",

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use tangle_core::{Architecture, SearchSpec, Supernet};
 use tangle_data::{shipped, CharVocab, TextBatches};
 use tangle_optim::{
-    ArchStep, Classification, FixedPath, Mixer, Objective, ParamPenalty, Search, SearchConfig,
-    SearchData as _,
+    Classification, FixedPath, Method as SearchMethod, Objective, ParamPenalty, Search,
+    SearchConfig, SearchData as _,
 };
 use tangle_spaces::gpt::{Gpt, GptConfig};
 use tangle_twostage::Window;
@@ -187,10 +187,9 @@ pub fn load_table(path: &Path) -> Result<LmTable, String> {
 }
 
 impl Job for LmBuild {
-    fn run<B: AutodiffBackend, X: Mixer<B>>(
+    fn run<B: AutodiffBackend>(
         self,
-        _mixer: X,
-        _step: ArchStep,
+        _method: SearchMethod,
         _strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String> {
@@ -346,10 +345,9 @@ struct LmMethodJob<'a> {
 }
 
 impl Job for LmMethodJob<'_> {
-    fn run<B: AutodiffBackend, X: Mixer<B>>(
+    fn run<B: AutodiffBackend>(
         self,
-        mixer: X,
-        step: ArchStep,
+        method: SearchMethod,
         strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String> {
@@ -368,17 +366,16 @@ impl Job for LmMethodJob<'_> {
             None
         };
         let base = s.recipe.search_config();
-        let config = strategy.config(SearchConfig {
+        let config = SearchConfig {
             epochs: s.epochs,
             warmup_epochs: s.alpha_warmup,
             lr_warmup_steps: (s.epochs * s.steps / 60).clamp(1, 100),
             arch_lr: s.arch_lr,
             arch_betas: (0.5, 0.999),
             arch_weight_decay: 1e-3,
-            arch_step: step,
             param_penalty,
             ..base
-        });
+        };
         let (context, batch) = (s.recipe.context, s.recipe.batch);
         let data = TextBatches::<B>::split(
             train.clone(),
@@ -392,7 +389,8 @@ impl Job for LmMethodJob<'_> {
         .map_err(|x| e(&x))?;
         reset_peak_memory();
         let start = Instant::now();
-        let mut search = Search::new(net, mixer, config, self.seed, &device).map_err(|x| e(&x))?;
+        let mut search =
+            Search::with_method(net, method, config, self.seed, &device).map_err(|x| e(&x))?;
         for epoch in 0..s.epochs {
             search
                 .run_until(&data, &Classification, epoch + 1)

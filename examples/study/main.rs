@@ -90,7 +90,11 @@ fn run(mut a: Args) -> Result<(), String> {
     let limit = a.take("limit", usize::MAX)?;
     let methods: Vec<methods::Method> = match method.as_deref() {
         None => vec![],
-        Some("all") => methods::Method::ALL.to_vec(),
+        // The language space has no WS twin: `all` there is every other method.
+        Some("all") => methods::Method::ALL
+            .into_iter()
+            .filter(|&m| table != "language" || m != methods::Method::DrnasWs)
+            .collect(),
         Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
     };
     if seeds == 0 {

@@ -16,8 +16,8 @@ use tangle_core::{Architecture, Mixtures, SearchSpec, Supernet};
 use tangle_data::ImageBatches;
 use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{
-    ArchStep, Classification, EpochRecord, Mixer, ParamPenalty, Search, SearchConfig,
-    SearchData as _, WeightOptimizer,
+    ArchStep, Classification, EpochRecord, Method as SearchMethod, ParamPenalty, Search,
+    SearchConfig, SearchData as _, WeightOptimizer,
 };
 use tangle_spaces::small_conv::{self, SmallConv, SmallConvConfig, SmallConvWs};
 use tangle_twostage::stats::{mann_whitney_u, welch_t_test, MeanStd};
@@ -432,7 +432,7 @@ pub struct MethodJob<'a> {
 impl MethodJob<'_> {
     /// The search config every gradient method and SPOS share (SPOS: every epoch a weight
     /// epoch). Every optimizer hyperparameter is set here, not left to a default.
-    fn config(&self, step: ArchStep, strategy: Strategy, spec: &SearchSpec) -> SearchConfig {
+    fn config(&self, method: SearchMethod, spec: &SearchSpec) -> SearchConfig {
         let s = &self.settings;
         let param_penalty = (self.method == Method::TangleNasPenalty).then(|| {
             ParamPenalty::from_counts(s.penalty, spec, |a| {
@@ -440,7 +440,7 @@ impl MethodJob<'_> {
             })
             .expect("the space's own parameter count")
         });
-        strategy.config(SearchConfig {
+        SearchConfig {
             epochs: s.epochs,
             warmup_epochs: s.alpha_warmup,
             weight_optimizer: WeightOptimizer::Sgd {
@@ -457,22 +457,20 @@ impl MethodJob<'_> {
             arch_lr: s.arch_lr,
             arch_betas: (0.5, 0.999),
             arch_weight_decay: 1e-3,
-            arch_step: step,
+            arch_step: method.arch_step().unwrap_or(ArchStep::FirstOrder),
             param_penalty,
-        })
+        }
     }
 
-    fn search<B, X, M>(
+    fn search<B, M>(
         &mut self,
         net: M,
-        mixer: X,
-        step: ArchStep,
+        method: SearchMethod,
         strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String>
     where
         B: AutodiffBackend,
-        X: Mixer<B>,
         M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
         M::InnerModule: Supernet<
             B::InnerBackend,
@@ -494,10 +492,11 @@ impl MethodJob<'_> {
         )
         .map_err(|x| e(&x))?;
         let spec = net.spec().clone();
-        let config = self.config(step, strategy, &spec);
+        let config = self.config(method, &spec);
         reset_peak_memory();
         let start = Instant::now();
-        let mut search = Search::new(net, mixer, config, self.seed, &device).map_err(|x| e(&x))?;
+        let mut search =
+            Search::with_method(net, method, config, self.seed, &device).map_err(|x| e(&x))?;
         for epoch in 0..s.epochs {
             search
                 .run_until(&data, &Classification, epoch + 1)
@@ -597,20 +596,19 @@ impl MethodJob<'_> {
 }
 
 impl Job for MethodJob<'_> {
-    fn run<B: AutodiffBackend, X: Mixer<B>>(
+    fn run<B: AutodiffBackend>(
         mut self,
-        mixer: X,
-        step: ArchStep,
+        method: SearchMethod,
         strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String> {
         let config = SmallConvConfig::default();
         if self.method == Method::DrnasWs {
             let net = SmallConvWs::<B>::new(config, &device).map_err(|e| e.to_string())?;
-            self.search(net, mixer, step, strategy, device)
+            self.search(net, method, strategy, device)
         } else {
             let net = SmallConv::<B>::new(config, &device).map_err(|e| e.to_string())?;
-            self.search(net, mixer, step, strategy, device)
+            self.search(net, method, strategy, device)
         }
     }
 }

@@ -9,7 +9,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tangle_core::{Extract, SearchSpec};
-use tangle_optim::{ArchStep, Mixer};
+use tangle_optim::Method as SearchMethod;
 use tangle_spaces::small_conv::{self, SmallConv, SmallConvConfig};
 
 use crate::common::{self, images, Args, Job, Strategy};
@@ -258,10 +258,9 @@ pub fn summarize<R: Row>(
 }
 
 impl Job for Build {
-    fn run<B: AutodiffBackend, X: Mixer<B>>(
+    fn run<B: AutodiffBackend>(
         self,
-        _mixer: X,
-        _step: ArchStep,
+        _method: SearchMethod,
         _strategy: Strategy,
         device: B::Device,
     ) -> Result<(), String> {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tangle_core::{Architecture, Mixtures, SearchSpec, Supernet, Widening};
 
 use crate::error::{OptimError, Result};
+use crate::method::{Method, MethodMixer};
 use crate::mixer::{argmax, Mixer};
 use crate::params::{host, ArchParams};
 use crate::prune::CandidateMask;
@@ -416,12 +417,12 @@ pub struct EpochRecord {
     pub valid_acc: Option<f32>,
     /// Weight learning rate of the epoch.
     pub lr: f64,
-    /// α per decision.
+    /// α per decision (empty for a method without α).
     pub alpha: Vec<Vec<f32>>,
-    /// The mixer's probabilities per decision.
+    /// The mixer's probabilities per decision (empty for a method without α).
     pub probabilities: Vec<Vec<f32>>,
-    /// The current argmax architecture.
-    pub architecture: Architecture,
+    /// The current argmax architecture; `None` for SPOS, which has none of its own.
+    pub architecture: Option<Architecture>,
     /// Seconds since this `Search` first ran (a resumed search counts from its resumption).
     pub seconds: f64,
 }
@@ -964,6 +965,29 @@ where
     started: Option<Instant>,
 }
 
+impl<B, M> Search<B, M, MethodMixer>
+where
+    B: AutodiffBackend,
+    M: Supernet<B> + AutodiffModule<B>,
+{
+    /// A search by `method` from a freshly built supernet: the method's mixer (its draws and α
+    /// seeded by `seed`) and α step; `config.arch_step` is set from the method, and for SPOS
+    /// there is no α, so every epoch is a weight epoch whatever `config.warmup_epochs` says.
+    pub fn with_method(
+        model: M,
+        method: Method,
+        config: SearchConfig,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let config = SearchConfig {
+            arch_step: method.arch_step().unwrap_or(ArchStep::FirstOrder),
+            ..config
+        };
+        Self::new(model, method.mixer(seed), config, seed, device)
+    }
+}
+
 impl<B, M, X> Search<B, M, X>
 where
     B: AutodiffBackend,
@@ -980,7 +1004,12 @@ where
     ) -> Result<Self> {
         config.check()?;
         model.visit(&mut Realize);
-        let alphas = ArchParams::new(model.spec(), seed, device);
+        // A mixer without α (SPOS, a fixed path) gets none: nothing to step, save or plot.
+        let alphas = if mixer.has_alpha() {
+            ArchParams::new(model.spec(), seed, device)
+        } else {
+            ArchParams { alpha: Vec::new() }
+        };
         let a_opt = arch_optimizer(&config);
         Ok(Search {
             w_opt: WeightOpt::new(
@@ -1014,13 +1043,27 @@ where
         self
     }
 
-    /// The current argmax architecture (over the kept candidates, once pruned).
+    /// The current argmax architecture (over the kept candidates, once pruned). Errors for a
+    /// method without one (SPOS: a second-stage search picks it from the trained supernet).
     pub fn architecture(&self) -> Result<Architecture> {
+        self.current_architecture()?.ok_or_else(|| {
+            OptimError::Config(format!(
+                "a `{}` search trains a supernet and has no architecture of its own: pick one \
+                 with a second-stage search (tangle_twostage::random_search or evolution)",
+                self.mixer.name()
+            ))
+        })
+    }
+
+    fn current_architecture(&self) -> Result<Option<Architecture>> {
         let idx = match &self.mask {
             None => self.mixer.argmax(&self.alphas),
-            Some(_) => self.probabilities().iter().map(|p| argmax(p)).collect(),
+            Some(_) => Some(self.probabilities().iter().map(|p| argmax(p)).collect()),
         };
-        Ok(self.model.spec().architecture(&idx)?)
+        Ok(match idx {
+            Some(idx) => Some(self.model.spec().architecture(&idx)?),
+            None => None,
+        })
     }
 
     /// The mixer's probabilities per decision, pruned candidates at zero (see [`CandidateMask`]).
@@ -1342,7 +1385,7 @@ where
             let epoch = self.epoch;
             self.mixer.start_epoch(epoch, self.config.epochs);
             let lr = self.config.lr_at(epoch);
-            let update_alpha = epoch >= self.config.warmup_epochs;
+            let update_alpha = self.mixer.has_alpha() && epoch >= self.config.warmup_epochs;
             let (mut tl, mut ta, mut vl, mut va) = (0.0, 0.0, 0.0, 0.0);
             let (mut n_ta, mut n_vl, mut n_va) = (0, 0, 0);
             for step in 0..steps {
@@ -1393,7 +1436,7 @@ where
                 lr,
                 alpha: self.alphas.values(),
                 probabilities: self.probabilities(),
-                architecture: self.architecture()?,
+                architecture: self.current_architecture()?,
                 seconds: start.elapsed().as_secs_f64(),
             };
             if let Some(pb) = &bar {

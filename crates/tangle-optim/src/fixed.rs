@@ -7,10 +7,9 @@ use crate::error::Result;
 use crate::mixer::Mixer;
 use crate::params::ArchParams;
 
-/// Every pass runs one fixed architecture, in single-path mode on its sliced weights; α is
-/// never used. Run it with a [`crate::Search`] whose every epoch is a weight epoch
-/// (`warmup_epochs = epochs`) on a freshly built supernet, and the supernet trains exactly that
-/// network alone, with the search's data, optimizer and schedule — the reference a discovered
+/// Every pass runs one fixed architecture, in single-path mode on its sliced weights; it has no
+/// α, so a [`crate::Search`] runs weight steps only. Run on a freshly built supernet, the
+/// supernet trains exactly that network alone, with the search's data, optimizer and schedule — the reference a discovered
 /// architecture's inherited-weight score is compared with.
 #[derive(Debug, Clone)]
 pub struct FixedPath {
@@ -51,6 +50,14 @@ impl<B: Backend> Mixer<B> for FixedPath {
                     .collect()
             })
             .collect()
+    }
+
+    fn has_alpha(&self) -> bool {
+        false
+    }
+
+    fn argmax(&self, _alphas: &ArchParams<B>) -> Option<Vec<usize>> {
+        Some(self.indices.clone())
     }
 
     fn name(&self) -> &'static str {

@@ -34,6 +34,7 @@ pub mod engine;
 pub mod error;
 pub mod fixed;
 pub mod gdas;
+pub mod method;
 pub mod mixer;
 pub mod params;
 pub mod plot;
@@ -41,6 +42,7 @@ pub mod progressive;
 pub mod prune;
 pub mod sparsemax;
 pub mod special;
+pub mod uniform;
 
 pub use darts::{Darts, Normalizer};
 pub use drnas::Drnas;
@@ -51,8 +53,10 @@ pub use engine::{
 pub use error::{OptimError, Result};
 pub use fixed::FixedPath;
 pub use gdas::Gdas;
+pub use method::{Method, MethodMixer};
 pub use mixer::{argmax, Mixer};
 pub use params::ArchParams;
 pub use progressive::{Progressive, Stage};
 pub use prune::CandidateMask;
 pub use tangle_core;
+pub use uniform::UniformPath;

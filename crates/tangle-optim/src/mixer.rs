@@ -21,12 +21,22 @@ pub trait Mixer<B: Backend> {
     /// DARTS and GDAS, the Dirichlet mean for DrNAS.
     fn probabilities(&self, alphas: &ArchParams<B>) -> Vec<Vec<f32>>;
 
-    /// The discretized architecture: argmax of [`Mixer::probabilities`] per decision.
-    fn argmax(&self, alphas: &ArchParams<B>) -> Vec<usize> {
-        self.probabilities(alphas)
-            .iter()
-            .map(|p| argmax(p))
-            .collect()
+    /// The discretized architecture as candidate indices: argmax of [`Mixer::probabilities`]
+    /// per decision. `None` when the mixer stands for no architecture (SPOS: its supernet is
+    /// searched by a second stage).
+    fn argmax(&self, alphas: &ArchParams<B>) -> Option<Vec<usize>> {
+        Some(
+            self.probabilities(alphas)
+                .iter()
+                .map(|p| argmax(p))
+                .collect(),
+        )
+    }
+
+    /// Whether α drives the mixtures. Without α (SPOS's uniform sampling, a fixed path) the
+    /// engine runs no α step and no validation pass.
+    fn has_alpha(&self) -> bool {
+        true
     }
 
     /// An extra term for the architecture loss (DrNAS's KL to the prior), if any.

@@ -95,7 +95,7 @@ fn drnas_concentration_and_samples() {
     let probs = drnas.probabilities(&alphas);
     let s: f32 = c.iter().sum();
     assert!((probs[0][2] - 3.0 / s).abs() < 1e-6);
-    assert_eq!(drnas.argmax(&alphas), vec![2]);
+    assert_eq!(drnas.argmax(&alphas), Some(vec![2]));
     let mut mean = [0f32; 3];
     for d in 0..400 {
         let Mixture::Weights(w) = drnas
@@ -159,7 +159,7 @@ fn probability_plot_has_a_panel_per_decision_and_a_line_per_candidate() {
         lr: 0.1,
         alpha: vec![],
         probabilities: vec![vec![p, 1.0 - p], vec![0.2, 0.3, 0.5]],
-        architecture: Architecture::new(),
+        architecture: Some(Architecture::new()),
         seconds: 0.0,
     };
     let svg = tangle_optim::plot::probabilities_svg(&[rec(0.5), rec(0.9)], &spec, 2);
@@ -200,7 +200,7 @@ fn fixed_path_runs_one_architecture_on_every_draw() {
         Mixer::<AB>::probabilities(&fixed, &alphas),
         vec![vec![0.0, 1.0], vec![1.0, 0.0, 0.0]]
     );
-    assert_eq!(Mixer::<AB>::argmax(&fixed, &alphas), vec![1, 0]);
+    assert_eq!(Mixer::<AB>::argmax(&fixed, &alphas), Some(vec![1, 0]));
     let mut wrong = tangle_core::Architecture::new();
     wrong.set("a", 5);
     assert!(FixedPath::new(&spec, &wrong).is_err());

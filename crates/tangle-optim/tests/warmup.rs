@@ -5,7 +5,7 @@ use common::*;
 use std::cell::Cell;
 
 use burn::tensor::Tensor;
-use tangle_optim::{Darts, Regression, Search, SearchConfig, SearchData};
+use tangle_optim::{ArchStep, Darts, Method, Mixer, Regression, Search, SearchConfig, SearchData};
 
 /// [`ProbeData`] that counts the validation batches it serves.
 struct Counting {
@@ -56,4 +56,74 @@ fn warm_up_epochs_skip_the_validation_pass() {
     // The α of a warm-up epoch did not move.
     assert_eq!(records[0].alpha, records[1].alpha);
     assert_ne!(records[1].alpha, records[2].alpha);
+}
+
+/// SPOS is a method without α: no α step and no validation pass in any epoch, whatever the
+/// warm-up setting, and no architecture of its own — while the weights still train.
+#[test]
+fn spos_never_reads_validation_data_and_has_no_architecture() {
+    let device = Default::default();
+    let data = Counting {
+        inner: ProbeData::new(2, 3, 4, &device),
+        valid_calls: Cell::new(0),
+    };
+    let config = SearchConfig {
+        epochs: 3,
+        warmup_epochs: 0,
+        ..SearchConfig::default()
+    };
+    let mut search = Search::with_method(
+        Probe::<AB>::new(false, &device),
+        Method::Spos,
+        config,
+        0,
+        &device,
+    )
+    .unwrap();
+    let records = search.run(&data, &Regression).unwrap().to_vec();
+    assert_eq!(data.valid_calls.get(), 0);
+    assert!(search.alphas.alpha.is_empty());
+    for r in &records {
+        assert!(r.valid_loss.is_none() && r.architecture.is_none() && r.alpha.is_empty());
+    }
+    assert!(records[2].train_loss < records[0].train_loss, "{records:?}");
+    assert!(search.architecture().is_err());
+}
+
+/// The method value carries its α step: DARTS v2 runs the second-order step (one extra
+/// validation pass and unrolled weight step per α step is not observable here, but the
+/// config the search runs with is), and every method with α reads validation batches.
+#[test]
+fn with_method_sets_the_alpha_step_and_the_mixer() {
+    let device = Default::default();
+    for method in Method::ALL {
+        let data = Counting {
+            inner: ProbeData::new(3, 2, 4, &device),
+            valid_calls: Cell::new(0),
+        };
+        let config = SearchConfig {
+            epochs: 1,
+            arch_step: ArchStep::SecondOrder, // overridden by the method
+            ..SearchConfig::default()
+        };
+        let mut search =
+            Search::with_method(Probe::<AB>::new(false, &device), method, config, 0, &device)
+                .unwrap();
+        assert_eq!(
+            Some(search.config.arch_step).filter(|_| method.has_alpha()),
+            method.arch_step(),
+            "{method}"
+        );
+        assert_eq!(
+            Mixer::<AB>::name(&search.mixer),
+            method.name().split('-').next().unwrap()
+        );
+        search.run(&data, &Regression).unwrap();
+        assert_eq!(data.valid_calls.get() > 0, method.has_alpha(), "{method}");
+        assert_eq!(
+            search.architecture().is_ok(),
+            method.has_alpha(),
+            "{method}"
+        );
+    }
 }

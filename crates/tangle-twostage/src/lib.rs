@@ -2,10 +2,9 @@
 //!
 //! The two-stage baselines of the paper on the same weight-entangled supernets:
 //!
-//! 1. SPOS supernet training ([`spos`]): each step trains one uniformly sampled single path.
-//!    [`Spos`] is a `tangle_optim::Mixer`, so the search engine trains it with all its
-//!    optimizers, schedules, records and checkpoint / resume ([`spos_config`] turns every epoch
-//!    into a weight epoch).
+//! 1. SPOS supernet training: `tangle_optim::Search::with_method(.., Method::Spos, ..)` trains
+//!    one uniformly sampled single path per step, with no α and no validation pass, using the
+//!    engine's optimizers, schedules, records and checkpoint / resume.
 //! 2. Search on the trained supernet ([`search`]): [`random_search`] or AutoFormer-style
 //!    [`evolution`], each candidate scored by [`evaluate::score`] (inherited weights on the
 //!    validation split), optionally inside a parameter / FLOPs [`Window`]. Every evaluation is
@@ -59,7 +58,6 @@
 pub mod error;
 pub mod evaluate;
 pub mod search;
-pub mod spos;
 pub mod stats;
 
 pub use error::{Result, TwoStageError};
@@ -67,5 +65,4 @@ pub use evaluate::{recalibrate, score, Metric};
 pub use search::{
     evolution, random_search, Candidate, EvolutionConfig, Genome, History, Resource, Window,
 };
-pub use spos::{spos_config, Spos};
 pub use tangle_core;

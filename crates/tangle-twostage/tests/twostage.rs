@@ -4,10 +4,8 @@ use burn::module::AutodiffModule;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use tangle_core::{Architecture, SearchSpec, Supernet};
-use tangle_optim::{Classification, Search, SearchConfig, SearchData};
-use tangle_twostage::{
-    evolution, random_search, score, spos_config, EvolutionConfig, Genome, Metric, Spos, Window,
-};
+use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData};
+use tangle_twostage::{evolution, random_search, score, EvolutionConfig, Genome, Metric, Window};
 
 type AB = Autodiff<Flex>;
 
@@ -175,7 +173,8 @@ impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Tiny {
         (self.0.clone().slice([r.clone()]), self.1.clone().slice([r]))
     }
     fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
-        (self.0.clone().slice([8..12]), self.1.clone().slice([8..12]))
+        // SPOS has no α step, so nothing may read the validation split while training.
+        panic!("SPOS supernet training read a validation batch")
     }
 }
 
@@ -190,16 +189,22 @@ fn spos_trains_single_paths_and_leaves_alpha_alone_then_rs_scores_candidates() {
         ),
     );
     let net = tangle_spaces::toy_cell::ToyCell::<AB>::new(&device).unwrap();
-    let config = spos_config(SearchConfig {
+    // Warm-up 0: SPOS needs no warm-up setting to skip α; it has none.
+    let config = SearchConfig {
         epochs: 2,
+        warmup_epochs: 0,
         ..SearchConfig::toy_cell()
-    });
-    let mut search = Search::new(net, Spos::new(0), config, 0, &device).unwrap();
-    let alphas = search.alphas.values();
+    };
+    let mut search = Search::with_method(net, Method::Spos, config, 0, &device).unwrap();
+    assert!(search.alphas.alpha.is_empty(), "SPOS has no α");
     let before = search.model.clone().valid();
     search.run(&data, &Classification).unwrap();
-    assert_eq!(search.alphas.values(), alphas);
     assert_eq!(search.records.len(), 2);
+    for r in &search.records {
+        assert!(r.architecture.is_none() && r.valid_loss.is_none() && r.alpha.is_empty());
+    }
+    let e = search.architecture().unwrap_err().to_string();
+    assert!(e.contains("`spos`") && e.contains("second-stage"), "{e}");
     // The weights moved.
     let x = data.0.clone().inner().slice([0..2]);
     let spec = search.model.spec().clone();

@@ -11,7 +11,7 @@ use tangle_core::{
     Architecture, DecisionKey, DepthMixer, Extract, Mixtures, Result, SearchSpec, SuperLinear,
     SuperLinearConfig, Supernet,
 };
-use tangle_optim::{Drnas, Regression, Search, SearchConfig, SearchData, WeightOptimizer};
+use tangle_optim::{Method, Regression, Search, SearchConfig, SearchData, WeightOptimizer};
 
 
 /// The supernet.
@@ -143,12 +143,14 @@ pub fn check<AB: AutodiffBackend>(device: &AB::Device) {
         lr_min: 1e-3,
         ..SearchConfig::default()
     };
-    let mut search = Search::new(net, Drnas::new(7), config, 7, &device).expect("search");
+    let mut search = Search::with_method(net, Method::Drnas, config, 7, &device).expect("search");
     search.run(&data, &Regression).expect("search runs");
     let (first, last) = (&search.records[0], &search.records[3]);
     println!(
         "train loss {:.3} → {:.3}, architecture {}",
-        first.train_loss, last.train_loss, last.architecture
+        first.train_loss,
+        last.train_loss,
+        last.architecture.as_ref().expect("DrNAS has an argmax")
     );
     assert!(last.train_loss.is_finite() && last.train_loss < first.train_loss);
     // α moved away from uniform.
