@@ -80,13 +80,16 @@ fn spos_never_reads_validation_data_and_has_no_architecture() {
         &device,
     )
     .unwrap();
+    let before = search.model.fc.weight.val().into_data();
     let records = search.run(&data, &Regression).unwrap().to_vec();
     assert_eq!(data.valid_calls.get(), 0);
     assert!(search.alphas.alpha.is_empty());
     for r in &records {
         assert!(r.valid_loss.is_none() && r.architecture.is_none() && r.alpha.is_empty());
     }
-    assert!(records[2].train_loss < records[0].train_loss, "{records:?}");
+    // The weights trained (the loss of randomly drawn paths need not fall monotonically).
+    assert_ne!(search.model.fc.weight.val().into_data(), before);
+    assert!(records.iter().all(|r| r.train_loss.is_finite()));
     assert!(search.architecture().is_err());
 }
 
