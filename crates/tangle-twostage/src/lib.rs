@@ -5,7 +5,8 @@
 //! 1. SPOS supernet training: `tangle_optim::Search::with_method(.., Method::Spos, ..)` trains
 //!    one uniformly sampled single path per step, with no α and no validation pass, using the
 //!    engine's optimizers, schedules, records and checkpoint / resume.
-//! 2. Search on the trained supernet ([`search`]): [`random_search`] or AutoFormer-style
+//! 2. Search on the trained supernet ([`TrainedSupernet`], or [`search`] with a score of your
+//!    own): [`random_search`] or AutoFormer-style
 //!    [`evolution`], each candidate scored by [`evaluate::score`] (inherited weights on the
 //!    validation split), optionally inside a parameter / FLOPs [`Window`]. Every evaluation is
 //!    recorded in a [`History`].
@@ -59,10 +60,12 @@ pub mod error;
 pub mod evaluate;
 pub mod search;
 pub mod stats;
+pub mod supernet;
 
 pub use error::{Result, TwoStageError};
 pub use evaluate::{recalibrate, score, Metric};
 pub use search::{
     evolution, random_search, Candidate, EvolutionConfig, Genome, History, Resource, Window,
 };
+pub use supernet::TrainedSupernet;
 pub use tangle_core;

@@ -1,11 +1,13 @@
 //! SPOS training, mutation / crossover validity on every space, windows, reproducibility.
 use burn::backend::{Autodiff, Flex};
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use tangle_core::{Architecture, SearchSpec, Supernet};
 use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData};
-use tangle_twostage::{evolution, random_search, score, EvolutionConfig, Genome, Metric, Window};
+use tangle_twostage::{
+    evolution, random_search, score, EvolutionConfig, Genome, Metric, TrainedSupernet, Window,
+};
 
 type AB = Autodiff<Flex>;
 
@@ -226,6 +228,45 @@ fn spos_trains_single_paths_and_leaves_alpha_alone_then_rs_scores_candidates() {
     assert_eq!(h.evaluated.len(), 6);
     assert!(h.evaluated.iter().all(|c| (0.0..=1.0).contains(&c.score)));
     assert!(h.to_json_lines().lines().count() == 6);
+
+    // The same search through `TrainedSupernet`: the same candidates, the same scores.
+    let trained = TrainedSupernet::new(&search.model, &valid, &Classification, Metric::NegLoss);
+    let by_hand = random_search(&spec, 6, None, 0, |a| {
+        score(&after, a, &valid, &Classification, Metric::NegLoss)
+    })
+    .unwrap();
+    let through = trained.random_search(6, None, 0).unwrap();
+    let pairs = |h: &tangle_twostage::History| -> Vec<(String, f32)> {
+        h.evaluated
+            .iter()
+            .map(|c| (c.architecture.to_json(), c.score))
+            .collect()
+    };
+    assert_eq!(pairs(&through), pairs(&by_hand));
+    // With recalibration, each candidate's batch norms are re-estimated first: the score is
+    // the one recalibrate-then-score gives by hand, from the same starting statistics.
+    let inputs = vec![data.0.clone().slice([0..4]), data.0.clone().slice([4..8])];
+    let arch = spec.architecture(&[3, 2, 1, 0, 1, 2]).unwrap();
+    // Two independent copies (fresh modules: clones would share the running statistics),
+    // without dropout, whose draws would differ between the two recalibrations.
+    let fresh = || {
+        let mut net = tangle_spaces::toy_cell::ToyCell::<AB>::new(&device)
+            .unwrap()
+            .load_record(search.model.clone().into_record());
+        net.dropout = burn::nn::DropoutConfig::new(0.0).init();
+        net
+    };
+    let a = fresh();
+    let recal = TrainedSupernet::new(&a, &valid, &Classification, Metric::NegLoss)
+        .with_recalibration(&inputs)
+        .score(&arch)
+        .unwrap();
+    let b = fresh();
+    tangle_twostage::recalibrate(&b, &arch, &inputs).unwrap();
+    let manual = score(&b.valid(), &arch, &valid, &Classification, Metric::NegLoss).unwrap();
+    assert_eq!(recal, manual);
+    let plain = trained.score(&arch).unwrap();
+    assert_ne!(recal, plain, "recalibration changed nothing");
 }
 
 #[test]
