@@ -67,5 +67,5 @@ pub use evaluate::{recalibrate, score, Metric};
 pub use search::{
     evolution, random_search, Candidate, EvolutionConfig, Genome, History, Resource, Window,
 };
-pub use supernet::TrainedSupernet;
+pub use supernet::{TrainedSupernet, ValidBatch};
 pub use tangle_core;

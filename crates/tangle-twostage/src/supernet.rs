@@ -9,6 +9,12 @@ use crate::error::Result;
 use crate::evaluate::{recalibrate, score, Metric};
 use crate::search::{evolution, random_search, EvolutionConfig, History, Window};
 
+/// A validation batch on the inference backend of `M`: its input and its target.
+pub type ValidBatch<B, M, T> = (
+    <<M as AutodiffModule<B>>::InnerModule as Supernet<<B as AutodiffBackend>::InnerBackend>>::Input,
+    T,
+);
+
 /// A supernet trained by SPOS (`tangle_optim::Search::with_method(.., Method::Spos, ..)`, its
 /// `model` after the run), ready for a second-stage search. Each candidate is scored by
 /// [`score`] on the validation batches with the inherited weights, after [`recalibrate`]
@@ -27,7 +33,7 @@ where
     M::InnerModule: Supernet<B::InnerBackend>,
 {
     model: &'a M,
-    valid: &'a [(<M::InnerModule as Supernet<B::InnerBackend>>::Input, T)],
+    valid: &'a [ValidBatch<B, M, T>],
     objective: &'a O,
     metric: Metric,
     recalibration: &'a [M::Input],
@@ -46,7 +52,7 @@ where
     /// `objective` and `metric`; no recalibration.
     pub fn new(
         model: &'a M,
-        valid: &'a [(<M::InnerModule as Supernet<B::InnerBackend>>::Input, T)],
+        valid: &'a [ValidBatch<B, M, T>],
         objective: &'a O,
         metric: Metric,
     ) -> Self {
