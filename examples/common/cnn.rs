@@ -8,7 +8,7 @@ use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
-use tangle_core::{Architecture, Mixtures, Supernet, Widening};
+use tangle_core::{Architecture, Extract, Mixtures, Supernet, Widening};
 use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
 use tangle_optim::plot::probabilities_svg;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use tangle_core::Supernet;
+use tangle_core::{Extract, Supernet};
 use tangle_data::text::{read_text, read_tokens};
 use tangle_data::{shipped, CharVocab, TextBatches};
 use tangle_optim::plot::probabilities_svg;

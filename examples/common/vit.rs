@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use tangle_core::Supernet;
+use tangle_core::{Extract, Supernet};
 use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
 use tangle_optim::plot::probabilities_svg;

@@ -9,7 +9,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ElementConversion;
 use serde::{Deserialize, Serialize};
-use tangle_core::{Architecture, SearchSpec, Supernet};
+use tangle_core::{Architecture, Extract, SearchSpec, Supernet};
 use tangle_data::{shipped, CharVocab, TextBatches};
 use tangle_optim::{
     Classification, FixedPath, Method as SearchMethod, Objective, ParamPenalty, Search,

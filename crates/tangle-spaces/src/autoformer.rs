@@ -270,48 +270,6 @@ impl<B: Backend> AutoFormer<B> {
         arch.validate(&self.spec)?;
         Ok(arch)
     }
-
-    /// Trainable parameters of the discretized network at `arch`, from the choices alone.
-    pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        let a = self.describe(arch)?;
-        let c = &self.config;
-        let e = a.embed_dim;
-        let mut total = c.channels * c.patch * c.patch * e + e; // patch embedding
-        total += e + c.tokens() * e; // cls, positions
-                                     // Relative positions: key and value encodings, two tables of 2m + 2 rows each.
-        let relative = c
-            .relative_position
-            .map_or(0, |m| 2 * 2 * (2 * m + 2) * c.head_dim);
-        for (&r, &h) in a.mlp_ratio.iter().zip(&a.num_heads) {
-            let (hd, m) = (h * c.head_dim, scaled(e, r));
-            total += 4 * e // two LayerNorms
-                + e * 3 * hd + 3 * hd // qkv
-                + hd * e + e // proj
-                + e * m + m // fc1
-                + m * e + e // fc2
-                + relative;
-        }
-        Ok(total + 2 * e + e * c.classes + c.classes)
-    }
-
-    /// The discretized ViT at `arch`, with the inherited weights.
-    pub fn extract(&self, arch: &Architecture) -> Result<ViT<B>> {
-        arch.validate(&self.spec)?;
-        let e = arch.index(&self.keys.embed)?;
-        let blocks = self.blocks[..arch.value(&self.keys.depth)?]
-            .iter()
-            .map(|b| b.extract(arch))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ViT {
-            patch: self.patch.extract(e)?,
-            cls: Param::from_tensor(self.cls.extract(e)?.weight.val()),
-            pos: Param::from_tensor(self.pos.extract(e)?.weight.val()),
-            blocks,
-            norm: self.norm.extract(e)?,
-            head: self.head.extract(&[e])?,
-            dropout: self.dropout.clone(),
-        })
-    }
 }
 
 fn check_image<B: Backend>(x: &Tensor<B, 4>, c: &AutoFormerConfig) -> Result<()> {
@@ -399,11 +357,45 @@ impl<B: Backend> ViT<B> {
 impl<B: Backend> tangle_core::Extract<B> for AutoFormer<B> {
     type Subnet = ViT<B>;
 
+    /// The discretized ViT at `arch`, with the inherited weights.
     fn extract(&self, arch: &Architecture) -> Result<ViT<B>> {
-        AutoFormer::extract(self, arch)
+        arch.validate(&self.spec)?;
+        let e = arch.index(&self.keys.embed)?;
+        let blocks = self.blocks[..arch.value(&self.keys.depth)?]
+            .iter()
+            .map(|b| b.extract(arch))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ViT {
+            patch: self.patch.extract(e)?,
+            cls: Param::from_tensor(self.cls.extract(e)?.weight.val()),
+            pos: Param::from_tensor(self.pos.extract(e)?.weight.val()),
+            blocks,
+            norm: self.norm.extract(e)?,
+            head: self.head.extract(&[e])?,
+            dropout: self.dropout.clone(),
+        })
     }
 
+    /// Trainable parameters of the discretized network at `arch`, from the choices alone.
     fn params(&self, arch: &Architecture) -> Result<usize> {
-        AutoFormer::params(self, arch)
+        let a = self.describe(arch)?;
+        let c = &self.config;
+        let e = a.embed_dim;
+        let mut total = c.channels * c.patch * c.patch * e + e; // patch embedding
+        total += e + c.tokens() * e; // cls, positions
+                                     // Relative positions: key and value encodings, two tables of 2m + 2 rows each.
+        let relative = c
+            .relative_position
+            .map_or(0, |m| 2 * 2 * (2 * m + 2) * c.head_dim);
+        for (&r, &h) in a.mlp_ratio.iter().zip(&a.num_heads) {
+            let (hd, m) = (h * c.head_dim, scaled(e, r));
+            total += 4 * e // two LayerNorms
+                + e * 3 * hd + 3 * hd // qkv
+                + hd * e + e // proj
+                + e * m + m // fc1
+                + m * e + e // fc2
+                + relative;
+        }
+        Ok(total + 2 * e + e * c.classes + c.classes)
     }
 }

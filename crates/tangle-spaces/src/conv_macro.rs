@@ -135,39 +135,6 @@ impl<B: Backend> ConvMacro<B> {
     pub fn keys(&self) -> &[ConvKeys] {
         &self.keys
     }
-
-    /// Number of parameters of the discretized network at `arch`, computed from the widths and
-    /// kernels alone.
-    pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        arch.validate(&self.spec)?;
-        let mut c_in = 3;
-        let mut total = 0;
-        for layer in &self.keys {
-            let (c, k) = (arch.value(&layer.channels)?, arch.value(&layer.kernel)?);
-            total += c * c_in * k * k + c;
-            c_in = c;
-        }
-        total += 256 * c_in * 49 + 256;
-        let dims = [9216, 256, 128, 64, CLASSES];
-        total += dims.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<usize>();
-        Ok(total)
-    }
-
-    /// The discretized network at `arch`, with the inherited weights.
-    pub fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
-        arch.validate(&self.spec)?;
-        let c = |i: usize| arch.index(&self.keys[i].channels);
-        let k = |i: usize| arch.index(&self.keys[i].kernel);
-        let mut convs = vec![self.convs[0].extract(&[c(0)?], k(0)?)?];
-        for i in 1..4 {
-            convs.push(self.convs[i].extract(&[c(i - 1)?, c(i)?], k(i)?)?);
-        }
-        convs.push(self.convs[4].extract(&[c(3)?], 0)?);
-        Ok(ConvMacroNet {
-            convs,
-            fcs: self.fcs.clone(),
-        })
-    }
 }
 
 /// The classifier 9216 → 256 → 128 → 64 → 10: He-initialized hidden layers; the logits layer
@@ -362,11 +329,36 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
 impl<B: Backend> tangle_core::Extract<B> for ConvMacro<B> {
     type Subnet = ConvMacroNet<B>;
 
+    /// The discretized network at `arch`, with the inherited weights.
     fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
-        ConvMacro::extract(self, arch)
+        arch.validate(&self.spec)?;
+        let c = |i: usize| arch.index(&self.keys[i].channels);
+        let k = |i: usize| arch.index(&self.keys[i].kernel);
+        let mut convs = vec![self.convs[0].extract(&[c(0)?], k(0)?)?];
+        for i in 1..4 {
+            convs.push(self.convs[i].extract(&[c(i - 1)?, c(i)?], k(i)?)?);
+        }
+        convs.push(self.convs[4].extract(&[c(3)?], 0)?);
+        Ok(ConvMacroNet {
+            convs,
+            fcs: self.fcs.clone(),
+        })
     }
 
+    /// Number of parameters of the discretized network at `arch`, computed from the widths and
+    /// kernels alone.
     fn params(&self, arch: &Architecture) -> Result<usize> {
-        ConvMacro::params(self, arch)
+        arch.validate(&self.spec)?;
+        let mut c_in = 3;
+        let mut total = 0;
+        for layer in &self.keys {
+            let (c, k) = (arch.value(&layer.channels)?, arch.value(&layer.kernel)?);
+            total += c * c_in * k * k + c;
+            c_in = c;
+        }
+        total += 256 * c_in * 49 + 256;
+        let dims = [9216, 256, 128, 64, CLASSES];
+        total += dims.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<usize>();
+        Ok(total)
     }
 }

@@ -274,42 +274,6 @@ impl<B: Backend> Darts<B> {
     pub fn config(&self) -> &DartsConfig {
         &self.config
     }
-
-    /// Trainable parameters of the discretized search network at `arch` (all 14 edges of every
-    /// cell as chosen, affine-free batch norms as in the search cell), from the choices alone.
-    pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        arch.validate(&self.spec)?;
-        let cfg = &self.config;
-        let cells_layout = layout(cfg.channels, cfg.layers, 3);
-        let c_last = STEPS * cells_layout.last().expect("layers ≥ 1").2;
-        let mut total = 81 * cfg.channels + 6 * cfg.channels + c_last * cfg.classes + cfg.classes;
-        for (cpp, cp, c, reduction, _) in cells_layout {
-            // Preprocessing: 1×1 convs (a factorized reduction has two halves: same count).
-            total += cpp * c + cp * c;
-            let w = wiring(c, reduction);
-            let choice = chosen_ops(arch, self.keys.of(reduction))?;
-            let e = c / cfg.partial;
-            for ((_, from), p) in w.edges().into_iter().zip(choice) {
-                total += match p {
-                    Primitive::Sep(k) => 2 * (e * k * k + e * e),
-                    Primitive::Dil(k) => e * k * k + e * e,
-                    Primitive::Skip if w.stride(from) == 2 => e * e,
-                    _ => 0,
-                };
-            }
-        }
-        Ok(total)
-    }
-
-    /// The discretized search network at `arch` (every edge kept with its chosen candidate),
-    /// with the inherited weights: the network the supernet computes at that architecture.
-    pub fn extract(&self, arch: &Architecture) -> Result<DartsSubnet<B>> {
-        arch.validate(&self.spec)?;
-        Ok(DartsSubnet {
-            frame: self.frame.clone(),
-            cells: extract_cells(&self.cells, arch)?,
-        })
-    }
 }
 
 impl<B: Backend> Supernet<B> for Darts<B> {
@@ -730,11 +694,39 @@ fn drop_path<B: Backend>(x: Tensor<B, 4>, p: f64) -> Tensor<B, 4> {
 impl<B: Backend> tangle_core::Extract<B> for Darts<B> {
     type Subnet = DartsSubnet<B>;
 
+    /// The discretized search network at `arch` (every edge kept with its chosen candidate),
+    /// with the inherited weights: the network the supernet computes at that architecture.
     fn extract(&self, arch: &Architecture) -> Result<DartsSubnet<B>> {
-        Darts::extract(self, arch)
+        arch.validate(&self.spec)?;
+        Ok(DartsSubnet {
+            frame: self.frame.clone(),
+            cells: extract_cells(&self.cells, arch)?,
+        })
     }
 
+    /// Trainable parameters of the discretized search network at `arch` (all 14 edges of every
+    /// cell as chosen, affine-free batch norms as in the search cell), from the choices alone.
     fn params(&self, arch: &Architecture) -> Result<usize> {
-        Darts::params(self, arch)
+        arch.validate(&self.spec)?;
+        let cfg = &self.config;
+        let cells_layout = layout(cfg.channels, cfg.layers, 3);
+        let c_last = STEPS * cells_layout.last().expect("layers ≥ 1").2;
+        let mut total = 81 * cfg.channels + 6 * cfg.channels + c_last * cfg.classes + cfg.classes;
+        for (cpp, cp, c, reduction, _) in cells_layout {
+            // Preprocessing: 1×1 convs (a factorized reduction has two halves: same count).
+            total += cpp * c + cp * c;
+            let w = wiring(c, reduction);
+            let choice = chosen_ops(arch, self.keys.of(reduction))?;
+            let e = c / cfg.partial;
+            for ((_, from), p) in w.edges().into_iter().zip(choice) {
+                total += match p {
+                    Primitive::Sep(k) => 2 * (e * k * k + e * e),
+                    Primitive::Dil(k) => e * k * k + e * e,
+                    Primitive::Skip if w.stride(from) == 2 => e * e,
+                    _ => 0,
+                };
+            }
+        }
+        Ok(total)
     }
 }

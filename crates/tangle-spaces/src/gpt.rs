@@ -189,37 +189,6 @@ impl<B: Backend> Gpt<B> {
     pub fn keys(&self) -> &GptKeys {
         &self.keys
     }
-
-    /// Trainable parameters of the discretized model at `arch` (the head is tied: not counted
-    /// twice), from the choices alone.
-    pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        arch.validate(&self.spec)?;
-        let c = &self.config;
-        let e = arch.value(&self.keys.embed)?;
-        let mut total = (c.vocab + c.context) * e + 2 * e;
-        for block in &self.keys.blocks[..arch.value(&self.keys.layers)?] {
-            let m = tangle_core::scaled(e, arch.value(&block.ratio)?);
-            total += 4 * e + (3 * e * e + 3 * e) + (e * e + e) + (e * m + m) + (m * e + e);
-        }
-        Ok(total)
-    }
-
-    /// The discretized model at `arch`, with the inherited weights.
-    pub fn extract(&self, arch: &Architecture) -> Result<GptNet<B>> {
-        arch.validate(&self.spec)?;
-        let e = arch.index(&self.keys.embed)?;
-        let blocks = self.blocks[..arch.value(&self.keys.layers)?]
-            .iter()
-            .map(|b| b.extract(arch))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(GptNet {
-            wte: self.wte.extract(e)?,
-            wpe: self.wpe.extract(e)?,
-            blocks,
-            ln_f: self.ln_f.extract(e)?,
-            dropout: self.dropout.clone(),
-        })
-    }
 }
 
 fn check_ids<B: Backend>(ids: &Tensor<B, 2, Int>, context: usize) -> Result<()> {
@@ -362,11 +331,34 @@ impl<B: Backend> GptNet<B> {
 impl<B: Backend> tangle_core::Extract<B> for Gpt<B> {
     type Subnet = GptNet<B>;
 
+    /// The discretized model at `arch`, with the inherited weights.
     fn extract(&self, arch: &Architecture) -> Result<GptNet<B>> {
-        Gpt::extract(self, arch)
+        arch.validate(&self.spec)?;
+        let e = arch.index(&self.keys.embed)?;
+        let blocks = self.blocks[..arch.value(&self.keys.layers)?]
+            .iter()
+            .map(|b| b.extract(arch))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(GptNet {
+            wte: self.wte.extract(e)?,
+            wpe: self.wpe.extract(e)?,
+            blocks,
+            ln_f: self.ln_f.extract(e)?,
+            dropout: self.dropout.clone(),
+        })
     }
 
+    /// Trainable parameters of the discretized model at `arch` (the head is tied: not counted
+    /// twice), from the choices alone.
     fn params(&self, arch: &Architecture) -> Result<usize> {
-        Gpt::params(self, arch)
+        arch.validate(&self.spec)?;
+        let c = &self.config;
+        let e = arch.value(&self.keys.embed)?;
+        let mut total = (c.vocab + c.context) * e + 2 * e;
+        for block in &self.keys.blocks[..arch.value(&self.keys.layers)?] {
+            let m = tangle_core::scaled(e, arch.value(&block.ratio)?);
+            total += 4 * e + (3 * e * e + 3 * e) + (e * e + e) + (e * m + m) + (m * e + e);
+        }
+        Ok(total)
     }
 }

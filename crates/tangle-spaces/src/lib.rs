@@ -22,11 +22,12 @@
 //!
 //! let net = ConvMacro::<Flex>::new(&Default::default())?;
 //! assert_eq!(net.spec().size(), 6561); // 3^8 architectures
-//! // An architecture is one choice per decision; discretize and count.
+//! // An architecture is one choice per decision, set through the space's keys; discretize
+//! // and count.
 //! let mut arch = Architecture::new();
-//! for i in 1..=4 {
-//!     arch.set(&format!("conv{i}.channels"), [8, 16, 32, 64][i - 1]);
-//!     arch.set(&format!("conv{i}.kernel"), 3);
+//! for layer in net.keys() {
+//!     arch.choose(&layer.channels, layer.channels.candidates()[0])?
+//!         .choose(&layer.kernel, 3)?;
 //! }
 //! let subnet = net.extract(&arch)?; // plain Burn modules with the inherited weights
 //! assert_eq!(subnet.convs.len(), 5);

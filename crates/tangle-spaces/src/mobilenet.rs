@@ -448,47 +448,6 @@ impl<B: Backend> MobileNetV3<B> {
         })
     }
 
-    /// Trainable parameters of the discretized network at `arch`, from the choices alone.
-    pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        arch.validate(&self.spec)?;
-        let mut total = Frame::<B>::params(self.classes);
-        let mut c_in = 16;
-        for (s, (&w, stage)) in WIDTHS.iter().zip(&self.keys).enumerate() {
-            for (b, block) in stage.blocks[..arch.value(&stage.depth)?].iter().enumerate() {
-                let k = arch.value(&block.kernel)?;
-                let i = if b == 0 { c_in } else { w };
-                let m = mids(i, &[arch.value(&block.expand)?])[0];
-                total += i * m + 2 * m + m * k * k + 2 * m + m * w + 2 * w;
-                if SE[s] {
-                    let r = se_dims(m);
-                    total += m * r + r + r * m + m;
-                }
-            }
-            c_in = w;
-        }
-        Ok(total)
-    }
-
-    /// The discretized network at `arch`, with the inherited weights.
-    pub fn extract(&self, arch: &Architecture) -> Result<MobileNetNet<B>> {
-        arch.validate(&self.spec)?;
-        let stages = self
-            .stages
-            .iter()
-            .zip(&self.keys)
-            .map(|(blocks, stage)| {
-                blocks[..arch.value(&stage.depth)?]
-                    .iter()
-                    .map(|blk| blk.extract(arch))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(MobileNetNet {
-            frame: self.frame.clone(),
-            stages,
-        })
-    }
-
     /// OFA's form of an architecture: kernel sizes and expansion ratios of the active blocks,
     /// and the stage depths.
     pub fn describe(&self, arch: &Architecture) -> Result<String> {
@@ -549,11 +508,44 @@ impl<B: Backend> MobileNetNet<B> {
 impl<B: Backend> tangle_core::Extract<B> for MobileNetV3<B> {
     type Subnet = MobileNetNet<B>;
 
+    /// The discretized network at `arch`, with the inherited weights.
     fn extract(&self, arch: &Architecture) -> Result<MobileNetNet<B>> {
-        MobileNetV3::extract(self, arch)
+        arch.validate(&self.spec)?;
+        let stages = self
+            .stages
+            .iter()
+            .zip(&self.keys)
+            .map(|(blocks, stage)| {
+                blocks[..arch.value(&stage.depth)?]
+                    .iter()
+                    .map(|blk| blk.extract(arch))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MobileNetNet {
+            frame: self.frame.clone(),
+            stages,
+        })
     }
 
+    /// Trainable parameters of the discretized network at `arch`, from the choices alone.
     fn params(&self, arch: &Architecture) -> Result<usize> {
-        MobileNetV3::params(self, arch)
+        arch.validate(&self.spec)?;
+        let mut total = Frame::<B>::params(self.classes);
+        let mut c_in = 16;
+        for (s, (&w, stage)) in WIDTHS.iter().zip(&self.keys).enumerate() {
+            for (b, block) in stage.blocks[..arch.value(&stage.depth)?].iter().enumerate() {
+                let k = arch.value(&block.kernel)?;
+                let i = if b == 0 { c_in } else { w };
+                let m = mids(i, &[arch.value(&block.expand)?])[0];
+                total += i * m + 2 * m + m * k * k + 2 * m + m * w + 2 * w;
+                if SE[s] {
+                    let r = se_dims(m);
+                    total += m * r + r + r * m + m;
+                }
+            }
+            c_in = w;
+        }
+        Ok(total)
     }
 }

@@ -289,41 +289,6 @@ impl<B: Backend> Nb201<B> {
     pub fn config(&self) -> &Nb201Config {
         &self.config
     }
-
-    /// Trainable parameters of the discretized network at `arch`, from the choices alone: the
-    /// benchmark's evaluation network, whose cells have affine batch norms (2 · C per
-    /// convolution edge) — 1,531,546 for the largest CIFAR-10 network (C = 16, N = 5), 73,306
-    /// for the smallest. The search supernet's cell batch norms stay affine-free, as in the
-    /// benchmark's search code.
-    pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        arch.validate(&self.spec)?;
-        let ops = chosen_ops(arch, &self.keys)?;
-        let (per_c2, convs) = ops.into_iter().fold((0, 0), |(k2, n), p| match p {
-            Primitive::Conv(k) => (k2 + k * k, n + 1),
-            _ => (k2, n),
-        });
-        let c = self.config.channels;
-        let cells: usize = (0..3)
-            .map(|s| per_c2 * (c << s) * (c << s) + 2 * convs * (c << s))
-            .sum();
-        Ok(Frame::<B>::params(&self.config) + self.config.cells * cells)
-    }
-
-    /// The discretized network at `arch`, with the inherited weights: the benchmark's
-    /// evaluation network, its cells' batch norms affine (γ = 1, β = 0 inherited from the
-    /// affine-free search cells, so it computes what the supernet's single path computes, and
-    /// trains γ and β when retrained).
-    pub fn extract(&self, arch: &Architecture) -> Result<Nb201Net<B>> {
-        arch.validate(&self.spec)?;
-        Ok(Nb201Net {
-            frame: self.frame.clone(),
-            cells: extract_cells(&self.cells, arch)?
-                .into_iter()
-                .map(FixedCell::with_affine_batch_norms)
-                .collect(),
-            cells_per_stage: self.config.cells,
-        })
-    }
 }
 
 impl<B: Backend> Supernet<B> for Nb201<B> {
@@ -364,11 +329,38 @@ impl<B: Backend> Nb201Net<B> {
 impl<B: Backend> tangle_core::Extract<B> for Nb201<B> {
     type Subnet = Nb201Net<B>;
 
+    /// The discretized network at `arch`, with the inherited weights: the benchmark's
+    /// evaluation network, its cells' batch norms affine (γ = 1, β = 0 inherited from the
+    /// affine-free search cells, so it computes what the supernet's single path computes, and
+    /// trains γ and β when retrained).
     fn extract(&self, arch: &Architecture) -> Result<Nb201Net<B>> {
-        Nb201::extract(self, arch)
+        arch.validate(&self.spec)?;
+        Ok(Nb201Net {
+            frame: self.frame.clone(),
+            cells: extract_cells(&self.cells, arch)?
+                .into_iter()
+                .map(FixedCell::with_affine_batch_norms)
+                .collect(),
+            cells_per_stage: self.config.cells,
+        })
     }
 
+    /// Trainable parameters of the discretized network at `arch`, from the choices alone: the
+    /// benchmark's evaluation network, whose cells have affine batch norms (2 · C per
+    /// convolution edge) — 1,531,546 for the largest CIFAR-10 network (C = 16, N = 5), 73,306
+    /// for the smallest. The search supernet's cell batch norms stay affine-free, as in the
+    /// benchmark's search code.
     fn params(&self, arch: &Architecture) -> Result<usize> {
-        Nb201::params(self, arch)
+        arch.validate(&self.spec)?;
+        let ops = chosen_ops(arch, &self.keys)?;
+        let (per_c2, convs) = ops.into_iter().fold((0, 0), |(k2, n), p| match p {
+            Primitive::Conv(k) => (k2 + k * k, n + 1),
+            _ => (k2, n),
+        });
+        let c = self.config.channels;
+        let cells: usize = (0..3)
+            .map(|s| per_c2 * (c << s) * (c << s) + 2 * convs * (c << s))
+            .sum();
+        Ok(Frame::<B>::params(&self.config) + self.config.cells * cells)
     }
 }

@@ -114,36 +114,6 @@ impl<B: Backend> ToyCell<B> {
             keys,
         })
     }
-
-    /// Trainable parameters of the discretized network at `arch`, from the choices alone.
-    pub fn params(&self, arch: &Architecture) -> Result<usize> {
-        arch.validate(&self.spec)?;
-        let mut total = 1152 * 128 + 128 + 128 * CLASSES + CLASSES;
-        for &(c_in, c, reduction) in &CELLS {
-            total += c_in * c + 2 * c; // preprocessing conv + affine BN
-            total += chosen_ops(arch, self.keys.of(reduction))?
-                .into_iter()
-                .map(|p| match p {
-                    // Depthwise k×k + pointwise, per unit; the BNs are affine-free.
-                    Primitive::Sep(k) => 2 * (c * k * k + c * c),
-                    Primitive::Dil(k) => c * k * k + c * c,
-                    _ => unreachable!("toy cell candidates are convolutions"),
-                })
-                .sum::<usize>();
-        }
-        Ok(total)
-    }
-
-    /// The discretized network at `arch`, with the inherited weights.
-    pub fn extract(&self, arch: &Architecture) -> Result<ToyCellNet<B>> {
-        arch.validate(&self.spec)?;
-        Ok(ToyCellNet {
-            cells: extract_cells(&self.cells, arch)?,
-            proj: self.proj.clone(),
-            classifier: self.classifier.clone(),
-            dropout: self.dropout.clone(),
-        })
-    }
 }
 
 fn check_input<B: Backend>(x: &Tensor<B, 4>, module: &str) -> Result<()> {
@@ -296,11 +266,33 @@ impl fmt::Display for ToyGenotype {
 impl<B: Backend> tangle_core::Extract<B> for ToyCell<B> {
     type Subnet = ToyCellNet<B>;
 
+    /// The discretized network at `arch`, with the inherited weights.
     fn extract(&self, arch: &Architecture) -> Result<ToyCellNet<B>> {
-        ToyCell::extract(self, arch)
+        arch.validate(&self.spec)?;
+        Ok(ToyCellNet {
+            cells: extract_cells(&self.cells, arch)?,
+            proj: self.proj.clone(),
+            classifier: self.classifier.clone(),
+            dropout: self.dropout.clone(),
+        })
     }
 
+    /// Trainable parameters of the discretized network at `arch`, from the choices alone.
     fn params(&self, arch: &Architecture) -> Result<usize> {
-        ToyCell::params(self, arch)
+        arch.validate(&self.spec)?;
+        let mut total = 1152 * 128 + 128 + 128 * CLASSES + CLASSES;
+        for &(c_in, c, reduction) in &CELLS {
+            total += c_in * c + 2 * c; // preprocessing conv + affine BN
+            total += chosen_ops(arch, self.keys.of(reduction))?
+                .into_iter()
+                .map(|p| match p {
+                    // Depthwise k×k + pointwise, per unit; the BNs are affine-free.
+                    Primitive::Sep(k) => 2 * (c * k * k + c * c),
+                    Primitive::Dil(k) => c * k * k + c * c,
+                    _ => unreachable!("toy cell candidates are convolutions"),
+                })
+                .sum::<usize>();
+        }
+        Ok(total)
     }
 }

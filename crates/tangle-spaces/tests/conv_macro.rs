@@ -2,6 +2,7 @@
 mod common;
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use tangle_core::Extract;
 use tangle_core::{CoreError, Mixture, Mixtures, Supernet};
 use tangle_optim::{Classification, Drnas, Search, SearchConfig};
 use tangle_spaces::conv_macro::{spec, ConvMacro};

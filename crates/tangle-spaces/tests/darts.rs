@@ -6,6 +6,7 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use common::*;
 use tangle_core::subnet::trainable_params;
+use tangle_core::Extract;
 use tangle_core::Supernet;
 use tangle_optim::{Classification, Objective};
 use tangle_spaces::darts::{

@@ -7,6 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use common::*;
 use tangle_core::subnet::trainable_params;
+use tangle_core::Extract;
 use tangle_core::{CoreError, Mixtures, Supernet};
 use tangle_optim::{Classification, Objective};
 use tangle_spaces::gpt::{Gpt, GptConfig};

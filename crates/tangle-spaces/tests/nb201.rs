@@ -5,6 +5,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use common::*;
 use tangle_core::subnet::trainable_params;
+use tangle_core::Extract;
 use tangle_core::Supernet;
 use tangle_spaces::nb201::{arch_string, parse_arch_string, spec, Nb201, Nb201Config, PRIMITIVES};
 use tangle_spaces::ops::Primitive;

@@ -6,6 +6,7 @@ use burn::nn::DropoutConfig;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use common::*;
 use tangle_core::subnet::trainable_params;
+use tangle_core::Extract;
 use tangle_core::{CoreError, Mixtures, Supernet};
 use tangle_spaces::ops::Primitive;
 use tangle_spaces::toy_cell::{spec, ToyCell, ToyCellNet, ToyGenotype};

@@ -3,7 +3,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use rand::SeedableRng;
-use tangle_core::{Architecture, SearchSpec, Supernet};
+use tangle_core::{Architecture, Extract, SearchSpec, Supernet};
 use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData};
 use tangle_twostage::{
     evolution, random_search, score, EvolutionConfig, Genome, Metric, TrainedSupernet, Window,
