@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use tangle_core::{Mixture, Mixtures, SearchSpec};
 
 use crate::error::Result;
-use crate::mixer::{mix_seed, Mixer};
+use crate::mixer::Mixer;
 use crate::params::ArchParams;
 
 /// Single-path one-shot training (SPOS, Guo et al. 2020): each pass picks one candidate per
@@ -36,7 +36,11 @@ impl<B: Backend> Mixer<B> for UniformPath {
         spec: &SearchSpec,
         draw: u64,
     ) -> Result<Mixtures<B>> {
-        let mut rng = StdRng::seed_from_u64(mix_seed(self.seed, draw, 0x5905));
+        // The seed mix of the former `tangle_twostage::Spos`, kept so that SPOS runs recorded
+        // before the move (the quality study's tables) are reproduced draw for draw.
+        let mut rng = StdRng::seed_from_u64(
+            self.seed ^ draw.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17),
+        );
         let picks = spec
             .decisions()
             .iter()
