@@ -123,16 +123,6 @@ impl<T: Candidate> DecisionKey<T> {
             .expect("a declared decision has candidates")
     }
 
-    /// The candidate at `index`, or an error naming the decision.
-    pub fn candidate(&self, index: usize) -> Result<&T> {
-        self.candidates
-            .get(index)
-            .ok_or_else(|| CoreError::BadMixture {
-                decision: self.name.to_string(),
-                reason: format!("index {index} out of range for {} candidates", self.len()),
-            })
-    }
-
     /// Checks that this key names the decision at its position in `spec`, with the same
     /// number of candidates.
     pub fn check(&self, spec: &SearchSpec) -> Result<()> {

@@ -188,18 +188,12 @@ impl<B: Backend> AutoFormer<B> {
         config.check()?;
         let (spec, keys) = config.declare()?;
         let e = keys.embed.candidates();
-        let blocks = keys
-            .blocks
-            .iter()
-            .map(|k| {
-                SuperBlock::new(
-                    k.clone(),
-                    HeadDim::Fixed(config.head_dim),
-                    |a| a.with_relative_position(config.relative_position),
-                    device,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = SuperBlock::stack(
+            &keys.blocks,
+            HeadDim::Fixed(config.head_dim),
+            |a| a.with_relative_position(config.relative_position),
+            device,
+        )?;
         Ok(AutoFormer {
             patch: SuperPatchEmbed::new(config.channels, config.patch, e, device)?,
             cls: SuperEmbedding::new(1, e, 0.02, device)?,

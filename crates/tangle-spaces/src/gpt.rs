@@ -155,18 +155,12 @@ impl<B: Backend> Gpt<B> {
         }
         let (spec, keys) = config.declare()?;
         let e = keys.embed.candidates();
-        let blocks = keys
-            .blocks
-            .iter()
-            .map(|k| {
-                SuperBlock::new(
-                    k.clone(),
-                    HeadDim::EmbedOverHeads,
-                    |a| a.with_causal(true).with_dropout(config.dropout),
-                    device,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = SuperBlock::stack(
+            &keys.blocks,
+            HeadDim::EmbedOverHeads,
+            |a| a.with_causal(true).with_dropout(config.dropout),
+            device,
+        )?;
         Ok(Gpt {
             wte: SuperEmbedding::new(config.vocab, e, 0.02, device)?,
             wpe: SuperEmbedding::new(config.context, e, 0.02, device)?,

@@ -65,6 +65,19 @@ impl<B: Backend> SuperBlock<B> {
         })
     }
 
+    /// One block per entry of `keys`, each built as [`SuperBlock::new`] builds it: the stack
+    /// of a transformer space (its largest depth).
+    pub fn stack(
+        keys: &[BlockKeys],
+        head_dim: HeadDim,
+        attention: impl Fn(SuperAttentionConfig) -> SuperAttentionConfig,
+        device: &B::Device,
+    ) -> Result<Vec<Self>> {
+        keys.iter()
+            .map(|k| Self::new(k.clone(), head_dim, &attention, device))
+            .collect()
+    }
+
     /// The decisions this block reads.
     pub fn keys(&self) -> &BlockKeys {
         &self.keys
