@@ -119,6 +119,7 @@ fn image_comparison_looks_its_results_up_in_the_table_and_resumes() {
         alpha_warmup: 1,
         lr: 0.025,
         arch_lr: 0.05,
+        arch_lr_candidates: vec![],
         penalty: 1.0,
         budget: 3,
         recalibration_batches: 2,
@@ -162,6 +163,78 @@ fn image_comparison_looks_its_results_up_in_the_table_and_resumes() {
         e.contains("images-methods.json") && e.contains("other settings"),
         "{e}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tuned_comparison_chooses_each_methods_arch_lr_by_validation_loss() {
+    let dir = temp("tuned");
+    let table_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/quality/images.json");
+    let results = dir.join("images-methods-tuned.json");
+    let candidates = vec![0.01, 0.3];
+    let settings = methods::Settings {
+        train_samples: 96,
+        train_portion: 0.5,
+        batch: 16,
+        epochs: 2,
+        alpha_warmup: 1,
+        lr: 0.025,
+        arch_lr: 0.05,
+        arch_lr_candidates: candidates.clone(),
+        penalty: 1.0,
+        budget: 3,
+        recalibration_batches: 2,
+    };
+    let list = [Method::Gdas, Method::TangleNasPenalty, Method::SposRs];
+    methods::run_images(&args(), &list, 2, settings.clone(), &table_path, &results).unwrap();
+    let c: Comparison<methods::Settings> = methods::load(&results).unwrap();
+    // Seed 0 of GDAS and of TangleNAS (whose choice TangleNAS + penalty takes) at each
+    // candidate; SPOS has no α and is not tuned.
+    assert_eq!(c.tuning.len(), 4);
+    let argmin = |m: &str| {
+        let runs: Vec<&Run> = c.tuning.iter().filter(|r| r.method == m).collect();
+        assert_eq!(runs.len(), 2, "{m}");
+        let best = runs
+            .iter()
+            .min_by(|a, b| a.valid_loss.unwrap().total_cmp(&b.valid_loss.unwrap()))
+            .unwrap();
+        assert!(best.valid_loss.unwrap().is_finite());
+        (best.arch_lr.unwrap(), (*best).clone())
+    };
+    let (gdas_lr, gdas_tuning) = argmin("gdas");
+    let (tangle_lr, _) = argmin("tanglenas");
+    assert!(candidates.contains(&gdas_lr) && candidates.contains(&tangle_lr));
+    let run = |m: &str, seed: u64| {
+        c.runs
+            .iter()
+            .find(|r| r.method == m && r.seed == seed)
+            .unwrap_or_else(|| panic!("{m} seed {seed}"))
+    };
+    // GDAS's seed 0 is its tuning run at the chosen α lr; seed 1 runs at that α lr too.
+    assert_eq!(run("gdas", 0).index, gdas_tuning.index);
+    assert_eq!(run("gdas", 0).valid_loss, gdas_tuning.valid_loss);
+    assert_eq!(run("gdas", 1).arch_lr, Some(gdas_lr));
+    for seed in 0..2 {
+        assert_eq!(run("tanglenas-penalty", seed).arch_lr, Some(tangle_lr));
+        assert_eq!(run("spos-rs", seed).arch_lr, None);
+        assert!(run("spos-rs", seed).valid_loss.unwrap().is_finite());
+    }
+    check_lookups(
+        &c.runs,
+        &means_from_json(&table_path, "test_accuracy"),
+        true,
+    );
+    // The report shows the choice; tuned α trajectories do not overwrite the untuned ones.
+    let truth = methods::Truth::images(&table::load(&table_path).unwrap()).unwrap();
+    let report = methods::report(&c, &truth, "inherited test acc.");
+    assert!(report.contains("α learning rates chosen"), "{report}");
+    assert_eq!(report.matches(" * |").count(), 2, "{report}");
+    assert!(dir.join("alphas/images-tuned-gdas.svg").exists());
+    assert!(!dir.join("alphas/images-gdas.svg").exists());
+    // Resuming redoes nothing.
+    methods::run_images(&args(), &list, 2, settings, &table_path, &results).unwrap();
+    let again: Comparison<methods::Settings> = methods::load(&results).unwrap();
+    assert_eq!((again.runs.len(), again.tuning.len()), (6, 4));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -238,6 +311,7 @@ fn language_table_builds_in_pieces_and_a_comparison_reads_it() {
         steps: 2,
         alpha_warmup: 1,
         arch_lr: 0.05,
+        arch_lr_candidates: vec![],
         penalty: 1.0,
         budget: 2,
         score_batches: 2,

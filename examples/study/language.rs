@@ -20,8 +20,8 @@ use tangle_twostage::Window;
 
 use crate::common::{self, Args, Job, Strategy};
 use crate::methods::{
-    peak_memory_mib, random_index, record, reset_peak_memory, run_all, searched, Method, Run,
-    Searched, Truth,
+    peak_memory_mib, random_index, record, reset_peak_memory, run_all, searched, ArchLr, Method,
+    Run, Searched, Truth,
 };
 use crate::table::{self, Row};
 
@@ -322,6 +322,10 @@ pub struct LmSettings {
     pub alpha_warmup: usize,
     /// α learning rate (Adam β = (0.5, 0.999), weight decay 1e-3).
     pub arch_lr: f64,
+    /// If not empty, the α learning rates each single-stage method chooses from on the
+    /// validation split ([`crate::methods::ArchLr::Tuned`]); `arch_lr` is then not used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arch_lr_candidates: Vec<f64>,
     /// Strength of the expected-parameter penalty (parameters in millions).
     pub penalty: f64,
     /// Candidates the second stage of SPOS evaluates.
@@ -398,19 +402,21 @@ impl Job for LmMethodJob<'_> {
             crate::common::print_epoch(search.records.last().expect("a record per epoch"));
         }
         let model = search.model.valid();
+        // The validation (α) split: SPOS scores its candidates on it, and every method's final
+        // architecture gets its inherited-weight loss there.
+        let v = TextBatches::<B::InnerBackend>::split(
+            train.clone(),
+            WEIGHT_SHARE,
+            context,
+            batch,
+            1,
+            self.seed,
+            &device,
+        )
+        .map_err(|x| e(&x))?;
         let arch = match strategy {
             Strategy::Gradient => search.architecture().map_err(|x| e(&x))?,
             Strategy::Spos { es, budget } => {
-                let v = TextBatches::<B::InnerBackend>::split(
-                    train.clone(),
-                    WEIGHT_SHARE,
-                    context,
-                    batch,
-                    1,
-                    self.seed,
-                    &device,
-                )
-                .map_err(|x| e(&x))?;
                 let batches: Vec<_> = (0..s.score_batches).map(|i| v.valid(0, i)).collect();
                 let score = |arch: &Architecture| {
                     tangle_twostage::score(
@@ -446,6 +452,7 @@ impl Job for LmMethodJob<'_> {
         )
         .map_err(|x| e(&x))?;
         let inherited = heldout_loss(&model, &arch, &scorer, s.recipe.eval_batches)?;
+        let valid_loss = heldout_loss(&model, &arch, &v, s.recipe.eval_batches)?;
         let gradient = matches!(strategy, Strategy::Gradient);
         *self.result = Some(searched(
             Searched {
@@ -455,6 +462,7 @@ impl Job for LmMethodJob<'_> {
                 alphas_svg: self.alphas_svg.as_deref(),
                 search_seconds,
                 peak_memory_mib,
+                valid_loss,
             },
             &spec,
             &arch,
@@ -514,7 +522,8 @@ pub fn run_language(
         .config(vocab)
         .spec()
         .map_err(|e| e.to_string())?;
-    let mut one = |method: Method, seed: u64, alphas_svg: Option<PathBuf>| {
+    let arch_lr = ArchLr::of(settings.arch_lr, &settings.arch_lr_candidates);
+    let mut one = |method: Method, seed: u64, arch_lr: f64, alphas_svg: Option<PathBuf>| {
         let mut result = None;
         if method == Method::Random {
             let index = random_index(&spec, seed);
@@ -529,7 +538,10 @@ pub fn run_language(
         let job = LmMethodJob {
             method,
             seed,
-            settings: settings.clone(),
+            settings: LmSettings {
+                arch_lr,
+                ..settings.clone()
+            },
             truth: &truth,
             alphas_svg,
             result: &mut result,
@@ -542,6 +554,7 @@ pub fn run_language(
         methods,
         seeds,
         settings.clone(),
+        &arch_lr,
         &truth,
         table_path,
         path,

@@ -52,12 +52,16 @@ fn main() {
          \x20   Shakespeare and scored on the last 10 %.\n\
          study --table images|language --method NAME[,NAME…]|all [--seeds 4]\n\
          \x20   [--search-epochs E] [--alpha-warmup W] [--arch-lr LR] [--penalty 1.0] [--budget 20]\n\
-         \x20   [--results benches/quality/TABLE-methods.json] (+ the table's own options above)\n\
+         \x20   [--tune-arch-lr F,F,…] [--results benches/quality/TABLE-methods.json]\n\
+         \x20   (+ the table's own options above)\n\
          \x20   Runs the methods (tanglenas, drnas-ws (images), darts-v1, gdas, spos-rs, spos-es,\n\
          \x20   random, tanglenas-penalty, spos-es-window) against the table; runs already in\n\
          \x20   --results are kept, not redone. Images: E = 40, W = 10, LR = 0.05. Language: E and\n\
          \x20   the steps per epoch as the table's recipe, W = E / 4, LR = the paper's total α\n\
-         \x20   travel (3e-4 × 6000 steps) over this budget's α steps.\n\
+         \x20   travel (3e-4 × 6000 steps) over this budget's α steps. --tune-arch-lr F,…: each\n\
+         \x20   single-stage method instead chooses its α lr from LR × F on the validation split\n\
+         \x20   (seed 0, lowest validation loss of the discovered architecture; TangleNAS + penalty\n\
+         \x20   takes TangleNAS's); results then default to TABLE-methods-tuned.json.\n\
          study --table images|language --report [--results …]\n\
          \x20   Prints the comparison: rank, regret, inherited score, time, memory, tests.";
     let defaults = Args {
@@ -100,6 +104,24 @@ fn run(mut a: Args) -> Result<(), String> {
     if seeds == 0 {
         return Err("--seeds must be positive".into());
     }
+    let factors: Vec<f64> = match a.extra.remove("tune-arch-lr") {
+        None => vec![],
+        Some(list) => list
+            .split(',')
+            .map(|x| match common::num::<f64>("--tune-arch-lr", x) {
+                Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
+                Ok(_) => Err(format!("--tune-arch-lr: {x} is not a positive factor")),
+                Err(e) => Err(e),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let default_results = |table: &str| {
+        PathBuf::from(if factors.is_empty() {
+            format!("benches/quality/{table}-methods.json")
+        } else {
+            format!("benches/quality/{table}-methods-tuned.json")
+        })
+    };
     let out_or = |a: &Args, default: &str| {
         if a.out.as_os_str().is_empty() {
             PathBuf::from(default)
@@ -139,10 +161,8 @@ fn run(mut a: Args) -> Result<(), String> {
                 }
                 return dispatch(&a, build, 0);
             }
-            let results: PathBuf = a.take(
-                "results",
-                PathBuf::from("benches/quality/images-methods.json"),
-            )?;
+            let results: PathBuf = a.take("results", default_results("images"))?;
+            let arch_lr = if a.arch_lr > 0.0 { a.arch_lr } else { 0.05 };
             let settings = methods::Settings {
                 train_samples,
                 train_portion: a.train_portion,
@@ -152,7 +172,8 @@ fn run(mut a: Args) -> Result<(), String> {
                 lr: 0.025,
                 // About the paper's total α travel on the toy spaces (3e-4 × 100 epochs × 390
                 // steps ≈ 11.7) over this budget's 30 × 7 = 210 α steps.
-                arch_lr: if a.arch_lr > 0.0 { a.arch_lr } else { 0.05 },
+                arch_lr,
+                arch_lr_candidates: factors.iter().map(|f| f * arch_lr).collect(),
                 penalty: a.take("penalty", 1.0)?,
                 budget: a.take("budget", 20)?,
                 recalibration_batches: 20,
@@ -203,23 +224,22 @@ fn run(mut a: Args) -> Result<(), String> {
                 a.done()?;
                 return dispatch(&a, build, 0);
             }
-            let results: PathBuf = a.take(
-                "results",
-                PathBuf::from("benches/quality/language-methods.json"),
-            )?;
+            let results: PathBuf = a.take("results", default_results("language"))?;
             let epochs = a.take("search-epochs", recipe.epochs)?;
             let alpha_warmup = a.take("alpha-warmup", epochs / 4)?;
             check_warmup(epochs, alpha_warmup)?;
             let alpha_steps = ((epochs - alpha_warmup) * recipe.steps) as f64;
+            let arch_lr = if a.arch_lr > 0.0 {
+                a.arch_lr
+            } else {
+                3e-4 * 6000.0 / alpha_steps
+            };
             let settings = language::LmSettings {
                 epochs,
                 steps: recipe.steps,
                 alpha_warmup,
-                arch_lr: if a.arch_lr > 0.0 {
-                    a.arch_lr
-                } else {
-                    3e-4 * 6000.0 / alpha_steps
-                },
+                arch_lr,
+                arch_lr_candidates: factors.iter().map(|f| f * arch_lr).collect(),
                 penalty: a.take("penalty", 1.0)?,
                 budget: a.take("budget", 20)?,
                 score_batches: 10,

@@ -95,6 +95,18 @@ impl Method {
     pub fn constrained(&self) -> bool {
         matches!(self, Method::TangleNasPenalty | Method::SposEsWindow)
     }
+
+    /// Whose α-learning-rate choice this method runs with when the comparison chooses α lr on
+    /// the validation split (`--tune-arch-lr`): its own for the single-stage methods; TangleNAS's
+    /// for TangleNAS + penalty (the same mixer and α step; the penalty's own strength is a
+    /// separate setting); none for the methods without α.
+    pub fn arch_lr_from(&self) -> Option<Method> {
+        match self {
+            Method::TangleNas | Method::DrnasWs | Method::DartsV1 | Method::Gdas => Some(*self),
+            Method::TangleNasPenalty => Some(Method::TangleNas),
+            Method::SposRs | Method::SposEs | Method::SposEsWindow | Method::Random => None,
+        }
+    }
 }
 
 impl FromStr for Method {
@@ -130,6 +142,10 @@ pub struct Settings {
     pub lr: f64,
     /// α learning rate (Adam β = (0.5, 0.999), weight decay 1e-3).
     pub arch_lr: f64,
+    /// If not empty, the α learning rates each single-stage method chooses from on the
+    /// validation split ([`ArchLr::Tuned`]); `arch_lr` is then not used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arch_lr_candidates: Vec<f64>,
     /// Strength of the expected-parameter penalty (parameters in millions).
     pub penalty: f64,
     /// Candidates the second stage of SPOS evaluates.
@@ -178,6 +194,15 @@ pub struct Run {
     pub peak_memory_mib: Option<f64>,
     /// The mixer's final probabilities (gradient methods).
     pub probabilities: Option<Vec<Vec<f32>>>,
+    /// The α learning rate the run used (gradient methods; absent in files from before
+    /// 2026-12-03, whose runs all used the settings' `arch_lr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch_lr: Option<f64>,
+    /// The loss of the supernet's single path at the architecture (inherited weights; images:
+    /// batch norm recalibrated) on the search's own validation split — the α split, never the
+    /// test data. What `--tune-arch-lr` chooses by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_loss: Option<f32>,
 }
 
 /// The comparison file: its settings and runs.
@@ -189,6 +214,10 @@ pub struct Comparison<S> {
     pub table: PathBuf,
     /// The runs.
     pub runs: Vec<Run>,
+    /// With `--tune-arch-lr`: the seed-0 runs at every candidate α learning rate that chose
+    /// each method's α lr (lowest `valid_loss`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tuning: Vec<Run>,
 }
 
 /// Where the discovered architecture stands in the table.
@@ -348,6 +377,8 @@ pub fn record(
         search_seconds,
         peak_memory_mib,
         probabilities,
+        arch_lr: None,
+        valid_loss: None,
     })
 }
 
@@ -365,6 +396,8 @@ pub struct Searched<'a> {
     pub search_seconds: f64,
     /// Peak resident memory, MiB.
     pub peak_memory_mib: Option<f64>,
+    /// The architecture's inherited-weight loss on the validation (α) split.
+    pub valid_loss: f32,
 }
 
 /// A search's record: the α trajectories drawn (single-stage searches: their epoch records and
@@ -384,7 +417,7 @@ pub fn searched(
             .map_err(|x| format!("{}: {x}", path.display()))?;
     }
     let index = spec.indices(arch).map_err(|e| e.to_string())?;
-    record(
+    let run = record(
         s.truth,
         s.method,
         s.seed,
@@ -394,7 +427,11 @@ pub fn searched(
         s.search_seconds,
         s.peak_memory_mib,
         alphas.map(|(_, p)| p),
-    )
+    )?;
+    Ok(Run {
+        valid_loss: Some(s.valid_loss),
+        ..run
+    })
 }
 
 /// Resets the process's peak resident memory (Linux: `/proc/self/clear_refs`), so that the next
@@ -509,20 +546,22 @@ impl MethodJob<'_> {
         let recalibration: Vec<Tensor<B, 4>> = (0..s.recalibration_batches)
             .map(|i| data.train(i / steps, i % steps).0)
             .collect();
+        // The validation (α) split without augmentation: SPOS scores its candidates on it, and
+        // every method's final architecture gets its inherited-weight loss there.
+        let v = ImageBatches::<B::InnerBackend>::new(
+            train.clone(),
+            s.train_portion,
+            s.batch,
+            transform.eval(),
+            self.seed,
+            &device,
+        )
+        .map_err(|x| e(&x))?;
+        let windows = v.split().valid.len() / s.batch;
+        let batches: Vec<_> = (0..windows).map(|i| v.valid(0, i)).collect();
         let arch = match strategy {
             Strategy::Gradient => search.architecture().map_err(|x| e(&x))?,
             Strategy::Spos { es, budget } => {
-                let v = ImageBatches::<B::InnerBackend>::new(
-                    train.clone(),
-                    s.train_portion,
-                    s.batch,
-                    transform.eval(),
-                    self.seed,
-                    &device,
-                )
-                .map_err(|x| e(&x))?;
-                let windows = v.split().valid.len() / s.batch;
-                let batches: Vec<_> = (0..windows).map(|i| v.valid(0, i)).collect();
                 let model = &search.model;
                 let score = |arch: &Architecture| {
                     tangle_twostage::recalibrate(model, arch, &recalibration)?;
@@ -552,6 +591,9 @@ impl MethodJob<'_> {
         let search_seconds = start.elapsed().as_secs_f64();
         let peak_memory_mib = peak_memory_mib();
         let model = search.model.valid();
+        let valid_loss =
+            -tangle_twostage::score(&model, &arch, &batches, &Classification, Metric::NegLoss)
+                .map_err(|x| e(&x))?;
         let fixed = Mixtures::fixed(&spec, &arch).map_err(|x| e(&x))?;
         let inherited =
             common::cnn::accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
@@ -566,6 +608,7 @@ impl MethodJob<'_> {
                 alphas_svg: self.alphas_svg.as_deref(),
                 search_seconds,
                 peak_memory_mib,
+                valid_loss,
             },
             &spec,
             &arch,
@@ -613,18 +656,60 @@ impl Job for MethodJob<'_> {
     }
 }
 
-/// One (method, seed) run of a comparison: where seed 0 draws its α trajectories, and the
-/// run's record.
-pub type RunOne<'a> = dyn FnMut(Method, u64, Option<PathBuf>) -> Result<Run, String> + 'a;
+/// One (method, seed, α learning rate) run of a comparison: where it draws its α
+/// trajectories, and the run's record.
+pub type RunOne<'a> = dyn FnMut(Method, u64, f64, Option<PathBuf>) -> Result<Run, String> + 'a;
+
+/// The α learning rates a comparison runs with: one for every method, or chosen per method on
+/// the validation split from candidates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArchLr {
+    /// Every gradient method with this α lr (the settings' rule).
+    Fixed(f64),
+    /// Per method (see [`Method::arch_lr_from`]), the candidate whose seed-0 search ends with
+    /// the lowest validation loss of its architecture (inherited weights, the α split).
+    Tuned(Vec<f64>),
+}
+
+impl ArchLr {
+    /// `Fixed(lr)` without candidates, else `Tuned(candidates)`.
+    pub fn of(lr: f64, candidates: &[f64]) -> Self {
+        if candidates.is_empty() {
+            ArchLr::Fixed(lr)
+        } else {
+            ArchLr::Tuned(candidates.to_vec())
+        }
+    }
+}
+
+/// The candidate α lr with the lowest seed-0 validation loss among `method`'s tuning runs
+/// (`None` until every candidate has run).
+pub fn chosen_arch_lr(tuning: &[Run], method: Method, candidates: &[f64]) -> Option<f64> {
+    let mut best: Option<(f64, f32)> = None;
+    for &lr in candidates {
+        let run = tuning
+            .iter()
+            .find(|r| r.method == method.name() && r.arch_lr == Some(lr))?;
+        let loss = run.valid_loss?;
+        // Ties go to the earlier (smaller) candidate.
+        if best.is_none_or(|(_, l)| loss < l) {
+            best = Some((lr, loss));
+        }
+    }
+    best.map(|(lr, _)| lr)
+}
 
 /// Runs `methods` × `seeds` that `path` does not hold yet with `one`, saving after every run,
-/// then prints the report (`score`: what the scores are, for its header).
+/// then prints the report (`score`: what the scores are, for its header). With
+/// [`ArchLr::Tuned`], each method's candidates run first (seed 0, kept in the file's `tuning`),
+/// and seed 0 of the comparison is the tuning run at the chosen α lr, copied.
 #[allow(clippy::too_many_arguments)]
 pub fn run_all<S>(
     name: &str,
     methods: &[Method],
     seeds: u64,
     settings: S,
+    arch_lr: &ArchLr,
     truth: &Truth,
     table_path: &Path,
     path: &Path,
@@ -649,12 +734,69 @@ where
             settings,
             table: table_path.to_path_buf(),
             runs: Vec::new(),
+            tuning: Vec::new(),
         }
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    if matches!(arch_lr, ArchLr::Tuned(c) if c.is_empty()) {
+        return Err("no candidate α learning rates to choose from".into());
+    }
+    let alphas = path.with_file_name("alphas");
+    // Tuned comparisons draw beside the fixed-α-lr ones without overwriting them.
+    let prefix = match arch_lr {
+        ArchLr::Fixed(_) => name.to_string(),
+        ArchLr::Tuned(_) => format!("{name}-tuned"),
+    };
+    let tuning_svg = |m: Method, lr: f64| {
+        alphas
+            .join("tuning")
+            .join(format!("{name}-{}-lr-{lr:.2e}.svg", m.name()))
+    };
     for &method in methods {
+        // This method's α lr, and the tuning run that is its seed 0, if tuned.
+        let (lr, seed_0) = match (arch_lr, method.arch_lr_from()) {
+            (ArchLr::Fixed(lr), _) => (*lr, None),
+            // No α: the search config only checks that the rate is valid, never uses it.
+            (ArchLr::Tuned(candidates), None) => (candidates[0], None),
+            (ArchLr::Tuned(candidates), Some(from)) => {
+                for &lr in candidates {
+                    if comparison
+                        .tuning
+                        .iter()
+                        .any(|r| r.method == from.name() && r.arch_lr == Some(lr))
+                    {
+                        continue;
+                    }
+                    println!("\n== tuning {} seed 0, α lr {lr:.2e}", from.name());
+                    let mut run = one(from, 0, lr, Some(tuning_svg(from, lr)))?;
+                    run.arch_lr = Some(lr);
+                    println!(
+                        "tuning {} α lr {lr:.2e}: {} — validation loss {:.4}",
+                        from.name(),
+                        run.architecture,
+                        run.valid_loss.unwrap_or(f32::NAN)
+                    );
+                    comparison.tuning.push(run);
+                    table::save_json(&comparison, path)?;
+                }
+                let lr = chosen_arch_lr(&comparison.tuning, from, candidates).ok_or_else(|| {
+                    format!("{}: a tuning run has no validation loss", from.name())
+                })?;
+                println!(
+                    "{}: α lr {lr:.2e} (chosen for {})",
+                    method.name(),
+                    from.name()
+                );
+                let seed_0 = comparison
+                    .tuning
+                    .iter()
+                    .find(|r| r.method == method.name() && r.arch_lr == Some(lr))
+                    .cloned();
+                (lr, seed_0)
+            }
+        };
         for seed in 0..seeds {
             if comparison
                 .runs
@@ -663,12 +805,24 @@ where
             {
                 continue;
             }
-            println!("\n== {} seed {seed}", method.name());
-            let alphas_svg = (seed == 0).then(|| {
-                path.with_file_name("alphas")
-                    .join(format!("{name}-{}.svg", method.name()))
-            });
-            let run = one(method, seed, alphas_svg)?;
+            let svg = alphas.join(format!("{prefix}-{}.svg", method.name()));
+            let run = match seed_0.clone().filter(|_| seed == 0) {
+                // The same search as the tuning run (same seed, same α lr): not redone.
+                Some(run) => {
+                    let drawn = tuning_svg(method, lr);
+                    if drawn.exists() {
+                        fs::copy(&drawn, &svg).map_err(|e| format!("{}: {e}", svg.display()))?;
+                    }
+                    run
+                }
+                None => {
+                    println!("\n== {} seed {seed}", method.name());
+                    let svg = (seed == 0).then_some(svg);
+                    let mut run = one(method, seed, lr, svg)?;
+                    run.arch_lr = method.arch_lr_from().map(|_| lr);
+                    run
+                }
+            };
             println!(
                 "{} seed {seed}: {} — rank {} of {}, regret {:.4}, inherited {}, {:.0} s",
                 method.name(),
@@ -698,7 +852,8 @@ pub fn run_images(
     path: &Path,
 ) -> Result<(), String> {
     let truth = Truth::images(&table::load(table_path)?)?;
-    let mut one = |method: Method, seed: u64, alphas_svg: Option<PathBuf>| {
+    let arch_lr = ArchLr::of(settings.arch_lr, &settings.arch_lr_candidates);
+    let mut one = |method: Method, seed: u64, arch_lr: f64, alphas_svg: Option<PathBuf>| {
         let mut result = None;
         let job = MethodJob {
             args: Args {
@@ -708,7 +863,10 @@ pub fn run_images(
             },
             method,
             seed,
-            settings: settings.clone(),
+            settings: Settings {
+                arch_lr,
+                ..settings.clone()
+            },
             truth: &truth,
             alphas_svg,
             result: &mut result,
@@ -726,6 +884,7 @@ pub fn run_images(
         methods,
         seeds,
         settings.clone(),
+        &arch_lr,
         &truth,
         table_path,
         path,
@@ -803,6 +962,39 @@ pub fn report<S>(c: &Comparison<S>, truth: &Truth, score: &str) -> String {
             mean_std(&inherited, 4),
             mean_std(&col(&|r| Some(r.search_seconds)), 0),
         ));
+    }
+    if !c.tuning.is_empty() {
+        out.push_str(
+            "\nα learning rates chosen on the validation split (seed 0; the lowest validation \
+             loss of the discovered architecture, inherited weights, is chosen, marked *):\n\n\
+             | method | α lr | validation loss | architecture | rank | regret |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for m in Method::ALL {
+            let candidates: Vec<f64> = c
+                .tuning
+                .iter()
+                .filter(|r| r.method == m.name())
+                .filter_map(|r| r.arch_lr)
+                .collect();
+            let chosen = chosen_arch_lr(&c.tuning, m, &candidates);
+            for r in c.tuning.iter().filter(|r| r.method == m.name()) {
+                out.push_str(&format!(
+                    "| {} | {:.2e}{} | {} | {} | {} | {:.4} |\n",
+                    m.name(),
+                    r.arch_lr.unwrap_or(f64::NAN),
+                    if r.arch_lr.is_some() && r.arch_lr == chosen {
+                        " *"
+                    } else {
+                        ""
+                    },
+                    r.valid_loss.map_or("-".into(), |l| format!("{l:.4}")),
+                    r.architecture,
+                    r.rank,
+                    r.regret
+                ));
+            }
+        }
     }
     let (rank, regret) = truth.random_expectation();
     out.push_str(&format!(
