@@ -78,7 +78,7 @@ pub use linear::{scaled, SuperLinear, SuperLinearConfig};
 pub use mixture::Mixture;
 pub use patch::SuperPatchEmbed;
 pub use relative_position::RelativePosition2d;
-pub use space::{Extract, Mixtures, Supernet};
+pub use space::{count_params, Extract, Mixtures, Supernet};
 pub use spec::{check_heads_divide, Architecture, Choice, Decision, DecisionKind, SearchSpec};
 pub use widen::{widen_module, Widening};
 pub use ws::WsMixedOp;

@@ -1,7 +1,7 @@
 //! The contract between a search space and the optimizers that drive it.
 
-use burn::module::Module;
-use burn::tensor::backend::Backend;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{backend::Backend, Tensor};
 
 use crate::error::{CoreError, Result};
 use crate::key::{Candidate, DecisionKey};
@@ -102,6 +102,51 @@ pub trait Extract<B: Backend>: Supernet<B> {
     /// `arch` does not fit the space.
     fn extract(&self, arch: &Architecture) -> Result<Self::Subnet>;
 
-    /// The number of parameters of the network at `arch`, from the architecture alone.
-    fn params(&self, arch: &Architecture) -> Result<usize>;
+    /// The number of parameters of the network at `arch`.
+    ///
+    /// The default extracts the network and counts its trainable tensors with
+    /// [`count_params`] (batch-norm running statistics excluded). Override it with a formula
+    /// from the architecture alone where extraction is too slow for a caller that counts many
+    /// architectures (an expected-parameter penalty, a resource window), and test the formula
+    /// against this default.
+    fn params(&self, arch: &Architecture) -> Result<usize> {
+        Ok(count_params(&self.extract(arch)?))
+    }
+}
+
+/// The trainable parameters of `module`: the elements of every float tensor it holds, except
+/// batch-norm running statistics — tensors in fields named `running_mean` or `running_var`
+/// (Burn's `BatchNorm`, [`crate::SuperBatchNorm2d`]), which are state, not parameters.
+///
+/// Burn's own `Module::num_params` counts those statistics too: on a backend without autodiff a
+/// `RunningState` visits as an ordinary `Param`, so only the field name tells them apart.
+pub fn count_params<B: Backend, M: Module<B>>(module: &M) -> usize {
+    struct Counter {
+        // The field (or index) names from the root to the tensor being visited.
+        path: Vec<String>,
+        total: usize,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Counter {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let running = matches!(
+                self.path.last().map(String::as_str),
+                Some("running_mean" | "running_var")
+            );
+            if !running {
+                self.total += param.shape().num_elements();
+            }
+        }
+    }
+    let mut counter = Counter {
+        path: Vec::new(),
+        total: 0,
+    };
+    module.visit(&mut counter);
+    counter.total
 }

@@ -64,3 +64,41 @@ fn loading_missing_mismatched_or_corrupt_files_is_an_error() {
         Err(CoreError::Store { .. })
     ));
 }
+
+/// A small network with batch norms (running statistics are state, not parameters) and a
+/// linear layer without a bias.
+#[derive(burn::module::Module, Debug)]
+struct Small<B: burn::tensor::backend::Backend> {
+    conv: burn::nn::conv::Conv2d<B>,
+    norms: Vec<burn::nn::BatchNorm<B>>,
+    head: Option<Linear<B>>,
+}
+
+fn small<Bk: burn::tensor::backend::Backend>(device: &Bk::Device) -> Small<Bk> {
+    Small {
+        conv: burn::nn::conv::Conv2dConfig::new([3, 5], [3, 3]).init(device),
+        norms: vec![
+            burn::nn::BatchNormConfig::new(5).init(device),
+            burn::nn::BatchNormConfig::new(7).init(device),
+        ],
+        head: Some(LinearConfig::new(5, 4).with_bias(false).init(device)),
+    }
+}
+
+#[test]
+fn count_params_leaves_out_batch_norm_running_statistics() {
+    let d = dev();
+    let net = small::<B>(&d);
+    // By hand: conv 3·5·3·3 + 5, the batch norms' γ and β (2·5 + 2·7), head 5·4.
+    let by_hand = 3 * 5 * 9 + 5 + 2 * 5 + 2 * 7 + 5 * 4;
+    assert_eq!(tangle_core::count_params(&net), by_hand);
+    // Burn's own count includes the running means and variances.
+    assert_eq!(
+        burn::module::Module::num_params(&net),
+        by_hand + 2 * 5 + 2 * 7
+    );
+    // On an autodiff backend the gradient flags tell them apart too: both counts agree.
+    let ad = small::<AB>(&d);
+    assert_eq!(tangle_core::count_params(&ad), by_hand);
+    assert_eq!(tangle_core::subnet::trainable_params(&ad), by_hand);
+}
