@@ -13,6 +13,10 @@ use rand::{Rng, SeedableRng};
 use tangle_core::{Architecture, SearchSpec};
 use tangle_twostage::{evolution, random_search, EvolutionConfig, Genome};
 
+/// mimalloc instead of glibc's malloc, as every example (see `examples/common/mod.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let spaces: Vec<(&str, SearchSpec)> = vec![
         ("toy conv-macro (6561)", tangle_spaces::conv_macro::spec()),

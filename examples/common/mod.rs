@@ -9,6 +9,13 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::AutodiffBackend;
 use tangle_optim::{EpochRecord, Method};
 
+/// mimalloc instead of the system allocator. Burn's CPU backend allocates and frees a tensor
+/// per op; glibc's malloc hands every block over 128 KiB back to the kernel, so each large
+/// tensor comes back as fresh, page-faulted, zeroed memory (a third of the main job's time went
+/// to page faults, zeroing and copies). See docs/benchmarks.md for the measured difference.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Options every space example takes; the rest (`--key value`) go to `extra`.
 #[derive(Debug, Clone)]
 pub struct Args {
