@@ -63,6 +63,23 @@ fn means_from_json(path: &Path, score: &str) -> BTreeMap<Vec<usize>, (f64, usize
         .collect()
 }
 
+/// The image comparison's settings at a size a test runs in seconds.
+fn tiny_images() -> methods::Settings {
+    methods::Settings {
+        train_samples: 96,
+        train_portion: 0.5,
+        batch: 16,
+        epochs: 2,
+        alpha_warmup: 1,
+        lr: 0.025,
+        arch_lr: 0.05,
+        arch_lr_candidates: vec![],
+        penalty: 1.0,
+        budget: 3,
+        recalibration_batches: 2,
+    }
+}
+
 /// Checks every run's rank, regret and constraint against the table, recomputed here.
 fn check_lookups(runs: &[Run], truth: &BTreeMap<Vec<usize>, (f64, usize)>, higher_better: bool) {
     let better = |a: f64, b: f64| if higher_better { a > b } else { a < b };
@@ -111,19 +128,7 @@ fn image_comparison_looks_its_results_up_in_the_table_and_resumes() {
     let dir = temp("images");
     let table_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/quality/images.json");
     let results = dir.join("images-methods.json");
-    let settings = methods::Settings {
-        train_samples: 96,
-        train_portion: 0.5,
-        batch: 16,
-        epochs: 2,
-        alpha_warmup: 1,
-        lr: 0.025,
-        arch_lr: 0.05,
-        arch_lr_candidates: vec![],
-        penalty: 1.0,
-        budget: 3,
-        recalibration_batches: 2,
-    };
+    let settings = tiny_images();
     let list = [Method::TangleNas, Method::SposEsWindow, Method::Random];
     methods::run_images(&args(), &list, 1, settings.clone(), &table_path, &results).unwrap();
     let c: Comparison<methods::Settings> = methods::load(&results).unwrap();
@@ -173,17 +178,8 @@ fn tuned_comparison_chooses_each_methods_arch_lr_by_validation_loss() {
     let results = dir.join("images-methods-tuned.json");
     let candidates = vec![0.01, 0.3];
     let settings = methods::Settings {
-        train_samples: 96,
-        train_portion: 0.5,
-        batch: 16,
-        epochs: 2,
-        alpha_warmup: 1,
-        lr: 0.025,
-        arch_lr: 0.05,
         arch_lr_candidates: candidates.clone(),
-        penalty: 1.0,
-        budget: 3,
-        recalibration_batches: 2,
+        ..tiny_images()
     };
     let list = [Method::Gdas, Method::TangleNasPenalty, Method::SposRs];
     methods::run_images(&args(), &list, 2, settings.clone(), &table_path, &results).unwrap();

@@ -92,16 +92,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
                 trainable_params(&net.extract(&arch).unwrap()),
                 "{arch}"
             );
-            // Extract::params's default (extract, then count on the inner backend).
-            assert_eq!(
-                tangle_core::count_params(
-                    &burn::module::AutodiffModule::valid(&net)
-                        .extract(&arch)
-                        .unwrap()
-                ),
-                net.params(&arch).unwrap(),
-                "{arch}"
-            );
+            assert_default_params(&net, &arch);
         }
     }
     // The largest AutoFormer-T at 224/16 with 1000 classes, by hand: patch 3·16²·240 + 240,

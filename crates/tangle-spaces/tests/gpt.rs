@@ -102,16 +102,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
                 trainable_params(&net.extract(&arch).unwrap()),
                 "{arch}"
             );
-            // Extract::params's default (extract, then count on the inner backend).
-            assert_eq!(
-                tangle_core::count_params(
-                    &burn::module::AutodiffModule::valid(&net)
-                        .extract(&arch)
-                        .unwrap()
-                ),
-                net.params(&arch).unwrap(),
-                "{arch}"
-            );
+            assert_default_params(&net, &arch);
         }
     }
     // GPT-2 small, by hand: wte 50257·768, wpe 1024·768, 12 blocks of (2 LN 4·768,

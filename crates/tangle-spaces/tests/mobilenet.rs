@@ -63,16 +63,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
             "{}",
             net.describe(&arch).unwrap()
         );
-        // Extract::params's default (extract, then count on the inner backend).
-        assert_eq!(
-            tangle_core::count_params(
-                &burn::module::AutodiffModule::valid(&net)
-                    .extract(&arch)
-                    .unwrap()
-            ),
-            net.params(&arch).unwrap(),
-            "{arch}"
-        );
+        assert_default_params(&net, &arch);
     }
     // OFA's largest MobileNetV3 (width 1.0) has 7.7M parameters.
     let largest = net.params(&spec().largest()).unwrap();

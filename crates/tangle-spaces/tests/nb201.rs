@@ -69,16 +69,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
                 trainable_params(&net.extract(&arch).unwrap()),
                 "{arch}"
             );
-            // Extract::params's default (extract, then count on the inner backend).
-            assert_eq!(
-                tangle_core::count_params(
-                    &burn::module::AutodiffModule::valid(&net)
-                        .extract(&arch)
-                        .unwrap()
-                ),
-                net.params(&arch).unwrap(),
-                "{arch}"
-            );
+            assert_default_params(&net, &arch);
         }
     }
     // NAS-Bench-201's published sizes (CIFAR-10, C = 16, N = 5): the largest network, every

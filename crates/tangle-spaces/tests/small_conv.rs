@@ -80,16 +80,7 @@ fn parameter_counts() {
         let arch = spec().architecture(&idx).unwrap();
         let n = we.params(&arch).unwrap();
         assert_eq!(n, trainable_params(&we.extract(&arch).unwrap()), "{arch}");
-        // Extract::params's default (extract, then count on the inner backend).
-        assert_eq!(
-            tangle_core::count_params(
-                &burn::module::AutodiffModule::valid(&we)
-                    .extract(&arch)
-                    .unwrap()
-            ),
-            we.params(&arch).unwrap(),
-            "{arch}"
-        );
+        assert_default_params(&we, &arch);
         assert_eq!(n, ws.params(&arch).unwrap());
         assert_eq!(n, trainable_params(&ws.extract(&arch).unwrap()), "{arch}");
     }

@@ -179,3 +179,15 @@ impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for Halves {
         self.half(true)
     }
 }
+
+/// `Extract::params`'s default — extract at `arch` on the inner backend, then
+/// `tangle_core::count_params` — against the space's own formula.
+pub fn assert_default_params<M>(net: &M, arch: &tangle_core::Architecture)
+where
+    M: AutodiffModule<AB> + tangle_core::Extract<AB>,
+    M::InnerModule: tangle_core::Extract<B>,
+{
+    use tangle_core::Extract;
+    let counted = tangle_core::count_params(&net.valid().extract(arch).unwrap());
+    assert_eq!(counted, net.params(arch).unwrap(), "{arch}");
+}
