@@ -104,22 +104,26 @@ pub trait Extract<B: Backend>: Supernet<B> {
 
     /// The number of parameters of the network at `arch`.
     ///
-    /// The default extracts the network and counts its trainable tensors with
-    /// [`count_params`] (batch-norm running statistics excluded). Override it with a formula
-    /// from the architecture alone where extraction is too slow for a caller that counts many
-    /// architectures (an expected-parameter penalty, a resource window), and test the formula
-    /// against this default.
+    /// The default extracts the network and counts it with [`count_params`] (batch-norm
+    /// running statistics excluded). Override it with a formula from the architecture alone
+    /// where extraction is too slow for a caller that counts many architectures (an
+    /// expected-parameter penalty, a resource window), and test the formula against this
+    /// default; override it too when the network holds frozen tensors, which the default
+    /// counts.
     fn params(&self, arch: &Architecture) -> Result<usize> {
         Ok(count_params(&self.extract(arch)?))
     }
 }
 
-/// The trainable parameters of `module`: the elements of every float tensor it holds, except
-/// batch-norm running statistics — tensors in fields named `running_mean` or `running_var`
-/// (Burn's `BatchNorm`, [`crate::SuperBatchNorm2d`]), which are state, not parameters.
+/// The parameters of `module` on any backend: the elements of every float tensor it holds,
+/// except batch-norm running statistics — tensors in fields named `running_mean` or
+/// `running_var` (Burn's `BatchNorm`, [`crate::SuperBatchNorm2d`]), which are state, not
+/// parameters. Tensors frozen with `set_require_grad(false)` (affine-free batch norms) count:
+/// on a backend without autodiff nothing tells them apart; on an autodiff backend
+/// [`crate::subnet::trainable_params`] leaves them out.
 ///
-/// Burn's own `Module::num_params` counts those statistics too: on a backend without autodiff a
-/// `RunningState` visits as an ordinary `Param`, so only the field name tells them apart.
+/// Burn's own `Module::num_params` counts the running statistics too: a `RunningState` visits
+/// as an ordinary `Param`, so only the field name tells them apart.
 pub fn count_params<B: Backend, M: Module<B>>(module: &M) -> usize {
     struct Counter {
         // The field (or index) names from the root to the tensor being visited.

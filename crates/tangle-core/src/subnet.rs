@@ -143,7 +143,8 @@ pub fn load<B: Backend, M: Module<B>>(mut module: M, path: impl AsRef<Path>) -> 
 /// Trainable parameters of `module`: the tensors gradients flow into. Unlike
 /// [`Module::num_params`] this leaves out batch-norm running statistics and frozen tensors
 /// (affine-free batch norms), so it matches PyTorch's `sum(p.numel() for p in parameters())`
-/// for the same network. Needs an autodiff backend, which is what tells the two apart.
+/// for the same network. Needs an autodiff backend, which is what tells the two apart; on any
+/// backend, [`crate::count_params`] leaves out the running statistics only.
 pub fn trainable_params<B: burn::tensor::backend::AutodiffBackend, M: Module<B>>(
     module: &M,
 ) -> usize {
