@@ -194,8 +194,8 @@ pub struct Run {
     pub peak_memory_mib: Option<f64>,
     /// The mixer's final probabilities (gradient methods).
     pub probabilities: Option<Vec<Vec<f32>>>,
-    /// The α learning rate the run used (gradient methods; absent in files from before
-    /// 2026-12-03, whose runs all used the settings' `arch_lr`).
+    /// The α learning rate the run used (gradient methods; absent in files written before
+    /// `--tune-arch-lr` existed, whose runs all used the settings' `arch_lr`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch_lr: Option<f64>,
     /// The loss of the supernet's single path at the architecture (inherited weights; images:
