@@ -331,9 +331,10 @@ pub fn train_alone<B, M, T, D>(
 ) -> Result<M, String>
 where
     B: AutodiffBackend,
-    M: tangle_core::Supernet<B> + burn::module::AutodiffModule<B>,
-    M::Input: Clone,
-    D: tangle_optim::SearchData<M::Input, T>,
+    M: tangle_core::Supernet<B> + burn::module::AutodiffModule<B> + Send,
+    M::Input: Clone + tangle_optim::Shard<B>,
+    T: tangle_optim::Shard<B>,
+    D: tangle_optim::SearchData<M::Input, T> + Sync,
     tangle_optim::Classification: tangle_optim::Objective<B, M::Output, T>,
 {
     println!("\ntraining the discovered architecture alone (reference)");

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use hashbrown::HashMap;
 
-use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -24,6 +24,7 @@ use tangle_core::{Architecture, Mixtures, SearchSpec, Supernet, Widening};
 use crate::error::{OptimError, Result};
 use crate::method::{Method, MethodMixer};
 use crate::mixer::{argmax, Mixer};
+use crate::parallel::{self, Peer, Peers, Shard};
 use crate::params::{host, ArchParams};
 use crate::prune::CandidateMask;
 
@@ -431,6 +432,16 @@ enum WeightOpt<B: AutodiffBackend, M: AutodiffModule<B>> {
     Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
     Adam(OptimizerAdaptor<Adam, M, B>),
     AdamW(OptimizerAdaptor<AdamW, M, B>),
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> Clone for WeightOpt<B, M> {
+    fn clone(&self) -> Self {
+        match self {
+            WeightOpt::Sgd(o) => WeightOpt::Sgd(o.clone()),
+            WeightOpt::Adam(o) => WeightOpt::Adam(o.clone()),
+            WeightOpt::AdamW(o) => WeightOpt::AdamW(o.clone()),
+        }
+    }
 }
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> WeightOpt<B, M> {
@@ -963,6 +974,7 @@ where
     log: Option<PathBuf>,
     progress: bool,
     started: Option<Instant>,
+    peers: Option<Peers<B::Device>>,
 }
 
 impl<B, M> Search<B, M, MethodMixer>
@@ -1028,6 +1040,7 @@ where
             log: None,
             progress: false,
             started: None,
+            peers: None,
         })
     }
 
@@ -1040,6 +1053,17 @@ where
     /// Shows a progress bar on stderr (hidden when stderr is not a terminal).
     pub fn with_progress(mut self, on: bool) -> Self {
         self.progress = on;
+        self
+    }
+
+    /// Runs data-parallel on `peers`: one replica per device, each on a thread of its own and
+    /// on its rows of every batch, gradients summed with Burn's collective all-reduce (see
+    /// [`crate::parallel`]). The result equals this search on one peer up to float rounding
+    /// (for spaces without batch norm, whose statistics are per peer). After a run this
+    /// `Search` holds the first peer's state, moved to its device; checkpoints save and load it
+    /// as usual, and the next run starts every peer from it.
+    pub fn with_peers(mut self, peers: Peers<B::Device>) -> Self {
+        self.peers = Some(peers);
         self
     }
 
@@ -1176,8 +1200,15 @@ where
         Ok((objective.loss(out, &batch.1), acc, penalty))
     }
 
-    fn scalar(loss: &Tensor<B, 1>, what: &str, epoch: usize, step: usize) -> Result<f32> {
-        let v = loss.clone().into_scalar().elem::<f32>();
+    /// A loss's value on this peer (checked once summed over the peers: [`Self::checked`]).
+    fn local(loss: &Tensor<B, 1>) -> f32 {
+        loss.clone().into_scalar().elem::<f32>()
+    }
+
+    /// `v` if finite, else the error naming what and where. Every peer checks the same summed
+    /// value, so all stop together (one peer stopping alone would leave the others waiting in
+    /// an all-reduce).
+    fn checked(v: f32, what: &str, epoch: usize, step: usize) -> Result<f32> {
         if v.is_finite() {
             Ok(v)
         } else {
@@ -1189,17 +1220,20 @@ where
         }
     }
 
-    /// The architecture gradient of one α step.
+    /// The architecture gradient of one α step. With peers, every gradient is summed across
+    /// them (each weighted by its share of the batch) before it is used, so the step is the
+    /// whole batch's; the losses returned are the whole batch's too.
     #[allow(clippy::too_many_arguments)]
     fn arch_grads<I: Clone, T, Obj: Objective<B, M::Output, T>>(
         &self,
         objective: &Obj,
-        train: &(I, T),
-        valid: &(I, T),
+        (train, train_share): (&(I, T), f32),
+        (valid, valid_share): (&(I, T), f32),
         lr: f64,
         draw: u64,
         epoch: usize,
         step: usize,
+        peer: Option<&Peer<B::Device>>,
     ) -> Result<(GradientsParams, f32, Option<f32>)>
     where
         M: Supernet<B, Input = I>,
@@ -1220,16 +1254,26 @@ where
                 // computation in the backward pass (activations still carry α's gradient).
                 let frozen = self.model.clone().no_grad();
                 let (loss, acc, pen) = self.loss_and_penalty(&frozen, objective, valid, draw)?;
-                let v = Self::scalar(&loss, "validation loss", epoch, step)?;
+                let v = Self::local(&loss);
                 let grads = GradientsParams::from_grads(reg(loss, pen).backward(), &self.alphas);
-                Ok((grads, v, acc))
+                let (grads, s) = parallel::all_reduce(
+                    peer,
+                    &self.alphas,
+                    grads,
+                    &[v, acc.unwrap_or(0.0)],
+                    valid_share,
+                )?;
+                let v = Self::checked(s[0], "validation loss", epoch, step)?;
+                Ok((grads, v, acc.map(|_| s[1])))
             }
             ArchStep::SecondOrder => {
                 // w′ = w − η (μ·b + ∇w L_train(w, α) + λ w), the reference's
                 // `_compute_unrolled_model` (b: the weight optimizer's momentum buffer).
                 let (lt, _) = self.loss_at(&self.model, objective, train, draw)?;
-                Self::scalar(&lt, "training loss (unrolled)", epoch, step)?;
+                let v = Self::local(&lt);
                 let gw = GradientsParams::from_grads(lt.backward(), &self.model);
+                let (gw, s) = parallel::all_reduce(peer, &self.model, gw, &[v], train_share)?;
+                Self::checked(s[0], "training loss (unrolled)", epoch, step)?;
                 let direction = self.unrolled_direction(&gw);
                 let unrolled = self.model.clone().map(&mut Axpy {
                     grads: &direction,
@@ -1238,15 +1282,25 @@ where
                 // ∇α L_val(w′, α) and v = ∇w′ L_val(w′, α).
                 let (lv, acc, pen) =
                     self.loss_and_penalty(&unrolled, objective, valid, draw + 1)?;
-                let v = Self::scalar(&lv, "validation loss", epoch, step)?;
+                let v = Self::local(&lv);
                 // The penalty depends on α alone: it only adds its gradient here.
                 let g = match pen {
                     Some(p) => (lv + p).backward(),
                     None => lv.backward(),
                 };
-                let mut ga = GradientsParams::from_grads(g, &self.alphas);
+                let ga = GradientsParams::from_grads(g, &self.alphas);
+                let (mut ga, s) = parallel::all_reduce(
+                    peer,
+                    &self.alphas,
+                    ga,
+                    &[v, acc.unwrap_or(0.0)],
+                    valid_share,
+                )?;
+                let v = Self::checked(s[0], "validation loss", epoch, step)?;
+                let acc = acc.map(|_| s[1]);
                 let (lv2, _) = self.loss_at(&unrolled, objective, valid, draw + 1)?;
                 let vw = GradientsParams::from_grads(lv2.backward(), &unrolled);
+                let (vw, _) = parallel::all_reduce(peer, &unrolled, vw, &[], valid_share)?;
                 let norm = grad_norm(&unrolled, &vw);
                 if norm > 0.0 {
                     let r = 0.01 / norm;
@@ -1255,8 +1309,10 @@ where
                     let minus = self.model.clone().map(&mut Axpy { grads: &vw, s: -r });
                     let (lp, _) = self.loss_at(&plus, objective, train, draw)?;
                     let gp = GradientsParams::from_grads(lp.backward(), &self.alphas);
+                    let (gp, _) = parallel::all_reduce(peer, &self.alphas, gp, &[], train_share)?;
                     let (lm, _) = self.loss_at(&minus, objective, train, draw)?;
                     let gm = GradientsParams::from_grads(lm.backward(), &self.alphas);
+                    let (gm, _) = parallel::all_reduce(peer, &self.alphas, gm, &[], train_share)?;
                     for a in &self.alphas.alpha {
                         let id = a.id;
                         if let (Some(base), Some(p), Some(m)) = (
@@ -1268,6 +1324,8 @@ where
                         }
                     }
                 }
+                // The regularizer depends on α alone, the same on every peer: added once, after
+                // the all-reduce.
                 if let Some(rg) = self.mixer.regularizer(&self.alphas) {
                     let gr = GradientsParams::from_grads(rg.backward(), &self.alphas);
                     for a in &self.alphas.alpha {
@@ -1325,7 +1383,8 @@ where
     where
         M: Supernet<B, Input = I>,
     {
-        let (g, _, _) = self.arch_grads(objective, train, valid, lr, 0, 0, 0)?;
+        let (g, _, _) =
+            self.arch_grads(objective, (train, 1.0), (valid, 1.0), lr, 0, 0, 0, None)?;
         Ok(self
             .alphas
             .alpha
@@ -1339,26 +1398,155 @@ where
     }
 
     /// Runs the remaining epochs (from `self.epoch` to `config.epochs`).
-    pub fn run<I: Clone, T, D: SearchData<I, T>, Obj: Objective<B, M::Output, T>>(
-        &mut self,
-        data: &D,
-        objective: &Obj,
-    ) -> Result<&[EpochRecord]>
+    pub fn run<I, T, D, Obj>(&mut self, data: &D, objective: &Obj) -> Result<&[EpochRecord]>
     where
-        M: Supernet<B, Input = I>,
+        M: Supernet<B, Input = I> + Send,
+        X: Clone + Send,
+        I: Clone + Shard<B>,
+        T: Shard<B>,
+        D: SearchData<I, T> + Sync,
+        Obj: Objective<B, M::Output, T> + Sync,
     {
         self.run_until(data, objective, self.config.epochs)
     }
 
-    /// Runs epochs up to (not including) `stop`, e.g. to checkpoint midway.
-    pub fn run_until<I: Clone, T, D: SearchData<I, T>, Obj: Objective<B, M::Output, T>>(
+    /// Runs epochs up to (not including) `stop`, e.g. to checkpoint midway. With
+    /// [`Search::with_peers`], every peer runs them, each on its rows of every batch.
+    pub fn run_until<I, T, D, Obj>(
         &mut self,
         data: &D,
         objective: &Obj,
         stop: usize,
     ) -> Result<&[EpochRecord]>
     where
+        M: Supernet<B, Input = I> + Send,
+        X: Clone + Send,
+        I: Clone + Shard<B>,
+        T: Shard<B>,
+        D: SearchData<I, T> + Sync,
+        Obj: Objective<B, M::Output, T> + Sync,
+    {
+        match self.peers.clone() {
+            Some(peers) if peers.world() > 1 => self.run_on_peers(&peers, data, objective, stop)?,
+            _ => self.run_epochs(data, objective, stop, None)?,
+        }
+        Ok(&self.records)
+    }
+
+    /// A copy of this search for another peer: the same weights, α, optimizer states, mixer
+    /// and epoch, on `device`, writing no log and showing no progress.
+    fn replica(&self, device: &B::Device) -> Self
+    where
+        X: Clone,
+    {
+        Search {
+            model: self.model.clone().fork(device),
+            alphas: self.alphas.clone().fork(device),
+            mixer: self.mixer.clone(),
+            config: self.config.clone(),
+            epoch: self.epoch,
+            records: Vec::new(),
+            w_opt: self.w_opt.clone(),
+            a_opt: self.a_opt.clone(),
+            mask: self.mask.clone(),
+            log: None,
+            progress: false,
+            started: self.started,
+            peers: None,
+        }
+    }
+
+    /// Runs the epochs on every local peer: this search is the first, the others are replicas
+    /// on threads of their own; all end in the same state, and this one is kept.
+    fn run_on_peers<I, T, D, Obj>(
+        &mut self,
+        peers: &Peers<B::Device>,
+        data: &D,
+        objective: &Obj,
+        stop: usize,
+    ) -> Result<()>
+    where
+        M: Supernet<B, Input = I> + Send,
+        X: Clone + Send,
+        I: Clone + Shard<B>,
+        T: Shard<B>,
+        D: SearchData<I, T> + Sync,
+        Obj: Objective<B, M::Output, T> + Sync,
+    {
+        // A poisoned lock only means an earlier session panicked. Holding the lock, no other
+        // session of this process is live: clear what a panicked one may have left registered.
+        let _session = parallel::SESSION
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        burn::collective::reset_collective::<B::InnerBackend>();
+        let first = peers.devices()[0].clone();
+        self.model = self.model.clone().fork(&first);
+        self.alphas = self.alphas.clone().fork(&first);
+        let replicas: Vec<Self> = peers.devices()[1..]
+            .iter()
+            .map(|d| self.replica(d))
+            .collect();
+        let config = peers.collective().clone();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = replicas
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut replica)| {
+                    let (peer, config) = (peers.peer(i + 1), config.clone());
+                    scope.spawn(move || replica.run_as_peer(data, objective, stop, &peer, config))
+                })
+                .collect();
+            let mut result = self.run_as_peer(data, objective, stop, &peers.peer(0), config);
+            for (i, h) in handles.into_iter().enumerate() {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(OptimError::Config(format!("peer {} panicked", i + 1)))
+                });
+                if result.is_ok() {
+                    result = r;
+                }
+            }
+            result
+        })
+    }
+
+    /// Registers as `peer`, runs the epochs, and leaves the collective (also on error).
+    fn run_as_peer<I, T, D, Obj>(
+        &mut self,
+        data: &D,
+        objective: &Obj,
+        stop: usize,
+        peer: &Peer<B::Device>,
+        config: burn::collective::CollectiveConfig,
+    ) -> Result<()>
+    where
         M: Supernet<B, Input = I>,
+        I: Clone + Shard<B>,
+        T: Shard<B>,
+        D: SearchData<I, T>,
+        Obj: Objective<B, M::Output, T>,
+    {
+        burn::collective::register::<B::InnerBackend>(peer.id, peer.device.clone(), config)
+            .map_err(|e| parallel::collective_err("register", e))?;
+        let result = self.run_epochs(data, objective, stop, Some(peer));
+        let finished = burn::collective::finish_collective::<B::InnerBackend>(peer.id)
+            .map_err(|e| parallel::collective_err("finish", e));
+        result.and(finished)
+    }
+
+    /// The epoch loop, on one peer of `peer`'s collective or alone.
+    fn run_epochs<I, T, D, Obj>(
+        &mut self,
+        data: &D,
+        objective: &Obj,
+        stop: usize,
+        peer: Option<&Peer<B::Device>>,
+    ) -> Result<()>
+    where
+        M: Supernet<B, Input = I>,
+        I: Clone + Shard<B>,
+        T: Shard<B>,
+        D: SearchData<I, T>,
+        Obj: Objective<B, M::Output, T>,
     {
         let start = *self.started.get_or_insert_with(Instant::now);
         let steps = data.steps_per_epoch();
@@ -1392,15 +1580,25 @@ where
                 let lr = self.config.lr_at_step(epoch, epoch * steps + step);
                 // Three draws per step: α step (and its unrolled pass), weight step.
                 let draw = ((epoch * steps + step) as u64) * 4;
-                let train = data.train(epoch, step);
+                let (train, train_share) =
+                    parallel::take_shard(data.train(epoch, step), peer, "training")?;
                 // Without an α update (warm-up, SPOS) the validation batch is not touched: a
                 // forward pass there would cost a step's worth of compute, and in training mode
                 // it would fold validation data into batch-norm running statistics that later
                 // score candidates.
                 if update_alpha {
-                    let valid = data.valid(epoch, step);
-                    let (grads, v, acc) =
-                        self.arch_grads(objective, &train, &valid, lr, draw, epoch, step)?;
+                    let (valid, valid_share) =
+                        parallel::take_shard(data.valid(epoch, step), peer, "validation")?;
+                    let (grads, v, acc) = self.arch_grads(
+                        objective,
+                        (&train, train_share),
+                        (&valid, valid_share),
+                        lr,
+                        draw,
+                        epoch,
+                        step,
+                        peer,
+                    )?;
                     vl += v;
                     n_vl += 1;
                     if let Some(a) = acc {
@@ -1412,12 +1610,20 @@ where
                     self.alphas.check_finite(epoch, step)?;
                 }
                 let (loss, acc) = self.loss_at(&self.model, objective, &train, draw + 2)?;
-                tl += Self::scalar(&loss, "training loss", epoch, step)?;
-                if let Some(a) = acc {
-                    ta += a;
+                let local = Self::local(&loss);
+                let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+                let (mut grads, s) = parallel::all_reduce(
+                    peer,
+                    &self.model,
+                    grads,
+                    &[local, acc.unwrap_or(0.0)],
+                    train_share,
+                )?;
+                tl += Self::checked(s[0], "training loss", epoch, step)?;
+                if acc.is_some() {
+                    ta += s[1];
                     n_ta += 1;
                 }
-                let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
                 if let Some(max) = self.config.grad_clip {
                     grads = clip_global_norm(&self.model, grads, max);
                 }
@@ -1457,7 +1663,7 @@ where
         if let Some(pb) = bar {
             pb.finish_and_clear();
         }
-        Ok(&self.records)
+        Ok(())
     }
 
     /// Writes a checkpoint to `dir`: weights, α, both optimizers' states and the epoch. The

@@ -18,6 +18,7 @@ use tangle_core::{Supernet, Widening};
 use crate::engine::{EpochRecord, Objective, Search, SearchData};
 use crate::error::{OptimError, Result};
 use crate::mixer::Mixer;
+use crate::parallel::Shard;
 
 /// One stage of a progressive search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,11 +126,12 @@ impl Progressive {
     ) -> Result<()>
     where
         B: AutodiffBackend,
-        M: Supernet<B, Input = I> + AutodiffModule<B>,
-        X: Mixer<B>,
-        I: Clone,
-        D: SearchData<I, T>,
-        Obj: Objective<B, M::Output, T>,
+        M: Supernet<B, Input = I> + AutodiffModule<B> + Send,
+        X: Mixer<B> + Clone + Send,
+        I: Clone + Shard<B>,
+        T: Shard<B>,
+        D: SearchData<I, T> + Sync,
+        Obj: Objective<B, M::Output, T> + Sync,
     {
         self.check()?;
         if search.config.epochs != self.epochs() {

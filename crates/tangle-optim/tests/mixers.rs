@@ -22,7 +22,7 @@ fn config(step: ArchStep) -> SearchConfig {
     }
 }
 
-fn finds_best<X: Mixer<AB>>(make: impl Fn(u64) -> X, step: ArchStep) {
+fn finds_best<X: Mixer<AB> + Clone + Send>(make: impl Fn(u64) -> X, step: ArchStep) {
     let device = Default::default();
     for seed in 0..4u64 {
         let data = ProbeData::<AB>::new(100 + seed, 16, 32, &device);

@@ -2,6 +2,7 @@
 //! uninterrupted one. Also: non-finite losses are typed errors naming epoch and step.
 mod common;
 use common::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::Tensor;
 use tangle_optim::{
@@ -24,7 +25,7 @@ fn weights(s: &Search<AB, Probe<AB>, impl Mixer<AB>>) -> Vec<f32> {
     s.model.fc.weight.val().into_data().to_vec::<f32>().unwrap()
 }
 
-fn check_resume<X: Mixer<AB>>(make: impl Fn() -> X, opt: WeightOptimizer, name: &str) {
+fn check_resume<X: Mixer<AB> + Clone + Send>(make: impl Fn() -> X, opt: WeightOptimizer, name: &str) {
     let device = Default::default();
     let data = ProbeData::<AB>::new(11, 6, 16, &device);
     // One initial supernet for all runs (weight init draws from the backend's global RNG).
@@ -162,13 +163,13 @@ fn missing_or_foreign_checkpoint_is_an_error() {
 
 /// A loss that turns NaN at a given call.
 struct Poisoned {
-    at: std::cell::Cell<usize>,
+    at: AtomicUsize,
 }
 
 impl Objective<AB, Tensor<AB, 2>, Tensor<AB, 2>> for Poisoned {
     fn loss(&self, output: Tensor<AB, 2>, target: &Tensor<AB, 2>) -> Tensor<AB, 1> {
-        let left = self.at.get();
-        self.at.set(left.saturating_sub(1));
+        let left = self.at.load(Ordering::SeqCst);
+        self.at.store(left.saturating_sub(1), Ordering::SeqCst);
         let l = (output - target.clone()).powf_scalar(2.0).mean();
         if left == 1 {
             l * f32::NAN
@@ -196,7 +197,7 @@ fn nan_loss_is_a_typed_error_with_epoch_and_step() {
         .run(
             &data,
             &Poisoned {
-                at: std::cell::Cell::new(6),
+                at: AtomicUsize::new(6),
             },
         )
         .unwrap_err();

@@ -2,7 +2,7 @@
 mod common;
 use common::*;
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::Tensor;
 use tangle_optim::{ArchStep, Darts, Method, Mixer, Regression, Search, SearchConfig, SearchData};
@@ -10,7 +10,7 @@ use tangle_optim::{ArchStep, Darts, Method, Mixer, Regression, Search, SearchCon
 /// [`ProbeData`] that counts the validation batches it serves.
 struct Counting {
     inner: ProbeData<AB>,
-    valid_calls: Cell<usize>,
+    valid_calls: AtomicUsize,
 }
 
 impl SearchData<Tensor<AB, 2>, Tensor<AB, 2>> for Counting {
@@ -21,7 +21,7 @@ impl SearchData<Tensor<AB, 2>, Tensor<AB, 2>> for Counting {
         self.inner.train(epoch, step)
     }
     fn valid(&self, epoch: usize, step: usize) -> (Tensor<AB, 2>, Tensor<AB, 2>) {
-        self.valid_calls.set(self.valid_calls.get() + 1);
+        self.valid_calls.fetch_add(1, Ordering::SeqCst);
         self.inner.valid(epoch, step)
     }
 }
@@ -31,7 +31,7 @@ fn warm_up_epochs_skip_the_validation_pass() {
     let device = Default::default();
     let data = Counting {
         inner: ProbeData::new(1, 3, 4, &device),
-        valid_calls: Cell::new(0),
+        valid_calls: AtomicUsize::new(0),
     };
     let mut search = Search::new(
         Probe::<AB>::new(false, &device),
@@ -47,7 +47,7 @@ fn warm_up_epochs_skip_the_validation_pass() {
     .unwrap();
     let records = search.run(&data, &Regression).unwrap();
     assert_eq!(
-        data.valid_calls.get(),
+        data.valid_calls.load(Ordering::SeqCst),
         3,
         "only the one α epoch (3 steps) reads validation batches"
     );
@@ -65,7 +65,7 @@ fn spos_never_reads_validation_data_and_has_no_architecture() {
     let device = Default::default();
     let data = Counting {
         inner: ProbeData::new(2, 3, 4, &device),
-        valid_calls: Cell::new(0),
+        valid_calls: AtomicUsize::new(0),
     };
     let config = SearchConfig {
         epochs: 3,
@@ -82,7 +82,7 @@ fn spos_never_reads_validation_data_and_has_no_architecture() {
     .unwrap();
     let before = search.model.fc.weight.val().into_data();
     let records = search.run(&data, &Regression).unwrap().to_vec();
-    assert_eq!(data.valid_calls.get(), 0);
+    assert_eq!(data.valid_calls.load(Ordering::SeqCst), 0);
     assert!(search.alphas.alpha.is_empty());
     for r in &records {
         assert!(r.valid_loss.is_none() && r.architecture.is_none() && r.alpha.is_empty());
@@ -102,7 +102,7 @@ fn with_method_sets_the_alpha_step_and_the_mixer() {
     for method in Method::ALL {
         let data = Counting {
             inner: ProbeData::new(3, 2, 4, &device),
-            valid_calls: Cell::new(0),
+            valid_calls: AtomicUsize::new(0),
         };
         let config = SearchConfig {
             epochs: 1,
@@ -122,7 +122,7 @@ fn with_method_sets_the_alpha_step_and_the_mixer() {
             method.name().split('-').next().unwrap()
         );
         search.run(&data, &Regression).unwrap();
-        assert_eq!(data.valid_calls.get() > 0, method.has_alpha(), "{method}");
+        assert_eq!(data.valid_calls.load(Ordering::SeqCst) > 0, method.has_alpha(), "{method}");
         assert_eq!(
             search.architecture().is_ok(),
             method.has_alpha(),

@@ -1,0 +1,316 @@
+//! Data-parallel search on Burn's collective engine (`burn::collective`).
+//!
+//! A [`Search`](crate::Search) given [`Peers`] runs one replica of the supernet per peer, each on
+//! its own thread and device: N threads on one CPU, N GPUs, or N wgpu devices. Every peer takes
+//! its rows of every batch ([`Shard`]), computes its gradients, and the weight and α gradients
+//! are summed across peers with one `burn::collective::all_reduce` per backward pass, each peer's
+//! share weighted by its rows. Every peer then applies the same optimizer step, so weights, α
+//! and optimizer states stay identical on every peer by construction, and the result equals the
+//! one-peer search on the whole batch up to float rounding, whatever the batch's split.
+//!
+//! What stays per peer: batch-norm statistics are those of the peer's rows (as PyTorch's DDP
+//! without SyncBatchNorm), so a space with batch norm trains like a smaller per-device batch;
+//! the running statistics are averaged across the peers' threads by Burn's `RunningState`.
+//! Mixture samples (DrNAS's Dirichlet, GDAS's Gumbel, SPOS's path) are functions of
+//! (seed, step), the same on every peer.
+
+use std::ops::Range;
+use std::sync::Mutex;
+
+use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{BasicOps, Tensor, TensorKind, TensorPrimitive};
+
+use crate::error::{OptimError, Result};
+
+/// A batch part that can be split by rows (its first dimension) across peers.
+///
+/// Implemented for every Burn tensor and for pairs of parts (an input and its target). A space
+/// whose input is not a tensor implements it for its input type to run on several peers.
+pub trait Shard<B: Backend>: Sized {
+    /// The number of rows (examples) in this part.
+    fn rows(&self) -> usize;
+    /// Rows `rows` of this part, on `device`.
+    fn shard(&self, rows: Range<usize>, device: &B::Device) -> Self;
+}
+
+impl<B: Backend, const D: usize, K: TensorKind<B> + BasicOps<B>> Shard<B> for Tensor<B, D, K> {
+    fn rows(&self) -> usize {
+        self.dims()[0]
+    }
+
+    fn shard(&self, rows: Range<usize>, device: &B::Device) -> Self {
+        self.clone()
+            .narrow(0, rows.start, rows.len())
+            .to_device(device)
+    }
+}
+
+/// Where a search's peers run: the devices of this process, one peer (thread) each, and
+/// optionally the other nodes (processes or machines) of a multi-node run.
+///
+/// ```
+/// use burn::backend::flex::FlexDevice;
+/// use tangle_optim::Peers;
+///
+/// // Two CPU threads on the Flex backend.
+/// let peers = Peers::threads(FlexDevice, 2).unwrap();
+/// assert_eq!(peers.world(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Peers<D> {
+    devices: Vec<D>,
+    node: u32,
+    nodes: u32,
+    collective: CollectiveConfig,
+}
+
+impl<D: Clone> Peers<D> {
+    /// One peer per device of this process (a device may be listed more than once: CPU
+    /// threads share one Flex device). Errors for an empty list.
+    pub fn new(devices: Vec<D>) -> Result<Self> {
+        if devices.is_empty() {
+            return Err(OptimError::Config(
+                "peers: the device list is empty; give at least one device".into(),
+            ));
+        }
+        let collective = CollectiveConfig::default().with_num_devices(devices.len());
+        Ok(Peers {
+            devices,
+            node: 0,
+            nodes: 1,
+            collective,
+        })
+    }
+
+    /// `n` peers on one device (CPU threads). Errors for `n = 0`.
+    pub fn threads(device: D, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(OptimError::Config(
+                "peers: 0 threads; give at least 1".into(),
+            ));
+        }
+        Self::new(vec![device; n])
+    }
+
+    /// Makes this process node `node` of `nodes` in a multi-node run, each node running as many
+    /// peers as this one. `global` is the address of the global orchestrator
+    /// ([`burn::collective::start_global_orchestrator`], e.g. `ws://10.0.0.1:3000`), `address`
+    /// this node's own address as the others reach it, and `data_port` the port its data
+    /// service listens on. Errors for `node ≥ nodes` or an unparsable address.
+    pub fn across_nodes(
+        mut self,
+        node: u32,
+        nodes: u32,
+        global: &str,
+        address: &str,
+        data_port: u16,
+    ) -> Result<Self> {
+        if nodes == 0 || node >= nodes {
+            return Err(OptimError::Config(format!(
+                "peers: node index {node} is not below the node count {nodes}"
+            )));
+        }
+        let parse = |what: &str, s: &str| {
+            s.parse().map_err(|e| {
+                OptimError::Config(format!("peers: the {what} address `{s}` is invalid: {e}"))
+            })
+        };
+        self.collective = self
+            .collective
+            .with_num_nodes(nodes)
+            .with_global_address(parse("global orchestrator", global)?)
+            .with_node_address(parse("node", address)?)
+            .with_data_service_port(data_port);
+        self.node = node;
+        self.nodes = nodes;
+        Ok(self)
+    }
+
+    /// The devices of this process, one per local peer.
+    pub fn devices(&self) -> &[D] {
+        &self.devices
+    }
+
+    /// The number of peers across all nodes.
+    pub fn world(&self) -> usize {
+        self.devices.len() * self.nodes as usize
+    }
+
+    /// The collective configuration every local peer registers with.
+    pub fn collective(&self) -> &CollectiveConfig {
+        &self.collective
+    }
+
+    /// Local peer `i`: its global rank, id and device.
+    pub(crate) fn peer(&self, i: usize) -> Peer<D> {
+        let rank = self.node as usize * self.devices.len() + i;
+        Peer {
+            id: PeerId(rank as u32),
+            rank,
+            world: self.world(),
+            device: self.devices[i].clone(),
+        }
+    }
+}
+
+/// One peer of a running data-parallel search.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer<D> {
+    pub id: PeerId,
+    pub rank: usize,
+    pub world: usize,
+    pub device: D,
+}
+
+impl<D> Peer<D> {
+    /// This peer's rows of a batch of `rows`: contiguous, balanced, none empty.
+    pub fn rows(&self, rows: usize) -> Range<usize> {
+        rows * self.rank / self.world..rows * (self.rank + 1) / self.world
+    }
+}
+
+/// One collective session at a time per process: Burn's collective server is a process-wide
+/// singleton, and two searches (parallel tests) registering peer 0 at once would collide.
+pub(crate) static SESSION: Mutex<()> = Mutex::new(());
+
+pub(crate) fn collective_err(what: &str, e: collective::CollectiveError) -> OptimError {
+    OptimError::Config(format!("collective {what} failed: {e:?}"))
+}
+
+/// This peer's rows of `batch` and their share of the batch. Errors (on every peer alike,
+/// since all see the same batch) when the batch has fewer rows than there are peers.
+pub(crate) fn take_shard<B: Backend, I: Shard<B>, T: Shard<B>>(
+    batch: (I, T),
+    peer: Option<&Peer<B::Device>>,
+    what: &str,
+) -> Result<((I, T), f32)> {
+    let Some(peer) = peer else {
+        return Ok((batch, 1.0));
+    };
+    let rows = batch.0.rows();
+    if batch.1.rows() != rows {
+        return Err(OptimError::Config(format!(
+            "a {what} batch's input has {rows} rows and its target {}: they cannot be split \
+             across peers",
+            batch.1.rows()
+        )));
+    }
+    if rows < peer.world {
+        return Err(OptimError::Config(format!(
+            "a {what} batch of {rows} rows cannot be split across {} peers: use a batch of at \
+             least one row per peer",
+            peer.world
+        )));
+    }
+    let r = peer.rows(rows);
+    let share = r.len() as f32 / rows as f32;
+    Ok((
+        (
+            batch.0.shard(r.clone(), &peer.device),
+            batch.1.shard(r, &peer.device),
+        ),
+        share,
+    ))
+}
+
+/// Sums `grads` (those of `module`'s parameters) and `scalars` over all peers, each peer's
+/// weighted by its `share` of the batch: one flat all-reduce per call. Without a peer, returns
+/// both unchanged.
+pub(crate) fn all_reduce<B: AutodiffBackend, M: Module<B>>(
+    peer: Option<&Peer<B::Device>>,
+    module: &M,
+    grads: GradientsParams,
+    scalars: &[f32],
+    share: f32,
+) -> Result<(GradientsParams, Vec<f32>)> {
+    let Some(peer) = peer else {
+        return Ok((grads, scalars.to_vec()));
+    };
+    // Flatten in the module's visit order, the same on every peer (Burn's own
+    // `GradientsParams::all_reduce` reduces parameter by parameter: one round trip per tensor).
+    let mut take = Take::<B> {
+        grads,
+        parts: Vec::new(),
+        layout: Vec::new(),
+    };
+    module.visit(&mut take);
+    let mut parts = take.parts;
+    if !scalars.is_empty() {
+        parts.push(Tensor::from_floats(scalars, &peer.device));
+    }
+    let flat = Tensor::cat(parts, 0) * share;
+    let total = flat.dims()[0];
+    let reduced = collective::all_reduce::<B::InnerBackend>(
+        peer.id,
+        flat.into_primitive().tensor(),
+        ReduceOperation::Sum,
+    )
+    .map_err(|e| collective_err("all-reduce", e))?;
+    let reduced = Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced));
+    let tail = if scalars.is_empty() {
+        Vec::new()
+    } else {
+        reduced
+            .clone()
+            .narrow(0, total - scalars.len(), scalars.len())
+            .into_data()
+            .to_vec::<f32>()
+            .map_err(|e| OptimError::Config(format!("collective all-reduce result: {e:?}")))?
+    };
+    let mut put = Put::<B> {
+        flat: reduced,
+        layout: take.layout,
+        next: 0,
+        offset: 0,
+        grads: take.grads,
+    };
+    module.visit(&mut put);
+    Ok((put.grads, tail))
+}
+
+/// Takes each parameter's gradient out of `grads`, flattened, recording where it came from.
+struct Take<B: AutodiffBackend> {
+    grads: GradientsParams,
+    parts: Vec<Tensor<B::InnerBackend, 1>>,
+    layout: Vec<(ParamId, Vec<usize>)>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Take<B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+            let dims = g.dims();
+            let n: usize = dims.iter().product();
+            self.parts.push(g.reshape([n]));
+            self.layout.push((param.id, dims.to_vec()));
+        }
+    }
+}
+
+/// Puts the reduced gradients back, in the order [`Take`] took them.
+struct Put<B: AutodiffBackend> {
+    flat: Tensor<B::InnerBackend, 1>,
+    layout: Vec<(ParamId, Vec<usize>)>,
+    next: usize,
+    offset: usize,
+    grads: GradientsParams,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Put<B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let Some((id, dims)) = self.layout.get(self.next) else {
+            return;
+        };
+        if *id != param.id {
+            return;
+        }
+        let n: usize = dims.iter().product();
+        let dims: [usize; D] = dims.as_slice().try_into().expect("a parameter keeps its rank");
+        let g = self.flat.clone().narrow(0, self.offset, n).reshape(dims);
+        self.grads.register::<B::InnerBackend, D>(param.id, g);
+        self.offset += n;
+        self.next += 1;
+    }
+}
