@@ -19,7 +19,7 @@ use tangle_optim::{
 use tangle_spaces::ops::Primitive;
 use tangle_spaces::{conv_macro, darts, mobilenet, nb201, toy_cell};
 
-use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job, Strategy};
+use super::{dispatch, fresh_dir, images, on_peers, print_epoch, write, Args, Job, Strategy};
 
 /// The five spaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,10 +272,11 @@ impl CnnJob {
         if self.alpha_warmup > 0 {
             config.warmup_epochs = config.warmup_epochs.max(self.alpha_warmup);
         }
-        let mut search = Search::with_method(net, method, config, a.seed, &device)
+        let search = Search::with_method(net, method, config, a.seed, &device)
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
+        let mut search = on_peers(a, &device, search)?;
         println!(
             "{} ({}) on {}: {} architectures, {} with {} epochs of {} steps; output in {}",
             self.space.name(),
@@ -746,7 +747,7 @@ pub fn main(space: Space) {
     let usage = format!(
         "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--supernet we|ws] [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100]\n\
-         \x20   [--data-dir DIR] [--epochs N ({epochs})] [--seed S] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
+         \x20   [--data-dir DIR] [--epochs N ({epochs})] [--seed S] [--devices N] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
          \x20   [--out DIR] [--train-samples N (0 = all; {samples})] [--batch 32] [--channels C] [--cells N]\n\
          \x20   [--retrain EPOCHS (0 = off)] [--budget 100 (spos-rs / spos-es)] [--lr LR]\n\
          \x20   [--recalibrate 30 (batch-norm re-estimation batches at the result; 0 = off)]\n\
@@ -767,6 +768,7 @@ pub fn main(space: Space) {
         out: PathBuf::from(format!("runs/{name}")),
         train_portion: 0.5,
         arch_lr: 3e-3,
+        devices: 1,
         extra: Default::default(),
     };
     let mut a = Args::parse(defaults, &usage);

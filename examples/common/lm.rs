@@ -11,7 +11,7 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Objective, Search, SearchConfig};
 use tangle_spaces::gpt::{Gpt, GptConfig, GptNet};
 
-use super::{dispatch, fresh_dir, print_epoch, write, Args, Job, Strategy};
+use super::{dispatch, fresh_dir, on_peers, print_epoch, write, Args, Job, Strategy};
 
 struct LmJob {
     args: Args,
@@ -133,10 +133,11 @@ impl Job for LmJob {
             warmup_epochs: self.alpha_warmup,
             ..SearchConfig::language_model(a.epochs)
         };
-        let mut search = Search::with_method(net, method, search_config, a.seed, &device)
+        let search = Search::with_method(net, method, search_config, a.seed, &device)
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
+        let mut search = on_peers(a, &device, search)?;
         println!(
             "nanoGPT space on {} (vocabulary {vocab}, context {}): embed {:?}, heads {:?}, ratio {:?}, layers {:?} — {} architectures; {} with {} epochs of {} steps; output in {}",
             a.dataset,
@@ -237,7 +238,7 @@ impl Job for LmJob {
 pub fn main() {
     let usage = "nanogpt [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--dataset shipped-shakespeare|text|tokens] [--data-dir DIR] [--vocab 50304]\n\
-         \x20   [--epochs N] [--seed S] [--train-portion P] [--arch-lr LR] [--lr LR] [--out DIR]\n\
+         \x20   [--epochs N] [--seed S] [--devices N] [--train-portion P] [--arch-lr LR] [--lr LR] [--out DIR]\n\
          \x20   [--scale 8] [--context 64] [--batch 12] [--steps 40] [--sample 400] [--temperature 0.8]\n\
          \x20   [--budget 100 (candidates of spos-rs / spos-es)] [--alpha-warmup EPOCHS (weights only first; 9)]\n\
          The space is paper Table 18 with the embedding dims divided by --scale (1 = the paper's\n\
@@ -255,6 +256,7 @@ pub fn main() {
         out: PathBuf::from("runs/nanogpt"),
         train_portion: 0.9,
         arch_lr: 3e-3,
+        devices: 1,
         extra: Default::default(),
     };
     let mut a = Args::parse(defaults, usage);

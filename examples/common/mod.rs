@@ -37,6 +37,8 @@ pub struct Args {
     pub train_portion: f64,
     /// α learning rate.
     pub arch_lr: f64,
+    /// Data-parallel peers of the search (`--devices N`): N CPU threads, or N GPUs.
+    pub devices: usize,
     /// Example-specific options.
     pub extra: BTreeMap<String, String>,
 }
@@ -82,6 +84,12 @@ impl Args {
                 "out" => a.out = PathBuf::from(value),
                 "train-portion" => a.train_portion = num(flag, &value)?,
                 "arch-lr" => a.arch_lr = num(flag, &value)?,
+                "devices" => {
+                    a.devices = num(flag, &value)?;
+                    if a.devices == 0 {
+                        return Err("--devices 0: give at least 1".into());
+                    }
+                }
                 _ => {
                     a.extra.insert(key.to_string(), value);
                 }
@@ -265,6 +273,51 @@ pub fn dispatch<J: Job>(a: &Args, job: J, budget: usize) -> Result<(), String> {
         )),
         other => Err(format!("unknown device `{other}` (cpu, wgpu, cuda)")),
     }
+}
+
+/// The search's data-parallel peers for `--devices N` (none for 1): N threads sharing the CPU
+/// device, or GPUs 0..N of `device`'s kind.
+pub fn peers<B: burn::tensor::backend::Backend>(
+    a: &Args,
+    device: &B::Device,
+) -> Result<Option<tangle_optim::Peers<B::Device>>, String> {
+    use burn::tensor::backend::Device;
+    if a.devices <= 1 {
+        return Ok(None);
+    }
+    let peers = if a.device == "cpu" {
+        tangle_optim::Peers::threads(device.clone(), a.devices)
+    } else {
+        let devices = (0..a.devices)
+            .map(|i| {
+                let mut id = device.to_id();
+                id.index_id = i as u16;
+                B::Device::from_id(id)
+            })
+            .collect();
+        tangle_optim::Peers::new(devices)
+    };
+    peers.map(Some).map_err(|e| e.to_string())
+}
+
+/// Adds `--devices`'s peers, if any, to `search`.
+pub fn on_peers<B, M, X>(
+    a: &Args,
+    device: &B::Device,
+    search: tangle_optim::Search<B, M, X>,
+) -> Result<tangle_optim::Search<B, M, X>, String>
+where
+    B: AutodiffBackend,
+    M: tangle_core::Supernet<B> + burn::module::AutodiffModule<B>,
+    X: tangle_optim::Mixer<B>,
+{
+    Ok(match peers::<B>(a, device)? {
+        Some(p) => {
+            println!("data-parallel on {} peers", p.world());
+            search.with_peers(p)
+        }
+        None => search,
+    })
 }
 
 /// `dir` if it is absent or empty, else the first free `dir-1`, `dir-2`, …: a run never

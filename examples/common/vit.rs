@@ -11,7 +11,7 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData as _};
 use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig, ViT};
 
-use super::{dispatch, fresh_dir, images, print_epoch, write, Args, Job, Strategy};
+use super::{dispatch, fresh_dir, images, on_peers, print_epoch, write, Args, Job, Strategy};
 
 struct VitJob {
     args: Args,
@@ -108,10 +108,11 @@ impl Job for VitJob {
             warmup_epochs: self.alpha_warmup,
             ..SearchConfig::autoformer(a.epochs)
         };
-        let mut search = Search::with_method(net, method, search_config, a.seed, &device)
+        let search = Search::with_method(net, method, search_config, a.seed, &device)
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
+        let mut search = on_peers(a, &device, search)?;
         println!(
             "AutoFormer-{} on {} ({} training images, {}×{} patches of {}): {} architectures, {} with {} epochs of {} steps; output in {}",
             if self.small { "S" } else { "T" },
@@ -230,7 +231,7 @@ pub fn main(small: bool) {
     let usage = format!(
         "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100] [--data-dir DIR]\n\
-         \x20   [--epochs N] [--seed S] [--train-portion P] [--arch-lr LR] [--out DIR]\n\
+         \x20   [--epochs N] [--seed S] [--devices N] [--train-portion P] [--arch-lr LR] [--out DIR]\n\
          \x20   [--image-size 32] [--patch 8] [--train-samples N (0 = all; -T 6000, -S 2000)] [--batch 32] [--lr 5e-4] [--depths 2,3,4 | paper]\n\
          \x20   [--budget 100 (candidates of spos-rs / spos-es)] [--alpha-warmup EPOCHS (weights only first; -T 4, -S 2)]\n\
          \x20   [--reference true (also train the discovered architecture alone: same data, same weight steps)]\n\
@@ -255,6 +256,7 @@ pub fn main(small: bool) {
         out: PathBuf::from(format!("runs/{name}")),
         train_portion: 0.5,
         arch_lr: 3e-3,
+        devices: 1,
         extra: Default::default(),
     };
     let mut a = Args::parse(defaults, &usage);

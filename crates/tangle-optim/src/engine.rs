@@ -1487,26 +1487,35 @@ where
             .map(|d| self.replica(d))
             .collect();
         let config = peers.collective().clone();
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = replicas
-                .into_iter()
-                .enumerate()
-                .map(|(i, mut replica)| {
-                    let (peer, config) = (peers.peer(i + 1), config.clone());
-                    scope.spawn(move || replica.run_as_peer(data, objective, stop, &peer, config))
-                })
-                .collect();
-            let mut result = self.run_as_peer(data, objective, stop, &peers.peer(0), config);
-            for (i, h) in handles.into_iter().enumerate() {
-                let r = h.join().unwrap_or_else(|_| {
-                    Err(OptimError::Config(format!("peer {} panicked", i + 1)))
+        // Every peer is a worker of one rayon pool. Burn's CPU backend runs its parallel
+        // kernels on the current pool: from a worker they split across the pool's threads,
+        // where from threads outside it they would queue behind each other's jobs and leave
+        // the peers' own threads idle. One worker per peer at least, or a peer waiting in an
+        // all-reduce would hold the only thread another peer needs.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cores.max(peers.devices().len()))
+            .thread_name(|i| format!("tangle-peer-{i}"))
+            .build()
+            .map_err(|e| OptimError::Config(format!("cannot start the peers' threads: {e}")))?;
+        let mut results: Vec<Result<()>> = Vec::new();
+        results.resize_with(peers.devices().len(), || Ok(()));
+        pool.scope(|scope| {
+            let mut slots = results.iter_mut();
+            let first = slots.next().expect("at least one peer");
+            let config_first = config.clone();
+            let me = &mut *self;
+            scope.spawn(move |_| {
+                *first = me.run_as_peer(data, objective, stop, &peers.peer(0), config_first)
+            });
+            for (i, (mut replica, slot)) in replicas.into_iter().zip(slots).enumerate() {
+                let (peer, config) = (peers.peer(i + 1), config.clone());
+                scope.spawn(move |_| {
+                    *slot = replica.run_as_peer(data, objective, stop, &peer, config)
                 });
-                if result.is_ok() {
-                    result = r;
-                }
             }
-            result
-        })
+        });
+        results.into_iter().collect()
     }
 
     /// Registers as `peer`, runs the epochs, and leaves the collective (also on error).
@@ -1525,6 +1534,9 @@ where
         D: SearchData<I, T>,
         Obj: Objective<B, M::Output, T>,
     {
+        if peer.session_per_op.is_some() {
+            return self.run_epochs(data, objective, stop, Some(peer));
+        }
         burn::collective::register::<B::InnerBackend>(peer.id, peer.device.clone(), config)
             .map_err(|e| parallel::collective_err("register", e))?;
         let result = self.run_epochs(data, objective, stop, Some(peer));

@@ -95,11 +95,18 @@ impl<D: Clone> Peers<D> {
         Self::new(vec![device; n])
     }
 
-    /// Makes this process node `node` of `nodes` in a multi-node run, each node running as many
-    /// peers as this one. `global` is the address of the global orchestrator
-    /// ([`burn::collective::start_global_orchestrator`], e.g. `ws://10.0.0.1:3000`), `address`
-    /// this node's own address as the others reach it, and `data_port` the port its data
-    /// service listens on. Errors for `node ≥ nodes` or an unparsable address.
+    /// Makes this process node `node` of `nodes` in a multi-node run: one process per device,
+    /// on one machine or many (run two processes on a two-GPU machine). `global` is the address
+    /// of the global orchestrator ([`run_orchestrator`], e.g. `ws://10.0.0.1:3000`), `address`
+    /// this node's own address as the others reach it (`ws://HOST:PORT`), and `data_port` the
+    /// port its data service listens on (`PORT`).
+    ///
+    /// Burn 0.21's global all-reduce hangs on a session's second operation (measured:
+    /// every strategy, ring, tree and centralized), so each all-reduce of a multi-node search
+    /// registers, reduces and leaves: a round trip to the orchestrator per gradient
+    /// exchange. With two local peers in a node those sessions race (`DoubleRegister`),
+    /// hence one device per process. Errors for `node ≥ nodes`, an unparsable address, or
+    /// more than one local device.
     pub fn across_nodes(
         mut self,
         node: u32,
@@ -108,6 +115,13 @@ impl<D: Clone> Peers<D> {
         address: &str,
         data_port: u16,
     ) -> Result<Self> {
+        if self.devices.len() > 1 {
+            return Err(OptimError::Config(format!(
+                "peers: a multi-node run takes one device per process, this one has {}: start \
+                 one process (node) per device",
+                self.devices.len()
+            )));
+        }
         if nodes == 0 || node >= nodes {
             return Err(OptimError::Config(format!(
                 "peers: node index {node} is not below the node count {nodes}"
@@ -124,6 +138,7 @@ impl<D: Clone> Peers<D> {
             .with_global_address(parse("global orchestrator", global)?)
             .with_node_address(parse("node", address)?)
             .with_data_service_port(data_port);
+
         self.node = node;
         self.nodes = nodes;
         Ok(self)
@@ -152,8 +167,21 @@ impl<D: Clone> Peers<D> {
             rank,
             world: self.world(),
             device: self.devices[i].clone(),
+            session_per_op: (self.nodes > 1).then(|| self.collective.clone()),
         }
     }
+}
+
+/// Runs the global orchestrator of a multi-node search on `port` until the process is stopped
+/// (SIGINT or SIGTERM). Start it once, on one machine, before the nodes; every node's
+/// [`Peers::across_nodes`] names its address (`ws://HOST:PORT`).
+pub fn run_orchestrator(port: u16) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| OptimError::Config(format!("cannot start the orchestrator's runtime: {e}")))?;
+    runtime.block_on(burn_collective::start_global_orchestrator(port));
+    Ok(())
 }
 
 /// One peer of a running data-parallel search.
@@ -163,6 +191,8 @@ pub(crate) struct Peer<D> {
     pub rank: usize,
     pub world: usize,
     pub device: D,
+    /// Multi-node: register for each all-reduce and leave after it (see [`all_reduce`]).
+    pub session_per_op: Option<CollectiveConfig>,
 }
 
 impl<D> Peer<D> {
@@ -243,12 +273,20 @@ pub(crate) fn all_reduce<B: AutodiffBackend, M: Module<B>>(
     }
     let flat = Tensor::cat(parts, 0) * share;
     let total = flat.dims()[0];
+    if let Some(config) = &peer.session_per_op {
+        collective::register::<B::InnerBackend>(peer.id, peer.device.clone(), config.clone())
+            .map_err(|e| collective_err("register", e))?;
+    }
     let reduced = collective::all_reduce::<B::InnerBackend>(
         peer.id,
         flat.into_primitive().tensor(),
         ReduceOperation::Sum,
     )
     .map_err(|e| collective_err("all-reduce", e))?;
+    if peer.session_per_op.is_some() {
+        collective::finish_collective::<B::InnerBackend>(peer.id)
+            .map_err(|e| collective_err("finish", e))?;
+    }
     let reduced = Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced));
     let tail = if scalars.is_empty() {
         Vec::new()
@@ -307,7 +345,10 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Put<B> {
             return;
         }
         let n: usize = dims.iter().product();
-        let dims: [usize; D] = dims.as_slice().try_into().expect("a parameter keeps its rank");
+        let dims: [usize; D] = dims
+            .as_slice()
+            .try_into()
+            .expect("a parameter keeps its rank");
         let g = self.flat.clone().narrow(0, self.offset, n).reshape(dims);
         self.grads.register::<B::InnerBackend, D>(param.id, g);
         self.offset += n;

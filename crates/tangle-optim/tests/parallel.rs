@@ -41,14 +41,7 @@ fn outcome(s: &Search<AB, Probe<AB>, tangle_optim::MethodMixer>) -> Outcome {
     let host = |t: burn::tensor::Tensor<AB, 1>| t.into_data().to_vec::<f32>().unwrap();
     Outcome {
         alpha: s.alphas.values(),
-        weight: s
-            .model
-            .fc
-            .weight
-            .val()
-            .into_data()
-            .to_vec::<f32>()
-            .unwrap(),
+        weight: s.model.fc.weight.val().into_data().to_vec::<f32>().unwrap(),
         bias: host(s.model.fc.bias.as_ref().unwrap().val()),
         train_loss: s.records.iter().map(|r| r.train_loss).collect(),
         valid_loss: s.records.iter().map(|r| r.valid_loss).collect(),
@@ -70,7 +63,13 @@ fn search(
     }
 }
 
-fn run(probe: &Probe<AB>, method: Method, opt: WeightOptimizer, peers: usize, batch: usize) -> Outcome {
+fn run(
+    probe: &Probe<AB>,
+    method: Method,
+    opt: WeightOptimizer,
+    peers: usize,
+    batch: usize,
+) -> Outcome {
     let data = ProbeData::<AB>::new(3, 5, batch, &FlexDevice);
     let mut s = search(probe, method, opt, peers);
     s.run(&data, &Regression).unwrap();
@@ -94,8 +93,17 @@ fn same(got: &Outcome, want: &Outcome, what: &str) {
     assert_eq!(got.alpha.len(), want.alpha.len(), "{what}: α decisions");
     close(&got.weight, &want.weight, &format!("{what}: weight"));
     close(&got.bias, &want.bias, &format!("{what}: bias"));
-    close(&got.train_loss, &want.train_loss, &format!("{what}: training loss"));
-    let v = |o: &Outcome| o.valid_loss.iter().map(|v| v.unwrap_or(-1.0)).collect::<Vec<_>>();
+    close(
+        &got.train_loss,
+        &want.train_loss,
+        &format!("{what}: training loss"),
+    );
+    let v = |o: &Outcome| {
+        o.valid_loss
+            .iter()
+            .map(|v| v.unwrap_or(-1.0))
+            .collect::<Vec<_>>()
+    };
     close(&v(got), &v(want), &format!("{what}: validation loss"));
     assert_eq!(got.arch, want.arch, "{what}: architecture");
 }
@@ -141,7 +149,10 @@ fn darts_v2_on_peers_equals_one_peer() {
 
 #[test]
 fn darts_v1_with_adamw_on_peers_equals_one_peer() {
-    check(Method::DartsV1, WeightOptimizer::AdamW { weight_decay: 0.01 });
+    check(
+        Method::DartsV1,
+        WeightOptimizer::AdamW { weight_decay: 0.01 },
+    );
 }
 
 #[test]
@@ -187,6 +198,12 @@ fn bad_peer_settings_are_errors_naming_the_setting() {
     let err = Peers::threads(FlexDevice, 0).unwrap_err().to_string();
     assert!(err.contains("0 threads"), "{err}");
     let err = Peers::threads(FlexDevice, 2)
+        .unwrap()
+        .across_nodes(2, 2, "ws://127.0.0.1:3000", "ws://127.0.0.1:3001", 3002)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("one device per process"), "{err}");
+    let err = Peers::threads(FlexDevice, 1)
         .unwrap()
         .across_nodes(2, 2, "ws://127.0.0.1:3000", "ws://127.0.0.1:3001", 3002)
         .unwrap_err()

@@ -25,7 +25,11 @@ fn weights(s: &Search<AB, Probe<AB>, impl Mixer<AB>>) -> Vec<f32> {
     s.model.fc.weight.val().into_data().to_vec::<f32>().unwrap()
 }
 
-fn check_resume<X: Mixer<AB> + Clone + Send>(make: impl Fn() -> X, opt: WeightOptimizer, name: &str) {
+fn check_resume<X: Mixer<AB> + Clone + Send>(
+    make: impl Fn() -> X,
+    opt: WeightOptimizer,
+    name: &str,
+) {
     let device = Default::default();
     let data = ProbeData::<AB>::new(11, 6, 16, &device);
     // One initial supernet for all runs (weight init draws from the backend's global RNG).

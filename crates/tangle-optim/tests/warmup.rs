@@ -122,7 +122,11 @@ fn with_method_sets_the_alpha_step_and_the_mixer() {
             method.name().split('-').next().unwrap()
         );
         search.run(&data, &Regression).unwrap();
-        assert_eq!(data.valid_calls.load(Ordering::SeqCst) > 0, method.has_alpha(), "{method}");
+        assert_eq!(
+            data.valid_calls.load(Ordering::SeqCst) > 0,
+            method.has_alpha(),
+            "{method}"
+        );
         assert_eq!(
             search.architecture().is_ok(),
             method.has_alpha(),
