@@ -747,7 +747,7 @@ pub fn main(space: Space) {
     let usage = format!(
         "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--supernet we|ws] [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100]\n\
-         \x20   [--data-dir DIR] [--epochs N ({epochs})] [--seed S] [--devices N] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
+         \x20   [--data-dir DIR] [--epochs N ({epochs})] [--seed S] [--devices N] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
          \x20   [--out DIR] [--train-samples N (0 = all; {samples})] [--batch 32] [--channels C] [--cells N]\n\
          \x20   [--retrain EPOCHS (0 = off)] [--budget 100 (spos-rs / spos-es)] [--lr LR]\n\
          \x20   [--recalibrate 30 (batch-norm re-estimation batches at the result; 0 = off)]\n\
@@ -769,6 +769,7 @@ pub fn main(space: Space) {
         train_portion: 0.5,
         arch_lr: 3e-3,
         devices: 1,
+        cluster: Default::default(),
         extra: Default::default(),
     };
     let mut a = Args::parse(defaults, &usage);

@@ -39,6 +39,8 @@ pub struct Args {
     pub arch_lr: f64,
     /// Data-parallel peers of the search (`--devices N`): N CPU threads, or N GPUs.
     pub devices: usize,
+    /// A multi-node run's settings (`--nodes`, `--node`, …); one node by default.
+    pub cluster: Cluster,
     /// Example-specific options.
     pub extra: BTreeMap<String, String>,
 }
@@ -84,6 +86,11 @@ impl Args {
                 "out" => a.out = PathBuf::from(value),
                 "train-portion" => a.train_portion = num(flag, &value)?,
                 "arch-lr" => a.arch_lr = num(flag, &value)?,
+                "nodes" => a.cluster.nodes = num(flag, &value)?,
+                "node" => a.cluster.node = num(flag, &value)?,
+                "global-address" => a.cluster.global_address = Some(value),
+                "node-address" => a.cluster.node_address = Some(value),
+                "data-port" => a.cluster.data_port = Some(num(flag, &value)?),
                 "devices" => {
                     a.devices = num(flag, &value)?;
                     if a.devices == 0 {
@@ -113,6 +120,23 @@ impl Args {
             None => Ok(()),
         }
     }
+}
+
+/// Where this process stands in a multi-node search: node `node` of `nodes`, reaching the
+/// orchestrator at `global_address` and reached at `node_address` (its data service on
+/// `data_port`).
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    /// Nodes (processes) in the run; 0 or 1 for a single process.
+    pub nodes: u32,
+    /// This node's index.
+    pub node: u32,
+    /// The orchestrator's address, `ws://HOST:PORT`.
+    pub global_address: Option<String>,
+    /// This node's address as the others reach it, `ws://HOST:PORT`.
+    pub node_address: Option<String>,
+    /// The port of this node's data service (the PORT of `node_address`).
+    pub data_port: Option<u16>,
 }
 
 /// Parses a number, naming the flag on failure.
@@ -282,6 +306,22 @@ pub fn peers<B: burn::tensor::backend::Backend>(
     device: &B::Device,
 ) -> Result<Option<tangle_optim::Peers<B::Device>>, String> {
     use burn::tensor::backend::Device;
+    let c = &a.cluster;
+    if c.nodes > 1 {
+        let need = |v: &Option<String>, flag: &str| {
+            v.clone()
+                .ok_or_else(|| format!("--nodes {} needs {flag}", c.nodes))
+        };
+        let global = need(&c.global_address, "--global-address ws://HOST:PORT")?;
+        let address = need(&c.node_address, "--node-address ws://HOST:PORT")?;
+        let port = c
+            .data_port
+            .ok_or_else(|| format!("--nodes {} needs --data-port PORT", c.nodes))?;
+        return tangle_optim::Peers::new(vec![device.clone()])
+            .and_then(|p| p.across_nodes(c.node, c.nodes, &global, &address, port))
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
     if a.devices <= 1 {
         return Ok(None);
     }

@@ -231,7 +231,7 @@ pub fn main(small: bool) {
     let usage = format!(
         "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100] [--data-dir DIR]\n\
-         \x20   [--epochs N] [--seed S] [--devices N] [--train-portion P] [--arch-lr LR] [--out DIR]\n\
+         \x20   [--epochs N] [--seed S] [--devices N] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion P] [--arch-lr LR] [--out DIR]\n\
          \x20   [--image-size 32] [--patch 8] [--train-samples N (0 = all; -T 6000, -S 2000)] [--batch 32] [--lr 5e-4] [--depths 2,3,4 | paper]\n\
          \x20   [--budget 100 (candidates of spos-rs / spos-es)] [--alpha-warmup EPOCHS (weights only first; -T 4, -S 2)]\n\
          \x20   [--reference true (also train the discovered architecture alone: same data, same weight steps)]\n\
@@ -257,6 +257,7 @@ pub fn main(small: bool) {
         train_portion: 0.5,
         arch_lr: 3e-3,
         devices: 1,
+        cluster: Default::default(),
         extra: Default::default(),
     };
     let mut a = Args::parse(defaults, &usage);
