@@ -366,6 +366,7 @@ impl CnnJob {
         // path with the search's data, optimizer, schedule and number of weight steps.
         let alone = if self.reference {
             let alone = super::train_alone(
+                a,
                 make()?,
                 &arch,
                 &search.config,

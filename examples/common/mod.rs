@@ -37,7 +37,8 @@ pub struct Args {
     pub train_portion: f64,
     /// α learning rate.
     pub arch_lr: f64,
-    /// Data-parallel peers of the search (`--devices N`): N CPU threads, or N GPUs.
+    /// Data-parallel peers of the search (`--devices N`): N CPU threads, or N GPUs; 0 (a
+    /// default only) is one per CPU core on `cpu` and one device elsewhere.
     pub devices: usize,
     /// A multi-node run's settings (`--nodes`, `--node`, …); one node by default.
     pub cluster: Cluster,
@@ -322,13 +323,18 @@ pub fn peers<B: burn::tensor::backend::Backend>(
             .map(Some)
             .map_err(|e| e.to_string());
     }
-    if a.devices <= 1 {
+    let n = match (a.devices, a.device.as_str()) {
+        (0, "cpu") => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (0, _) => 1,
+        (n, _) => n,
+    };
+    if n <= 1 {
         return Ok(None);
     }
     let peers = if a.device == "cpu" {
-        tangle_optim::Peers::threads(device.clone(), a.devices)
+        tangle_optim::Peers::threads(device.clone(), n)
     } else {
-        let devices = (0..a.devices)
+        let devices = (0..n)
             .map(|i| {
                 let mut id = device.to_id();
                 id.index_id = i as u16;
@@ -409,11 +415,12 @@ pub mod lm;
 pub mod vit;
 
 /// Trains `fresh` (a newly built supernet) on the single path `arch` alone, with the search's
-/// `config` (every epoch a weight epoch), data and seed: the reference a search's inherited
+/// `config` (every epoch a weight epoch), data, seed and peers: the reference a search's inherited
 /// weights are compared with. Logs each epoch to `log` and the console; returns the trained
 /// supernet.
 #[allow(clippy::too_many_arguments)]
 pub fn train_alone<B, M, T, D>(
+    a: &Args,
     fresh: M,
     arch: &tangle_core::Architecture,
     config: &tangle_optim::SearchConfig,
@@ -437,10 +444,11 @@ where
         ..config.clone()
     };
     let path = tangle_optim::FixedPath::new(&spec, arch).map_err(|e| e.to_string())?;
-    let mut alone = tangle_optim::Search::new(fresh, path, cfg, seed, device)
+    let alone = tangle_optim::Search::new(fresh, path, cfg, seed, device)
         .map_err(|e| e.to_string())?
         .with_log(log)
         .with_progress(true);
+    let mut alone = on_peers(a, device, alone)?;
     for epoch in 0..config.epochs {
         alone
             .run_until(data, &tangle_optim::Classification, epoch + 1)
