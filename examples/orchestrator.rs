@@ -18,7 +18,9 @@ fn main() {
             println!("orchestrator [--port PORT (3000)]");
             return;
         }
-        other => Err(format!("unexpected arguments {other:?}; usage: orchestrator [--port PORT]")),
+        other => Err(format!(
+            "unexpected arguments {other:?}; usage: orchestrator [--port PORT]"
+        )),
     };
     let port = port.unwrap_or_else(|e| {
         eprintln!("error: {e}");

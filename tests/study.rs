@@ -42,6 +42,8 @@ fn args() -> Args {
         out: PathBuf::new(),
         train_portion: 0.5,
         arch_lr: 0.05,
+        devices: 1,
+        cluster: Default::default(),
         extra: Default::default(),
     }
 }

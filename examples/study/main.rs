@@ -76,6 +76,8 @@ fn main() {
         train_portion: 0.5,
         // 0: the table's own default (see the usage).
         arch_lr: 0.0,
+        devices: 1,
+        cluster: Default::default(),
         extra: Default::default(),
     };
     let a = Args::parse(defaults, usage);
