@@ -187,6 +187,7 @@ fn main() {
             }
         }
         let one = spread(times[0].clone()).1;
+        let before = table.len();
         for ((n, _), t) in variants.iter().zip(times) {
             let (lo, med, hi) = spread(t);
             table.push(format!(
@@ -197,6 +198,10 @@ fn main() {
                 med,
                 one / med
             ));
+        }
+        // Each workload's rows as soon as they are measured: W1 alone takes minutes.
+        for row in &table[before..] {
+            println!("{row}");
         }
     }
     println!("\n| workload | peers | steps/s, median (min–max) | s/step | vs first row |");

@@ -27,8 +27,9 @@ use crate::error::{OptimError, Result};
 
 /// A batch part that can be split by rows (its first dimension) across peers.
 ///
-/// Implemented for every Burn tensor and for pairs of parts (an input and its target). A space
-/// whose input is not a tensor implements it for its input type to run on several peers.
+/// Implemented for every Burn tensor; a batch's input and target are each split by it, and must
+/// have the same number of rows. A space whose input or target is not a tensor implements it for
+/// that type to run on several peers.
 pub trait Shard<B: Backend>: Sized {
     /// The number of rows (examples) in this part.
     fn rows(&self) -> usize;
