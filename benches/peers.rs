@@ -11,9 +11,11 @@
 //! Run: `cargo bench --bench peers` (`TANGLE_WORKLOAD=w1|w2|w3` for one workload,
 //! `TANGLE_PEERS=1,2,4` for other peer counts).
 
+mod common;
+
 use std::time::Instant;
 
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Distribution, Tensor};
 use tangle_core::Supernet;
 use tangle_optim::{
     Classification, Method, MethodMixer, Objective, Peers, Search, SearchConfig, SearchData, Shard,
@@ -77,13 +79,6 @@ where
     })
 }
 
-fn labels(n: usize, classes: i64, device: &Device) -> Tensor<AB, 1, Int> {
-    Tensor::from_data(
-        TensorData::new((0..n as i64).map(|i| i % classes).collect(), [n]),
-        device,
-    )
-}
-
 fn spread(mut t: Vec<f64>) -> (f64, f64, f64) {
     t.sort_by(f64::total_cmp);
     (t[0], t[t.len() / 2], t[t.len() - 1])
@@ -117,7 +112,7 @@ fn main() {
     if run("w1") {
         use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig};
         let x = Tensor::<AB, 4>::random([32, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-        let y = labels(32, 10, &device);
+        let y = common::labels::<AB>(32, 10, &device);
         let v = counts
             .iter()
             .map(|&n| {
@@ -135,7 +130,7 @@ fn main() {
     if run("w2") {
         use tangle_spaces::conv_macro::ConvMacro;
         let x = Tensor::<AB, 4>::random([64, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-        let y = labels(64, 10, &device);
+        let y = common::labels::<AB>(64, 10, &device);
         let v = counts
             .iter()
             .map(|&n| {
@@ -151,15 +146,7 @@ fn main() {
     }
     if run("w3") {
         use tangle_spaces::gpt::{Gpt, GptConfig};
-        let ids: Vec<i64> = (0..12 * 224).map(|i| (i * 7 % 65) as i64).collect();
-        let x = Tensor::<AB, 2, Int>::from_data(TensorData::new(ids.clone(), [12, 224]), &device);
-        let y = Tensor::<AB, 2, Int>::from_data(
-            TensorData::new(
-                ids.iter().map(|i| (i + 1) % 65).collect::<Vec<_>>(),
-                [12, 224],
-            ),
-            &device,
-        );
+        let (x, y) = common::text_batch::<AB>(12, 224, &device);
         let v = counts
             .iter()
             .map(|&n| {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Distribution, Int, Tensor};
 use common::median;
 use criterion::{BenchmarkId, Criterion};
 use tangle_core::{Mixtures, Supernet};
@@ -104,10 +104,7 @@ fn interleave(rounds: usize, mut steps: Steps) -> Medians {
 }
 
 fn labels(n: usize, classes: i64, device: &Device) -> Tensor<AB, 1, Int> {
-    Tensor::from_data(
-        TensorData::new((0..n as i64).map(|i| i % classes).collect(), [n]),
-        device,
-    )
+    common::labels::<AB>(n, classes, device)
 }
 
 fn main() {
@@ -161,15 +158,7 @@ fn main() {
     }
     if run("w3") {
         use tangle_spaces::gpt::{Gpt, GptConfig};
-        let ids: Vec<i64> = (0..12 * 224).map(|i| (i * 7 % 65) as i64).collect();
-        let x = Tensor::<AB, 2, Int>::from_data(TensorData::new(ids.clone(), [12, 224]), &device);
-        let y = Tensor::<AB, 2, Int>::from_data(
-            TensorData::new(
-                ids.iter().map(|i| (i + 1) % 65).collect::<Vec<_>>(),
-                [12, 224],
-            ),
-            &device,
-        );
+        let (x, y) = common::text_batch::<AB>(12, 224, &device);
         let net = || Gpt::<AB>::new(GptConfig::table18(65, 224), &device).unwrap();
         let steps: Steps = vec![
             (

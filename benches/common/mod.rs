@@ -60,3 +60,35 @@ pub fn op_criterion() -> criterion::Criterion {
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(3))
 }
+
+/// Labels `0, 1, …, classes − 1, 0, …` for a batch of `n`.
+pub fn labels<B: burn::tensor::backend::Backend>(
+    n: usize,
+    classes: i64,
+    device: &B::Device,
+) -> burn::tensor::Tensor<B, 1, burn::tensor::Int> {
+    burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new((0..n as i64).map(|i| i % classes).collect(), [n]),
+        device,
+    )
+}
+
+/// W3's batch: `batch` sequences of `context` token ids over a vocabulary of 65, and the same
+/// ids shifted by one as targets.
+#[allow(clippy::type_complexity)]
+pub fn text_batch<B: burn::tensor::backend::Backend>(
+    batch: usize,
+    context: usize,
+    device: &B::Device,
+) -> (
+    burn::tensor::Tensor<B, 2, burn::tensor::Int>,
+    burn::tensor::Tensor<B, 2, burn::tensor::Int>,
+) {
+    use burn::tensor::{Tensor, TensorData};
+    let ids: Vec<i64> = (0..batch * context).map(|i| (i * 7 % 65) as i64).collect();
+    let y: Vec<i64> = ids.iter().map(|i| (i + 1) % 65).collect();
+    (
+        Tensor::from_data(TensorData::new(ids, [batch, context]), device),
+        Tensor::from_data(TensorData::new(y, [batch, context]), device),
+    )
+}

@@ -18,14 +18,10 @@ struct Outcome {
 }
 
 fn config(opt: WeightOptimizer) -> SearchConfig {
+    // Clipping too: the global norm must be the whole batch's, computed after the all-reduce.
     SearchConfig {
-        epochs: 4,
-        warmup_epochs: 1,
-        weight_optimizer: opt,
-        lr: 0.05,
-        arch_lr: 0.05,
         grad_clip: Some(5.0),
-        ..SearchConfig::default()
+        ..probe_config(opt)
     }
 }
 

@@ -11,14 +11,7 @@ use tangle_optim::{
 };
 
 fn config(opt: WeightOptimizer) -> SearchConfig {
-    SearchConfig {
-        epochs: 4,
-        warmup_epochs: 1,
-        weight_optimizer: opt,
-        lr: 0.05,
-        arch_lr: 0.05,
-        ..SearchConfig::default()
-    }
+    probe_config(opt)
 }
 
 fn weights(s: &Search<AB, Probe<AB>, impl Mixer<AB>>) -> Vec<f32> {

@@ -9,7 +9,7 @@ use rand_distr::{Distribution, Normal};
 use tangle_core::{
     Decision, Mixtures, Result, SearchSpec, SuperLinear, SuperLinearConfig, Supernet,
 };
-use tangle_optim::SearchData;
+use tangle_optim::{SearchConfig, SearchData, WeightOptimizer};
 
 pub type AB = Autodiff<Flex>;
 
@@ -155,5 +155,18 @@ impl<B: Backend> Supernet<B> for WsProbe<B> {
                 y
             })
         })
+    }
+}
+
+/// The probe searches' settings: 4 epochs, the first weights only, lr and α lr 0.05, `opt` for
+/// the weights.
+pub fn probe_config(opt: WeightOptimizer) -> SearchConfig {
+    SearchConfig {
+        epochs: 4,
+        warmup_epochs: 1,
+        weight_optimizer: opt,
+        lr: 0.05,
+        arch_lr: 0.05,
+        ..SearchConfig::default()
     }
 }
