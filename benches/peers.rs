@@ -49,6 +49,29 @@ impl<I: Clone, T: Clone> SearchData<I, T> for Fixed<I, T> {
     }
 }
 
+/// A workload's searches by peer count, each a round of steps per call.
+type Variants = Vec<(usize, Box<dyn FnMut()>)>;
+
+/// Per peer count in `counts`, a search of a fresh `net()` on the batch `(x, y)`.
+fn variants<M, I, T>(counts: &[usize], net: impl Fn() -> M, x: I, y: T) -> Variants
+where
+    M: Supernet<AB, Input = I> + burn::module::AutodiffModule<AB> + Send + 'static,
+    I: Clone + Shard<AB> + Sync + Send + 'static,
+    T: Clone + Shard<AB> + Sync + Send + 'static,
+    Classification: Objective<AB, M::Output, T>,
+{
+    counts
+        .iter()
+        .map(|&n| {
+            let data = Fixed {
+                x: x.clone(),
+                y: y.clone(),
+            };
+            (n, round(net(), data, n))
+        })
+        .collect()
+}
+
 /// A round of `STEPS` search steps (one epoch) of a search on `peers` peers.
 fn round<M, I, T>(net: M, data: Fixed<I, T>, peers: usize) -> Box<dyn FnMut()>
 where
@@ -107,57 +130,35 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
-    type Variants = Vec<(usize, Box<dyn FnMut()>)>;
     let mut workloads: Vec<(&str, Variants)> = Vec::new();
     if run("w1") {
         use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig};
         let x = Tensor::<AB, 4>::random([32, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
         let y = common::labels::<AB>(32, 10, &device);
-        let v = counts
-            .iter()
-            .map(|&n| {
-                let net =
-                    AutoFormer::<AB>::new(AutoFormerConfig::tiny(32, 4, 10), &device).unwrap();
-                let data = Fixed {
-                    x: x.clone(),
-                    y: y.clone(),
-                };
-                (n, round(net, data, n))
-            })
-            .collect();
+        let v = variants(
+            &counts,
+            || AutoFormer::<AB>::new(AutoFormerConfig::tiny(32, 4, 10), &device).unwrap(),
+            x,
+            y,
+        );
         workloads.push(("W1 AutoFormer-T (batch 32, 65 tokens)", v));
     }
     if run("w2") {
         use tangle_spaces::conv_macro::ConvMacro;
         let x = Tensor::<AB, 4>::random([64, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
         let y = common::labels::<AB>(64, 10, &device);
-        let v = counts
-            .iter()
-            .map(|&n| {
-                let net = ConvMacro::<AB>::new(&device).unwrap();
-                let data = Fixed {
-                    x: x.clone(),
-                    y: y.clone(),
-                };
-                (n, round(net, data, n))
-            })
-            .collect();
+        let v = variants(&counts, || ConvMacro::<AB>::new(&device).unwrap(), x, y);
         workloads.push(("W2 toy conv-macro (batch 64, 32×32)", v));
     }
     if run("w3") {
         use tangle_spaces::gpt::{Gpt, GptConfig};
         let (x, y) = common::text_batch::<AB>(12, 224, &device);
-        let v = counts
-            .iter()
-            .map(|&n| {
-                let net = Gpt::<AB>::new(GptConfig::table18(65, 224), &device).unwrap();
-                let data = Fixed {
-                    x: x.clone(),
-                    y: y.clone(),
-                };
-                (n, round(net, data, n))
-            })
-            .collect();
+        let v = variants(
+            &counts,
+            || Gpt::<AB>::new(GptConfig::table18(65, 224), &device).unwrap(),
+            x,
+            y,
+        );
         workloads.push(("W3 nanoGPT-small (batch 12, context 224)", v));
     }
 

@@ -1486,7 +1486,6 @@ where
             .iter()
             .map(|d| self.replica(d))
             .collect();
-        let config = peers.collective().clone();
         // Every peer is a worker of one rayon pool. Burn's CPU backend runs its parallel
         // kernels on the current pool: from a worker they split across the pool's threads,
         // where from threads outside it they would queue behind each other's jobs and leave
@@ -1500,49 +1499,19 @@ where
             .map_err(|e| OptimError::Config(format!("cannot start the peers' threads: {e}")))?;
         let mut results: Vec<Result<()>> = Vec::new();
         results.resize_with(peers.devices().len(), || Ok(()));
+        let run_as = move |search: &mut Self, peer: Peer<B::Device>| {
+            peer.run::<B::InnerBackend>(|| search.run_epochs(data, objective, stop, Some(&peer)))
+        };
         pool.scope(|scope| {
             let mut slots = results.iter_mut();
             let first = slots.next().expect("at least one peer");
-            let config_first = config.clone();
             let me = &mut *self;
-            scope.spawn(move |_| {
-                *first = me.run_as_peer(data, objective, stop, &peers.peer(0), config_first)
-            });
+            scope.spawn(move |_| *first = run_as(me, peers.peer(0)));
             for (i, (mut replica, slot)) in replicas.into_iter().zip(slots).enumerate() {
-                let (peer, config) = (peers.peer(i + 1), config.clone());
-                scope.spawn(move |_| {
-                    *slot = replica.run_as_peer(data, objective, stop, &peer, config)
-                });
+                scope.spawn(move |_| *slot = run_as(&mut replica, peers.peer(i + 1)));
             }
         });
         results.into_iter().collect()
-    }
-
-    /// Registers as `peer`, runs the epochs, and leaves the collective (also on error).
-    fn run_as_peer<I, T, D, Obj>(
-        &mut self,
-        data: &D,
-        objective: &Obj,
-        stop: usize,
-        peer: &Peer<B::Device>,
-        config: burn::collective::CollectiveConfig,
-    ) -> Result<()>
-    where
-        M: Supernet<B, Input = I>,
-        I: Clone + Shard<B>,
-        T: Shard<B>,
-        D: SearchData<I, T>,
-        Obj: Objective<B, M::Output, T>,
-    {
-        if peer.session_per_op.is_some() {
-            return self.run_epochs(data, objective, stop, Some(peer));
-        }
-        burn::collective::register::<B::InnerBackend>(peer.id, peer.device.clone(), config)
-            .map_err(|e| parallel::collective_err("register", e))?;
-        let result = self.run_epochs(data, objective, stop, Some(peer));
-        let finished = burn::collective::finish_collective::<B::InnerBackend>(peer.id)
-            .map_err(|e| parallel::collective_err("finish", e));
-        result.and(finished)
     }
 
     /// The epoch loop, on one peer of `peer`'s collective or alone.

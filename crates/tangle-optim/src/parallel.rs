@@ -168,7 +168,8 @@ impl<D: Clone> Peers<D> {
             rank,
             world: self.world(),
             device: self.devices[i].clone(),
-            session_per_op: (self.nodes > 1).then(|| self.collective.clone()),
+            config: self.collective.clone(),
+            session_per_op: self.nodes > 1,
         }
     }
 }
@@ -192,11 +193,36 @@ pub(crate) struct Peer<D> {
     pub rank: usize,
     pub world: usize,
     pub device: D,
-    /// Multi-node: register for each all-reduce and leave after it (see [`all_reduce`]).
-    pub session_per_op: Option<CollectiveConfig>,
+    /// The configuration it registers with.
+    pub config: CollectiveConfig,
+    /// Multi-node: it registers for each all-reduce and leaves after it, not once per run
+    /// (Burn 0.21's global all-reduce hangs on a session's second operation; see
+    /// [`Peers::across_nodes`]).
+    pub session_per_op: bool,
 }
 
-impl<D> Peer<D> {
+impl<D: Clone> Peer<D> {
+    /// Runs `f` with this peer registered in the collective (backend `B`), and leaves it
+    /// afterwards, also when `f` fails.
+    fn joined<B: Backend<Device = D>, R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        collective::register::<B>(self.id, self.device.clone(), self.config.clone())
+            .map_err(|e| collective_err("register", e))?;
+        let result = f();
+        let finished =
+            collective::finish_collective::<B>(self.id).map_err(|e| collective_err("finish", e));
+        result.and_then(|r| finished.map(|()| r))
+    }
+
+    /// Runs a search's epochs `f` as this peer: inside one collective session, or, for a
+    /// multi-node peer, with a session per all-reduce ([`all_reduce`] joins those).
+    pub fn run<B: Backend<Device = D>>(&self, f: impl FnOnce() -> Result<()>) -> Result<()> {
+        if self.session_per_op {
+            f()
+        } else {
+            self.joined::<B, _>(f)
+        }
+    }
+
     /// This peer's rows of a batch of `rows`: contiguous, balanced, none empty.
     pub fn rows(&self, rows: usize) -> Range<usize> {
         rows * self.rank / self.world..rows * (self.rank + 1) / self.world
@@ -274,20 +300,19 @@ pub(crate) fn all_reduce<B: AutodiffBackend, M: Module<B>>(
     }
     let flat = Tensor::cat(parts, 0) * share;
     let total = flat.dims()[0];
-    if let Some(config) = &peer.session_per_op {
-        collective::register::<B::InnerBackend>(peer.id, peer.device.clone(), config.clone())
-            .map_err(|e| collective_err("register", e))?;
-    }
-    let reduced = collective::all_reduce::<B::InnerBackend>(
-        peer.id,
-        flat.into_primitive().tensor(),
-        ReduceOperation::Sum,
-    )
-    .map_err(|e| collective_err("all-reduce", e))?;
-    if peer.session_per_op.is_some() {
-        collective::finish_collective::<B::InnerBackend>(peer.id)
-            .map_err(|e| collective_err("finish", e))?;
-    }
+    let reduce = || {
+        collective::all_reduce::<B::InnerBackend>(
+            peer.id,
+            flat.into_primitive().tensor(),
+            ReduceOperation::Sum,
+        )
+        .map_err(|e| collective_err("all-reduce", e))
+    };
+    let reduced = if peer.session_per_op {
+        peer.joined::<B::InnerBackend, _>(reduce)?
+    } else {
+        reduce()?
+    };
     let reduced = Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced));
     let tail = if scalars.is_empty() {
         Vec::new()
