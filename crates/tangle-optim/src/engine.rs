@@ -1500,7 +1500,21 @@ where
         let mut results: Vec<Result<()>> = Vec::new();
         results.resize_with(peers.devices().len(), || Ok(()));
         let run_as = move |search: &mut Self, peer: Peer<B::Device>| {
-            peer.run::<B::InnerBackend>(|| search.run_epochs(data, objective, stop, Some(&peer)))
+            let rank = peer.rank;
+            let run = || {
+                peer.run::<B::InnerBackend>(|| {
+                    search.run_epochs(data, objective, stop, Some(&peer))
+                })
+            };
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+                // The other peers wait for this one in their next all-reduce. Resetting the
+                // collective fails their pending call, and any later one, with an error.
+                burn::collective::reset_collective::<B::InnerBackend>();
+                Err(OptimError::PeerPanicked {
+                    rank,
+                    message: parallel::panic_message(panic.as_ref()),
+                })
+            })
         };
         pool.scope(|scope| {
             let mut slots = results.iter_mut();
@@ -1511,7 +1525,14 @@ where
                 scope.spawn(move |_| *slot = run_as(&mut replica, peers.peer(i + 1)));
             }
         });
-        results.into_iter().collect()
+        // A panic is the cause of the other peers' collective errors: report it first.
+        let panicked = results
+            .iter()
+            .position(|r| matches!(r, Err(OptimError::PeerPanicked { .. })));
+        match panicked {
+            Some(i) => results.swap_remove(i),
+            None => results.into_iter().collect(),
+        }
     }
 
     /// The epoch loop, on one peer of `peer`'s collective or alone.

@@ -21,6 +21,18 @@ pub enum OptimError {
     /// An invalid configuration.
     #[error("invalid search configuration: {0}")]
     Config(String),
+    /// A collective operation of a data-parallel search (register, all-reduce, finish) failed
+    /// or did not complete in time.
+    #[error("data-parallel exchange failed: {0}")]
+    Collective(String),
+    /// A peer of a data-parallel search panicked; the other peers stopped with it.
+    #[error("peer {rank} of the data-parallel search panicked: {message}")]
+    PeerPanicked {
+        /// The peer's global rank.
+        rank: usize,
+        /// The panic's message.
+        message: String,
+    },
     /// Reading or writing a checkpoint or record failed.
     #[error("{path}: {reason}")]
     Io {

@@ -15,7 +15,8 @@
 //! (seed, step), the same on every peer.
 
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
 
 use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
@@ -66,7 +67,11 @@ pub struct Peers<D> {
     node: u32,
     nodes: u32,
     collective: CollectiveConfig,
+    timeout: Duration,
 }
+
+/// How long a multi-node exchange may take before the search stops with an error.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl<D: Clone> Peers<D> {
     /// One peer per device of this process (a device may be listed more than once: CPU
@@ -83,6 +88,7 @@ impl<D: Clone> Peers<D> {
             node: 0,
             nodes: 1,
             collective,
+            timeout: DEFAULT_TIMEOUT,
         })
     }
 
@@ -145,6 +151,22 @@ impl<D: Clone> Peers<D> {
         Ok(self)
     }
 
+    /// How long one exchange of a multi-node search (register, all-reduce, leave) may take
+    /// before the search stops with [`OptimError::Collective`] instead of waiting forever for
+    /// a node that stopped or a stalled Burn collective; 300 s unless set. After a timeout the
+    /// process's collective state is unusable: exit, and resume every node from the last
+    /// checkpoint. Peers of one process need no timeout: a failing or panicking peer stops the
+    /// others at once. Errors for a zero duration.
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
+        if timeout.is_zero() {
+            return Err(OptimError::Config(
+                "peers: the exchange timeout is zero; give a positive duration".into(),
+            ));
+        }
+        self.timeout = timeout;
+        Ok(self)
+    }
+
     /// The devices of this process, one per local peer.
     pub fn devices(&self) -> &[D] {
         &self.devices
@@ -170,6 +192,7 @@ impl<D: Clone> Peers<D> {
             device: self.devices[i].clone(),
             config: self.collective.clone(),
             session_per_op: self.nodes > 1,
+            timeout: self.timeout,
         }
     }
 }
@@ -199,6 +222,8 @@ pub(crate) struct Peer<D> {
     /// (Burn 0.21's global all-reduce hangs on a session's second operation; see
     /// [`Peers::across_nodes`]).
     pub session_per_op: bool,
+    /// How long a multi-node exchange may take ([`Peers::with_timeout`]).
+    pub timeout: Duration,
 }
 
 impl<D: Clone> Peer<D> {
@@ -211,6 +236,40 @@ impl<D: Clone> Peer<D> {
         let finished =
             collective::finish_collective::<B>(self.id).map_err(|e| collective_err("finish", e));
         result.and_then(|r| finished.map(|()| r))
+    }
+
+    /// [`joined`](Self::joined), on a helper thread, waiting at most the peer's timeout: a
+    /// multi-node exchange can wait forever inside Burn (a node that stopped; Burn 0.21's global
+    /// collective stalling), and an error is the better end. On a timeout the helper stays
+    /// blocked, so the process's collective state is unusable afterwards.
+    fn joined_within<B, R>(&self, f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R>
+    where
+        B: Backend<Device = D>,
+        D: Send + 'static,
+        R: Send + 'static,
+    {
+        let (sent, received) = mpsc::channel();
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name(format!("tangle-exchange-{}", self.rank))
+            .spawn(move || {
+                let _ = sent.send(me.joined::<B, R>(f));
+            })
+            .map_err(|e| OptimError::Collective(format!("cannot start an exchange thread: {e}")))?;
+        match received.recv_timeout(self.timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(OptimError::Collective(format!(
+                "peer {}'s multi-node all-reduce did not complete within {:?}: a node stopped or \
+                 is unreachable, or Burn 0.21's global collective stalled (docs/optim.md). Stop \
+                 every node and the orchestrator, then resume from the last checkpoint",
+                self.rank, self.timeout
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(OptimError::Collective(format!(
+                "peer {}'s multi-node all-reduce panicked inside Burn's collective (see the \
+                 message above)",
+                self.rank
+            ))),
+        }
     }
 
     /// Runs a search's epochs `f` as this peer: inside one collective session, or, for a
@@ -234,7 +293,16 @@ impl<D: Clone> Peer<D> {
 pub(crate) static SESSION: Mutex<()> = Mutex::new(());
 
 pub(crate) fn collective_err(what: &str, e: collective::CollectiveError) -> OptimError {
-    OptimError::Config(format!("collective {what} failed: {e:?}"))
+    OptimError::Collective(format!("collective {what} failed: {e:?}"))
+}
+
+/// The text of a panic's payload (`panic!` with a literal or with a format).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// This peer's rows of `batch` and their share of the batch. Errors (on every peer alike,
@@ -300,16 +368,14 @@ pub(crate) fn all_reduce<B: AutodiffBackend, M: Module<B>>(
     }
     let flat = Tensor::cat(parts, 0) * share;
     let total = flat.dims()[0];
-    let reduce = || {
-        collective::all_reduce::<B::InnerBackend>(
-            peer.id,
-            flat.into_primitive().tensor(),
-            ReduceOperation::Sum,
-        )
-        .map_err(|e| collective_err("all-reduce", e))
+    let id = peer.id;
+    let primitive = flat.into_primitive().tensor();
+    let reduce = move || {
+        collective::all_reduce::<B::InnerBackend>(id, primitive, ReduceOperation::Sum)
+            .map_err(|e| collective_err("all-reduce", e))
     };
     let reduced = if peer.session_per_op {
-        peer.joined::<B::InnerBackend, _>(reduce)?
+        peer.joined_within::<B::InnerBackend, _>(reduce)?
     } else {
         reduce()?
     };
@@ -322,7 +388,7 @@ pub(crate) fn all_reduce<B: AutodiffBackend, M: Module<B>>(
             .narrow(0, total - scalars.len(), scalars.len())
             .into_data()
             .to_vec::<f32>()
-            .map_err(|e| OptimError::Config(format!("collective all-reduce result: {e:?}")))?
+            .map_err(|e| OptimError::Collective(format!("all-reduce result: {e:?}")))?
     };
     let mut put = Put::<B> {
         flat: reduced,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use burn::backend::flex::FlexDevice;
 use burn::tensor::backend::Backend;
-use tangle_optim::{Method, Peers, Regression, Search, SearchConfig, WeightOptimizer};
+use tangle_optim::{Method, OptimError, Peers, Regression, Search, SearchConfig, WeightOptimizer};
 
 const TEST: &str = "three_nodes_on_localhost_end_as_one_peer";
 const ROLE: &str = "TANGLE_MULTINODE_ROLE";
@@ -73,12 +73,18 @@ fn free_port() -> u16 {
 
 fn spawn(role: &str, envs: &[(&str, String)], log: &Path) -> Child {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args([TEST, "--exact", "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
-        .stderr(Stdio::from(
-            std::fs::File::create(log.with_extension("err")).unwrap(),
-        ));
+    c.args([
+        TEST,
+        "--exact",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ROLE, role)
+    .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
+    .stderr(Stdio::from(
+        std::fs::File::create(log.with_extension("err")).unwrap(),
+    ));
     for (k, v) in envs {
         c.env(k, v);
     }
@@ -96,7 +102,13 @@ fn logs(dir: &Path) -> String {
     all
 }
 
+// Not in the default suite: Burn 0.21's global collective makes this test flaky. Measured
+// 2026-12-03 under two CPU hogs, 5 of 30 runs failed: a node panicked inside burn-collective
+// (`global/node/ring.rs`: "Peer closed download connection"; burn-communication: "Failed to
+// connect to data server") or all waited forever. docs/optim.md names the causes. Run it with
+// `cargo test -p tangle-optim --test multinode -- --include-ignored`.
 #[test]
+#[ignore = "flaky: Burn 0.21's global collective races between per-operation sessions (docs/optim.md)"]
 fn three_nodes_on_localhost_end_as_one_peer() {
     let var = |k: &str| std::env::var(k).unwrap();
     match std::env::var(ROLE).as_deref() {
@@ -191,4 +203,48 @@ fn three_nodes_on_localhost_end_as_one_peer() {
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A node whose partner never comes stops with an error after the exchange timeout instead of
+/// waiting forever (no orchestrator listens either).
+#[test]
+fn a_node_without_its_partner_stops_with_an_error_after_the_timeout() {
+    if std::env::var(ROLE).is_ok() {
+        return;
+    }
+    let port = free_port();
+    let data_port = free_port();
+    let peers = Peers::threads(FlexDevice, 1)
+        .unwrap()
+        .across_nodes(
+            0,
+            2,
+            &format!("ws://127.0.0.1:{port}"),
+            &format!("ws://127.0.0.1:{data_port}"),
+            data_port,
+        )
+        .unwrap()
+        .with_timeout(Duration::from_secs(3))
+        .unwrap();
+    let probe = Probe::<AB>::new(false, &FlexDevice);
+    let data = ProbeData::<AB>::new(3, 4, 24, &FlexDevice);
+    let mut s = Search::with_method(probe, Method::Drnas, config(), 7, &FlexDevice)
+        .unwrap()
+        .with_peers(peers);
+    let start = Instant::now();
+    let err = s.run(&data, &Regression).unwrap_err();
+    assert!(
+        matches!(&err, OptimError::Collective(m) if m.contains("did not complete within 3s")),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    let err = Peers::threads(FlexDevice, 1)
+        .unwrap()
+        .with_timeout(Duration::ZERO)
+        .unwrap_err();
+    assert!(err.to_string().contains("timeout is zero"), "{err}");
 }

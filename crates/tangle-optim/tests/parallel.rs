@@ -206,3 +206,41 @@ fn bad_peer_settings_are_errors_naming_the_setting() {
         .to_string();
     assert!(err.contains("node index 2"), "{err}");
 }
+
+/// Mean squared error that panics on a batch part of `rows` rows: one peer of an uneven split.
+struct PanicsOnRows(usize);
+
+impl<B: burn::tensor::backend::Backend>
+    tangle_optim::Objective<B, burn::tensor::Tensor<B, 2>, burn::tensor::Tensor<B, 2>>
+    for PanicsOnRows
+{
+    fn loss(
+        &self,
+        output: burn::tensor::Tensor<B, 2>,
+        target: &burn::tensor::Tensor<B, 2>,
+    ) -> burn::tensor::Tensor<B, 1> {
+        assert_ne!(
+            target.dims()[0],
+            self.0,
+            "the objective rejects this peer's rows"
+        );
+        (output - target.clone()).powf_scalar(2.0).mean()
+    }
+}
+
+#[test]
+fn a_panicking_peer_stops_the_others_with_an_error_naming_it() {
+    let probe = Probe::<AB>::new(false, &FlexDevice);
+    // 5 rows on 2 peers: peer 0 takes 2, peer 1 takes 3 and panics, while peer 0 waits for it
+    // in the all-reduce. Without the reset that wait never ends and this test hangs.
+    let data = ProbeData::<AB>::new(3, 2, 5, &FlexDevice);
+    let mut s = search(&probe, Method::Drnas, sgd(), 2);
+    let err = s.run(&data, &PanicsOnRows(3)).unwrap_err();
+    assert!(
+        matches!(&err, tangle_optim::OptimError::PeerPanicked { rank: 1, message } if message.contains("rejects this peer's rows")),
+        "{err}"
+    );
+    // The process's collective is usable again: the next search on peers completes.
+    let mut s = search(&probe, Method::Drnas, sgd(), 2);
+    s.run(&data, &Regression).unwrap();
+}
