@@ -72,16 +72,18 @@ impl Space {
 
     /// Default search epochs (an epoch is one pass over the weight half of the training
     /// digits), chosen with [`Space::default_train_samples`] to keep the default run under 10
-    /// minutes on 2 cores (measured in docs/results.md). The conv-macro supernet costs too much
-    /// per step (3.6 s) for more than 3 epochs of half the shipped digits.
+    /// minutes on 2 cores, on one data-parallel peer per core (measured in docs/results.md; on
+    /// 2 cores an NB201 epoch takes 37 s on 2 peers, 55 s on one). The conv-macro supernet
+    /// costs too much per step for more than 4 epochs of half of 3000 digits.
     fn default_epochs(&self) -> usize {
         match self {
-            Space::Nb201 => 6,
-            Space::ToyCell => 3,
-            Space::MobileNet => 2,
-            // DARTS: DrNAS's two progressive stages, 3 epochs each (15 steps of 2.9–6.5 s).
+            Space::Nb201 => 10,
+            Space::ToyCell => 5,
+            Space::MobileNet => 3,
+            // DARTS: DrNAS's two progressive stages, 3 epochs each (15 steps of 2.9–6.5 s on
+            // one peer).
             Space::Darts => 6,
-            Space::ConvMacro => 3,
+            Space::ConvMacro => 4,
         }
     }
 
@@ -748,7 +750,7 @@ pub fn main(space: Space) {
     let usage = format!(
         "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--supernet we|ws] [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100]\n\
-         \x20   [--data-dir DIR] [--epochs N ({epochs})] [--seed S] [--devices N] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
+         \x20   [--data-dir DIR] [--epochs N ({epochs})] [--seed S] [--devices N (one per CPU core)] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
          \x20   [--out DIR] [--train-samples N (0 = all; {samples})] [--batch 32] [--channels C] [--cells N]\n\
          \x20   [--retrain EPOCHS (0 = off)] [--budget 100 (spos-rs / spos-es)] [--lr LR]\n\
          \x20   [--recalibrate 30 (batch-norm re-estimation batches at the result; 0 = off)]\n\
@@ -769,7 +771,7 @@ pub fn main(space: Space) {
         out: PathBuf::from(format!("runs/{name}")),
         train_portion: 0.5,
         arch_lr: 3e-3,
-        devices: 1,
+        devices: 0,
         cluster: Default::default(),
         extra: Default::default(),
     };
