@@ -13,7 +13,7 @@ use burn::nn::BatchNormConfig;
 use burn::tensor::{Distribution, Tensor};
 use common::median;
 use criterion::{black_box, BenchmarkId, Criterion};
-use tangle_core::{batch_norm_forward, Mixture, SuperBatchNorm2d};
+use tangle_core::{batch_norm_forward, Mixture, SuperBatchNorm2dConfig};
 
 type AB = Autodiff<Flex>;
 
@@ -43,7 +43,9 @@ fn bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("ours", id(&shape)), |b| {
             b.iter(|| step(batch_norm_forward(&bn, x.clone())))
         });
-        let sup = SuperBatchNorm2d::<AB>::new(&[ch / 4, ch / 2, ch], &device).unwrap();
+        let sup = SuperBatchNorm2dConfig::new(vec![ch / 4, ch / 2, ch])
+            .init::<AB>(&device)
+            .unwrap();
         let w = Tensor::<AB, 1>::from_floats([0.2, 0.3, 0.5], &device).require_grad();
         g.bench_function(BenchmarkId::new("superposed", id(&shape)), |b| {
             b.iter(|| {

@@ -68,17 +68,23 @@ struct We<B: Backend> {
 impl<B: Backend> We<B> {
     fn new(n: usize, device: &B::Device) -> Result<Self> {
         let w0 = widths(WIDEST[0], n);
-        let mut convs =
-            vec![SuperConv2dConfig::combi(vec![n], move |c| (3, w0[c[0]]), &[3])?.init(device)];
+        let mut convs = vec![
+            SuperConv2dConfig::combi(vec![n], move |c| (3, w0[c[0]]), &[3])?
+                .init(device)
+                .unwrap(),
+        ];
         for l in 1..3 {
             convs.push(
                 SuperConv2dConfig::new(&widths(WIDEST[l - 1], n), &widths(WIDEST[l], n), &[3])?
-                    .init(device),
+                    .init(device)
+                    .unwrap(),
             );
         }
         Ok(We {
             convs,
-            head: SuperLinearConfig::input(&widths(WIDEST[2], n), 10)?.init(device),
+            head: SuperLinearConfig::input(&widths(WIDEST[2], n), 10)?
+                .init(device)
+                .unwrap(),
             spec: spec(n),
         })
     }

@@ -132,12 +132,16 @@ fn main() {
 
     let mut workloads: Vec<(&str, Variants)> = Vec::new();
     if run("w1") {
-        use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig};
+        use tangle_spaces::autoformer::AutoFormerConfig;
         let x = Tensor::<AB, 4>::random([32, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
         let y = common::labels::<AB>(32, 10, &device);
         let v = variants(
             &counts,
-            || AutoFormer::<AB>::new(AutoFormerConfig::tiny(32, 4, 10), &device).unwrap(),
+            || {
+                AutoFormerConfig::tiny(32, 4, 10)
+                    .init::<AB>(&device)
+                    .unwrap()
+            },
             x,
             y,
         );
@@ -151,11 +155,11 @@ fn main() {
         workloads.push(("W2 toy conv-macro (batch 64, 32×32)", v));
     }
     if run("w3") {
-        use tangle_spaces::gpt::{Gpt, GptConfig};
+        use tangle_spaces::gpt::GptConfig;
         let (x, y) = common::text_batch::<AB>(12, 224, &device);
         let v = variants(
             &counts,
-            || Gpt::<AB>::new(GptConfig::table18(65, 224), &device).unwrap(),
+            || GptConfig::table18(65, 224).init::<AB>(&device).unwrap(),
             x,
             y,
         );

@@ -50,7 +50,8 @@ fn bench_linear(c: &mut Criterion) {
         let outs = sizes(d_out, n);
         let sup = SuperLinearConfig::output(d_in, &outs)
             .unwrap()
-            .init::<AB>(&device);
+            .init::<AB>(&device)
+            .unwrap();
         let a = alphas(n, &device);
         g.bench_function(BenchmarkId::new("superposed", n), |b| {
             b.iter(|| {
@@ -101,7 +102,8 @@ fn bench_conv(c: &mut Criterion) {
         let outs = sizes(c_out, n);
         let sup = SuperConv2dConfig::new(&[c_in], &outs, &[3])
             .unwrap()
-            .init::<AB>(&device);
+            .init::<AB>(&device)
+            .unwrap();
         let a = alphas(n, &device);
         let one = Mixture::single(0);
         g.bench_function(BenchmarkId::new("superposed", n), |b| {

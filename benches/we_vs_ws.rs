@@ -16,8 +16,8 @@ use burn::tensor::{Distribution, Tensor};
 use criterion::black_box;
 use tangle_core::Supernet;
 use tangle_optim::{ArchParams, Darts as Softmax, Mixer};
-use tangle_spaces::darts::{Darts, DartsConfig};
-use tangle_spaces::nb201::{Nb201, Nb201Config};
+use tangle_spaces::darts::DartsConfig;
+use tangle_spaces::nb201::Nb201Config;
 
 type AB = Autodiff<Flex>;
 
@@ -43,10 +43,10 @@ fn stepper(space: &str, ws: bool) -> Box<dyn Fn()> {
         })
     }
     match (space, ws) {
-        ("nb201", false) => make(Nb201::new(Nb201Config::default(), &device).unwrap(), x),
-        ("nb201", true) => make(Nb201::new_ws(Nb201Config::default(), &device).unwrap(), x),
-        ("darts", false) => make(Darts::new(DartsConfig::default(), &device).unwrap(), x),
-        ("darts", true) => make(Darts::new_ws(DartsConfig::default(), &device).unwrap(), x),
+        ("nb201", false) => make(Nb201Config::default().init(&device).unwrap(), x),
+        ("nb201", true) => make(Nb201Config::default().init_ws(&device).unwrap(), x),
+        ("darts", false) => make(DartsConfig::default().init(&device).unwrap(), x),
+        ("darts", true) => make(DartsConfig::default().init_ws(&device).unwrap(), x),
         _ => unreachable!("known spaces"),
     }
 }

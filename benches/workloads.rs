@@ -5,6 +5,10 @@
 //!   embed {192, 216, 240}, depth {12, 13, 14}, heads {3, 4}×64, MLP ratio {3.5, 4}; SGD step.
 //! * W2 toy conv-macro supernet step: batch 64, 32×32×3, the Table 17 space.
 //! * W3 nanoGPT-small supernet step: batch 12, context 224, the Table 18 space, vocabulary 65.
+//! * W4 the main job's bi-level DrNAS step at its default sizes (AutoFormer-T, depth {2, 3, 4},
+//!   patch 8 on 32×32×3, batch 32): the engine's own step, an α pass then a weight pass (AdamW,
+//!   clipping), on one peer (`bilevel_1peer`) and on one data-parallel peer per core
+//!   (`bilevel_peers`).
 //!
 //! A step is forward, backward (into the weights and, superposed, into α) and an SGD update.
 //! Run: `cargo bench --bench workloads` (CPU) or `cargo bench --features cuda --bench workloads`;
@@ -12,6 +16,8 @@
 //! criterion medians. `TANGLE_INTERLEAVE=N` replaces criterion by N rounds of one step of each
 //! variant in turn (after a warm-up round) and prints their medians: every variant then runs
 //! under the same machine state. Targets: superposed / largest ≤ 1.05 (W1, W2), ≤ 1.25 (W3).
+//! `benches/torch/compare.sh` runs this bench and our PyTorch rendering of W1–W4
+//! (`benches/torch/workloads.py`) in turns and prints the Rust / PyTorch ratios.
 
 mod common;
 
@@ -23,7 +29,10 @@ use burn::tensor::{Distribution, Int, Tensor};
 use common::median;
 use criterion::{BenchmarkId, Criterion};
 use tangle_core::{Mixtures, Supernet};
-use tangle_optim::{ArchParams, Classification, Darts, Mixer, Objective};
+use tangle_optim::{
+    ArchParams, Classification, Darts, Method, Mixer, Objective, Peers, Search, SearchConfig,
+    SearchData,
+};
 
 /// The backend: CPU (Flex), or CUDA with `--features cuda` (scripts/gpu-check.sh).
 #[cfg(not(feature = "cuda"))]
@@ -103,6 +112,61 @@ fn interleave(rounds: usize, mut steps: Steps) -> Medians {
         .collect()
 }
 
+/// The same training and validation batch at every step: W4's data.
+struct FixedBatches {
+    train: (Tensor<AB, 4>, Tensor<AB, 1, Int>),
+    valid: (Tensor<AB, 4>, Tensor<AB, 1, Int>),
+}
+
+impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for FixedBatches {
+    fn steps_per_epoch(&self) -> usize {
+        1
+    }
+    fn train(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+        self.train.clone()
+    }
+    fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
+        self.valid.clone()
+    }
+}
+
+/// W4: the engine's bi-level DrNAS step on the main job's supernet (`examples/autoformer_t`'s
+/// defaults: AdamW 5e-4, weight decay 0.05, clipping 5, α Adam 3e-3), on `peers` peers; one
+/// call runs one step (a one-step epoch).
+fn bilevel_stepper(peers: usize, device: &Device) -> impl FnMut() {
+    use tangle_spaces::autoformer::AutoFormerConfig;
+    let config = AutoFormerConfig {
+        depths: vec![2, 3, 4],
+        ..AutoFormerConfig::tiny(32, 8, 10)
+    };
+    let net = config.init::<AB>(device).unwrap();
+    let batch = || {
+        (
+            Tensor::<AB, 4>::random([32, 3, 32, 32], Distribution::Normal(0.0, 1.0), device),
+            labels(32, 10, device),
+        )
+    };
+    let data = FixedBatches {
+        train: batch(),
+        valid: batch(),
+    };
+    let config = SearchConfig {
+        arch_lr: 3e-3,
+        ..SearchConfig::autoformer(1_000_000)
+    };
+    let mut search = Search::with_method(net, Method::Drnas, config, 0, device).unwrap();
+    if peers > 1 {
+        search = search.with_peers(Peers::threads(*device, peers).unwrap());
+    }
+    let mut epoch = 0;
+    let mut step = move || {
+        epoch += 1;
+        search.run_until(&data, &Classification, epoch).unwrap();
+    };
+    step();
+    step
+}
+
 fn labels(n: usize, classes: i64, device: &Device) -> Tensor<AB, 1, Int> {
     common::labels::<AB>(n, classes, device)
 }
@@ -124,10 +188,14 @@ fn main() {
 
     let mut workloads: Vec<(&str, &str, Steps)> = Vec::new();
     if run("w1") {
-        use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig};
+        use tangle_spaces::autoformer::AutoFormerConfig;
         let x = Tensor::<AB, 4>::random([32, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
         let y = labels(32, 10, &device);
-        let net = || AutoFormer::<AB>::new(AutoFormerConfig::tiny(32, 4, 10), &device).unwrap();
+        let net = || {
+            AutoFormerConfig::tiny(32, 4, 10)
+                .init::<AB>(&device)
+                .unwrap()
+        };
         let steps: Steps = vec![
             (
                 "largest",
@@ -157,9 +225,9 @@ fn main() {
         workloads.push(("w2_conv_macro", "≤ 1.05", steps));
     }
     if run("w3") {
-        use tangle_spaces::gpt::{Gpt, GptConfig};
+        use tangle_spaces::gpt::GptConfig;
         let (x, y) = common::text_batch::<AB>(12, 224, &device);
-        let net = || Gpt::<AB>::new(GptConfig::table18(65, 224), &device).unwrap();
+        let net = || GptConfig::table18(65, 224).init::<AB>(&device).unwrap();
         let steps: Steps = vec![
             (
                 "largest",
@@ -170,12 +238,34 @@ fn main() {
         workloads.push(("w3_nanogpt", "≤ 1.25", steps));
     }
 
+    if run("w4") {
+        let steps: Steps = vec![
+            ("bilevel_1peer", Box::new(bilevel_stepper(1, &device))),
+            (
+                "bilevel_peers",
+                Box::new(bilevel_stepper(
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    &device,
+                )),
+            ),
+        ];
+        workloads.push(("w4_main_job_bilevel", "≤ 1.0× PyTorch", steps));
+    }
+
     // Medians (ms) per workload and id.
     let mut medians: Vec<(&str, &str, Medians)> = Vec::new();
     match rounds {
         Some(rounds) => {
             for (group, target, steps) in workloads {
-                medians.push((group, target, interleave(rounds, steps)));
+                let m = interleave(rounds, steps);
+                // One JSON line per variant, for benches/torch/compare.sh.
+                for (id, v) in &m {
+                    println!(
+                        "{{\"impl\": \"rust\", \"workload\": \"{}\", \"variant\": \"{id}\", \"median_ms\": {v:.1}}}",
+                        &group[..2]
+                    );
+                }
+                medians.push((group, target, m));
             }
         }
         None => {
@@ -194,6 +284,11 @@ fn main() {
                 medians.push((group, target, m));
             }
             c.final_summary();
+        }
+    }
+    for (group, _, m) in &medians {
+        for (id, v) in m.iter().filter(|(id, _)| id.starts_with("bilevel")) {
+            println!("{group} {id}: median {v:.0} ms a step");
         }
     }
     println!("\n| workload | largest step | superposed step | superposed / largest | WS / largest | target |");

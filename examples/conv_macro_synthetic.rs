@@ -27,8 +27,8 @@ use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tangle_core::{
-    Decision, Mixtures, Result, SearchSpec, SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig,
-    SuperLinear, SuperLinearConfig, Supernet,
+    Decision, Mixtures, Result, SearchSpec, SuperBatchNorm2d, SuperBatchNorm2dConfig, SuperConv2d,
+    SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
 };
 use tangle_data::InMemory;
 use tangle_optim::{
@@ -74,14 +74,14 @@ impl<B: Backend> MacroNet<B> {
     fn new(device: &B::Device) -> Result<Self> {
         Ok(MacroNet {
             // conv1's input is fixed (3 channels): one decision, its output width.
-            conv1: SuperConv2dConfig::combi(vec![3], |c| (3, C1[c[0]]), &K12)?.init(device),
-            bn1: SuperBatchNorm2d::new(&C1, device)?,
+            conv1: SuperConv2dConfig::combi(vec![3], |c| (3, C1[c[0]]), &K12)?.init(device)?,
+            bn1: SuperBatchNorm2dConfig::new(C1.to_vec()).init(device)?,
             // conv2 reads conv1's width decision and its own: combi over both.
-            conv2: SuperConv2dConfig::new(&C1, &C2, &K12)?.init(device),
-            bn2: SuperBatchNorm2d::new(&C2, device)?,
-            conv3: SuperConv2dConfig::new(&C2, &C3, &K3)?.init(device),
-            bn3: SuperBatchNorm2d::new(&C3, device)?,
-            head: SuperLinearConfig::input(&C3, CLASSES)?.init(device),
+            conv2: SuperConv2dConfig::new(&C1, &C2, &K12)?.init(device)?,
+            bn2: SuperBatchNorm2dConfig::new(C2.to_vec()).init(device)?,
+            conv3: SuperConv2dConfig::new(&C2, &C3, &K3)?.init(device)?,
+            bn3: SuperBatchNorm2dConfig::new(C3.to_vec()).init(device)?,
+            head: SuperLinearConfig::input(&C3, CLASSES)?.init(device)?,
             spec: spec(),
         })
     }

@@ -297,7 +297,7 @@ impl<B: Backend> SeqNet<B> {
         Ok(SeqNet {
             stem: SuperConv1d::new(vec![widths.len()], |c| (1, widths[c[0]]), &[5], device)?,
             blocks,
-            head: SuperLinearConfig::input(widths, CLASSES)?.init(device),
+            head: SuperLinearConfig::input(widths, CLASSES)?.init(device)?,
             depth: DepthMixer::new(keys.depth.candidates())?,
             spec,
             keys,

@@ -8,7 +8,7 @@ use burn::tensor::{activation::gelu, backend::Backend, Distribution, Tensor};
 use tangle_core::subnet::Attention;
 use tangle_core::{
     DepthMixer, HeadDim, Mixture, Result, SuperAttention, SuperAttentionConfig, SuperLayerNorm,
-    SuperLinear, SuperLinearConfig,
+    SuperLayerNormConfig, SuperLinear, SuperLinearConfig,
 };
 
 type F = Flex;
@@ -46,19 +46,23 @@ impl Net<F> {
     fn new(device: &<F as burn::tensor::backend::BackendTypes>::Device) -> Result<Self> {
         let block = || -> Result<Block<F>> {
             Ok(Block {
-                ln1: SuperLayerNorm::new(&EMBEDS, device)?,
+                ln1: SuperLayerNormConfig::new(EMBEDS.to_vec()).init(device)?,
                 attn: SuperAttentionConfig::new(&EMBEDS, &HEADS, HeadDim::Fixed(4))?
                     .init(device)?,
-                ln2: SuperLayerNorm::new(&EMBEDS, device)?,
-                fc1: SuperLinearConfig::expand(&EMBEDS, &RATIOS)?.init(device),
-                fc2: SuperLinearConfig::contract(&EMBEDS, &RATIOS)?.init(device),
+                ln2: SuperLayerNormConfig::new(EMBEDS.to_vec()).init(device)?,
+                fc1: SuperLinearConfig::expand(&EMBEDS, &RATIOS)?
+                    .init(device)
+                    .unwrap(),
+                fc2: SuperLinearConfig::contract(&EMBEDS, &RATIOS)?
+                    .init(device)
+                    .unwrap(),
             })
         };
         Ok(Net {
-            stem: SuperLinearConfig::output(5, &EMBEDS)?.init(device),
+            stem: SuperLinearConfig::output(5, &EMBEDS)?.init(device).unwrap(),
             blocks: vec![block()?, block()?],
-            norm: SuperLayerNorm::new(&EMBEDS, device)?,
-            head: SuperLinearConfig::input(&EMBEDS, 3)?.init(device),
+            norm: SuperLayerNormConfig::new(EMBEDS.to_vec()).init(device)?,
+            head: SuperLinearConfig::input(&EMBEDS, 3)?.init(device).unwrap(),
         })
     }
 

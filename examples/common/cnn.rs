@@ -616,9 +616,9 @@ impl Job for CnnJob {
                 };
                 let net = || {
                     if ws {
-                        nb201::Nb201::<B>::new_ws(cfg, &d)
+                        cfg.init_ws::<B>(&d)
                     } else {
-                        nb201::Nb201::<B>::new(cfg, &d)
+                        cfg.init::<B>(&d)
                     }
                     .map_err(e)
                 };
@@ -633,11 +633,7 @@ impl Job for CnnJob {
                         let s = nb201::arch_string(arch).map_err(e)?;
                         // The benchmark's evaluation network (affine cell batch norms), fresh.
                         let retrained = self.retrain_plain(
-                            || {
-                                nb201::Nb201::<B>::new(cfg, &d)
-                                    .and_then(|n| n.extract(arch))
-                                    .map_err(e)
-                            },
+                            || cfg.init::<B>(&d).and_then(|n| n.extract(arch)).map_err(e),
                             train,
                             test,
                             t,
@@ -671,9 +667,9 @@ impl Job for CnnJob {
                 });
                 let net = || {
                     if ws {
-                        darts::Darts::<B>::new_ws(cfg, &d)
+                        cfg.init_ws::<B>(&d)
                     } else {
-                        darts::Darts::<B>::new(cfg, &d)
+                        cfg.init::<B>(&d)
                     }
                     .map_err(e)
                 };
@@ -716,7 +712,7 @@ impl Job for CnnJob {
                     dropout: 0.1,
                 };
                 self.go(
-                    || mobilenet::MobileNetV3::<B>::new(cfg, &d).map_err(e),
+                    || cfg.init::<B>(&d).map_err(e),
                     method,
                     strategy,
                     device,
@@ -724,7 +720,7 @@ impl Job for CnnJob {
                     |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let retrained = self.retrain_fresh(
-                            mobilenet::MobileNetV3::<B>::new(cfg, &d).map_err(e)?,
+                            cfg.init::<B>(&d).map_err(e)?,
                             arch,
                             train,
                             test,

@@ -9,7 +9,7 @@ use tangle_data::text::{read_text, read_tokens};
 use tangle_data::{shipped, CharVocab, TextBatches};
 use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Objective, Search, SearchConfig};
-use tangle_spaces::gpt::{Gpt, GptConfig, GptNet};
+use tangle_spaces::gpt::{GptConfig, GptNet};
 
 use super::{dispatch, fresh_dir, on_peers, print_epoch, write, Args, Job, Strategy};
 
@@ -121,7 +121,10 @@ impl Job for LmJob {
             embeds: base.embeds.iter().map(|e| e / self.scale).collect(),
             ..base
         };
-        let net = Gpt::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
+        let net = config
+            .clone()
+            .init::<B>(&device)
+            .map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
         let out = fresh_dir(&a.out)?;
         let search_config = SearchConfig {

@@ -9,7 +9,7 @@ use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
 use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData as _};
-use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig, ViT};
+use tangle_spaces::autoformer::{AutoFormerConfig, ViT};
 
 use super::{dispatch, fresh_dir, images, on_peers, print_epoch, write, Args, Job, Strategy};
 
@@ -98,7 +98,10 @@ impl Job for VitJob {
             },
             None => config,
         };
-        let net = AutoFormer::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
+        let net = config
+            .clone()
+            .init::<B>(&device)
+            .map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
         let out = fresh_dir(&a.out)?;
         let search_config = SearchConfig {
@@ -155,7 +158,7 @@ impl Job for VitJob {
         // The reference: the same architecture trained alone — a fresh supernet on that single
         // path, with the search's data, optimizer, schedule and number of weight steps.
         let alone = if self.reference {
-            let fresh = AutoFormer::<B>::new(config, &device).map_err(|e| e.to_string())?;
+            let fresh = config.init::<B>(&device).map_err(|e| e.to_string())?;
             let alone = super::train_alone(
                 a,
                 fresh,

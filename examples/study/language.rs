@@ -262,7 +262,10 @@ impl Job for LmBuild {
             let arch = spec.architecture(&idx).map_err(|e| e.to_string())?;
             let start = Instant::now();
             B::seed(&device, table::run_seed(&idx, seed));
-            let fresh = Gpt::<B>::new(config.clone(), &device).map_err(|e| e.to_string())?;
+            let fresh = config
+                .clone()
+                .init::<B>(&device)
+                .map_err(|e| e.to_string())?;
             let params = fresh.params(&arch).map_err(|e| e.to_string())?;
             let data = TextBatches::<B>::new(
                 train.clone(),
@@ -299,7 +302,8 @@ impl Job for LmBuild {
             });
             table::save_json(&t, path)?;
         }
-        let largest = Gpt::<B::InnerBackend>::new(config, &device)
+        let largest = config
+            .init::<B::InnerBackend>(&device)
             .map_err(|e| e.to_string())?
             .params(&spec.largest())
             .map_err(|e| e.to_string())?;
@@ -359,7 +363,7 @@ impl Job for LmMethodJob<'_> {
         let e = |e: &dyn std::fmt::Display| e.to_string();
         let (train, heldout, vocab) = load_text()?;
         let config = s.recipe.config(vocab);
-        let net = Gpt::<B>::new(config, &device).map_err(|x| e(&x))?;
+        let net = config.init::<B>(&device).map_err(|x| e(&x))?;
         let spec = net.spec().clone();
         let param_penalty = if self.method == Method::TangleNasPenalty {
             Some(
@@ -486,7 +490,8 @@ pub fn truth(path: &Path, recipe: &LmRecipe) -> Result<Truth, String> {
     let (_, _, vocab) = load_text()?;
     let config = recipe.config(vocab);
     let spec = config.spec().map_err(|e| e.to_string())?;
-    let largest = Gpt::<tanglenas::backend::Cpu>::new(config, &Default::default())
+    let largest = config
+        .init::<tanglenas::backend::Cpu>(&Default::default())
         .map_err(|e| e.to_string())?
         .params(&spec.largest())
         .map_err(|e| e.to_string())?;

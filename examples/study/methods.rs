@@ -19,7 +19,7 @@ use tangle_optim::{
     ArchStep, Classification, EpochRecord, Method as SearchMethod, ParamPenalty, Search,
     SearchConfig, SearchData as _, WeightOptimizer,
 };
-use tangle_spaces::small_conv::{self, SmallConv, SmallConvConfig, SmallConvWs};
+use tangle_spaces::small_conv::{self, SmallConvConfig};
 use tangle_twostage::stats::{mann_whitney_u, welch_t_test, MeanStd};
 use tangle_twostage::{Metric, Window};
 
@@ -647,10 +647,10 @@ impl Job for MethodJob<'_> {
     ) -> Result<(), String> {
         let config = SmallConvConfig::default();
         if self.method == Method::DrnasWs {
-            let net = SmallConvWs::<B>::new(config, &device).map_err(|e| e.to_string())?;
+            let net = config.init_ws::<B>(&device).map_err(|e| e.to_string())?;
             self.search(net, method, strategy, device)
         } else {
-            let net = SmallConv::<B>::new(config, &device).map_err(|e| e.to_string())?;
+            let net = config.init::<B>(&device).map_err(|e| e.to_string())?;
             self.search(net, method, strategy, device)
         }
     }

@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tangle_core::{Extract, SearchSpec};
 use tangle_optim::Method as SearchMethod;
-use tangle_spaces::small_conv::{self, SmallConv, SmallConvConfig};
+use tangle_spaces::small_conv::{self, SmallConvConfig};
 
 use crate::common::{self, images, Args, Job, Strategy};
 
@@ -317,7 +317,7 @@ impl Job for Build {
             let arch = spec.architecture(&idx).map_err(|e| e.to_string())?;
             let start = Instant::now();
             B::seed(&device, run_seed(&idx, seed));
-            let fresh = SmallConv::<B>::new(config, &device).map_err(|e| e.to_string())?;
+            let fresh = config.init::<B>(&device).map_err(|e| e.to_string())?;
             let net = fresh.extract(&arch).map_err(|e| e.to_string())?;
             let params = fresh.params(&arch).map_err(|e| e.to_string())?;
             let net = common::cnn::retrain(

@@ -7,12 +7,12 @@ use burn::tensor::{backend::Backend, module::linear, Bool, Tensor, TensorData};
 use crate::error::{CoreError, Result};
 use crate::linear::{SuperLinear, SuperLinearConfig};
 use crate::mixture::Mixture;
-use crate::relative_position::{RelativePosition2d, RowIndex};
+use crate::relative_position::{RelativePosition2d, RelativePosition2dConfig, RowIndex};
 use crate::spec::{check_heads_divide, check_increasing_sizes, Decision};
 use crate::subnet::QkvLayout;
 
 /// How the head dimension relates to the decisions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HeadDim {
     /// Every head has this width; heads are added or removed whole (AutoFormer: 64).
     Fixed(usize),
@@ -21,7 +21,7 @@ pub enum HeadDim {
 }
 
 /// Configuration of a [`SuperAttention`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SuperAttentionConfig {
     embeds: Vec<usize>,
     heads: Vec<usize>,
@@ -31,6 +31,9 @@ pub struct SuperAttentionConfig {
     bias: bool,
     relative_position: Option<usize>,
 }
+
+/// Saves and loads as JSON (`save` / `load`); `init` validates what it loads.
+impl burn::config::Config for SuperAttentionConfig {}
 
 impl SuperAttentionConfig {
     /// Attention over the embedding-dim candidates `embeds` and head counts `heads`.
@@ -87,8 +90,8 @@ impl SuperAttentionConfig {
         let (rel_k, rel_v) = match (self.relative_position, self.head_dim) {
             (None, _) => (None, None),
             (Some(m), HeadDim::Fixed(d)) => (
-                Some(RelativePosition2d::new(d, m, device)?),
-                Some(RelativePosition2d::new(d, m, device)?),
+                Some(RelativePosition2dConfig::new(d, m).init(device)?),
+                Some(RelativePosition2dConfig::new(d, m).init(device)?),
             ),
             (Some(_), HeadDim::EmbedOverHeads) => {
                 return Err(CoreError::Config(
@@ -117,8 +120,8 @@ impl SuperAttentionConfig {
             }
         };
         Ok(SuperAttention {
-            qkv: qkv.with_bias(self.bias).init(device),
-            proj: proj.with_bias(self.bias).init(device),
+            qkv: qkv.with_bias(self.bias).init(device)?,
+            proj: proj.with_bias(self.bias).init(device)?,
             dropout: DropoutConfig::new(self.dropout).init(),
             rel_k,
             rel_v,

@@ -1,11 +1,12 @@
 //! `SuperBatchNorm2d`: batch normalization over a channel decision.
 
+use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::{backend::Backend, Tensor};
 
 use crate::combi::Combi;
-use crate::error::{CoreError, Result};
+use crate::error::CoreError;
 use crate::mixture::Mixture;
 use crate::spec::check_increasing_sizes;
 
@@ -35,41 +36,47 @@ pub struct SuperBatchNorm2d<B: Backend> {
     affine: bool,
 }
 
-impl<B: Backend> SuperBatchNorm2d<B> {
-    /// Batch norm over the channel candidates `channels` (momentum 0.1, ε = 1e-5, affine).
-    pub fn new(channels: &[usize], device: &B::Device) -> Result<Self> {
-        check_increasing_sizes("SuperBatchNorm2d.channels", channels)?;
-        let c = channels.to_vec();
-        let combi = Combi::new(vec![channels.len()], 1, move |k| vec![c[k[0]]])?;
+/// Configuration of a [`SuperBatchNorm2d`]: `SuperBatchNorm2dConfig::new(channels).init(&device)`.
+#[derive(Config, Debug, PartialEq)]
+pub struct SuperBatchNorm2dConfig {
+    /// The channel candidates (one decision), increasing.
+    pub channels: Vec<usize>,
+    /// Running-statistics momentum (PyTorch's convention: `new = (1 − m)·old + m·batch`).
+    #[config(default = 0.1)]
+    pub momentum: f64,
+    /// ε added to the variance.
+    #[config(default = 1e-5)]
+    pub epsilon: f64,
+    /// Learnable γ and β (DARTS and NAS-Bench-201 search cells use `affine = false`).
+    #[config(default = true)]
+    pub affine: bool,
+}
+
+impl SuperBatchNorm2dConfig {
+    /// Builds the batch norm (γ = 1, β = 0, running mean 0 and variance 1). Errors for channel
+    /// candidates that are not increasing.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<SuperBatchNorm2d<B>> {
+        check_increasing_sizes("SuperBatchNorm2d.channels", &self.channels)?;
+        let c = self.channels.clone();
+        let combi = Combi::new(vec![c.len()], 1, move |k| vec![c[k[0]]])?;
         let n = combi.max()[0];
+        let param = |t: Tensor<B, 1>| Param::from_tensor(t).set_require_grad(self.affine);
         Ok(SuperBatchNorm2d {
-            gamma: Param::from_tensor(Tensor::ones([n], device)),
-            beta: Param::from_tensor(Tensor::zeros([n], device)),
+            gamma: param(Tensor::ones([n], device)),
+            beta: param(Tensor::zeros([n], device)),
             running_mean: RunningState::new(Tensor::zeros([n], device)),
             running_var: RunningState::new(Tensor::ones([n], device)),
             combi,
-            momentum: 0.1,
-            epsilon: 1e-5,
-            affine: true,
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+            affine: self.affine,
         })
     }
+}
 
-    /// Without learnable affine parameters (DARTS search cells use `affine=False`).
-    pub fn without_affine(mut self) -> Self {
-        self.affine = false;
-        self.gamma = self.gamma.set_require_grad(false);
-        self.beta = self.beta.set_require_grad(false);
-        self
-    }
-
-    /// Sets the running-statistics momentum.
-    pub fn with_momentum(mut self, momentum: f64) -> Self {
-        self.momentum = momentum;
-        self
-    }
-
+impl<B: Backend> SuperBatchNorm2d<B> {
     /// Forward pass on `[batch, channels, h, w]`.
-    pub fn forward(&self, x: Tensor<B, 4>, mix: &Mixture<B>) -> Result<Tensor<B, 4>> {
+    pub fn forward(&self, x: Tensor<B, 4>, mix: &Mixture<B>) -> crate::Result<Tensor<B, 4>> {
         let plan = self.combi.plan(&[mix], "SuperBatchNorm2d")?;
         let c = plan.extents[0];
         let dims = x.dims();
@@ -95,7 +102,7 @@ impl<B: Backend> SuperBatchNorm2d<B> {
     }
 
     /// The standalone `BatchNorm` at candidate `index`, with the sliced running statistics.
-    pub fn extract(&self, index: usize) -> Result<BatchNorm<B>> {
+    pub fn extract(&self, index: usize) -> crate::Result<BatchNorm<B>> {
         let c = self.combi.extents(&[index])?[0];
         let mut bn = BatchNormConfig::new(c)
             .with_momentum(self.momentum)

@@ -14,13 +14,18 @@
 //!   straight-through weights, if any).
 
 use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
 use crate::mask::{indicator, prefix_mask, prefix_mask_rows};
 use crate::mixture::Mixture;
 
 /// Axis extents of one weight over every combination of a module's decisions.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Saved as its decision counts and extents table; loading rebuilds it through [`Combi::new`],
+/// so a malformed table is an error, not a module that fails later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CombiTable", into = "CombiTable")]
 pub struct Combi {
     counts: Vec<usize>,
     /// `[combo][axis]`, combos in row-major order over `counts`.
@@ -28,6 +33,40 @@ pub struct Combi {
     max: Vec<usize>,
     /// `[axis][decision]`: does the decision change this axis' extent?
     deps: Vec<Vec<bool>>,
+}
+
+/// The saved form of a [`Combi`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CombiTable {
+    counts: Vec<usize>,
+    table: Vec<Vec<usize>>,
+}
+
+impl From<Combi> for CombiTable {
+    fn from(c: Combi) -> Self {
+        CombiTable {
+            counts: c.counts,
+            table: c.table,
+        }
+    }
+}
+
+impl TryFrom<CombiTable> for Combi {
+    type Error = CoreError;
+
+    fn try_from(t: CombiTable) -> Result<Self> {
+        let total: usize = t.counts.iter().product();
+        if t.table.len() != total {
+            return Err(CoreError::Config(format!(
+                "an extents table of {} rows for decisions with {:?} candidates: expected {total}",
+                t.table.len(),
+                t.counts
+            )));
+        }
+        let axes = t.table.first().map_or(0, Vec::len);
+        let counts = t.counts.clone();
+        Combi::new(t.counts, axes, |idx| t.table[flatten(idx, &counts)].clone())
+    }
 }
 
 fn unflatten(mut flat: usize, counts: &[usize]) -> Vec<usize> {

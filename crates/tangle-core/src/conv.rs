@@ -12,7 +12,7 @@ use crate::mixture::Mixture;
 use crate::spec::{check_increasing_sizes, Decision};
 
 /// Configuration of a [`SuperConv2d`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SuperConv2dConfig {
     channels: Combi,
     kernels: Vec<usize>,
@@ -23,6 +23,9 @@ pub struct SuperConv2dConfig {
     bias: bool,
     initializer: Initializer,
 }
+
+/// Saves and loads as JSON (`save` / `load`); `init` validates what it loads.
+impl burn::config::Config for SuperConv2dConfig {}
 
 /// Burn's default for `Conv2d` and `Linear` (and PyTorch's): Kaiming-uniform with gain 1/√3,
 /// a bound of 1/√fan-in.
@@ -122,15 +125,22 @@ impl SuperConv2dConfig {
         self
     }
 
-    /// Builds the layer.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> SuperConv2d<B> {
-        let (ci, co) = (self.channels.max()[0], self.channels.max()[1]);
-        let k = *self.kernels.last().expect("validated kernels");
+    /// Builds the layer. Errors for a channel table of other than two axes or no kernel (a
+    /// loaded config).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SuperConv2d<B>> {
+        let (&[ci, co], Some(&k)) = (self.channels.max(), self.kernels.last()) else {
+            return Err(CoreError::Config(format!(
+                "SuperConv2d: a channel table of {} axes and kernels {:?}; expected 2 axes (in, \
+                 out) and at least one kernel",
+                self.channels.max().len(),
+                self.kernels
+            )));
+        };
         let per_group = if self.depthwise { 1 } else { ci };
         let fan_in = per_group * k * k;
         let fan_out = co * k * k / if self.depthwise { co } else { 1 };
         let init = &self.initializer;
-        SuperConv2d {
+        Ok(SuperConv2d {
             weight: init.init_with([co, per_group, k, k], Some(fan_in), Some(fan_out), device),
             bias: self
                 .bias
@@ -141,7 +151,7 @@ impl SuperConv2dConfig {
             dilation: self.dilation,
             padding: self.padding,
             depthwise: self.depthwise,
-        }
+        })
     }
 }
 

@@ -1,11 +1,12 @@
 //! `SuperEmbedding`: token / position tables over an embedding-dim decision.
 
+use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{backend::Backend, module::embedding, Int, Tensor};
 
 use crate::combi::{Combi, Plan};
-use crate::error::{CoreError, Result};
+use crate::error::CoreError;
 use crate::mixture::Mixture;
 use crate::spec::check_increasing_sizes;
 
@@ -20,25 +21,42 @@ pub struct SuperEmbedding<B: Backend> {
     combi: Combi,
 }
 
-impl<B: Backend> SuperEmbedding<B> {
-    /// A table of `rows` rows over the width candidates `dims`, initialized `N(0, std²)`.
-    pub fn new(rows: usize, dims: &[usize], std: f64, device: &B::Device) -> Result<Self> {
-        check_increasing_sizes("SuperEmbedding.dim", dims)?;
-        if rows == 0 {
+/// Configuration of a [`SuperEmbedding`]: `SuperEmbeddingConfig::new(rows, dims).init(&device)`.
+#[derive(Config, Debug, PartialEq)]
+pub struct SuperEmbeddingConfig {
+    /// Rows of the table (vocabulary size, context length, 1 for a cls token).
+    pub rows: usize,
+    /// The width candidates (one decision), increasing.
+    pub dims: Vec<usize>,
+    /// Standard deviation of the `N(0, std²)` initialization.
+    #[config(default = 0.02)]
+    pub std: f64,
+}
+
+impl SuperEmbeddingConfig {
+    /// Builds the table. Errors for no rows or width candidates that are not increasing.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<SuperEmbedding<B>> {
+        check_increasing_sizes("SuperEmbedding.dim", &self.dims)?;
+        if self.rows == 0 {
             return Err(CoreError::Config(
                 "an embedding table needs at least one row".into(),
             ));
         }
-        let d = dims.to_vec();
-        let combi = Combi::new(vec![dims.len()], 1, move |c| vec![d[c[0]]])?;
+        let d = self.dims.clone();
+        let combi = Combi::new(vec![d.len()], 1, move |c| vec![d[c[0]]])?;
         let n = combi.max()[0];
-        let init = Initializer::Normal { mean: 0.0, std };
+        let init = Initializer::Normal {
+            mean: 0.0,
+            std: self.std,
+        };
         Ok(SuperEmbedding {
-            weight: init.init([rows, n], device),
+            weight: init.init([self.rows, n], device),
             combi,
         })
     }
+}
 
+impl<B: Backend> SuperEmbedding<B> {
     /// Number of rows (vocabulary size or context length).
     pub fn rows(&self) -> usize {
         self.weight.dims()[0]
@@ -73,14 +91,14 @@ impl<B: Backend> SuperEmbedding<B> {
     }
 
     /// Looks up `ids` (`[batch, seq]`) → `[batch, seq, e]`.
-    pub fn forward(&self, ids: Tensor<B, 2, Int>, mix: &Mixture<B>) -> Result<Tensor<B, 3>> {
+    pub fn forward(&self, ids: Tensor<B, 2, Int>, mix: &Mixture<B>) -> crate::Result<Tensor<B, 3>> {
         let plan = self.combi.plan(&[mix], "SuperEmbedding")?;
         Ok(self.apply(embedding(self.table(&plan), ids), &plan))
     }
 
     /// The first `n` rows → `[n, e]` (position embeddings for a sequence of length `n`, or a
     /// cls token with `n = 1`).
-    pub fn first_rows(&self, n: usize, mix: &Mixture<B>) -> Result<Tensor<B, 2>> {
+    pub fn first_rows(&self, n: usize, mix: &Mixture<B>) -> crate::Result<Tensor<B, 2>> {
         if n > self.rows() {
             return Err(CoreError::Shape {
                 module: "SuperEmbedding".into(),
@@ -95,7 +113,7 @@ impl<B: Backend> SuperEmbedding<B> {
     }
 
     /// The standalone `Embedding` at candidate `index`.
-    pub fn extract(&self, index: usize) -> Result<Embedding<B>> {
+    pub fn extract(&self, index: usize) -> crate::Result<Embedding<B>> {
         let e = self.combi.extents(&[index])?[0];
         let rows = self.rows();
         let mut emb = EmbeddingConfig::new(rows, e).init::<B>(&self.weight.device());

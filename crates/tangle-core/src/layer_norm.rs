@@ -1,11 +1,12 @@
 //! `SuperLayerNorm`: layer normalization over an embedding-dim decision.
 
+use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{backend::Backend, Tensor};
 
 use crate::combi::Combi;
-use crate::error::{CoreError, Result};
+use crate::error::CoreError;
 use crate::mixture::Mixture;
 use crate::spec::check_increasing_sizes;
 
@@ -16,7 +17,7 @@ use crate::spec::check_increasing_sizes;
 /// statistics. It costs one pass: per row, the candidates' `w_i/σ_i` and `w_i·μ_i/σ_i` are spread
 /// over the columns by a prefix sum, so `y = x ⊙ A − B` scaled by `γ`, shifted by `β ⊙ m`. At a
 /// one-hot mixture it is exactly the chosen layer norm (zero beyond its width).
-/// [`SuperLayerNorm::full_width`] instead normalizes over the full width once and only masks
+/// [`SuperLayerNormConfig::full_width`] instead normalizes over the full width once and only masks
 /// `γ`, `β` — what the paper's code does (cheaper, but not the candidates' mixture).
 /// Single, the input is the chosen width and is normalized over it with the sliced `γ`, `β` —
 /// exactly the extracted `LayerNorm`.
@@ -34,41 +35,44 @@ pub struct SuperLayerNorm<B: Backend> {
     full_width: bool,
 }
 
-impl<B: Backend> SuperLayerNorm<B> {
-    /// A layer norm over the embedding dims `dims` (one decision), ε = 1e-5.
-    pub fn new(dims: &[usize], device: &B::Device) -> Result<Self> {
-        check_increasing_sizes("SuperLayerNorm.dim", dims)?;
-        let d = dims.to_vec();
-        let combi = Combi::new(vec![dims.len()], 1, move |c| vec![d[c[0]]])?;
+/// Configuration of a [`SuperLayerNorm`]: `SuperLayerNormConfig::new(dims).init(&device)`.
+#[derive(Config, Debug, PartialEq)]
+pub struct SuperLayerNormConfig {
+    /// The embedding-dim candidates (one decision), increasing.
+    pub dims: Vec<usize>,
+    /// ε added to the variance.
+    #[config(default = 1e-5)]
+    pub epsilon: f64,
+    /// Normalize over the full width once and only mask `γ`, `β` (the paper's code) instead of
+    /// mixing the candidates' own layer norms.
+    #[config(default = false)]
+    pub full_width: bool,
+}
+
+impl SuperLayerNormConfig {
+    /// Builds the layer norm (γ = 1, β = 0). Errors for candidates that are not increasing.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<SuperLayerNorm<B>> {
+        check_increasing_sizes("SuperLayerNorm.dim", &self.dims)?;
+        let d = self.dims.clone();
+        let combi = Combi::new(vec![d.len()], 1, move |c| vec![d[c[0]]])?;
         let n = combi.max()[0];
         Ok(SuperLayerNorm {
             gamma: Param::from_tensor(Tensor::ones([n], device)),
             beta: Param::from_tensor(Tensor::zeros([n], device)),
             combi,
-            epsilon: 1e-5,
-            full_width: false,
+            epsilon: self.epsilon,
+            full_width: self.full_width,
         })
     }
+}
 
-    /// Superposed passes normalize over the full width and mask only `γ`, `β` (the paper's
-    /// code), instead of mixing the candidates' own normalizations.
-    pub fn full_width(mut self) -> Self {
-        self.full_width = true;
-        self
-    }
-
-    /// Sets ε.
-    pub fn with_epsilon(mut self, epsilon: f64) -> Self {
-        self.epsilon = epsilon;
-        self
-    }
-
+impl<B: Backend> SuperLayerNorm<B> {
     /// Forward pass on `[..., dim]`.
     pub fn forward<const D: usize>(
         &self,
         x: Tensor<B, D>,
         mix: &Mixture<B>,
-    ) -> Result<Tensor<B, D>> {
+    ) -> crate::Result<Tensor<B, D>> {
         let plan = self.combi.plan(&[mix], "SuperLayerNorm")?;
         let e = plan.extents[0];
         let dims = x.dims();
@@ -161,7 +165,7 @@ impl<B: Backend> SuperLayerNorm<B> {
     }
 
     /// The standalone `LayerNorm` at candidate `index`.
-    pub fn extract(&self, index: usize) -> Result<LayerNorm<B>> {
+    pub fn extract(&self, index: usize) -> crate::Result<LayerNorm<B>> {
         let e = self.combi.extents(&[index])?[0];
         let mut ln = LayerNormConfig::new(e)
             .with_epsilon(self.epsilon)

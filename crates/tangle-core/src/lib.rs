@@ -27,7 +27,7 @@
 //!
 //! let device = Default::default();
 //! // A transformer's fc1 over embed {4, 8} × MLP ratio {2, 4}: a combi-superposition.
-//! let fc1 = SuperLinearConfig::expand(&[4, 8], &[2.0, 4.0])?.init::<Flex>(&device);
+//! let fc1 = SuperLinearConfig::expand(&[4, 8], &[2.0, 4.0])?.init::<Flex>(&device)?;
 //! let x = Tensor::<Flex, 2>::random([3, 8], Distribution::Default, &device);
 //! let embed = Mixture::weights(Tensor::from_floats([0.3, 0.7], &device));
 //! let ratio = Mixture::weights(Tensor::from_floats([0.5, 0.5], &device));
@@ -66,18 +66,18 @@ pub mod widen;
 pub mod ws;
 
 pub use attention::{HeadDim, SuperAttention, SuperAttentionConfig};
-pub use batch_norm::{batch_norm_forward, SuperBatchNorm2d};
+pub use batch_norm::{batch_norm_forward, SuperBatchNorm2d, SuperBatchNorm2dConfig};
 pub use combi::{Combi, Plan};
 pub use conv::{SuperConv2d, SuperConv2dConfig};
 pub use depth::DepthMixer;
-pub use embedding::SuperEmbedding;
+pub use embedding::{SuperEmbedding, SuperEmbeddingConfig};
 pub use error::{CoreError, Result};
 pub use key::{Candidate, DecisionKey, SpecBuilder};
-pub use layer_norm::SuperLayerNorm;
+pub use layer_norm::{SuperLayerNorm, SuperLayerNormConfig};
 pub use linear::{scaled, SuperLinear, SuperLinearConfig};
 pub use mixture::Mixture;
-pub use patch::SuperPatchEmbed;
-pub use relative_position::RelativePosition2d;
+pub use patch::{SuperPatchEmbed, SuperPatchEmbedConfig};
+pub use relative_position::{RelativePosition2d, RelativePosition2dConfig};
 pub use space::{count_params, Extract, Mixtures, Supernet};
 pub use spec::{check_heads_divide, Architecture, Choice, Decision, DecisionKind, SearchSpec};
 pub use widen::{widen_module, Widening};

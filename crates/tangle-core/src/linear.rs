@@ -10,12 +10,15 @@ use crate::mixture::Mixture;
 use crate::spec::check_increasing_sizes;
 
 /// Configuration of a [`SuperLinear`]: which decisions it reads and how they size its weight.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SuperLinearConfig {
     combi: Combi,
     bias: bool,
     initializer: Initializer,
 }
+
+/// Saves and loads as JSON (`save` / `load`); `init` validates what it loads.
+impl burn::config::Config for SuperLinearConfig {}
 
 impl SuperLinearConfig {
     /// Reads no decision: a plain `d_in → d_out` layer.
@@ -99,17 +102,22 @@ impl SuperLinearConfig {
         self
     }
 
-    /// Builds the layer.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> SuperLinear<B> {
-        let (i, o) = (self.combi.max()[0], self.combi.max()[1]);
+    /// Builds the layer. Errors for a table of other than two axes (a loaded config).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SuperLinear<B>> {
+        let &[i, o] = self.combi.max() else {
+            return Err(CoreError::Config(format!(
+                "SuperLinear: the extents table has {} axes; expected 2 (in, out)",
+                self.combi.max().len()
+            )));
+        };
         let init = &self.initializer;
-        SuperLinear {
+        Ok(SuperLinear {
             weight: init.init_with([i, o], Some(i), Some(o), device),
             bias: self
                 .bias
                 .then(|| init.init_with([o], Some(i), Some(o), device)),
             combi: self.combi.clone(),
-        }
+        })
     }
 }
 

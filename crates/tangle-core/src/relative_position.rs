@@ -1,9 +1,10 @@
 //! AutoFormer's 2-D relative position encoding.
 
+use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{backend::Backend, Distribution, Int, Tensor, TensorData};
 
-use crate::error::{CoreError, Result};
+use crate::error::CoreError;
 
 /// AutoFormer's `RelativePosition2D_super` (its supernet and TangleNAS's use one for the keys
 /// and one for the values of every attention layer): two tables of `2m + 2` rows of head width,
@@ -25,10 +26,20 @@ pub struct RelativePosition2d<B: Backend> {
     max_distance: usize,
 }
 
-impl<B: Backend> RelativePosition2d<B> {
-    /// Tables of width `head_dim` for distances clipped to `±max_distance`, initialized
-    /// N(0, 0.02²) as AutoFormer's truncated normal (its cut-off at ±2 is 100 σ away).
-    pub fn new(head_dim: usize, max_distance: usize, device: &B::Device) -> Result<Self> {
+/// Configuration of a [`RelativePosition2d`]:
+/// `RelativePosition2dConfig::new(head_dim, max_distance).init(&device)`.
+#[derive(Config, Debug, PartialEq)]
+pub struct RelativePosition2dConfig {
+    /// Width of one head (a table row).
+    pub head_dim: usize,
+    /// Largest vertical or horizontal distance with its own row; farther ones are clamped.
+    pub max_distance: usize,
+}
+
+impl RelativePosition2dConfig {
+    /// Builds the two tables, `N(0, 0.02²)`. Errors when either size is 0.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<RelativePosition2d<B>> {
+        let (head_dim, max_distance) = (self.head_dim, self.max_distance);
         if head_dim == 0 || max_distance == 0 {
             return Err(CoreError::Config(format!(
                 "relative position: head_dim {head_dim} and max_distance {max_distance} must \
@@ -50,7 +61,9 @@ impl<B: Backend> RelativePosition2d<B> {
             max_distance,
         })
     }
+}
 
+impl<B: Backend> RelativePosition2d<B> {
     /// The clipping distance `m`.
     pub fn max_distance(&self) -> usize {
         self.max_distance
@@ -58,7 +71,7 @@ impl<B: Backend> RelativePosition2d<B> {
 
     /// The encodings of every (query, key) pair of `tokens = 1 + side²` tokens (cls first, then
     /// the patches row by row): `[tokens, tokens, head_dim]`.
-    pub fn embeddings(&self, tokens: usize) -> Result<Tensor<B, 3>> {
+    pub fn embeddings(&self, tokens: usize) -> crate::Result<Tensor<B, 3>> {
         Ok(self.gather(&RowIndex::new(
             tokens,
             self.max_distance,
@@ -90,7 +103,11 @@ pub(crate) struct RowIndex<B: Backend> {
 
 impl<B: Backend> RowIndex<B> {
     /// Rows for `tokens` tokens clipped to `±max_distance`; see [`distance_rows`].
-    pub(crate) fn new(tokens: usize, max_distance: usize, device: &B::Device) -> Result<Self> {
+    pub(crate) fn new(
+        tokens: usize,
+        max_distance: usize,
+        device: &B::Device,
+    ) -> crate::Result<Self> {
         let (v, h) = distance_rows(tokens, max_distance)?;
         let index = |rows: Vec<i64>| {
             Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [tokens * tokens]), device)
@@ -106,7 +123,7 @@ impl<B: Backend> RowIndex<B> {
 
 /// The table rows of every (query, key) pair: `(vertical, horizontal)`, each `tokens²` long,
 /// row-major over (query, key). Errors unless `tokens − 1` is a square.
-pub fn distance_rows(tokens: usize, max_distance: usize) -> Result<(Vec<i64>, Vec<i64>)> {
+pub fn distance_rows(tokens: usize, max_distance: usize) -> crate::Result<(Vec<i64>, Vec<i64>)> {
     let patches = tokens.saturating_sub(1);
     let side = (patches as f64).sqrt().round() as usize;
     if tokens == 0 || side * side != patches {

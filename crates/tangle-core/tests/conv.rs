@@ -41,7 +41,8 @@ fn check_superposed(stride: usize, dil: usize) {
         .unwrap()
         .with_stride(stride)
         .with_dilation(dil)
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let (wi, wo, wk) = ([0.4f32, 0.6], [0.2f32, 0.3, 0.5], [0.3f32, 0.3, 0.4]);
     let x = randn::<B, 4>([2, 4, 9, 9], &d);
     let y = conv
@@ -86,7 +87,8 @@ fn depthwise_superposition_and_single_path() {
     let conv = SuperConv2dConfig::depthwise(&chans, &ks)
         .unwrap()
         .with_stride(2)
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let (wc, wk) = ([0.25f32, 0.75], [0.5f32, 0.2, 0.3]);
     let x = randn::<B, 4>([2, 6, 8, 8], &d);
     let y = conv
@@ -143,7 +145,8 @@ fn one_hot_equals_single_equals_extracted() {
     let conv = SuperConv2dConfig::new(&ins, &outs, &ks)
         .unwrap()
         .with_dilation(2)
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     for (i, &ci) in ins.iter().enumerate() {
         for (o, &co) in outs.iter().enumerate() {
             for kk in 0..2 {
@@ -187,7 +190,8 @@ fn kernel_gradient_matches_finite_differences() {
     let d = dev();
     let conv = SuperConv2dConfig::new(&[3], &[4], &[1, 3, 5])
         .unwrap()
-        .init::<AB>(&d);
+        .init::<AB>(&d)
+        .unwrap();
     let x = randn::<AB, 4>([2, 3, 6, 6], &d);
     let r = randn::<AB, 4>([2, 4, 6, 6], &d);
     let one = Mixture::single(0);
@@ -245,7 +249,8 @@ fn conv_errors_are_typed() {
     ));
     let conv = SuperConv2dConfig::new(&[3], &[4], &[3, 5])
         .unwrap()
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let one = Mixture::single(0);
     let x = randn::<B, 4>([1, 3, 5, 5], &d);
     assert!(matches!(
@@ -277,7 +282,8 @@ fn initializer_is_configurable_and_uses_the_largest_fans() {
     // Default: Burn's Conv2d default, uniform with bound 1/√fan-in (fan-in 32·5·5 = 800).
     let conv = SuperConv2dConfig::new(&[16, 32], &[64, 128], &[3, 5])
         .unwrap()
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let w = vec_of(&conv.weight.val());
     let bound = 1.0 / 800f32.sqrt();
     assert!(w.iter().all(|x| x.abs() <= bound));
@@ -294,7 +300,8 @@ fn initializer_is_configurable_and_uses_the_largest_fans() {
     let conv = SuperConv2dConfig::new(&[16, 32], &[64, 128], &[3, 5])
         .unwrap()
         .with_initializer(he)
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let (mean, std) = moments(&vec_of(&conv.weight.val()));
     let want = (2.0f64 / 800.0).sqrt();
     assert!(
@@ -305,7 +312,8 @@ fn initializer_is_configurable_and_uses_the_largest_fans() {
     let conv = SuperConv2dConfig::new(&[2], &[3], &[3])
         .unwrap()
         .with_initializer(Initializer::Constant { value: 0.25 })
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     assert!(vec_of(&conv.weight.val()).iter().all(|&x| x == 0.25));
     assert_eq!(vec_of(&conv.bias.unwrap().val()), vec![0.25; 3]);
 }

@@ -52,7 +52,10 @@ fn combos2(ins: &[usize], outs: &[usize], a: &[f32], b: &[f32]) -> Vec<((usize, 
 fn independent_in_out_matches_literal_weight_and_sliced_outputs() {
     let d = dev();
     let (ins, outs) = ([3, 5, 8], [2, 6]);
-    let layer = SuperLinearConfig::new(&ins, &outs).unwrap().init::<B>(&d);
+    let layer = SuperLinearConfig::new(&ins, &outs)
+        .unwrap()
+        .init::<B>(&d)
+        .unwrap();
     let (a, b) = ([0.2f32, 0.5, 0.3], [0.7f32, 0.3]);
     let (ma, mb) = (
         Mixture::weights(w::<B>(&a, &d)),
@@ -91,7 +94,8 @@ fn expand_and_contract_are_combi_superpositions() {
 
     let fc1 = SuperLinearConfig::expand(&embeds, &ratios)
         .unwrap()
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let (wm, _, ext) = fc1.mixed(&[&ma, &mb]).unwrap();
     assert_eq!(ext, [8, 16]);
     assert_close(
@@ -109,7 +113,8 @@ fn expand_and_contract_are_combi_superpositions() {
 
     let fc2 = SuperLinearConfig::contract(&embeds, &ratios)
         .unwrap()
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let (wm, _, _) = fc2.mixed(&[&ma, &mb]).unwrap();
     assert_close(
         &wm,
@@ -135,7 +140,8 @@ fn three_decision_combi_matches_literal_formula() {
     let (sa, sb, sc) = ([2usize, 4], [1usize, 2, 3], [2usize, 3]);
     let layer = SuperLinearConfig::combi(vec![2, 3, 2], move |c| (sa[c[0]], sb[c[1]] * sc[c[2]]))
         .unwrap()
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let (wa, wb, wc) = ([0.3f32, 0.7], [0.2f32, 0.3, 0.5], [0.6f32, 0.4]);
     let mix = [
         Mixture::weights(w::<B>(&wa, &d)),
@@ -176,7 +182,8 @@ fn one_hot_equals_single_equals_extracted() {
     let (embeds, ratios) = ([4usize, 6, 8], [1.5f64, 2.0]);
     let fc1 = SuperLinearConfig::expand(&embeds, &ratios)
         .unwrap()
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     for i in 0..3 {
         for j in 0..2 {
             let (e, h) = (embeds[i], scaled(embeds[i], ratios[j]));
@@ -213,7 +220,10 @@ fn one_hot_equals_single_equals_extracted() {
 #[test]
 fn straight_through_weight_scales_the_slice() {
     let d = dev();
-    let layer = SuperLinearConfig::output(4, &[2, 3]).unwrap().init::<B>(&d);
+    let layer = SuperLinearConfig::output(4, &[2, 3])
+        .unwrap()
+        .init::<B>(&d)
+        .unwrap();
     let x = randn::<B, 2>([2, 4], &d);
     let plain = layer.forward(x.clone(), &[&Mixture::single(1)]).unwrap();
     let st = layer
@@ -227,7 +237,8 @@ fn bad_mixtures_and_inputs_are_typed_errors() {
     let d = dev();
     let layer = SuperLinearConfig::new(&[2, 4], &[3, 5])
         .unwrap()
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let x = randn::<B, 2>([2, 4], &d);
     let m2 = Mixture::weights(w::<B>(&[0.5, 0.5], &d));
     let m3 = Mixture::weights(w::<B>(&[0.3, 0.3, 0.4], &d));
@@ -272,7 +283,8 @@ fn gradients_reach_weights_and_mixture_and_match_finite_differences() {
     let (embeds, ratios) = ([2usize, 3, 4], [1.0f64, 2.0]);
     let fc1 = SuperLinearConfig::expand(&embeds, &ratios)
         .unwrap()
-        .init::<AB>(&d);
+        .init::<AB>(&d)
+        .unwrap();
     let x = randn::<AB, 2>([3, 4], &d);
     let r = randn::<AB, 2>([3, 8], &d);
     let loss_at = |a: &[f32], b: &[f32]| -> f32 {
@@ -325,12 +337,14 @@ fn initializer_is_configurable() {
     let lin = SuperLinearConfig::new(&[8, 16], &[4, 6])
         .unwrap()
         .with_initializer(Initializer::Constant { value: -0.5 })
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     assert_eq!(vec_of(&lin.weight.val()), vec![-0.5; 16 * 6]);
     assert_eq!(vec_of(&lin.bias.unwrap().val()), vec![-0.5; 6]);
     // Default: uniform with bound 1/√(largest fan-in).
     let lin = SuperLinearConfig::new(&[8, 16], &[4, 6])
         .unwrap()
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     assert!(vec_of(&lin.weight.val()).iter().all(|x| x.abs() <= 0.25));
 }

@@ -5,7 +5,8 @@ use common::*;
 use burn::module::{AutodiffModule, Param};
 use burn::tensor::{module::embedding, Int, Tensor, TensorData};
 use tangle_core::{
-    CoreError, Mixture, SuperBatchNorm2d, SuperEmbedding, SuperLayerNorm, SuperPatchEmbed,
+    CoreError, Mixture, SuperBatchNorm2dConfig, SuperEmbeddingConfig, SuperLayerNormConfig,
+    SuperPatchEmbedConfig,
 };
 
 fn literal_vec_mix(v: &[f32], sizes: &[usize], ws: &[f32]) -> Vec<f32> {
@@ -22,7 +23,9 @@ fn literal_vec_mix(v: &[f32], sizes: &[usize], ws: &[f32]) -> Vec<f32> {
 fn layer_norm_is_the_weighted_sum_of_the_candidates_layer_norms() {
     let d = dev();
     let dims = [4usize, 6, 8];
-    let mut ln = SuperLayerNorm::<B>::new(&dims, &d).unwrap();
+    let mut ln = SuperLayerNormConfig::new(dims.to_vec())
+        .init::<B>(&d)
+        .unwrap();
     ln.gamma = Param::from_tensor(randn::<B, 1>([8], &d));
     ln.beta = Param::from_tensor(randn::<B, 1>([8], &d));
     let ws = [0.2f32, 0.3, 0.5];
@@ -66,7 +69,9 @@ fn layer_norm_mixture_stays_accurate_when_the_mean_dwarfs_the_spread() {
     // about two digits here; the superposed norm shifts rows first and must not.
     let d = dev();
     let dims = [24usize, 48, 72];
-    let ln = SuperLayerNorm::<B>::new(&dims, &d).unwrap();
+    let ln = SuperLayerNormConfig::new(dims.to_vec())
+        .init::<B>(&d)
+        .unwrap();
     let ws = [0.5f32, 0.25, 0.25];
     let x = randn::<B, 2>([4, 72], &d) + 1000.0;
     let y = ln
@@ -94,7 +99,10 @@ fn layer_norm_mixture_stays_accurate_when_the_mean_dwarfs_the_spread() {
 fn full_width_layer_norm_superposes_affine_over_full_width() {
     let d = dev();
     let dims = [4usize, 6, 8];
-    let mut ln = SuperLayerNorm::<B>::new(&dims, &d).unwrap().full_width();
+    let mut ln = SuperLayerNormConfig::new(dims.to_vec())
+        .with_full_width(true)
+        .init::<B>(&d)
+        .unwrap();
     ln.gamma = Param::from_tensor(randn::<B, 1>([8], &d));
     ln.beta = Param::from_tensor(randn::<B, 1>([8], &d));
     let ws = [0.2f32, 0.3, 0.5];
@@ -135,7 +143,9 @@ fn full_width_layer_norm_superposes_affine_over_full_width() {
 fn batch_norm_equals_weighted_sum_of_sliced_batch_norms() {
     let d = dev();
     let chans = [2usize, 3, 5];
-    let mut bn = SuperBatchNorm2d::<B>::new(&chans, &d).unwrap();
+    let mut bn = SuperBatchNorm2dConfig::new(chans.to_vec())
+        .init::<B>(&d)
+        .unwrap();
     bn.gamma = Param::from_tensor(randn::<B, 1>([5], &d));
     bn.beta = Param::from_tensor(randn::<B, 1>([5], &d));
     bn.running_mean = burn::module::RunningState::new(randn::<B, 1>([5], &d));
@@ -166,7 +176,9 @@ fn batch_norm_equals_weighted_sum_of_sliced_batch_norms() {
 #[test]
 fn batch_norm_training_updates_only_the_chosen_channels() {
     let d = dev();
-    let bn = SuperBatchNorm2d::<AB>::new(&[2, 4], &d).unwrap();
+    let bn = SuperBatchNorm2dConfig::new(vec![2, 4])
+        .init::<AB>(&d)
+        .unwrap();
     let x = randn::<AB, 4>([8, 2, 4, 4], &d) * 3.0 + 1.0;
     let y = bn.forward(x.clone(), &Mixture::single(0)).unwrap();
     // Training normalizes with batch statistics: per-channel mean ≈ 0.
@@ -185,7 +197,10 @@ fn batch_norm_training_updates_only_the_chosen_channels() {
 fn embedding_superposition_one_hot_single_and_extracted() {
     let d = dev();
     let dims = [3usize, 5, 6];
-    let emb = SuperEmbedding::<B>::new(10, &dims, 1.0, &d).unwrap();
+    let emb = SuperEmbeddingConfig::new(10, dims.to_vec())
+        .with_std(1.0)
+        .init::<B>(&d)
+        .unwrap();
     let ids =
         Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 4, 9, 0, 0, 7], [2, 3]), &d);
     let ws = [0.1f32, 0.6, 0.3];
@@ -234,7 +249,9 @@ fn embedding_superposition_one_hot_single_and_extracted() {
 fn patch_embedding_superposition_and_extraction() {
     let d = dev();
     let embeds = [4usize, 8];
-    let pe = SuperPatchEmbed::<B>::new(3, 4, &embeds, &d).unwrap();
+    let pe = SuperPatchEmbedConfig::new(3, 4, embeds.to_vec())
+        .init::<B>(&d)
+        .unwrap();
     let x = randn::<B, 4>([2, 3, 8, 8], &d);
     let ws = [0.3f32, 0.7];
     let y = pe
@@ -316,7 +333,9 @@ fn fast_batch_norm_equals_burns_batch_norm() {
 #[test]
 fn super_batch_norm_training_equals_burns_batch_norm() {
     let d = dev();
-    let mut bn = SuperBatchNorm2d::<AB>::new(&[2, 4], &d).unwrap();
+    let mut bn = SuperBatchNorm2dConfig::new(vec![2, 4])
+        .init::<AB>(&d)
+        .unwrap();
     bn.gamma = Param::from_tensor(floats::<AB, 1>(&[1.5, -0.5, 2.0, 0.7], [4], &d));
     bn.beta = Param::from_tensor(floats::<AB, 1>(&[0.1, 0.2, -0.3, 0.4], [4], &d));
     let burn_bn = bn.extract(1).unwrap();

@@ -18,7 +18,8 @@ fn extracted_subnet_saves_and_loads() {
     let d = dev();
     let layer = SuperLinearConfig::expand(&[4, 8], &[2.0, 3.0])
         .unwrap()
-        .init::<B>(&d);
+        .init::<B>(&d)
+        .unwrap();
     let sub = layer.extract(&[0, 1]).unwrap();
     let x = randn::<B, 2>([3, 4], &d);
     let y = sub.forward(x.clone());

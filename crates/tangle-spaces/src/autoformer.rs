@@ -18,34 +18,18 @@ use crate::transformer::{Block, BlockKeys, SuperBlock};
 use tangle_core::subnet::PatchEmbed;
 use tangle_core::{
     scaled, Architecture, CoreError, DecisionKey, DepthMixer, HeadDim, Mixtures, Result,
-    SearchSpec, SuperEmbedding, SuperLayerNorm, SuperLinear, SuperLinearConfig, SuperPatchEmbed,
-    Supernet,
+    SearchSpec, SuperEmbedding, SuperEmbeddingConfig, SuperLayerNorm, SuperLayerNormConfig,
+    SuperLinear, SuperLinearConfig, SuperPatchEmbed, SuperPatchEmbedConfig, Supernet,
 };
 
-/// The candidates and the image geometry of an AutoFormer space.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AutoFormerConfig {
-    /// Embedding dims.
-    pub embeds: Vec<usize>,
-    /// Depths.
-    pub depths: Vec<usize>,
-    /// MLP ratios (per layer).
-    pub ratios: Vec<f64>,
-    /// Head counts (per layer).
-    pub heads: Vec<usize>,
-    /// Width of one head (64).
-    pub head_dim: usize,
-    /// Input resolution.
-    pub image_size: usize,
-    /// Patch size.
-    pub patch: usize,
-    /// Input channels.
-    pub channels: usize,
-    /// Classes.
-    pub classes: usize,
-    /// AutoFormer's 2-D relative position encodings on keys and values in every block,
-    /// distances clipped to this many patches (AutoFormer and TangleNAS: 14); `None`: off.
-    pub relative_position: Option<usize>,
+mod config;
+pub use config::AutoFormerConfig;
+
+impl AutoFormerConfig {
+    /// Builds the weight-entangled supernet. Errors for an invalid configuration.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<AutoFormer<B>> {
+        AutoFormer::from_config(self.clone(), device)
+    }
 }
 
 impl AutoFormerConfig {
@@ -184,7 +168,7 @@ pub struct AutoFormer<B: Backend> {
 
 impl<B: Backend> AutoFormer<B> {
     /// A freshly initialized supernet (truncated-normal-like N(0, 0.02²) embeddings).
-    pub fn new(config: AutoFormerConfig, device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config(config: AutoFormerConfig, device: &B::Device) -> Result<Self> {
         config.check()?;
         let (spec, keys) = config.declare()?;
         let e = keys.embed.candidates();
@@ -195,12 +179,13 @@ impl<B: Backend> AutoFormer<B> {
             device,
         )?;
         Ok(AutoFormer {
-            patch: SuperPatchEmbed::new(config.channels, config.patch, e, device)?,
-            cls: SuperEmbedding::new(1, e, 0.02, device)?,
-            pos: SuperEmbedding::new(config.tokens(), e, 0.02, device)?,
+            patch: SuperPatchEmbedConfig::new(config.channels, config.patch, e.to_vec())
+                .init(device)?,
+            cls: SuperEmbeddingConfig::new(1, e.to_vec()).init(device)?,
+            pos: SuperEmbeddingConfig::new(config.tokens(), e.to_vec()).init(device)?,
             blocks,
-            norm: SuperLayerNorm::new(e, device)?,
-            head: SuperLinearConfig::input(e, config.classes)?.init(device),
+            norm: SuperLayerNormConfig::new(e.to_vec()).init(device)?,
+            head: SuperLinearConfig::input(e, config.classes)?.init(device)?,
             dropout: DropoutConfig::new(0.0).init(),
             depth: DepthMixer::new(keys.depth.candidates())?,
             spec,

@@ -108,12 +108,12 @@ impl<B: Backend> ConvMacro<B> {
             keys[0].kernel.candidates(),
         )?
         .with_initializer(he())
-        .init(device)];
+        .init(device)?];
         for i in 1..4 {
             convs.push(
                 SuperConv2dConfig::new(&widths(i - 1), &widths(i), keys[i].kernel.candidates())?
                     .with_initializer(he())
-                    .init(device),
+                    .init(device)?,
             );
         }
         let w3 = widths(3);
@@ -121,7 +121,7 @@ impl<B: Backend> ConvMacro<B> {
             SuperConv2dConfig::combi(vec![w3.len()], move |c| (w3[c[0]], 256), &[7])?
                 .with_padding(2)?
                 .with_initializer(he())
-                .init(device),
+                .init(device)?,
         );
         Ok(ConvMacro {
             convs,

@@ -36,6 +36,22 @@ use crate::cell::{
 use crate::layers::global_avg_pool;
 use crate::ops::{batch_norm, conv2d, ConvBn, FactorizedReduce, FixedOp, Primitive};
 
+mod config;
+pub use config::DartsConfig;
+
+impl DartsConfig {
+    /// Builds the weight-entangled supernet. Errors for an invalid configuration.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Darts<B>> {
+        Darts::from_config(*self, device)
+    }
+
+    /// Builds the weight-sharing (WS) supernet of the same space: one weight per candidate,
+    /// outputs mixed, the baseline weight entanglement is compared with.
+    pub fn init_ws<B: Backend>(&self, device: &B::Device) -> Result<Darts<B>> {
+        Darts::from_config_ws(*self, device)
+    }
+}
+
 /// The candidates, in DARTS's order.
 pub const PRIMITIVES: [Primitive; 8] = [
     Primitive::Zero,
@@ -60,31 +76,6 @@ pub fn declare() -> (SearchSpec, CellKeys) {
 /// The search spec (see [`declare`]).
 pub fn spec() -> SearchSpec {
     declare().0
-}
-
-/// Size of the search network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DartsConfig {
-    /// Channels of the first cells (16).
-    pub channels: usize,
-    /// Cells (8).
-    pub layers: usize,
-    /// Classes.
-    pub classes: usize,
-    /// Partial channel factor: edges see `1/partial` of the channels (1 = off).
-    pub partial: usize,
-}
-
-impl Default for DartsConfig {
-    /// DARTS's search network: C = 16, 8 cells, 10 classes, all channels.
-    fn default() -> Self {
-        DartsConfig {
-            channels: 16,
-            layers: 8,
-            classes: 10,
-            partial: 1,
-        }
-    }
 }
 
 impl DartsConfig {
@@ -198,12 +189,12 @@ pub struct Darts<B: Backend> {
 
 impl<B: Backend> Darts<B> {
     /// The weight-entangled supernet.
-    pub fn new(config: DartsConfig, device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config(config: DartsConfig, device: &B::Device) -> Result<Self> {
         Self::build(config, true, device)
     }
 
     /// The weight-sharing twin: every candidate its own weights, outputs mixed.
-    pub fn new_ws(config: DartsConfig, device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config_ws(config: DartsConfig, device: &B::Device) -> Result<Self> {
         Self::build(config, false, device)
     }
 

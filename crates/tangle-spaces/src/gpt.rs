@@ -19,31 +19,17 @@ use rand::{Rng, SeedableRng};
 use crate::transformer::{Block, BlockKeys, SuperBlock};
 use tangle_core::{
     Architecture, CoreError, DecisionKey, DepthMixer, HeadDim, Mixtures, Result, SearchSpec,
-    SuperEmbedding, SuperLayerNorm, Supernet,
+    SuperEmbedding, SuperEmbeddingConfig, SuperLayerNorm, SuperLayerNormConfig, Supernet,
 };
 
-/// The candidates and sizes of a language-model space.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GptConfig {
-    /// Embedding dims.
-    pub embeds: Vec<usize>,
-    /// Head counts (per layer); each must divide every embedding dim.
-    pub heads: Vec<usize>,
-    /// MLP ratios (per layer).
-    pub ratios: Vec<f64>,
-    /// Numbers of layers.
-    pub layers: Vec<usize>,
-    /// Vocabulary size.
-    pub vocab: usize,
-    /// Context length (positions).
-    pub context: usize,
-    /// Dropout on embeddings, attention probabilities and residual branches.
-    pub dropout: f64,
-    /// One heads decision and one MLP-ratio decision shared by every layer (`heads`,
-    /// `mlp_ratio`) instead of one of each per layer: the space reduced to global choices, as
-    /// the quality study's language table (|embeds| · |layers| · |heads| · |ratios|
-    /// architectures). The paper's space is untied.
-    pub tied: bool,
+mod config;
+pub use config::GptConfig;
+
+impl GptConfig {
+    /// Builds the weight-entangled supernet. Errors for an invalid configuration.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Gpt<B>> {
+        Gpt::from_config(self.clone(), device)
+    }
 }
 
 impl GptConfig {
@@ -147,7 +133,7 @@ pub struct Gpt<B: Backend> {
 
 impl<B: Backend> Gpt<B> {
     /// A freshly initialized supernet (embeddings N(0, 0.02²), as nanoGPT).
-    pub fn new(config: GptConfig, device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config(config: GptConfig, device: &B::Device) -> Result<Self> {
         if config.vocab == 0 || config.context == 0 || !(0.0..1.0).contains(&config.dropout) {
             return Err(CoreError::Config(format!(
                 "a language model needs a vocabulary, a context and dropout in [0, 1): {config:?}"
@@ -162,10 +148,10 @@ impl<B: Backend> Gpt<B> {
             device,
         )?;
         Ok(Gpt {
-            wte: SuperEmbedding::new(config.vocab, e, 0.02, device)?,
-            wpe: SuperEmbedding::new(config.context, e, 0.02, device)?,
+            wte: SuperEmbeddingConfig::new(config.vocab, e.to_vec()).init(device)?,
+            wpe: SuperEmbeddingConfig::new(config.context, e.to_vec()).init(device)?,
             blocks,
-            ln_f: SuperLayerNorm::new(e, device)?,
+            ln_f: SuperLayerNormConfig::new(e.to_vec()).init(device)?,
             dropout: DropoutConfig::new(config.dropout).init(),
             depth: DepthMixer::new(keys.layers.candidates())?,
             spec,

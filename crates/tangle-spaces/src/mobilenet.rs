@@ -16,10 +16,20 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use tangle_core::{
     batch_norm_forward, Architecture, CoreError, DecisionKey, DepthMixer, Mixtures, Result,
-    SearchSpec, SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig, Supernet,
+    SearchSpec, SuperBatchNorm2d, SuperBatchNorm2dConfig, SuperConv2d, SuperConv2dConfig, Supernet,
 };
 
 use crate::ops::{batch_norm, conv2d};
+
+mod config;
+pub use config::MobileNetConfig;
+
+impl MobileNetConfig {
+    /// Builds the weight-entangled supernet. Errors for an invalid configuration.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<MobileNetV3<B>> {
+        MobileNetV3::from_config(*self, device)
+    }
+}
 
 /// Depthwise kernel sizes.
 pub const KERNELS: [usize; 3] = [3, 5, 7];
@@ -43,28 +53,6 @@ pub fn make_divisible(v: f64, divisor: usize) -> usize {
         new += d;
     }
     new as usize
-}
-
-/// The network size.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MobileNetConfig {
-    /// Input resolution (224 for ImageNet, 32 for small runs).
-    pub image_size: usize,
-    /// Classes.
-    pub classes: usize,
-    /// Dropout before the classifier.
-    pub dropout: f64,
-}
-
-impl Default for MobileNetConfig {
-    /// ImageNet: 224 × 224, 1000 classes, dropout 0.1.
-    fn default() -> Self {
-        MobileNetConfig {
-            image_size: 224,
-            classes: 1000,
-            dropout: 0.1,
-        }
-    }
 }
 
 /// The decisions of one MBConv block.
@@ -185,26 +173,26 @@ impl<B: Backend> SuperMbConv<B> {
         Ok(SuperMbConv {
             expand: SuperConv2dConfig::combi(n.clone(), move |c| (c_in, m1[c[0]]), &[1])?
                 .with_bias(false)
-                .init(device),
-            expand_bn: SuperBatchNorm2d::new(&m, device)?,
+                .init(device)?,
+            expand_bn: SuperBatchNorm2dConfig::new(m.to_vec()).init(device)?,
             depthwise: SuperConv2dConfig::depthwise(&m, keys.kernel.candidates())?
                 .with_stride(stride)
                 .with_bias(false)
-                .init(device),
-            depthwise_bn: SuperBatchNorm2d::new(&m, device)?,
+                .init(device)?,
+            depthwise_bn: SuperBatchNorm2dConfig::new(m.to_vec()).init(device)?,
             se: if SE[stage] {
                 Some((
                     SuperConv2dConfig::combi(n.clone(), move |c| (m2[c[0]], s1[c[0]]), &[1])?
-                        .init(device),
+                        .init(device)?,
                     SuperConv2dConfig::combi(n.clone(), move |c| (s2[c[0]], m3[c[0]]), &[1])?
-                        .init(device),
+                        .init(device)?,
                 ))
             } else {
                 None
             },
             project: SuperConv2dConfig::combi(n, move |c| (m[c[0]], c_out), &[1])?
                 .with_bias(false)
-                .init(device),
+                .init(device)?,
             project_bn: batch_norm(c_out, true, device),
             residual: stride == 1 && c_in == c_out,
             hswish: HSWISH[stage],
@@ -412,7 +400,7 @@ pub struct MobileNetV3<B: Backend> {
 
 impl<B: Backend> MobileNetV3<B> {
     /// The supernet.
-    pub fn new(config: MobileNetConfig, device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config(config: MobileNetConfig, device: &B::Device) -> Result<Self> {
         // Five stride-2 stages: the input must survive 32× down-sampling.
         if config.image_size < 32 || config.classes == 0 {
             return Err(CoreError::Config(format!(

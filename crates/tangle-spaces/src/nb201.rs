@@ -25,6 +25,22 @@ use crate::cell::{
 use crate::layers::global_avg_pool;
 use crate::ops::{batch_norm, conv2d, ConvBn, Primitive};
 
+mod config;
+pub use config::Nb201Config;
+
+impl Nb201Config {
+    /// Builds the weight-entangled supernet. Errors for an invalid configuration.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Nb201<B>> {
+        Nb201::from_config(*self, device)
+    }
+
+    /// Builds the weight-sharing (WS) supernet of the same space: one weight per candidate,
+    /// outputs mixed, the baseline weight entanglement is compared with.
+    pub fn init_ws<B: Backend>(&self, device: &B::Device) -> Result<Nb201<B>> {
+        Nb201::from_config_ws(*self, device)
+    }
+}
+
 /// The candidates, in NB201's order.
 pub const PRIMITIVES: [Primitive; 5] = [
     Primitive::Zero,
@@ -47,28 +63,6 @@ pub fn declare() -> (SearchSpec, Vec<DecisionKey<String>>) {
 /// The search spec (see [`declare`]).
 pub fn spec() -> SearchSpec {
     declare().0
-}
-
-/// Size of the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Nb201Config {
-    /// Channels of the first stage (16).
-    pub channels: usize,
-    /// Cells per stage (5).
-    pub cells: usize,
-    /// Classes (10 for CIFAR-10, 100, 120 for ImageNet16-120).
-    pub classes: usize,
-}
-
-impl Default for Nb201Config {
-    /// The benchmark's network: C = 16, N = 5, 10 classes.
-    fn default() -> Self {
-        Nb201Config {
-            channels: 16,
-            cells: 5,
-            classes: 10,
-        }
-    }
 }
 
 fn wiring(c: usize) -> Wiring {
@@ -246,12 +240,12 @@ pub struct Nb201<B: Backend> {
 
 impl<B: Backend> Nb201<B> {
     /// The weight-entangled supernet.
-    pub fn new(config: Nb201Config, device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config(config: Nb201Config, device: &B::Device) -> Result<Self> {
         Self::build(config, true, device)
     }
 
     /// The weight-sharing twin (separate 1×1 and 3×3 convolutions, outputs mixed).
-    pub fn new_ws(config: Nb201Config, device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config_ws(config: Nb201Config, device: &B::Device) -> Result<Self> {
         Self::build(config, false, device)
     }
 

@@ -271,7 +271,7 @@ impl<B: Backend> SuperConvOp<B> {
                     .with_stride(s)
                     .with_dilation(d)
                     .with_bias(false)
-                    .init(device),
+                    .init(device)?,
                 pw: dw.then(|| conv2d([c_in, out], 1, 1, 1, 1, device)),
                 bn: batch_norm(out, affine, device),
             });

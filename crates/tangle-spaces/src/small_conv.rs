@@ -17,11 +17,27 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use tangle_core::{
     batch_norm_forward, Architecture, CoreError, DecisionKey, Mixture, Mixtures, Result,
-    SearchSpec, SuperBatchNorm2d, SuperConv2d, SuperConv2dConfig, SuperLinear, SuperLinearConfig,
-    Supernet, WsMixedOp,
+    SearchSpec, SuperBatchNorm2d, SuperBatchNorm2dConfig, SuperConv2d, SuperConv2dConfig,
+    SuperLinear, SuperLinearConfig, Supernet, WsMixedOp,
 };
 
 use crate::layers::{first_inputs, global_avg_pool, max_pool_2x2, pad_channels};
+
+mod config;
+pub use config::SmallConvConfig;
+
+impl SmallConvConfig {
+    /// Builds the weight-entangled supernet. Errors for an invalid configuration.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SmallConv<B>> {
+        SmallConv::from_config(*self, device)
+    }
+
+    /// Builds the weight-sharing (WS) supernet of the same space: one weight per candidate,
+    /// outputs mixed, the baseline weight entanglement is compared with.
+    pub fn init_ws<B: Backend>(&self, device: &B::Device) -> Result<SmallConvWs<B>> {
+        SmallConvWs::from_config(*self, device)
+    }
+}
 
 /// Output widths of every conv layer.
 pub const WIDTHS: [usize; 3] = [8, 16, 32];
@@ -58,25 +74,6 @@ pub fn spec() -> SearchSpec {
     declare().0
 }
 
-/// Input channels and classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SmallConvConfig {
-    /// Image channels (1 for MNIST).
-    pub in_channels: usize,
-    /// Classes.
-    pub classes: usize,
-}
-
-impl Default for SmallConvConfig {
-    /// Grey-scale digits: 1 channel, 10 classes.
-    fn default() -> Self {
-        SmallConvConfig {
-            in_channels: 1,
-            classes: 10,
-        }
-    }
-}
-
 impl SmallConvConfig {
     /// Errors, naming the configuration, unless it has input channels and classes.
     pub fn check(&self) -> Result<()> {
@@ -108,7 +105,7 @@ pub struct SmallConv<B: Backend> {
 
 impl<B: Backend> SmallConv<B> {
     /// A freshly initialized supernet.
-    pub fn new(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
         config.check()?;
         let (spec, keys) = declare();
         let c_in = config.in_channels;
@@ -118,18 +115,18 @@ impl<B: Backend> SmallConv<B> {
         let mut convs =
             vec![
                 SuperConv2dConfig::combi(vec![w0.len()], move |c| (c_in, w0[c[0]]), kernels)?
-                    .init(device),
+                    .init(device)?,
             ];
         for i in 1..LAYERS {
-            convs.push(SuperConv2dConfig::new(&widths(i - 1), &widths(i), kernels)?.init(device));
+            convs.push(SuperConv2dConfig::new(&widths(i - 1), &widths(i), kernels)?.init(device)?);
         }
         let bns = (0..LAYERS)
-            .map(|i| SuperBatchNorm2d::new(&widths(i), device))
+            .map(|i| SuperBatchNorm2dConfig::new(widths(i).to_vec()).init(device))
             .collect::<Result<Vec<_>>>()?;
         Ok(SmallConv {
             convs,
             bns,
-            head: SuperLinearConfig::input(&widths(LAYERS - 1), config.classes)?.init(device),
+            head: SuperLinearConfig::input(&widths(LAYERS - 1), config.classes)?.init(device)?,
             spec,
             keys,
             config,
@@ -293,7 +290,7 @@ pub struct SmallConvWs<B: Backend> {
 
 impl<B: Backend> SmallConvWs<B> {
     /// A freshly initialized WS supernet.
-    pub fn new(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config(config: SmallConvConfig, device: &B::Device) -> Result<Self> {
         config.check()?;
         let (spec, keys) = declare();
         let kernels = keys.kernel.candidates();

@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 use tangle_core::subnet::Attention;
 use tangle_core::{
     Architecture, DecisionKey, HeadDim, Mixtures, Result, SuperAttention, SuperAttentionConfig,
-    SuperLayerNorm, SuperLinear, SuperLinearConfig,
+    SuperLayerNorm, SuperLayerNormConfig, SuperLinear, SuperLinearConfig,
 };
 
 /// The decisions one block reads: the network's embedding dim, and the block's heads and MLP
@@ -56,11 +56,11 @@ impl<B: Backend> SuperBlock<B> {
         let (embeds, ratios) = (keys.embed.candidates(), keys.ratio.candidates());
         let attn = SuperAttentionConfig::new(embeds, keys.heads.candidates(), head_dim)?;
         Ok(SuperBlock {
-            ln1: SuperLayerNorm::new(embeds, device)?,
+            ln1: SuperLayerNormConfig::new(embeds.to_vec()).init(device)?,
             attn: attention(attn).init(device)?,
-            ln2: SuperLayerNorm::new(embeds, device)?,
-            fc1: SuperLinearConfig::expand(embeds, ratios)?.init(device),
-            fc2: SuperLinearConfig::contract(embeds, ratios)?.init(device),
+            ln2: SuperLayerNormConfig::new(embeds.to_vec()).init(device)?,
+            fc1: SuperLinearConfig::expand(embeds, ratios)?.init(device)?,
+            fc2: SuperLinearConfig::contract(embeds, ratios)?.init(device)?,
             keys,
         })
     }

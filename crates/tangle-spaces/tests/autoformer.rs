@@ -8,7 +8,7 @@ use common::*;
 use tangle_core::subnet::trainable_params;
 use tangle_core::Extract;
 use tangle_core::{CoreError, Mixtures, Supernet};
-use tangle_spaces::autoformer::{AutoFormer, AutoFormerArch, AutoFormerConfig};
+use tangle_spaces::autoformer::{AutoFormerArch, AutoFormerConfig};
 
 fn small() -> AutoFormerConfig {
     AutoFormerConfig {
@@ -32,7 +32,7 @@ fn spec_and_autoformer_form() {
     let s = c.spec().unwrap();
     assert_eq!(s.decisions().len(), 2 + 2 * 14);
     assert_eq!(s.size(), 3 * 3 * 4u128.pow(14));
-    let net = AutoFormer::<B>::new(c, &Default::default()).unwrap();
+    let net = c.init::<B>(&Default::default()).unwrap();
     let a = AutoFormerArch {
         embed_dim: 216,
         depth: 13,
@@ -62,7 +62,7 @@ fn spec_and_autoformer_form() {
 fn one_hot_equals_single_path_equals_extracted_subnet() {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([3, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
-    let net = AutoFormer::<AB>::new(small(), &device).unwrap();
+    let net = small().init::<AB>(&device).unwrap();
     let inner = net.valid();
     check_modes(
         &net,
@@ -84,7 +84,7 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
 fn analytic_parameter_count_equals_the_subnet_count() {
     let device = Default::default();
     for config in [small(), AutoFormerConfig::tiny(32, 4, 10)] {
-        let net = AutoFormer::<AB>::new(config, &device).unwrap();
+        let net = config.init::<AB>(&device).unwrap();
         for idx in random_archs(net.spec(), 3, 10) {
             let arch = net.spec().architecture(&idx).unwrap();
             assert_eq!(
@@ -98,7 +98,9 @@ fn analytic_parameter_count_equals_the_subnet_count() {
     // The largest AutoFormer-T at 224/16 with 1000 classes, by hand: patch 3·16²·240 + 240,
     // cls 240, positions 197·240, 14 blocks of (LN 4·240, qkv 240·768 + 768, proj 256·240 + 240,
     // fc1 240·960 + 960, fc2 960·240 + 240), final LN 480, head 240·1000 + 1000 = 10,409,752.
-    let net = AutoFormer::<B>::new(AutoFormerConfig::tiny(224, 16, 1000), &device).unwrap();
+    let net = AutoFormerConfig::tiny(224, 16, 1000)
+        .init::<B>(&device)
+        .unwrap();
     let largest = net.spec().largest();
     let block = 960 + (240 * 768 + 768) + (256 * 240 + 240) + (240 * 960 + 960) + (960 * 240 + 240);
     let by_hand = (3 * 256 * 240 + 240) + 240 + 197 * 240 + 14 * block + 480 + 241_000;
@@ -113,7 +115,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
         relative_position: None,
         ..AutoFormerConfig::tiny(224, 16, 1000)
     };
-    let net = AutoFormer::<B>::new(without, &device).unwrap();
+    let net = without.init::<B>(&device).unwrap();
     assert_eq!(net.params(&largest).unwrap(), by_hand);
 }
 
@@ -125,5 +127,5 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
         TensorData::new((0..8i64).map(|i| i % 5).collect(), [8]),
         &device,
     );
-    superposed_training_lowers_the_loss(AutoFormer::<AB>::new(small(), &device).unwrap(), x, y);
+    superposed_training_lowers_the_loss(small().init::<AB>(&device).unwrap(), x, y);
 }

@@ -10,7 +10,7 @@ use tangle_core::Extract;
 use tangle_core::Supernet;
 use tangle_optim::{Classification, Objective};
 use tangle_spaces::darts::{
-    spec, Darts, DartsConfig, DartsNetwork, DartsNetworkConfig, Genotype, EDGES, PRIMITIVES,
+    spec, DartsConfig, DartsNetwork, DartsNetworkConfig, Genotype, EDGES, PRIMITIVES,
 };
 use tangle_spaces::ops::Primitive;
 
@@ -78,9 +78,9 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
         ..SMALL
     };
     for net in [
-        Darts::<AB>::new(SMALL, &device).unwrap(),
-        Darts::<AB>::new_ws(SMALL, &device).unwrap(),
-        Darts::<AB>::new(pc, &device).unwrap(),
+        SMALL.init::<AB>(&device).unwrap(),
+        SMALL.init_ws::<AB>(&device).unwrap(),
+        pc.init::<AB>(&device).unwrap(),
     ] {
         let net = warm(net, x.clone());
         let inner = net.valid();
@@ -96,13 +96,11 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
             |arch, x| inner.extract(arch).unwrap().forward(x).unwrap(),
         );
     }
-    assert!(Darts::<B>::new(
-        DartsConfig {
-            partial: 3,
-            ..SMALL
-        },
-        &device
-    )
+    assert!((DartsConfig {
+        partial: 3,
+        ..SMALL
+    })
+    .init::<B>(&device)
     .is_err());
 }
 
@@ -115,7 +113,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
         ..SMALL
     };
     for config in [SMALL, pc, DartsConfig::default()] {
-        let net = Darts::<AB>::new(config, &device).unwrap();
+        let net = config.init::<AB>(&device).unwrap();
         for idx in random_archs(&spec(), 2, 6) {
             let arch = spec().architecture(&idx).unwrap();
             assert_eq!(
@@ -182,7 +180,7 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([8, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
-    superposed_training_lowers_the_loss(Darts::<AB>::new(SMALL, &device).unwrap(), x, y);
+    superposed_training_lowers_the_loss(SMALL.init::<AB>(&device).unwrap(), x, y);
 }
 
 #[test]
@@ -212,7 +210,7 @@ fn a_drnas_epoch_then_genotype_and_subnet() {
         x: Tensor::random([8, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device),
         y: Tensor::from_data(TensorData::new((0..8i64).collect(), [8]), &device),
     };
-    let net = Darts::<AB>::new(SMALL, &device).unwrap();
+    let net = SMALL.init::<AB>(&device).unwrap();
     let config = SearchConfig {
         epochs: 1,
         ..SearchConfig::darts()
@@ -332,10 +330,12 @@ fn widening_the_partial_channels_keeps_the_trained_values() {
         partial: 6,
         ..SMALL
     };
-    let net = warm(Darts::<AB>::new(k6, &device).unwrap(), x.clone());
+    let net = warm(k6.init::<AB>(&device).unwrap(), x.clone());
     let (wide, widening) = net.with_partial(4, 3).unwrap();
     assert_eq!(wide.config().partial, 4);
-    let fresh = Darts::<AB>::new(DartsConfig { partial: 4, ..k6 }, &device).unwrap();
+    let fresh = (DartsConfig { partial: 4, ..k6 })
+        .init::<AB>(&device)
+        .unwrap();
     let (mut old, mut fr) = (Flat(vec![]), Flat(vec![]));
     net.visit(&mut old);
     fresh.visit(&mut fr);
@@ -382,7 +382,7 @@ fn the_drnas_progressive_recipe_prunes_widens_and_discretizes() {
         partial: 6,
         ..SMALL
     };
-    let net = Darts::<AB>::new(config, &device).unwrap();
+    let net = config.init::<AB>(&device).unwrap();
     let recipe = Progressive::drnas_darts_epochs(2, 2);
     let search_config = SearchConfig {
         epochs: recipe.epochs(),

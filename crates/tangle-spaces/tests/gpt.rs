@@ -49,7 +49,7 @@ fn spec_sizes() {
 #[test]
 fn one_hot_equals_single_path_equals_extracted_subnet() {
     let device = Default::default();
-    let net = Gpt::<AB>::new(small(), &device).unwrap();
+    let net = small().init::<AB>(&device).unwrap();
     let inner = net.valid();
     let s = net.spec().clone();
     let x = ids::<AB>((0..12).map(|i| (i * 7) % 11).collect(), [2, 6], &device);
@@ -94,7 +94,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
         ..small()
     };
     for config in [small(), tied, GptConfig::table18(65, 224)] {
-        let net = Gpt::<AB>::new(config, &device).unwrap();
+        let net = config.init::<AB>(&device).unwrap();
         for idx in random_archs(net.spec(), 3, 12) {
             let arch = net.spec().architecture(&idx).unwrap();
             assert_eq!(
@@ -108,7 +108,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
     // GPT-2 small, by hand: wte 50257·768, wpe 1024·768, 12 blocks of (2 LN 4·768,
     // c_attn 768·2304 + 2304, c_proj 768² + 768, fc 768·3072 + 3072, proj 3072·768 + 768),
     // ln_f 2·768; the head is the tied wte.
-    let net = Gpt::<B>::new(GptConfig::gpt2(), &device).unwrap();
+    let net = GptConfig::gpt2().init::<B>(&device).unwrap();
     let block =
         3072 + (768 * 2304 + 2304) + (768 * 768 + 768) + (768 * 3072 + 3072) + (3072 * 768 + 768);
     let by_hand = 50257 * 768 + 1024 * 768 + 12 * block + 1536;
@@ -133,10 +133,12 @@ fn tied_choices_equal_the_untied_space_with_every_layer_alike() {
     // The same modules either way: both load one record. (Burn initializes a parameter when it
     // is first read, and a clone of an unread one draws values of its own: the record is taken
     // from a supernet no one read, then copied from the loaded one.)
-    let tied = Gpt::<B>::new(tied_config, &device)
+    let tied = tied_config
+        .init::<B>(&device)
         .unwrap()
-        .load_record(Gpt::<B>::new(small(), &device).unwrap().into_record());
-    let untied = Gpt::<B>::new(small(), &device)
+        .load_record(small().init::<B>(&device).unwrap().into_record());
+    let untied = small()
+        .init::<B>(&device)
         .unwrap()
         .load_record(tied.clone().into_record());
     let us = untied.spec().clone();
@@ -179,7 +181,7 @@ fn tied_choices_equal_the_untied_space_with_every_layer_alike() {
 #[test]
 fn a_block_given_another_spaces_mixtures_names_both_decisions() {
     let device = Default::default();
-    let untied = Gpt::<B>::new(small(), &device).unwrap();
+    let untied = small().init::<B>(&device).unwrap();
     let tied_spec = GptConfig {
         tied: true,
         ..small()
@@ -199,13 +201,11 @@ fn a_block_given_another_spaces_mixtures_names_both_decisions() {
     // Keys name what each block reads; the tied blocks share one heads decision.
     let keys = untied.keys();
     assert_eq!(keys.blocks[1].ratio.name(), "layer1.mlp_ratio");
-    let tied = Gpt::<B>::new(
-        GptConfig {
-            tied: true,
-            ..small()
-        },
-        &device,
-    )
+    let tied = (GptConfig {
+        tied: true,
+        ..small()
+    })
+    .init::<B>(&device)
     .unwrap();
     assert!(tied.keys().blocks.iter().all(|b| b.heads.name() == "heads"));
 }
@@ -213,7 +213,7 @@ fn a_block_given_another_spaces_mixtures_names_both_decisions() {
 #[test]
 fn generation_is_reproducible_and_checked() {
     let device = Default::default();
-    let net = Gpt::<B>::new(small(), &device).unwrap();
+    let net = small().init::<B>(&device).unwrap();
     let sub = net.extract(&net.spec().largest()).unwrap();
     // A prompt longer than the context is cropped.
     let prompt = [1usize, 2, 3, 4, 5, 6, 7, 8];
@@ -241,7 +241,7 @@ fn generation_is_reproducible_and_checked() {
 #[test]
 fn superposed_training_lowers_the_loss_on_a_small_batch() {
     let device = Default::default();
-    let mut net = Gpt::<AB>::new(small(), &device).unwrap();
+    let mut net = small().init::<AB>(&device).unwrap();
     let s = net.spec().clone();
     let mix = uniform::<AB>(&s, &device);
     let x = ids::<AB>((0..12).map(|i| i % 11).collect(), [2, 6], &device);

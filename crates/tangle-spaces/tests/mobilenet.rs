@@ -8,7 +8,7 @@ use common::*;
 use tangle_core::subnet::trainable_params;
 use tangle_core::Extract;
 use tangle_core::{CoreError, Mixtures, Supernet};
-use tangle_spaces::mobilenet::{make_divisible, spec, MobileNetConfig, MobileNetV3};
+use tangle_spaces::mobilenet::{make_divisible, spec, MobileNetConfig};
 
 const SMALL: MobileNetConfig = MobileNetConfig {
     image_size: 32,
@@ -32,7 +32,7 @@ fn spec_and_make_divisible() {
 fn one_hot_equals_single_path_equals_extracted_subnet() {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-    let mut net = warm(MobileNetV3::<AB>::new(SMALL, &device).unwrap(), x.clone());
+    let mut net = warm(SMALL.init::<AB>(&device).unwrap(), x.clone());
     net.frame.dropout = DropoutConfig::new(0.0).init();
     let inner = net.valid();
     check_modes(
@@ -54,7 +54,7 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
 #[test]
 fn analytic_parameter_count_equals_the_subnet_count() {
     let device = Default::default();
-    let net = MobileNetV3::<AB>::new(MobileNetConfig::default(), &device).unwrap();
+    let net = MobileNetConfig::default().init::<AB>(&device).unwrap();
     for idx in random_archs(&spec(), 3, 8) {
         let arch = spec().architecture(&idx).unwrap();
         assert_eq!(
@@ -75,5 +75,5 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
-    superposed_training_lowers_the_loss(MobileNetV3::<AB>::new(SMALL, &device).unwrap(), x, y);
+    superposed_training_lowers_the_loss(SMALL.init::<AB>(&device).unwrap(), x, y);
 }

@@ -7,7 +7,7 @@ use common::*;
 use tangle_core::subnet::trainable_params;
 use tangle_core::Extract;
 use tangle_core::Supernet;
-use tangle_spaces::nb201::{arch_string, parse_arch_string, spec, Nb201, Nb201Config, PRIMITIVES};
+use tangle_spaces::nb201::{arch_string, parse_arch_string, spec, Nb201Config, PRIMITIVES};
 use tangle_spaces::ops::Primitive;
 
 const SMALL: Nb201Config = Nb201Config {
@@ -39,8 +39,8 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
     for net in [
-        Nb201::<AB>::new(SMALL, &device).unwrap(),
-        Nb201::<AB>::new_ws(SMALL, &device).unwrap(),
+        SMALL.init::<AB>(&device).unwrap(),
+        SMALL.init_ws::<AB>(&device).unwrap(),
     ] {
         let net = warm(net, x.clone());
         let inner = net.valid();
@@ -61,7 +61,7 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
 fn analytic_parameter_count_equals_the_subnet_count() {
     let device = Default::default();
     for config in [SMALL, Nb201Config::default()] {
-        let net = Nb201::<AB>::new(config, &device).unwrap();
+        let net = config.init::<AB>(&device).unwrap();
         for idx in random_archs(&spec(), 3, 4) {
             let arch = spec().architecture(&idx).unwrap();
             assert_eq!(
@@ -74,7 +74,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
     }
     // NAS-Bench-201's published sizes (CIFAR-10, C = 16, N = 5): the largest network, every
     // edge nor_conv_3x3 with affine batch norms in its cells, and the smallest.
-    let net = Nb201::<AB>::new(Nb201Config::default(), &device).unwrap();
+    let net = Nb201Config::default().init::<AB>(&device).unwrap();
     assert_eq!(PRIMITIVES[3], Primitive::Conv(3));
     let largest = spec().architecture(&[3; 6]).unwrap();
     assert_eq!(net.params(&largest).unwrap(), 1_531_546);
@@ -86,7 +86,7 @@ fn analytic_parameter_count_equals_the_subnet_count() {
     // The search supernet keeps the cells' batch norms affine-free.
     assert!(trainable_params(&net) < 1_531_546);
     // The benchmark's all-`none` network: stem, two residual blocks, final BN, classifier.
-    let net = Nb201::<AB>::new(Nb201Config::default(), &device).unwrap();
+    let net = Nb201Config::default().init::<AB>(&device).unwrap();
     let none = spec().architecture(&[0; 6]).unwrap();
     let block = |i: usize, o: usize| 9 * i * o + 2 * o + 9 * o * o + 2 * o + i * o;
     assert_eq!(
@@ -100,14 +100,14 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([8, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
-    superposed_training_lowers_the_loss(Nb201::<AB>::new(SMALL, &device).unwrap(), x, y);
+    superposed_training_lowers_the_loss(SMALL.init::<AB>(&device).unwrap(), x, y);
 }
 
 #[test]
 fn ws_twin_has_more_weights_than_the_entangled_supernet() {
     let device = Default::default();
-    let we = Nb201::<AB>::new(Nb201Config::default(), &device).unwrap();
-    let ws = Nb201::<AB>::new_ws(Nb201Config::default(), &device).unwrap();
+    let we = Nb201Config::default().init::<AB>(&device).unwrap();
+    let ws = Nb201Config::default().init_ws::<AB>(&device).unwrap();
     // Every edge of every cell has a separate 1×1 convolution in WS: 6 · 5 · (16² + 32² + 64²).
     assert_eq!(
         trainable_params(&ws) - trainable_params(&we),

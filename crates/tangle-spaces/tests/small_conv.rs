@@ -6,7 +6,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use tangle_core::subnet::trainable_params;
 use tangle_core::{CoreError, Extract, Mixtures, Supernet};
-use tangle_spaces::small_conv::{spec, SmallConv, SmallConvConfig, SmallConvWs};
+use tangle_spaces::small_conv::{spec, SmallConvConfig};
 
 use common::*;
 
@@ -33,7 +33,7 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
     let mut archs = random_archs(&spec(), 3, 4);
     archs.push(vec![0; 4]);
     archs.push(vec![2; 4]);
-    let we = warm(SmallConv::<AB>::new(DIGITS, &device).unwrap(), x.clone());
+    let we = warm(DIGITS.init::<AB>(&device).unwrap(), x.clone());
     let inner = we.valid();
     check_modes(
         &we,
@@ -42,7 +42,7 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
         |arch, x| we.extract(arch).unwrap().forward(x),
         |arch, x| inner.extract(arch).unwrap().forward(x),
     );
-    let ws = warm(SmallConvWs::<AB>::new(DIGITS, &device).unwrap(), x.clone());
+    let ws = warm(DIGITS.init_ws::<AB>(&device).unwrap(), x.clone());
     let inner = ws.valid();
     check_modes(
         &ws,
@@ -59,13 +59,11 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
         )
         .unwrap_err();
     assert!(matches!(err, CoreError::Shape { .. }), "{err}");
-    assert!(SmallConv::<B>::new(
-        SmallConvConfig {
-            classes: 0,
-            ..DIGITS
-        },
-        &device
-    )
+    assert!((SmallConvConfig {
+        classes: 0,
+        ..DIGITS
+    })
+    .init::<B>(&device)
     .is_err());
 }
 
@@ -74,8 +72,8 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
 #[test]
 fn parameter_counts() {
     let device = Default::default();
-    let we = SmallConv::<AB>::new(DIGITS, &device).unwrap();
-    let ws = SmallConvWs::<AB>::new(DIGITS, &device).unwrap();
+    let we = DIGITS.init::<AB>(&device).unwrap();
+    let ws = DIGITS.init_ws::<AB>(&device).unwrap();
     for idx in random_archs(&spec(), 6, 9) {
         let arch = spec().architecture(&idx).unwrap();
         let n = we.params(&arch).unwrap();
@@ -99,7 +97,7 @@ fn superposed_forward_is_the_weighted_sum_of_padded_slices() {
     use burn::tensor::module::{conv2d, max_pool2d};
     use burn::tensor::ops::ConvOptions;
     let device = Default::default();
-    let net = SmallConv::<AB>::new(DIGITS, &device).unwrap();
+    let net = DIGITS.init::<AB>(&device).unwrap();
     let x = Tensor::<AB, 4>::random([3, 1, 12, 12], Distribution::Normal(0.0, 1.0), &device);
     let w = |v: [f32; 3]| Tensor::<AB, 1>::from_data(TensorData::new(v.to_vec(), [3]), &device);
     let (c1, c2, c3, k) = (
@@ -186,5 +184,5 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([8, 1, 12, 12], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
-    superposed_training_lowers_the_loss(SmallConv::<AB>::new(DIGITS, &device).unwrap(), x, y);
+    superposed_training_lowers_the_loss(DIGITS.init::<AB>(&device).unwrap(), x, y);
 }

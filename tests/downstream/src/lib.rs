@@ -13,7 +13,6 @@ use tangle_core::{
 };
 use tangle_optim::{Method, Regression, Search, SearchConfig, SearchData, WeightOptimizer};
 
-
 /// The supernet.
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
@@ -38,11 +37,11 @@ impl<B: Backend> Mlp<B> {
         let depth_key = space.depths("depth", &[1, 2], 2)?;
         let h = width.candidates();
         Ok(Mlp {
-            fc_in: SuperLinearConfig::output(4, h)?.init(device),
+            fc_in: SuperLinearConfig::output(4, h)?.init(device)?,
             hidden: (0..*depth_key.largest())
-                .map(|_| SuperLinearConfig::new(h, h).map(|c| c.init(device)))
+                .map(|_| SuperLinearConfig::new(h, h)?.init(device))
                 .collect::<Result<_>>()?,
-            fc_out: SuperLinearConfig::input(h, 1)?.init(device),
+            fc_out: SuperLinearConfig::input(h, 1)?.init(device)?,
             depth: DepthMixer::new(depth_key.candidates())?,
             spec: space.build(),
             width,

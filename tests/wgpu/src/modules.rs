@@ -8,8 +8,8 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use tangle_core::{
-    HeadDim, Mixture, SuperAttentionConfig, SuperConv2dConfig, SuperLayerNorm, SuperLinear,
-    SuperLinearConfig, SuperPatchEmbed,
+    HeadDim, Mixture, SuperAttentionConfig, SuperConv2dConfig, SuperLayerNormConfig, SuperLinear,
+    SuperLinearConfig, SuperPatchEmbedConfig,
 };
 
 type C = Autodiff<Flex>;
@@ -55,8 +55,8 @@ fn superposed_linear_conv_and_norm_match_the_cpu_with_gradients() {
     let cdev = Default::default();
     // fc1-style combi superposition: embed {4, 8} × ratio {2, 4}.
     let cfg = SuperLinearConfig::expand(&[4, 8], &[2.0, 4.0]).unwrap();
-    let fc = cfg.init::<C>(&cdev);
-    let mut fg = cfg.init::<G>(&gpu_dev());
+    let fc = cfg.init::<C>(&cdev).unwrap();
+    let mut fg = cfg.init::<G>(&gpu_dev()).unwrap();
     copy_linear(&fc, &mut fg);
     let (a, r) = (weights(2), weights(2));
     let x = Tensor::<C, 2>::random([5, 8], Distribution::Normal(0.0, 1.0), &cdev);
@@ -98,8 +98,8 @@ fn superposed_linear_conv_and_norm_match_the_cpu_with_gradients() {
 
     // Kernel × channel superposition of a convolution.
     let cfg = SuperConv2dConfig::new(&[3], &[4, 8], &[3, 5]).unwrap();
-    let cc = cfg.init::<C>(&cdev);
-    let mut cg = cfg.init::<G>(&gpu_dev());
+    let cc = cfg.init::<C>(&cdev).unwrap();
+    let mut cg = cfg.init::<G>(&gpu_dev()).unwrap();
     cg.weight = Param::from_tensor(on_gpu(&cc.weight.val()));
     cg.bias = cc
         .bias
@@ -133,8 +133,12 @@ fn superposed_linear_conv_and_norm_match_the_cpu_with_gradients() {
     );
 
     // The exact superposed layer norm (block statistics).
-    let lc = SuperLayerNorm::<C>::new(&[8, 12, 16], &cdev).unwrap();
-    let lg = SuperLayerNorm::<G>::new(&[8, 12, 16], &gpu_dev()).unwrap();
+    let lc = SuperLayerNormConfig::new(vec![8, 12, 16])
+        .init::<C>(&cdev)
+        .unwrap();
+    let lg = SuperLayerNormConfig::new(vec![8, 12, 16])
+        .init::<G>(&gpu_dev())
+        .unwrap();
     let w = weights(3);
     let x = Tensor::<C, 3>::random([2, 3, 16], Distribution::Normal(3.0, 2.0), &cdev);
     let yc = lc
@@ -202,7 +206,11 @@ fn autoformer_attention_with_relative_positions_matches_the_cpu() {
         g.table_h = Param::from_tensor(on_gpu(&c.table_h.val()));
     }
     // A cls token and a 3 × 3 grid: distances up to 2, clipped to 1.
-    let x = Tensor::<C, 3>::random([2, 10, 8], Distribution::Normal(0.0, 1.0), &Default::default());
+    let x = Tensor::<C, 3>::random(
+        [2, 10, 8],
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    );
     let (gc, gg) = superposed_attention_agrees(&ac, &ag, x, (weights(2), weights(2)));
     let (tc, tg) = (
         &ac.rel_v.as_ref().unwrap().table_h,
@@ -236,8 +244,12 @@ fn gpt_attention_with_both_decisions_superposed_matches_the_cpu() {
 #[test]
 fn patch_embedding_on_wgpu_matches_the_cpu_and_its_extracted_candidates() {
     let embeds = [4usize, 8];
-    let pc = SuperPatchEmbed::<C>::new(3, 4, &embeds, &Default::default()).unwrap();
-    let mut pg = SuperPatchEmbed::<G>::new(3, 4, &embeds, &gpu_dev()).unwrap();
+    let pc = SuperPatchEmbedConfig::new(3, 4, embeds.to_vec())
+        .init::<C>(&Default::default())
+        .unwrap();
+    let mut pg = SuperPatchEmbedConfig::new(3, 4, embeds.to_vec())
+        .init::<G>(&gpu_dev())
+        .unwrap();
     pg.proj.weight = Param::from_tensor(on_gpu(&pc.proj.weight.val()));
     pg.proj.bias = pc
         .proj
@@ -303,7 +315,7 @@ fn patch_embedding_on_wgpu_matches_the_cpu_and_its_extracted_candidates() {
 #[test]
 fn batch_norms_match_the_cpu_with_gradients() {
     use burn::nn::BatchNormConfig;
-    use tangle_core::{batch_norm_forward, SuperBatchNorm2d};
+    use tangle_core::{batch_norm_forward, SuperBatchNorm2dConfig};
     let cdev = Default::default();
     let x = Tensor::<C, 4>::random([4, 6, 5, 5], Distribution::Normal(1.0, 2.0), &cdev);
     let gamma = Tensor::<C, 1>::random([6], Distribution::Normal(1.0, 0.3), &cdev);
@@ -325,8 +337,12 @@ fn batch_norms_match_the_cpu_with_gradients() {
     assert!(max_diff(&bg.gamma.grad(&gg).unwrap(), &bc.gamma.grad(&gc).unwrap()) < 1e-3);
     assert!(max_diff(&bg.running_var.value_sync(), &bc.running_var.value_sync()) < 1e-4);
     // The superposed batch norm over {3, 6} channels.
-    let sc = SuperBatchNorm2d::<C>::new(&[3, 6], &cdev).unwrap();
-    let sg = SuperBatchNorm2d::<G>::new(&[3, 6], &gpu_dev()).unwrap();
+    let sc = SuperBatchNorm2dConfig::new(vec![3, 6])
+        .init::<C>(&cdev)
+        .unwrap();
+    let sg = SuperBatchNorm2dConfig::new(vec![3, 6])
+        .init::<G>(&gpu_dev())
+        .unwrap();
     let w = weights(2);
     let (mc, mg) = (
         Mixture::weights(softmax(w.clone(), 0)),

@@ -34,7 +34,8 @@ impl<B: Backend> Probe<B> {
     pub fn new(frozen_identity: bool, device: &B::Device) -> Self {
         let mut fc = SuperLinearConfig::output(8, &WIDTHS)
             .unwrap()
-            .init::<B>(device);
+            .init::<B>(device)
+            .unwrap();
         if frozen_identity {
             fc.weight = Param::from_tensor(Tensor::eye(8, device)).set_require_grad(false);
         }
