@@ -148,10 +148,15 @@ fn main() {
         workloads.push(("W1 AutoFormer-T (batch 32, 65 tokens)", v));
     }
     if run("w2") {
-        use tangle_spaces::conv_macro::ConvMacro;
+        use tangle_spaces::conv_macro::ConvMacroConfig;
         let x = Tensor::<AB, 4>::random([64, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
         let y = common::labels::<AB>(64, 10, &device);
-        let v = variants(&counts, || ConvMacro::<AB>::new(&device).unwrap(), x, y);
+        let v = variants(
+            &counts,
+            || ConvMacroConfig::new().init::<AB>(&device).unwrap(),
+            x,
+            y,
+        );
         workloads.push(("W2 toy conv-macro (batch 64, 32×32)", v));
     }
     if run("w3") {

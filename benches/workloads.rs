@@ -206,11 +206,11 @@ fn main() {
         workloads.push(("w1_autoformer_t", "≤ 1.05", steps));
     }
     if run("w2") {
-        use tangle_spaces::conv_macro::{ConvMacro, ConvMacroWs};
+        use tangle_spaces::conv_macro::ConvMacroConfig;
         let x = Tensor::<AB, 4>::random([64, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
         let y = labels(64, 10, &device);
-        let net = || ConvMacro::<AB>::new(&device).unwrap();
-        let ws = ConvMacroWs::<AB>::new(&device).unwrap();
+        let net = || ConvMacroConfig::new().init::<AB>(&device).unwrap();
+        let ws = ConvMacroConfig::new().init_ws::<AB>(&device).unwrap();
         let steps: Steps = vec![
             (
                 "largest",

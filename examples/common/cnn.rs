@@ -19,7 +19,9 @@ use tangle_optim::{
 use tangle_spaces::ops::Primitive;
 use tangle_spaces::{conv_macro, darts, mobilenet, nb201, toy_cell};
 
-use super::{dispatch, fresh_dir, images, on_peers, print_epoch, write, Args, Job, Strategy};
+use super::{
+    dispatch, fresh_dir, images, on_peers, print_epoch, write, write_config, Args, Job, Strategy,
+};
 
 /// The five spaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,6 +442,7 @@ impl CnnJob {
             "summary.json",
             &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
         )?;
+        write_config(&out, "search_config.json", &search.config)?;
         println!("outputs in {}", out.display());
         Ok(())
     }
@@ -532,7 +535,7 @@ impl Job for CnnJob {
         let d = device.clone();
         match (self.space, self.ws) {
             (Space::ConvMacro, false) => self.go(
-                || conv_macro::ConvMacro::<B>::new(&d).map_err(e),
+                || conv_macro::ConvMacroConfig::new().init::<B>(&d).map_err(e),
                 method,
                 strategy,
                 device,
@@ -540,7 +543,9 @@ impl Job for CnnJob {
                 |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
-                        conv_macro::ConvMacro::<B>::new(&d).map_err(e)?,
+                        conv_macro::ConvMacroConfig::new()
+                            .init::<B>(&d)
+                            .map_err(e)?,
                         arch,
                         train,
                         test,
@@ -554,7 +559,11 @@ impl Job for CnnJob {
                 },
             ),
             (Space::ConvMacro, true) => self.go(
-                || conv_macro::ConvMacroWs::<B>::new(&d).map_err(e),
+                || {
+                    conv_macro::ConvMacroConfig::new()
+                        .init_ws::<B>(&d)
+                        .map_err(e)
+                },
                 method,
                 strategy,
                 device,
@@ -562,7 +571,9 @@ impl Job for CnnJob {
                 |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
-                        conv_macro::ConvMacro::<B>::new(&d).map_err(e)?,
+                        conv_macro::ConvMacroConfig::new()
+                            .init::<B>(&d)
+                            .map_err(e)?,
                         arch,
                         train,
                         test,
@@ -578,9 +589,9 @@ impl Job for CnnJob {
             (Space::ToyCell, ws) => {
                 let net = || {
                     if ws {
-                        toy_cell::ToyCell::<B>::new_ws(&d)
+                        toy_cell::ToyCellConfig::new().init_ws::<B>(&d)
                     } else {
-                        toy_cell::ToyCell::<B>::new(&d)
+                        toy_cell::ToyCellConfig::new().init::<B>(&d)
                     }
                     .map_err(e)
                 };
@@ -594,7 +605,7 @@ impl Job for CnnJob {
                         save(&m.extract(arch).map_err(e)?, out)?;
                         let g = toy_cell::ToyGenotype::from_architecture(arch).map_err(e)?;
                         let retrained = self.retrain_fresh(
-                            toy_cell::ToyCell::<B>::new(&d).map_err(e)?,
+                            toy_cell::ToyCellConfig::new().init::<B>(&d).map_err(e)?,
                             arch,
                             train,
                             test,

@@ -11,7 +11,7 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Objective, Search, SearchConfig};
 use tangle_spaces::gpt::{GptConfig, GptNet};
 
-use super::{dispatch, fresh_dir, on_peers, print_epoch, write, Args, Job, Strategy};
+use super::{dispatch, fresh_dir, on_peers, print_epoch, write, write_config, Args, Job, Strategy};
 
 struct LmJob {
     args: Args,
@@ -227,9 +227,11 @@ impl Job for LmJob {
             "summary.json",
             &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
         )?;
+        write_config(&out, "space_config.json", &config)?;
+        write_config(&out, "search_config.json", &search.config)?;
         tangle_core::subnet::save(&net, out.join("subnet.bpk")).map_err(|e| e.to_string())?;
         println!(
-            "wrote metrics.jsonl, architecture.json, alphas.svg, summary.json{} and subnet.bpk to {}",
+            "wrote metrics.jsonl, architecture.json, alphas.svg, summary.json, space_config.json, search_config.json{} and subnet.bpk to {}",
             if chars.is_some() { ", sample.txt" } else { "" },
             out.display()
         );

@@ -392,6 +392,16 @@ pub fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
     Ok(p)
 }
 
+/// Writes a run's configuration `config` as `dir/name` (JSON); it loads back with
+/// `XConfig::load(path)` (Burn's `Config`).
+pub fn write_config(
+    dir: &Path,
+    name: &str,
+    config: &impl burn::config::Config,
+) -> Result<PathBuf, String> {
+    write(dir, name, &burn::config::config_to_json(config))
+}
+
 /// Prints one epoch's line.
 pub fn print_epoch(r: &EpochRecord) {
     println!(

@@ -11,7 +11,9 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData as _};
 use tangle_spaces::autoformer::{AutoFormerConfig, ViT};
 
-use super::{dispatch, fresh_dir, images, on_peers, print_epoch, write, Args, Job, Strategy};
+use super::{
+    dispatch, fresh_dir, images, on_peers, print_epoch, write, write_config, Args, Job, Strategy,
+};
 
 struct VitJob {
     args: Args,
@@ -215,10 +217,12 @@ impl Job for VitJob {
             "summary.json",
             &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
         )?;
+        write_config(&out, "space_config.json", &config)?;
+        write_config(&out, "search_config.json", &search.config)?;
         let weights: PathBuf = out.join("subnet.bpk");
         tangle_core::subnet::save(&vit, &weights).map_err(|e| e.to_string())?;
         println!(
-            "wrote metrics.jsonl, architecture.json, autoformer.json, alphas.svg, summary.json and subnet.bpk to {}",
+            "wrote metrics.jsonl, architecture.json, autoformer.json, alphas.svg, summary.json, space_config.json, search_config.json and subnet.bpk to {}",
             out.display()
         );
         Ok(())

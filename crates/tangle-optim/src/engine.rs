@@ -100,6 +100,10 @@ pub struct SearchConfig {
     pub param_penalty: Option<ParamPenalty>,
 }
 
+/// Saves and loads as JSON (`save` / `load`), as every configuration of the library; a run
+/// writes it beside its results.
+impl burn::config::Config for SearchConfig {}
+
 /// The expected-parameter penalty of a constrained search: `coeff · Σ_d Σ_i w_{d,i} · cost_{d,i}`
 /// added to the α loss, with `w_d` the mixture weights of decision `d` in that step (for a
 /// single choice with a straight-through weight, `s · cost_{d,i}`). `cost_{d,i}` is what choosing
@@ -1890,6 +1894,21 @@ mod tests {
             &got,
             &adam_ref(b1, b2, config.arch_weight_decay, false),
             "α Adam",
+        );
+    }
+
+    #[test]
+    fn the_config_saves_and_loads_as_json() {
+        use burn::config::Config;
+        let config = SearchConfig {
+            arch_step: ArchStep::SecondOrder,
+            ..SearchConfig::autoformer(14)
+        };
+        let json = burn::config::config_to_json(&config);
+        assert_eq!(
+            SearchConfig::load_binary(json.as_bytes()).unwrap(),
+            config,
+            "{json}"
         );
     }
 

@@ -19,13 +19,28 @@ use tangle_core::{
 
 use crate::layers::{first_inputs, max_pool_2x2, pad_channels};
 
+mod config;
+pub use config::ConvMacroConfig;
+
+impl ConvMacroConfig {
+    /// Builds the weight-entangled supernet (Table 17).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<ConvMacro<B>> {
+        ConvMacro::from_config(self, device)
+    }
+
+    /// Builds the weight-sharing (WS) supernet of the same space: one convolution per (width,
+    /// kernel) candidate, outputs mixed.
+    pub fn init_ws<B: Backend>(&self, device: &B::Device) -> Result<ConvMacroWs<B>> {
+        ConvMacroWs::from_config(self, device)
+    }
+}
+
 /// Output widths of conv1–conv4.
 pub const WIDTHS: [[usize; 3]; 4] = [[8, 16, 32], [16, 32, 64], [32, 64, 128], [64, 128, 256]];
 /// Kernel sizes of conv1–conv4.
 pub const KERNELS: [usize; 3] = [3, 5, 7];
 /// Classes.
 pub const CLASSES: usize = 10;
-const DROPOUT: f64 = 0.5;
 
 /// The decisions of one of conv1–conv4.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,12 +108,14 @@ pub struct ConvMacro<B: Backend> {
     spec: SearchSpec,
     #[module(skip)]
     keys: Vec<ConvKeys>,
+    #[module(skip)]
+    dropout: f64,
 }
 
 impl<B: Backend> ConvMacro<B> {
     /// A freshly initialized supernet, He-initialized (normal, std √(2/fan-in); the logits
     /// layer keeps Burn's default).
-    pub fn new(device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config(config: &ConvMacroConfig, device: &B::Device) -> Result<Self> {
         let (spec, keys) = declare();
         let widths = |i: usize| keys[i].channels.candidates().to_vec();
         let w0 = widths(0);
@@ -128,6 +145,7 @@ impl<B: Backend> ConvMacro<B> {
             fcs: classifier_layers(device),
             spec,
             keys,
+            dropout: config.dropout,
         })
     }
 
@@ -195,10 +213,10 @@ impl<B: Backend> Supernet<B> for ConvMacro<B> {
         let x = relu(self.convs[1].forward(x, &[c(0)?, c(1)?], Some(k(1)?))?);
         let x = max_pool_2x2(x);
         let x = relu(self.convs[2].forward(x, &[c(1)?, c(2)?], Some(k(2)?))?);
-        let x = max_pool_2x2(dropout2d(x, DROPOUT));
+        let x = max_pool_2x2(dropout2d(x, self.dropout));
         let x = relu(self.convs[3].forward(x, &[c(2)?, c(3)?], Some(k(3)?))?);
         let x = relu(self.convs[4].forward(x, &[c(3)?], None)?);
-        Ok(classifier(&self.fcs, dropout2d(x, DROPOUT)))
+        Ok(classifier(&self.fcs, dropout2d(x, self.dropout)))
     }
 }
 
@@ -209,6 +227,9 @@ pub struct ConvMacroNet<B: Backend> {
     pub convs: Vec<Conv2d<B>>,
     /// The classifier.
     pub fcs: Vec<Linear<B>>,
+    /// Channel dropout before the second pool and the classifier (0.5).
+    #[module(skip)]
+    pub dropout: f64,
 }
 
 impl<B: Backend> ConvMacroNet<B> {
@@ -216,10 +237,10 @@ impl<B: Backend> ConvMacroNet<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = relu(self.convs[0].forward(x));
         let x = max_pool_2x2(relu(self.convs[1].forward(x)));
-        let x = max_pool_2x2(dropout2d(relu(self.convs[2].forward(x)), DROPOUT));
+        let x = max_pool_2x2(dropout2d(relu(self.convs[2].forward(x)), self.dropout));
         let x = relu(self.convs[3].forward(x));
         let x = relu(self.convs[4].forward(x));
-        classifier(&self.fcs, dropout2d(x, DROPOUT))
+        classifier(&self.fcs, dropout2d(x, self.dropout))
     }
 }
 
@@ -239,11 +260,13 @@ pub struct ConvMacroWs<B: Backend> {
     spec: SearchSpec,
     #[module(skip)]
     keys: Vec<ConvKeys>,
+    #[module(skip)]
+    dropout: f64,
 }
 
 impl<B: Backend> ConvMacroWs<B> {
     /// A freshly initialized WS supernet.
-    pub fn new(device: &B::Device) -> Result<Self> {
+    pub(crate) fn from_config(config: &ConvMacroConfig, device: &B::Device) -> Result<Self> {
         let (spec, keys) = declare();
         let mut layers = Vec::new();
         let mut c_in = 3;
@@ -275,6 +298,7 @@ impl<B: Backend> ConvMacroWs<B> {
             fcs: classifier_layers(device),
             spec,
             keys,
+            dropout: config.dropout,
         })
     }
 
@@ -294,6 +318,7 @@ impl<B: Backend> ConvMacroWs<B> {
         Ok(ConvMacroNet {
             convs,
             fcs: self.fcs.clone(),
+            dropout: self.dropout,
         })
     }
 }
@@ -318,11 +343,11 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
             if i == 1 {
                 x = max_pool_2x2(x);
             } else if i == 2 {
-                x = max_pool_2x2(dropout2d(x, DROPOUT));
+                x = max_pool_2x2(dropout2d(x, self.dropout));
             }
         }
         let x = relu(self.conv5.forward(x));
-        Ok(classifier(&self.fcs, dropout2d(x, DROPOUT)))
+        Ok(classifier(&self.fcs, dropout2d(x, self.dropout)))
     }
 }
 
@@ -342,6 +367,7 @@ impl<B: Backend> tangle_core::Extract<B> for ConvMacro<B> {
         Ok(ConvMacroNet {
             convs,
             fcs: self.fcs.clone(),
+            dropout: self.dropout,
         })
     }
 

@@ -18,9 +18,9 @@
 //! ```
 //! use burn::backend::Flex;
 //! use tangle_core::{Architecture, Extract, Supernet};
-//! use tangle_spaces::conv_macro::ConvMacro;
+//! use tangle_spaces::conv_macro::ConvMacroConfig;
 //!
-//! let net = ConvMacro::<Flex>::new(&Default::default())?;
+//! let net = ConvMacroConfig::new().init::<Flex>(&Default::default())?;
 //! assert_eq!(net.spec().size(), 6561); // 3^8 architectures
 //! // An architecture is one choice per decision, set through the space's keys; discretize
 //! // and count.

@@ -24,6 +24,22 @@ use crate::cell::{
 };
 use crate::ops::{ConvBn, FixedOp, Primitive};
 
+mod config;
+pub use config::ToyCellConfig;
+
+impl ToyCellConfig {
+    /// Builds the weight-entangled supernet.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<ToyCell<B>> {
+        ToyCell::from_config(self, device)
+    }
+
+    /// Builds the weight-sharing (WS) twin: four independent convolution chains per edge,
+    /// outputs mixed.
+    pub fn init_ws<B: Backend>(&self, device: &B::Device) -> Result<ToyCell<B>> {
+        ToyCell::from_config_ws(self, device)
+    }
+}
+
 /// The candidate operations, in decision order.
 pub const PRIMITIVES: [Primitive; 4] = [
     Primitive::Sep(3),
@@ -78,16 +94,16 @@ pub struct ToyCell<B: Backend> {
 
 impl<B: Backend> ToyCell<B> {
     /// The weight-entangled supernet.
-    pub fn new(device: &B::Device) -> Result<Self> {
-        Self::build(true, device)
+    pub(crate) fn from_config(config: &ToyCellConfig, device: &B::Device) -> Result<Self> {
+        Self::build(true, config, device)
     }
 
     /// The weight-sharing twin: four independent convolution chains per edge, outputs mixed.
-    pub fn new_ws(device: &B::Device) -> Result<Self> {
-        Self::build(false, device)
+    pub(crate) fn from_config_ws(config: &ToyCellConfig, device: &B::Device) -> Result<Self> {
+        Self::build(false, config, device)
     }
 
-    fn build(entangle: bool, device: &B::Device) -> Result<Self> {
+    fn build(entangle: bool, config: &ToyCellConfig, device: &B::Device) -> Result<Self> {
         let (spec, keys) = declare();
         let cells = CELLS
             .iter()
@@ -109,7 +125,7 @@ impl<B: Backend> ToyCell<B> {
             cells,
             proj: LinearConfig::new(1152, 128).init(device),
             classifier: LinearConfig::new(128, CLASSES).init(device),
-            dropout: DropoutConfig::new(DROPOUT).init(),
+            dropout: DropoutConfig::new(config.dropout).init(),
             spec,
             keys,
         })

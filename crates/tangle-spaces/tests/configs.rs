@@ -2,11 +2,13 @@
 //! are the documented sizes, and the loaded configuration builds the same supernet.
 use burn::config::{config_to_json, Config};
 use tangle_spaces::autoformer::AutoFormerConfig;
+use tangle_spaces::conv_macro::ConvMacroConfig;
 use tangle_spaces::darts::DartsConfig;
 use tangle_spaces::gpt::GptConfig;
 use tangle_spaces::mobilenet::MobileNetConfig;
 use tangle_spaces::nb201::Nb201Config;
 use tangle_spaces::small_conv::SmallConvConfig;
+use tangle_spaces::toy_cell::ToyCellConfig;
 
 use tangle_core::Supernet;
 
@@ -27,6 +29,8 @@ fn every_space_config_saves_and_loads_as_json() {
     round_trip(DartsConfig::drnas());
     round_trip(MobileNetConfig::default());
     round_trip(SmallConvConfig::default());
+    round_trip(ConvMacroConfig::new().with_dropout(0.3));
+    round_trip(ToyCellConfig::default());
 }
 
 #[test]
@@ -39,6 +43,8 @@ fn defaults_are_the_documented_sizes() {
     assert_eq!((mb.image_size, mb.classes, mb.dropout), (224, 1000, 0.1));
     let gpt = GptConfig::table18(65, 224);
     assert_eq!((gpt.dropout, gpt.tied), (0.0, false));
+    assert_eq!(ConvMacroConfig::default().dropout, 0.5);
+    assert_eq!(ToyCellConfig::default().dropout, 0.2);
 }
 
 #[test]

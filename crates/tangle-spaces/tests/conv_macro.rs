@@ -5,7 +5,7 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use tangle_core::Extract;
 use tangle_core::{CoreError, Mixture, Mixtures, Supernet};
 use tangle_optim::{Classification, Drnas, Search, SearchConfig};
-use tangle_spaces::conv_macro::{spec, ConvMacro};
+use tangle_spaces::conv_macro::{spec, ConvMacro, ConvMacroConfig};
 
 use common::{close, one_hot, vals, Halves, AB, B};
 
@@ -23,7 +23,7 @@ fn spec_has_6561_architectures() {
 #[test]
 fn one_hot_equals_single_path_equals_extracted_subnet() {
     let device = Default::default();
-    let net = ConvMacro::<B>::new(&device).unwrap();
+    let net = ConvMacroConfig::new().init::<B>(&device).unwrap();
     let s = spec();
     let x = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     // A few architectures, including the smallest and the largest.
@@ -80,7 +80,9 @@ where
 #[test]
 fn a_drnas_step_updates_every_decision() {
     let (before, after) = alphas_around_one_drnas_epoch(
-        ConvMacro::<AB>::new(&Default::default()).unwrap(),
+        ConvMacroConfig::new()
+            .init::<AB>(&Default::default())
+            .unwrap(),
         vec![1, 3, 5, 7],
     );
     for (d, (a, b)) in before.iter().zip(&after).enumerate() {
@@ -95,7 +97,7 @@ fn a_drnas_step_updates_every_decision() {
 fn analytic_parameter_count_equals_the_subnet_count() {
     use burn::module::Module;
     let device = Default::default();
-    let net = ConvMacro::<B>::new(&device).unwrap();
+    let net = ConvMacroConfig::new().init::<B>(&device).unwrap();
     let s = spec();
     for idx in [
         [0usize; 8],
@@ -132,7 +134,7 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
     use burn::optim::{AdamConfig, GradientsParams, Optimizer};
     use tangle_optim::Objective;
     let device = Default::default();
-    let mut net = ConvMacro::<AB>::new(&device).unwrap();
+    let mut net = ConvMacroConfig::new().init::<AB>(&device).unwrap();
     let s = spec();
     let x = Tensor::<AB, 4>::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
@@ -173,9 +175,8 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
 
 #[test]
 fn ws_twin_single_path_equals_its_extracted_subnet_and_mixes_outputs() {
-    use tangle_spaces::conv_macro::ConvMacroWs;
     let device = Default::default();
-    let net = ConvMacroWs::<B>::new(&device).unwrap();
+    let net = ConvMacroConfig::new().init_ws::<B>(&device).unwrap();
     let s = spec();
     let x = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     for idx in [[0usize; 8], [2; 8], [1, 2, 0, 1, 2, 0, 1, 2]] {
@@ -198,16 +199,17 @@ fn ws_twin_single_path_equals_its_extracted_subnet_and_mixes_outputs() {
     }
     // Same decisions as the entangled space, more weights: nine convolutions per layer.
     use burn::module::Module;
-    let we = ConvMacro::<B>::new(&device).unwrap();
+    let we = ConvMacroConfig::new().init::<B>(&device).unwrap();
     assert_eq!(net.spec(), we.spec());
     assert!(net.num_params() > we.num_params());
 }
 
 #[test]
 fn drnas_runs_on_the_ws_twin() {
-    use tangle_spaces::conv_macro::ConvMacroWs;
     let (before, after) = alphas_around_one_drnas_epoch(
-        ConvMacroWs::<AB>::new(&Default::default()).unwrap(),
+        ConvMacroConfig::new()
+            .init_ws::<AB>(&Default::default())
+            .unwrap(),
         vec![0, 2, 4, 6],
     );
     assert_ne!(before, after);
@@ -227,7 +229,8 @@ fn activations_keep_their_scale_at_initialization() {
     let pool = |x: Tensor<B, 4>| max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false);
     let x = Tensor::<B, 4>::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     for (idx, range) in [([2usize; 8], 0.2..20.0), ([0; 8], 1e-6..0.2)] {
-        let net = ConvMacro::<B>::new(&device)
+        let net = ConvMacroConfig::new()
+            .init::<B>(&device)
             .unwrap()
             .extract(&s.architecture(&idx).unwrap())
             .unwrap();

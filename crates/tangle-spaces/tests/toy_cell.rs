@@ -9,7 +9,7 @@ use tangle_core::subnet::trainable_params;
 use tangle_core::Extract;
 use tangle_core::{CoreError, Mixtures, Supernet};
 use tangle_spaces::ops::Primitive;
-use tangle_spaces::toy_cell::{spec, ToyCell, ToyCellNet, ToyGenotype};
+use tangle_spaces::toy_cell::{spec, ToyCellConfig, ToyCellNet, ToyGenotype};
 
 #[test]
 fn spec_has_4096_architectures() {
@@ -24,8 +24,8 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
     for net in [
-        ToyCell::<AB>::new(&device).unwrap(),
-        ToyCell::<AB>::new_ws(&device).unwrap(),
+        ToyCellConfig::new().init::<AB>(&device).unwrap(),
+        ToyCellConfig::new().init_ws::<AB>(&device).unwrap(),
     ] {
         let mut net = warm(net, x.clone());
         net.dropout = DropoutConfig::new(0.0).init();
@@ -39,7 +39,7 @@ fn one_hot_equals_single_path_equals_extracted_subnet() {
             |arch, x| inner.extract(arch).unwrap().forward(x).unwrap(),
         );
     }
-    let net = ToyCell::<B>::new(&device).unwrap();
+    let net = ToyCellConfig::new().init::<B>(&device).unwrap();
     let s = spec();
     assert!(matches!(
         net.forward_mixed(
@@ -102,7 +102,7 @@ fn entangled_edge_superposes_kernels_and_ws_edge_mixes_outputs() {
 #[test]
 fn analytic_parameter_count_equals_the_subnet_count() {
     let device = Default::default();
-    let net = ToyCell::<AB>::new(&device).unwrap();
+    let net = ToyCellConfig::new().init::<AB>(&device).unwrap();
     for idx in random_archs(&spec(), 5, 2) {
         let arch = spec().architecture(&idx).unwrap();
         let sub = net.extract(&arch).unwrap();
@@ -145,5 +145,5 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
     let device = Default::default();
     let x = Tensor::<AB, 4>::random([8, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
-    superposed_training_lowers_the_loss(ToyCell::<AB>::new(&device).unwrap(), x, y);
+    superposed_training_lowers_the_loss(ToyCellConfig::new().init::<AB>(&device).unwrap(), x, y);
 }

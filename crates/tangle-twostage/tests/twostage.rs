@@ -126,7 +126,9 @@ fn evolution_is_reproducible_deduplicated_and_honours_windows() {
         evolution(&spec, &cfg, None, 4, target_score(&spec, target.clone())).unwrap()
     );
     // A parameter window on the real parameter count: every candidate inside it.
-    let net = tangle_spaces::conv_macro::ConvMacro::<Flex>::new(&Default::default()).unwrap();
+    let net = tangle_spaces::conv_macro::ConvMacroConfig::new()
+        .init::<Flex>(&Default::default())
+        .unwrap();
     let window = Window {
         min: 3_300_000,
         max: 3_600_000,
@@ -190,7 +192,9 @@ fn spos_trains_single_paths_and_leaves_alpha_alone_then_rs_scores_candidates() {
             &device,
         ),
     );
-    let net = tangle_spaces::toy_cell::ToyCell::<AB>::new(&device).unwrap();
+    let net = tangle_spaces::toy_cell::ToyCellConfig::new()
+        .init::<AB>(&device)
+        .unwrap();
     // Warm-up 0: SPOS needs no warm-up setting to skip α; it has none.
     let config = SearchConfig {
         epochs: 2,
@@ -250,7 +254,8 @@ fn spos_trains_single_paths_and_leaves_alpha_alone_then_rs_scores_candidates() {
     // Two independent copies (fresh modules: clones would share the running statistics),
     // without dropout, whose draws would differ between the two recalibrations.
     let fresh = || {
-        let mut net = tangle_spaces::toy_cell::ToyCell::<AB>::new(&device)
+        let mut net = tangle_spaces::toy_cell::ToyCellConfig::new()
+            .init::<AB>(&device)
             .unwrap()
             .load_record(search.model.clone().into_record());
         net.dropout = burn::nn::DropoutConfig::new(0.0).init();
@@ -273,7 +278,9 @@ fn spos_trains_single_paths_and_leaves_alpha_alone_then_rs_scores_candidates() {
 fn recalibration_brings_inference_to_the_candidates_batch_statistics() {
     use tangle_twostage::recalibrate;
     let device = Default::default();
-    let mut net = tangle_spaces::toy_cell::ToyCell::<AB>::new(&device).unwrap();
+    let mut net = tangle_spaces::toy_cell::ToyCellConfig::new()
+        .init::<AB>(&device)
+        .unwrap();
     net.dropout = burn::nn::DropoutConfig::new(0.0).init();
     let spec = net.spec().clone();
     let arch = spec.architecture(&[1, 2, 3, 0, 1, 2]).unwrap();
