@@ -40,6 +40,7 @@ fn args() -> Args {
         epochs: 1,
         seed: 0,
         out: PathBuf::new(),
+        resume: false,
         train_portion: 0.5,
         arch_lr: 0.05,
         devices: 1,

@@ -20,7 +20,7 @@ use tangle_spaces::ops::Primitive;
 use tangle_spaces::{conv_macro, darts, mobilenet, nb201, toy_cell};
 
 use super::{
-    dispatch, fresh_dir, images, on_peers, print_epoch, write, write_config, Args, Job, Strategy,
+    dispatch, images, on_peers, print_epoch, run_dir, write, write_config, Args, Job, Strategy,
 };
 
 /// The five spaces.
@@ -264,7 +264,7 @@ impl CnnJob {
         )
         .map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
-        let out = fresh_dir(&a.out)?;
+        let out = run_dir(a)?;
         let base = self.space.config(a.epochs);
         let mut config = SearchConfig {
             arch_lr: a.arch_lr,
@@ -293,6 +293,13 @@ impl CnnJob {
             out.display()
         );
         match progression {
+            Some(_) if a.resume => {
+                return Err(
+                    "--resume: DrNAS's progressive DARTS recipe cannot resume yet (its stages \
+                     prune and widen the supernet); rerun, or use another --optimizer"
+                        .into(),
+                )
+            }
             Some(p) => {
                 search
                     .set_mask(CandidateMask::from_fn(&spec, p.keep).map_err(|e| e.to_string())?)
@@ -310,14 +317,7 @@ impl CnnJob {
                     .run(&mut search, &data, &Classification, p.widen, print_epoch)
                     .map_err(|e| e.to_string())?;
             }
-            None => {
-                for epoch in 0..a.epochs {
-                    search
-                        .run_until(&data, &Classification, epoch + 1)
-                        .map_err(|e| e.to_string())?;
-                    print_epoch(search.records.last().expect("a record per epoch"));
-                }
-            }
+            None => search = super::search_epochs(a, search, &data, &out, &device)?,
         }
         let model = search.model.valid();
         let arch = match strategy {
@@ -758,7 +758,7 @@ pub fn main(space: Space) {
         "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--supernet we|ws] [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100]\n\
          \x20   [--data-dir DIR] [--epochs N ({epochs})] [--seed S] [--devices N (one per CPU core)] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
-         \x20   [--out DIR] [--train-samples N (0 = all; {samples})] [--batch 32] [--channels C] [--cells N]\n\
+         \x20   [--out DIR | --resume DIR] [--train-samples N (0 = all; {samples})] [--batch 32] [--channels C] [--cells N]\n\
          \x20   [--retrain EPOCHS (0 = off)] [--budget 100 (spos-rs / spos-es)] [--lr LR]\n\
          \x20   [--recalibrate 30 (batch-norm re-estimation batches at the result; 0 = off)]\n\
          \x20   [--alpha-warmup EPOCHS (weights only first; DARTS with DrNAS: a fifth of --epochs)]\n\
@@ -776,6 +776,7 @@ pub fn main(space: Space) {
         epochs,
         seed: 0,
         out: PathBuf::from(format!("runs/{name}")),
+        resume: false,
         train_portion: 0.5,
         arch_lr: 3e-3,
         devices: 0,

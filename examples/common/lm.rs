@@ -11,7 +11,7 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Objective, Search, SearchConfig};
 use tangle_spaces::gpt::{GptConfig, GptNet};
 
-use super::{dispatch, fresh_dir, on_peers, print_epoch, write, write_config, Args, Job, Strategy};
+use super::{dispatch, on_peers, run_dir, write, write_config, Args, Job, Strategy};
 
 struct LmJob {
     args: Args,
@@ -126,7 +126,7 @@ impl Job for LmJob {
             .init::<B>(&device)
             .map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
-        let out = fresh_dir(&a.out)?;
+        let out = run_dir(a)?;
         let search_config = SearchConfig {
             arch_lr: a.arch_lr,
             lr: self.lr,
@@ -140,7 +140,7 @@ impl Job for LmJob {
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
-        let mut search = on_peers(a, &device, search)?;
+        let search = on_peers(a, &device, search)?;
         println!(
             "nanoGPT space on {} (vocabulary {vocab}, context {}): embed {:?}, heads {:?}, ratio {:?}, layers {:?} — {} architectures; {} with {} epochs of {} steps; output in {}",
             a.dataset,
@@ -155,12 +155,7 @@ impl Job for LmJob {
             self.steps,
             out.display()
         );
-        for epoch in 0..a.epochs {
-            search
-                .run_until(&data, &Classification, epoch + 1)
-                .map_err(|e| e.to_string())?;
-            print_epoch(search.records.last().expect("a record per epoch"));
-        }
+        let search = super::search_epochs(a, search, &data, &out, &device)?;
         let model = search.model.valid();
         let arch = match strategy {
             Strategy::Gradient => search.architecture().map_err(|e| e.to_string())?,
@@ -243,7 +238,7 @@ impl Job for LmJob {
 pub fn main() {
     let usage = "nanogpt [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--dataset shipped-shakespeare|text|tokens] [--data-dir DIR] [--vocab 50304]\n\
-         \x20   [--epochs N] [--seed S] [--devices N (default: one per CPU core)] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion P] [--arch-lr LR] [--lr LR] [--out DIR]\n\
+         \x20   [--epochs N] [--seed S] [--devices N (default: one per CPU core)] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion P] [--arch-lr LR] [--lr LR] [--out DIR | --resume DIR]\n\
          \x20   [--scale 8] [--context 64] [--batch 12] [--steps 40] [--sample 400] [--temperature 0.8]\n\
          \x20   [--budget 100 (candidates of spos-rs / spos-es)] [--alpha-warmup EPOCHS (weights only first; 16)]\n\
          The space is paper Table 18 with the embedding dims divided by --scale (1 = the paper's\n\
@@ -260,6 +255,7 @@ pub fn main() {
         epochs: 30,
         seed: 0,
         out: PathBuf::from("runs/nanogpt"),
+        resume: false,
         train_portion: 0.9,
         arch_lr: 3e-3,
         // One peer per core: these spaces have no batch norm, so the result is the

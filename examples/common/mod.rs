@@ -33,6 +33,9 @@ pub struct Args {
     pub seed: u64,
     /// Output directory (a fresh one is picked if it exists and is not empty).
     pub out: PathBuf,
+    /// `--resume DIR`: continue the killed or stopped run in `DIR` from its last checkpoint
+    /// (`out` is then `DIR`).
+    pub resume: bool,
     /// Fraction of the training set that trains the weights (the rest trains α).
     pub train_portion: f64,
     /// α learning rate.
@@ -85,6 +88,10 @@ impl Args {
                 "epochs" => a.epochs = num(flag, &value)?,
                 "seed" => a.seed = num(flag, &value)?,
                 "out" => a.out = PathBuf::from(value),
+                "resume" => {
+                    a.out = PathBuf::from(value);
+                    a.resume = true;
+                }
                 "train-portion" => a.train_portion = num(flag, &value)?,
                 "arch-lr" => a.arch_lr = num(flag, &value)?,
                 "nodes" => a.cluster.nodes = num(flag, &value)?,
@@ -383,6 +390,84 @@ pub fn fresh_dir(dir: &Path) -> Result<PathBuf, String> {
     }
     fs::create_dir_all(&candidate).map_err(|e| format!("{}: {e}", candidate.display()))?;
     Ok(candidate)
+}
+
+/// The run's output directory: with `--resume DIR`, `DIR` itself, which must hold a
+/// checkpoint; otherwise a fresh directory ([`fresh_dir`]).
+pub fn run_dir(a: &Args) -> Result<PathBuf, String> {
+    if !a.resume {
+        return fresh_dir(&a.out);
+    }
+    let state = a.out.join("checkpoint").join("state.json");
+    if !state.exists() {
+        return Err(format!(
+            "--resume {}: no checkpoint there ({} is missing); a run writes one after every \
+             epoch",
+            a.out.display(),
+            state.display()
+        ));
+    }
+    Ok(a.out.clone())
+}
+
+/// Runs `search`'s epochs up to `--epochs`, printing each and checkpointing after each into
+/// `out/checkpoint` (written to a scratch folder and renamed into place, so a kill leaves the
+/// last good one). With `--resume`, first restores that checkpoint and the epoch records
+/// before it, and drops any later line a killed run left in `metrics.jsonl`: the resumed run
+/// ends where an uninterrupted one ends (the schedules and mixture samples are functions of
+/// the seed, epoch and step).
+pub fn search_epochs<B, M, X, T, D>(
+    a: &Args,
+    mut search: tangle_optim::Search<B, M, X>,
+    data: &D,
+    out: &Path,
+    device: &B::Device,
+) -> Result<tangle_optim::Search<B, M, X>, String>
+where
+    B: AutodiffBackend,
+    M: tangle_core::Supernet<B> + burn::module::AutodiffModule<B> + Send,
+    M::Input: Clone + tangle_optim::Shard<B>,
+    X: tangle_optim::Mixer<B> + Clone + Send,
+    T: tangle_optim::Shard<B>,
+    D: tangle_optim::SearchData<M::Input, T> + Sync,
+    tangle_optim::Classification: tangle_optim::Objective<B, M::Output, T>,
+{
+    let checkpoint = out.join("checkpoint");
+    if a.resume {
+        search = search
+            .load_checkpoint(&checkpoint, device)
+            .map_err(|e| format!("--resume {}: {e}", out.display()))?;
+        let log = out.join("metrics.jsonl");
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        let mut kept = Vec::new();
+        for line in text.lines() {
+            let r: tangle_optim::EpochRecord = serde_json::from_str(line).map_err(|e| {
+                format!("{}: a line that is not an epoch record: {e}", log.display())
+            })?;
+            if r.epoch < search.epoch {
+                kept.push((line.to_string(), r));
+            }
+        }
+        let lines: String = kept.iter().map(|(l, _)| format!("{l}\n")).collect();
+        fs::write(&log, lines).map_err(|e| format!("{}: {e}", log.display()))?;
+        search.records = kept.into_iter().map(|(_, r)| r).collect();
+        println!(
+            "resuming {} at epoch {} of {}",
+            out.display(),
+            search.epoch,
+            a.epochs
+        );
+    }
+    for epoch in search.epoch..a.epochs {
+        search
+            .run_until(data, &tangle_optim::Classification, epoch + 1)
+            .map_err(|e| e.to_string())?;
+        print_epoch(search.records.last().expect("a record per epoch"));
+        search
+            .save_checkpoint(&checkpoint)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(search)
 }
 
 /// Writes `name` into `dir`.

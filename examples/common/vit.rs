@@ -11,9 +11,7 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData as _};
 use tangle_spaces::autoformer::{AutoFormerConfig, ViT};
 
-use super::{
-    dispatch, fresh_dir, images, on_peers, print_epoch, write, write_config, Args, Job, Strategy,
-};
+use super::{dispatch, images, on_peers, run_dir, write, write_config, Args, Job, Strategy};
 
 struct VitJob {
     args: Args,
@@ -105,7 +103,7 @@ impl Job for VitJob {
             .init::<B>(&device)
             .map_err(|e| e.to_string())?;
         let spec = net.spec().clone();
-        let out = fresh_dir(&a.out)?;
+        let out = run_dir(a)?;
         let search_config = SearchConfig {
             arch_lr: a.arch_lr,
             lr: self.lr,
@@ -117,7 +115,7 @@ impl Job for VitJob {
             .map_err(|e| e.to_string())?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
-        let mut search = on_peers(a, &device, search)?;
+        let search = on_peers(a, &device, search)?;
         println!(
             "AutoFormer-{} on {} ({} training images, {}×{} patches of {}): {} architectures, {} with {} epochs of {} steps; output in {}",
             if self.small { "S" } else { "T" },
@@ -132,12 +130,7 @@ impl Job for VitJob {
             data.steps_per_epoch(),
             out.display()
         );
-        for epoch in 0..a.epochs {
-            search
-                .run_until(&data, &Classification, epoch + 1)
-                .map_err(|e| e.to_string())?;
-            print_epoch(search.records.last().expect("a record per epoch"));
-        }
+        let search = super::search_epochs(a, search, &data, &out, &device)?;
         // Discretize (argmax per decision, or the second stage's best) → the plain ViT with
         // the inherited weights.
         let model = search.model.valid();
@@ -239,7 +232,7 @@ pub fn main(small: bool) {
     let usage = format!(
         "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
          \x20   [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100] [--data-dir DIR]\n\
-         \x20   [--epochs N] [--seed S] [--devices N (default: one per CPU core)] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion P] [--arch-lr LR] [--out DIR]\n\
+         \x20   [--epochs N] [--seed S] [--devices N (default: one per CPU core)] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion P] [--arch-lr LR] [--out DIR | --resume DIR]\n\
          \x20   [--image-size 32] [--patch 8] [--train-samples N (0 = all; -T 6000, -S 2000)] [--batch 32] [--lr 5e-4] [--depths 2,3,4 | paper]\n\
          \x20   [--budget 100 (candidates of spos-rs / spos-es)] [--alpha-warmup EPOCHS (weights only first; -T 4, -S 2)]\n\
          \x20   [--reference true (also train the discovered architecture alone: same data, same weight steps)]\n\
@@ -263,6 +256,7 @@ pub fn main(small: bool) {
         epochs: if small { 5 } else { 14 },
         seed: 0,
         out: PathBuf::from(format!("runs/{name}")),
+        resume: false,
         train_portion: 0.5,
         arch_lr: 3e-3,
         // One peer per core: these spaces have no batch norm, so the result is the

@@ -73,6 +73,7 @@ fn main() {
         epochs: 0,
         seed: 0,
         out: PathBuf::new(),
+        resume: false,
         train_portion: 0.5,
         // 0: the table's own default (see the usage).
         arch_lr: 0.0,

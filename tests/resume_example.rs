@@ -1,0 +1,197 @@
+//! A real example process killed mid-epoch (SIGKILL) and resumed with `--resume DIR` ends where
+//! an uninterrupted run ends: the same architecture, α probabilities, losses and inherited
+//! weights. The example is `autoformer_t` (the README's main job) on a tiny setting; its binary
+//! is the one `cargo test` builds beside this test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/examples/autoformer_t`. `cargo test` builds the examples with the test
+/// targets, but not when it runs this test alone (`--test resume_example`): build it then.
+fn example() -> PathBuf {
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "--example", "autoformer_t", "--manifest-path"]);
+    cargo.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    if !cfg!(debug_assertions) {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().unwrap();
+    assert!(status.success(), "cannot build the example: {status}");
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("autoformer_t{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} is not built", bin.display());
+    bin
+}
+
+/// A tiny search: 64 digits, depth {1, 2}, 4 epochs of 2 steps (the first weights only), on one
+/// peer, without the progress bar.
+fn command(out: &Path, resume: bool) -> Command {
+    let mut c = Command::new(example());
+    c.args([
+        "--train-samples",
+        "64",
+        "--batch",
+        "16",
+        "--depths",
+        "1,2",
+        "--epochs",
+        "4",
+        "--alpha-warmup",
+        "1",
+        "--devices",
+        "1",
+    ]);
+    if resume {
+        c.arg("--resume").arg(out);
+    } else {
+        c.arg("--out").arg(out);
+    }
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+fn run(mut c: Command) -> String {
+    let o = c.output().unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "the example failed:\n{text}");
+    text
+}
+
+/// The checkpoint's next epoch, if one is there.
+fn checkpoint_epoch(out: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(out.join("checkpoint").join("state.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["epoch"].as_u64()
+}
+
+fn json(path: PathBuf) -> serde_json::Value {
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Each epoch's record of a run, as (epoch, train loss, valid loss).
+fn losses(out: &Path) -> Vec<(u64, f64, Option<f64>)> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["epoch"].as_u64().unwrap(),
+                v["train_loss"].as_f64().unwrap(),
+                v["valid_loss"].as_f64(),
+            )
+        })
+        .collect()
+}
+
+/// Every weight of the run's exported subnet (`subnet.bpk`), loaded into the plain ViT of its
+/// architecture, in module order.
+fn weights(out: &Path, form: &serde_json::Value) -> Vec<f32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::{backend::Backend, Tensor};
+    use tangle_core::Extract;
+    use tangle_spaces::autoformer::{AutoFormerArch, AutoFormerConfig};
+    type B = tanglenas::backend::Cpu;
+
+    struct Flat(Vec<f32>);
+    impl<Bk: Backend> ModuleVisitor<Bk> for Flat {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
+            self.0.extend(
+                param
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec::<f32>()
+                    .unwrap(),
+            );
+        }
+    }
+    let config = AutoFormerConfig {
+        depths: vec![1, 2],
+        ..AutoFormerConfig::tiny(32, 8, 10)
+    };
+    let net = config.init::<B>(&Default::default()).unwrap();
+    let form: AutoFormerArch = serde_json::from_value(form.clone()).unwrap();
+    let arch = net.architecture(&form).unwrap();
+    let vit =
+        tangle_core::subnet::load(net.extract(&arch).unwrap(), out.join("subnet.bpk")).unwrap();
+    let mut flat = Flat(Vec::new());
+    vit.visit(&mut flat);
+    flat.0
+}
+
+#[test]
+fn a_killed_example_resumes_to_the_uninterrupted_result() {
+    let root = std::env::temp_dir().join(format!("tangle-resume-example-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (whole, killed) = (root.join("whole"), root.join("killed"));
+
+    run(command(&whole, false));
+
+    // Kill the second run once it has checkpointed epoch 1 and is inside epoch 2.
+    let mut child = command(&killed, false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while checkpoint_epoch(&killed).is_none_or(|e| e < 2) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint of epoch 2 in 600 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix: no clean-up runs
+    child.wait().unwrap();
+    assert!(
+        !killed.join("summary.json").exists(),
+        "the run finished before the kill"
+    );
+
+    let log = run(command(&killed, true));
+    // It ran only what the kill cut off: epochs 2 and 3, not the checkpointed 0 and 1.
+    assert!(
+        log.contains("resuming") && log.contains("at epoch 2 of 4"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("epoch  0 ") && !log.contains("epoch  1 "),
+        "{log}"
+    );
+    assert!(
+        log.contains("epoch  2 ") && log.contains("epoch  3 "),
+        "{log}"
+    );
+
+    let (a, b) = (
+        json(whole.join("summary.json")),
+        json(killed.join("summary.json")),
+    );
+    assert_eq!(a["architecture"], b["architecture"]);
+    assert_eq!(a["test_accuracy"], b["test_accuracy"]);
+    let (pa, pb) = (&a["final_probabilities"], &b["final_probabilities"]);
+    assert_eq!(pa, pb, "α probabilities differ");
+    // Every epoch once, with the uninterrupted run's losses.
+    assert_eq!(losses(&whole), losses(&killed));
+    // The exported subnets (the inherited weights), value for value (the files differ in
+    // their parameter ids, drawn afresh by every process).
+    assert_eq!(
+        weights(&whole, &a["architecture"]),
+        weights(&killed, &b["architecture"]),
+        "inherited weights differ"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
