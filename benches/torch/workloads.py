@@ -47,6 +47,26 @@ def mix_prefix(w, sizes, n):
     return w @ prefix(sizes, n)
 
 
+def hidden_mask(embeds, ratios, we, wr):
+    """An MLP's hidden units (fc1's rows, fc2's columns): sum_ij we_i wr_j 1[:e_i r_j]."""
+    n = int(embeds[-1] * max(ratios))
+    masks = torch.stack([prefix([int(e * r) for r in ratios], n) for e in embeds])  # [ne, nr, n]
+    return torch.einsum("i,j,ijn->n", we, wr, masks)
+
+
+def run_blocks(net, x, w, we, me, depths):
+    """Runs `net.blocks` (each reading its heads and ratio mixtures from `w`) and mixes the
+    outputs after each candidate depth with the depth mixture `w[1]` (None: the largest)."""
+    outs = []
+    for i, b in enumerate(net.blocks):
+        wh = None if w is None else w[2 + 2 * i]
+        wr = None if w is None else w[3 + 2 * i]
+        x = net.block(b, x, we, wh, wr, me)
+        if i + 1 in depths:
+            outs.append(x)
+    return outs[-1] if w is None else sum(w[1][j] * o for j, o in enumerate(outs))
+
+
 class MixedLN(nn.Module):
     """LayerNorm over a mixed width: sum_i w_i pad(LN_i(x[..., :e_i]))."""
 
@@ -115,13 +135,6 @@ class AutoFormer(nn.Module):
         self.head = nn.Linear(E, classes)
         self.n_dec = 2 + 2 * depths[-1]  # embed, depth, then heads and ratio per block
 
-    def hidden_mask(self, we, wr):
-        """fc1's rows / fc2's columns: sum_ij we_i wr_j 1[:e_i r_j]."""
-        n = int(self.embeds[-1] * max(self.ratios))
-        sizes = [[int(e * r) for r in self.ratios] for e in self.embeds]
-        masks = torch.stack([prefix(s, n) for s in sizes])  # [ne, nr, n]
-        return torch.einsum("i,j,ijn->n", we, wr, masks)
-
     def block(self, b, x, we, wh, wr, me):
         B, T, E = x.shape
         H, d = self.heads[-1], self.d
@@ -144,7 +157,7 @@ class AutoFormer(nn.Module):
         h = b.ln2(x, we)
         if me is None:
             return x + b.fc2(F.gelu(b.fc1(h)))
-        mr = self.hidden_mask(we, wr)
+        mr = hidden_mask(self.embeds, self.ratios, we, wr)
         y = F.gelu(F.linear(h, b.fc1.weight * (mr[:, None] * me[None, :]), b.fc1.bias * mr))
         return x + F.linear(y, b.fc2.weight * (me[:, None] * mr[None, :]), b.fc2.bias * me)
 
@@ -163,17 +176,7 @@ class AutoFormer(nn.Module):
         if me is not None:
             cls, pos = cls * me, pos * me
         z = torch.cat([cls.expand(z.shape[0], -1, -1), z], 1) + pos
-        outs = []
-        for i, b in enumerate(self.blocks):
-            wh = None if w is None else w[2 + 2 * i]
-            wr = None if w is None else w[3 + 2 * i]
-            z = self.block(b, z, we, wh, wr, me)
-            if i + 1 in self.depths:
-                outs.append(z)
-        if w is None:
-            z = outs[-1]
-        else:
-            z = sum(w[1][j] * o for j, o in enumerate(outs))
+        z = run_blocks(self, z, w, we, me, self.depths)
         z = self.norm(z[:, 0], we)
         if me is None:
             return self.head(z)
@@ -275,12 +278,6 @@ class Gpt(nn.Module):
                     p[i, j * dmax // blk + q, j * d // blk + q] = 1
         return p, blk
 
-    def hidden_mask(self, we, wr):
-        n = int(self.embeds[-1] * max(self.ratios))
-        sizes = [[int(e * r) for r in self.ratios] for e in self.embeds]
-        masks = torch.stack([prefix(s, n) for s in sizes])
-        return torch.einsum("i,j,ijn->n", we, wr, masks)
-
     def attend(self, q, k, v, h, scale):
         B, T, W = q.shape
         part = lambda z: z.view(B, T, h, W // h).transpose(1, 2)  # noqa: E731
@@ -308,7 +305,7 @@ class Gpt(nn.Module):
             oj = self.attend(lay(mix * scale, q), lay(mix, k), lay(mix, v), nh, 1.0)
             o = o + wh[j] * lay(mix.t(), oj)
         x = x + F.linear(o, b.proj.weight * (me[:, None] * me[None, :]), b.proj.bias * me)
-        mr = self.hidden_mask(we, wr)
+        mr = hidden_mask(self.embeds, self.ratios, we, wr)
         y = F.gelu(F.linear(b.ln2(x, we), b.fc1.weight * (mr[:, None] * me[None, :]), b.fc1.bias * mr))
         return x + F.linear(y, b.fc2.weight * (me[:, None] * mr[None, :]), b.fc2.bias * me)
 
@@ -320,14 +317,7 @@ class Gpt(nn.Module):
         x = self.wte(ids) + self.wpe.weight[:T]
         if me is not None:
             x = x * me
-        outs = []
-        for i, b in enumerate(self.blocks):
-            wh = None if w is None else w[2 + 2 * i]
-            wr = None if w is None else w[3 + 2 * i]
-            x = self.block(b, x, we, wh, wr, me)
-            if i + 1 in self.layers:
-                outs.append(x)
-        x = outs[-1] if w is None else sum(w[1][j] * o for j, o in enumerate(outs))
+        x = run_blocks(self, x, w, we, me, self.layers)
         x = self.ln_f(x, we)
         table = self.wte.weight if me is None else self.wte.weight * me
         return x @ table.t()
