@@ -195,3 +195,17 @@ fn a_killed_example_resumes_to_the_uninterrupted_result() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn resuming_a_directory_without_a_checkpoint_is_an_error_naming_it() {
+    let dir = std::env::temp_dir().join(format!("tangle-no-checkpoint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = command(&dir, true).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "resumed without a checkpoint");
+    assert!(
+        stderr.contains("no checkpoint there") && stderr.contains(&*dir.to_string_lossy()),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
