@@ -21,6 +21,13 @@
 
 mod common;
 
+/// mimalloc, as every example and `benches/peers.rs`: what a user's search runs on (Burn's CPU
+/// backend allocates a tensor per op; glibc's malloc returns large ones to the system and
+/// page-faults them back, mimalloc keeps them; docs/benchmarks.md). Before 2026-12-03 this
+/// bench ran on glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use burn::module::AutodiffModule;

@@ -79,27 +79,45 @@ pub struct SuperConv1d<B: Backend> {
     kernels: Vec<usize>,
 }
 
-impl<B: Backend> SuperConv1d<B> {
+/// How a [`SuperConv1d`] is sized, in the library's convention: validated when built,
+/// `init(&device)` makes the module (as `SuperConv2dConfig` and every tangle-core config).
+#[derive(Debug, Clone)]
+pub struct SuperConv1dConfig {
+    channels: Combi,
+    kernels: Vec<usize>,
+}
+
+impl SuperConv1dConfig {
     /// Channel decisions with `counts` candidates, `dims(choice) = (in, out)`, and a kernel
     /// decision over `kernels` (one element: fixed).
     pub fn new(
         counts: Vec<usize>,
         dims: impl Fn(&[usize]) -> (usize, usize),
         kernels: &[usize],
-        device: &B::Device,
     ) -> Result<Self> {
         if kernels.len() > 1 {
             // Validates odd, increasing sizes: a smaller kernel is the centre of a larger one.
             Decision::kernels("SuperConv1d.kernel", kernels)?;
         }
+        if kernels.is_empty() {
+            return Err(CoreError::Config("SuperConv1d: no kernel size".into()));
+        }
         let channels = Combi::new(counts, 2, |c| {
             let (i, o) = dims(c);
             vec![i, o]
         })?;
+        Ok(SuperConv1dConfig {
+            channels,
+            kernels: kernels.to_vec(),
+        })
+    }
+
+    /// The layer over the largest weight, Kaiming-uniform as Burn's (and PyTorch's) `Conv1d`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SuperConv1d<B>> {
         let (ci, co, k) = (
-            channels.max()[0],
-            channels.max()[1],
-            kernels[kernels.len() - 1],
+            self.channels.max()[0],
+            self.channels.max()[1],
+            self.kernels[self.kernels.len() - 1],
         );
         let init = Initializer::KaimingUniform {
             gain: 1.0 / 3f64.sqrt(),
@@ -108,11 +126,13 @@ impl<B: Backend> SuperConv1d<B> {
         Ok(SuperConv1d {
             weight: init.init_with([co, ci, k], Some(ci * k), Some(co * k), device),
             bias: init.init_with([co], Some(ci * k), Some(co * k), device),
-            channels,
-            kernels: kernels.to_vec(),
+            channels: self.channels.clone(),
+            kernels: self.kernels.clone(),
         })
     }
+}
 
+impl<B: Backend> SuperConv1d<B> {
     /// The weight, bias and padding of one pass, and the `[in, out]` extents it runs at.
     fn mixed(&self, channels: &[&Mixture<B>], kernel: &Mixture<B>) -> Result<Mixed<B>> {
         kernel.check(self.kernels.len(), "SuperConv1d.kernel")?;
@@ -284,18 +304,20 @@ impl<B: Backend> SeqNet<B> {
                 let hidden = |c: &[usize]| widths[c[0]] * expands[c[1]];
                 let sizes = vec![widths.len(), expands.len()];
                 Ok(Block {
-                    conv_a: SuperConv1d::new(
+                    conv_a: SuperConv1dConfig::new(
                         sizes.clone(),
                         |c| (widths[c[0]], hidden(c)),
                         b.kernel.candidates(),
-                        device,
-                    )?,
-                    conv_b: SuperConv1d::new(sizes, |c| (hidden(c), widths[c[0]]), &[1], device)?,
+                    )?
+                    .init(device)?,
+                    conv_b: SuperConv1dConfig::new(sizes, |c| (hidden(c), widths[c[0]]), &[1])?
+                        .init(device)?,
                 })
             })
             .collect::<Result<_>>()?;
         Ok(SeqNet {
-            stem: SuperConv1d::new(vec![widths.len()], |c| (1, widths[c[0]]), &[5], device)?,
+            stem: SuperConv1dConfig::new(vec![widths.len()], |c| (1, widths[c[0]]), &[5])?
+                .init(device)?,
             blocks,
             head: SuperLinearConfig::input(widths, CLASSES)?.init(device)?,
             depth: DepthMixer::new(keys.depth.candidates())?,
