@@ -1,8 +1,6 @@
 //! The bi-level search engine: an α step on a validation batch, then a weight step on a
 //! training batch, every step; per-epoch records; checkpoint and resume.
 
-use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -25,6 +23,7 @@ mod arch_step;
 mod checkpoint;
 mod config;
 mod gradients;
+mod observer;
 mod penalty;
 mod record;
 mod schedule;
@@ -32,6 +31,7 @@ mod task;
 mod weight_opt;
 
 pub use config::{ArchStep, SearchConfig, WeightOptimizer};
+pub use observer::{JsonLinesLog, Observer, ProgressBar};
 pub use penalty::ParamPenalty;
 pub use record::EpochRecord;
 pub use task::{Classification, Objective, Regression, SearchData};
@@ -179,8 +179,7 @@ where
     w_opt: WeightOpt<B, M>,
     a_opt: OptimizerAdaptor<Adam, ArchParams<B>, B>,
     mask: Option<CandidateMask>,
-    log: Option<PathBuf>,
-    progress: bool,
+    observers: Vec<Box<dyn Observer>>,
     started: Option<Instant>,
     peers: Option<Peers<B::Device>>,
 }
@@ -245,23 +244,37 @@ where
             epoch: 0,
             records: Vec::new(),
             mask: None,
-            log: None,
-            progress: false,
+            observers: Vec::new(),
             started: None,
             peers: None,
         })
     }
 
-    /// Appends each epoch's record as a JSON line to `path`.
-    pub fn with_log(mut self, path: impl Into<PathBuf>) -> Self {
-        self.log = Some(path.into());
+    /// Appends each epoch's record as a JSON line to `path` (adds a [`JsonLinesLog`]).
+    pub fn with_log(self, path: impl Into<PathBuf>) -> Self {
+        self.with_observer(JsonLinesLog::new(path))
+    }
+
+    /// Shows a progress bar on stderr, hidden when stderr is not a terminal (adds a
+    /// [`ProgressBar`] when `on`).
+    pub fn with_progress(self, on: bool) -> Self {
+        if on {
+            self.with_observer(ProgressBar::new())
+        } else {
+            self
+        }
+    }
+
+    /// Adds `observer`: the run loop calls it at the start of every `run` / `run_until`, after
+    /// every step and epoch, and at the end, in the order observers were added.
+    pub fn with_observer(mut self, observer: impl Observer + 'static) -> Self {
+        self.observers.push(Box::new(observer));
         self
     }
 
-    /// Shows a progress bar on stderr (hidden when stderr is not a terminal).
-    pub fn with_progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self
+    /// The observers, in the order they are called; remove or replace them here.
+    pub fn observers_mut(&mut self) -> &mut Vec<Box<dyn Observer>> {
+        &mut self.observers
     }
 
     /// Runs data-parallel on `peers`: one replica per device, each on a thread of its own and
@@ -424,8 +437,8 @@ where
             w_opt: self.w_opt.clone(),
             a_opt: self.a_opt.clone(),
             mask: self.mask.clone(),
-            log: None,
-            progress: false,
+            // Only the first peer observes.
+            observers: Vec::new(),
             started: self.started,
             peers: None,
         }
@@ -533,19 +546,9 @@ where
             ));
         }
         let stop = stop.min(self.config.epochs);
-        let bar = self.progress.then(|| {
-            let pb = indicatif::ProgressBar::with_draw_target(
-                Some(((stop.saturating_sub(self.epoch)) * steps) as u64),
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            pb.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} steps {msg}",
-                )
-                .expect("valid template"),
-            );
-            pb
-        });
+        for o in &mut self.observers {
+            o.on_start(self.epoch, stop, steps)?;
+        }
         while self.epoch < stop {
             let epoch = self.epoch;
             self.mixer.start_epoch(epoch, self.config.epochs);
@@ -606,8 +609,8 @@ where
                 }
                 let model = self.model.clone();
                 self.model = self.w_opt.step(lr, model, grads);
-                if let Some(pb) = &bar {
-                    pb.inc(1);
+                for o in &mut self.observers {
+                    o.on_step(epoch, step)?;
                 }
             }
             let record = EpochRecord {
@@ -622,23 +625,15 @@ where
                 architecture: self.current_architecture()?,
                 seconds: start.elapsed().as_secs_f64(),
             };
-            if let Some(pb) = &bar {
-                pb.set_message(format!("epoch {epoch} train loss {:.3}", record.train_loss));
-            }
-            if let Some(path) = &self.log {
-                let mut f = fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| io_err(path, e))?;
-                let line = serde_json::to_string(&record).map_err(|e| io_err(path, e))?;
-                writeln!(f, "{line}").map_err(|e| io_err(path, e))?;
-            }
             self.records.push(record);
             self.epoch += 1;
+            let record = self.records.last().expect("just pushed");
+            for o in &mut self.observers {
+                o.on_epoch(record)?;
+            }
         }
-        if let Some(pb) = bar {
-            pb.finish_and_clear();
+        for o in &mut self.observers {
+            o.on_end(&self.records)?;
         }
         Ok(())
     }
