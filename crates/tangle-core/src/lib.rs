@@ -62,6 +62,7 @@ pub mod relative_position;
 pub mod space;
 pub mod spec;
 pub mod subnet;
+pub mod task;
 pub mod widen;
 pub mod ws;
 
@@ -80,5 +81,6 @@ pub use patch::{SuperPatchEmbed, SuperPatchEmbedConfig};
 pub use relative_position::{RelativePosition2d, RelativePosition2dConfig};
 pub use space::{count_params, Extract, Mixtures, Supernet};
 pub use spec::{check_heads_divide, Architecture, Choice, Decision, DecisionKind, SearchSpec};
+pub use task::{Classification, Objective, Regression, SearchData};
 pub use widen::{widen_module, Widening};
 pub use ws::WsMixedOp;

@@ -2,7 +2,7 @@
 
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
-use tangle_optim::SearchData;
+use tangle_core::SearchData;
 
 use crate::error::DataError;
 use crate::split::{train_valid_split, Split};

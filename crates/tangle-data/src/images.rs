@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::Rng;
-use tangle_optim::SearchData;
+use tangle_core::SearchData;
 
 use crate::batches::batch_indices;
 use crate::error::{gunzip_if_needed, read_maybe_gz, DataError};

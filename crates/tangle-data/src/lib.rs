@@ -4,7 +4,7 @@
 //! normalization and augmentation ([`images`]), character-level text and nanoGPT token files
 //! ([`text`]), the train/validation split of a bi-level search ([`split`]), in-memory batches
 //! ([`batches`]), and small real default datasets embedded in the crate ([`shipped`]). Every
-//! served dataset implements `tangle_optim::SearchData`. Missing or corrupt files are a
+//! served dataset implements `tangle_core::SearchData`. Missing or corrupt files are a
 //! [`DataError`] naming the file and what was wrong.
 //!
 //! ```

@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::Rng;
-use tangle_optim::SearchData;
+use tangle_core::SearchData;
 
 use crate::error::{read_maybe_gz, DataError};
 

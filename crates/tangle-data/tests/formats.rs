@@ -3,10 +3,10 @@ use std::path::PathBuf;
 
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor};
+use tangle_core::SearchData;
 use tangle_data::images::batch;
 use tangle_data::text::{read_text, read_tokens};
 use tangle_data::{shipped, CharVocab, DataError, ImageBatches, Images, TextBatches, Transform};
-use tangle_optim::SearchData;
 
 type B = Flex;
 

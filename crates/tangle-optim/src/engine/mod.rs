@@ -27,14 +27,14 @@ mod observer;
 mod penalty;
 mod record;
 mod schedule;
-mod task;
 mod weight_opt;
 
 pub use config::{ArchStep, SearchConfig, WeightOptimizer};
 pub use observer::{JsonLinesLog, Observer, ProgressBar};
 pub use penalty::ParamPenalty;
 pub use record::EpochRecord;
-pub use task::{Classification, Objective, Regression, SearchData};
+// The task traits live in tangle-core (data crates implement them without this crate).
+pub use tangle_core::task::{Classification, Objective, Regression, SearchData};
 
 use arch_step::*;
 use checkpoint::*;

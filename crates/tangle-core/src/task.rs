@@ -1,4 +1,5 @@
-//! What a search runs on: its data (`SearchData`) and its loss (`Objective`).
+//! What a search runs on: its data (`SearchData`) and its loss (`Objective`). Here, below the
+//! search crates, so that data crates implement it without depending on the optimizer.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
