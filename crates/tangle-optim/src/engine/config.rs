@@ -110,3 +110,112 @@ impl Default for SearchConfig {
         }
     }
 }
+
+impl SearchConfig {
+    /// Table 24, NB201: 100 epochs, SGD lr 0.025 → 1e-3, momentum 0.9, weight decay 3e-4,
+    /// α lr 3e-4.
+    pub fn nb201() -> Self {
+        SearchConfig {
+            epochs: 100,
+            ..Self::default()
+        }
+    }
+
+    /// Table 24, DARTS: 50 epochs, SGD lr 0.1 → 0, Nesterov momentum 0.9, weight decay 3e-4,
+    /// α lr 6e-4.
+    pub fn darts() -> Self {
+        SearchConfig {
+            epochs: 50,
+            weight_optimizer: WeightOptimizer::Sgd {
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 3e-4,
+            },
+            lr: 0.1,
+            lr_min: 0.0,
+            arch_lr: 6e-4,
+            ..Self::default()
+        }
+    }
+
+    /// Table 21, toy cell space: 100 epochs, SGD lr 0.1 → 1e-3, Nesterov momentum 0.9, weight
+    /// decay 5e-4, α lr 3e-4.
+    pub fn toy_cell() -> Self {
+        SearchConfig {
+            epochs: 100,
+            weight_optimizer: WeightOptimizer::Sgd {
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 5e-4,
+            },
+            lr: 0.1,
+            lr_min: 1e-3,
+            ..Self::default()
+        }
+    }
+
+    /// Table 21, toy conv-macro space: 100 epochs, Adam lr 3e-4 → 1e-4, weight decay 5e-4,
+    /// α lr 3e-4.
+    pub fn toy_conv_macro() -> Self {
+        SearchConfig {
+            epochs: 100,
+            weight_optimizer: WeightOptimizer::Adam { weight_decay: 5e-4 },
+            lr: 3e-4,
+            lr_min: 1e-4,
+            ..Self::default()
+        }
+    }
+
+    /// Table 23, language models: AdamW lr 5e-4 → 5e-5 (cosine per epoch after 100 warm-up
+    /// steps), β₂ 0.99, weight decay 0.1, gradient clipping 1.
+    pub fn language_model(epochs: usize) -> Self {
+        SearchConfig {
+            epochs,
+            weight_optimizer: WeightOptimizer::AdamW { weight_decay: 0.1 },
+            lr: 5e-4,
+            lr_min: 5e-5,
+            grad_clip: Some(1.0),
+            adam_beta_2: 0.99,
+            lr_warmup_steps: 100,
+            ..Self::default()
+        }
+    }
+
+    /// AutoFormer's supernet recipe (its official training code, which the paper follows):
+    /// AdamW lr 5e-4 → 1e-5 with weight decay 0.05, gradient clipping 5; α as Table 24.
+    pub fn autoformer(epochs: usize) -> Self {
+        SearchConfig {
+            epochs,
+            weight_optimizer: WeightOptimizer::AdamW { weight_decay: 0.05 },
+            lr: 5e-4,
+            lr_min: 1e-5,
+            grad_clip: Some(5.0),
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn check(&self) -> Result<()> {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        let bad = |what: &str, v: &dyn std::fmt::Display, want: &str| {
+            Err(OptimError::Config(format!(
+                "search config: {what} = {v}, must be {want}"
+            )))
+        };
+        if self.epochs == 0 {
+            return bad("epochs", &self.epochs, "at least 1");
+        }
+        if !positive(self.lr) {
+            return bad("lr", &self.lr, "positive and finite");
+        }
+        if !positive(self.arch_lr) {
+            return bad("arch_lr", &self.arch_lr, "positive and finite");
+        }
+        if !(self.lr_min >= 0.0 && self.lr_min.is_finite()) {
+            return bad("lr_min", &self.lr_min, "non-negative and finite");
+        }
+        if !positive(self.adam_epsilon) {
+            return bad("adam_epsilon", &self.adam_epsilon, "positive and finite");
+        }
+        Ok(())
+    }
+}
