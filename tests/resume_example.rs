@@ -193,6 +193,20 @@ fn a_killed_example_resumes_to_the_uninterrupted_result() {
         weights(&killed, &b["architecture"]),
         "inherited weights differ"
     );
+    // Resuming the finished run for more epochs keeps its results in `before-resume`.
+    let summary = std::fs::read(killed.join("summary.json")).unwrap();
+    let mut more = command(&killed, true);
+    more.args(["--epochs", "5"]);
+    let log = run(more);
+    assert!(
+        log.contains("at epoch 4 of 5") && log.contains("epoch  4 "),
+        "{log}"
+    );
+    let kept = killed.join("before-resume");
+    assert_eq!(std::fs::read(kept.join("summary.json")).unwrap(), summary);
+    assert!(kept.join("subnet.bpk").exists());
+    assert_eq!(losses(&kept), losses(&whole));
+    assert_eq!(losses(&killed).len(), 5);
     std::fs::remove_dir_all(&root).unwrap();
 }
 

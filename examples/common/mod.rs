@@ -393,7 +393,8 @@ pub fn fresh_dir(dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// The run's output directory: with `--resume DIR`, `DIR` itself, which must hold a
-/// checkpoint; otherwise a fresh directory ([`fresh_dir`]).
+/// checkpoint (a finished run's results move into `DIR/before-resume`, so resuming it with
+/// more `--epochs` loses nothing); otherwise a fresh directory ([`fresh_dir`]).
 pub fn run_dir(a: &Args) -> Result<PathBuf, String> {
     if !a.resume {
         return fresh_dir(&a.out);
@@ -406,6 +407,32 @@ pub fn run_dir(a: &Args) -> Result<PathBuf, String> {
             a.out.display(),
             state.display()
         ));
+    }
+    // A finished run resumed (to run more epochs) would overwrite its results: move them into
+    // a fresh `before-resume` folder first (the log is copied: the resumed run continues it).
+    if a.out.join("summary.json").exists() {
+        let keep = fresh_dir(&a.out.join("before-resume"))?;
+        let entries = fs::read_dir(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| format!("{}: {e}", a.out.display()))?
+                .path();
+            if !path.is_file() {
+                continue;
+            }
+            let to = keep.join(path.file_name().expect("a file has a name"));
+            let moved = if path.file_name() == Some("metrics.jsonl".as_ref()) {
+                fs::copy(&path, &to).map(|_| ())
+            } else {
+                fs::rename(&path, &to)
+            };
+            moved.map_err(|e| format!("{} → {}: {e}", path.display(), to.display()))?;
+        }
+        println!(
+            "the run in {} had finished: its results are now in {}",
+            a.out.display(),
+            keep.display()
+        );
     }
     Ok(a.out.clone())
 }
