@@ -246,16 +246,18 @@ fn main() {
     }
 
     if run("w4") {
-        let steps: Steps = vec![
-            ("bilevel_1peer", Box::new(bilevel_stepper(1, &device))),
-            (
-                "bilevel_peers",
-                Box::new(bilevel_stepper(
-                    std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    &device,
-                )),
-            ),
-        ];
+        #[allow(unused_mut)]
+        let mut steps: Steps = vec![("bilevel_1peer", Box::new(bilevel_stepper(1, &device)))];
+        // One peer per core is the CPU's data parallelism; on a GPU it would be that many
+        // replicas on one device.
+        #[cfg(not(feature = "cuda"))]
+        steps.push((
+            "bilevel_peers",
+            Box::new(bilevel_stepper(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                &device,
+            )),
+        ));
         workloads.push(("w4_main_job_bilevel", "≤ 1.0× PyTorch", steps));
     }
 

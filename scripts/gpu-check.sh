@@ -16,7 +16,7 @@ status=0
 echo "== tangle-core tests on CUDA"
 cargo test --release -p tangle-core --features test-cuda 2>&1 | tee "$out/tests-cuda.txt" || status=1
 
-echo "== W1-W3 workloads on CUDA (superposed vs largest fixed vs WS)"
+echo "== W1-W4 workloads on CUDA (superposed vs largest fixed vs WS; W4 the main job's bi-level step)"
 cargo bench --features cuda --bench workloads 2>&1 | tee "$out/bench-workloads-cuda.txt" || status=1
 
 echo "results in $out (exit $status)"
