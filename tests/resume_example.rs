@@ -65,9 +65,11 @@ fn run(mut c: Command) -> String {
     text
 }
 
-/// The checkpoint's next epoch, if one is there.
+/// The checkpoint's next epoch, if one is there (the folder `checkpoint/LATEST` names).
 fn checkpoint_epoch(out: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(out.join("checkpoint").join("state.json")).ok()?;
+    let dir = out.join("checkpoint");
+    let latest = std::fs::read_to_string(dir.join("LATEST")).ok()?;
+    let text = std::fs::read_to_string(dir.join(latest.trim()).join("state.json")).ok()?;
     serde_json::from_str::<serde_json::Value>(&text).ok()?["epoch"].as_u64()
 }
 

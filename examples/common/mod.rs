@@ -399,8 +399,10 @@ pub fn run_dir(a: &Args) -> Result<PathBuf, String> {
     if !a.resume {
         return fresh_dir(&a.out);
     }
-    let state = a.out.join("checkpoint").join("state.json");
-    if !state.exists() {
+    let checkpoint = a.out.join("checkpoint");
+    let state = checkpoint.join("LATEST");
+    // (or a checkpoint written before `LATEST` existed)
+    if !state.exists() && !checkpoint.join("state.json").exists() {
         return Err(format!(
             "--resume {}: no checkpoint there ({} is missing); a run writes one after every \
              epoch",
@@ -438,8 +440,8 @@ pub fn run_dir(a: &Args) -> Result<PathBuf, String> {
 }
 
 /// Runs `search`'s epochs up to `--epochs`, printing each and checkpointing after each into
-/// `out/checkpoint` (written to a scratch folder and renamed into place, so a kill leaves the
-/// last good one). With `--resume`, first restores that checkpoint and the epoch records
+/// `out/checkpoint` (a complete folder per save, named by `LATEST` only once written, so a
+/// kill leaves the last good one). With `--resume`, first restores that checkpoint and the epoch records
 /// before it, and drops any later line a killed run left in `metrics.jsonl`: the resumed run
 /// ends where an uninterrupted one ends (the schedules and mixture samples are functions of
 /// the seed, epoch and step).

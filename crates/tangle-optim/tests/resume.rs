@@ -206,3 +206,47 @@ fn nan_loss_is_a_typed_error_with_epoch_and_step() {
         other => panic!("expected NonFinite, got {other:?}"),
     }
 }
+
+#[test]
+fn a_save_killed_midway_leaves_the_last_good_checkpoint() {
+    let device = Default::default();
+    let data = ProbeData::<AB>::new(11, 3, 16, &device);
+    let probe = Probe::<AB>::new(false, &device);
+    let opt = WeightOptimizer::Sgd {
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 3e-4,
+    };
+    let build = || Search::new(probe.clone(), Drnas::new(5), config(opt), 5, &device).unwrap();
+    let dir = std::env::temp_dir().join(format!("tangle-optim-killed-save-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut s = build();
+    s.run_until(&data, &Regression, 1).unwrap();
+    s.save_checkpoint(&dir).unwrap();
+    s.run_until(&data, &Regression, 2).unwrap();
+    s.save_checkpoint(&dir).unwrap();
+    // Two saves leave one checkpoint folder, the one LATEST names.
+    let folders: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(folders, ["epoch-2"]);
+    let good = weights(&s);
+    // A third save killed before it named its folder: a half-written scratch folder and a
+    // complete-looking later folder that LATEST does not name.
+    std::fs::create_dir_all(dir.join(".epoch-3.partial")).unwrap();
+    std::fs::write(dir.join(".epoch-3.partial").join("model.bpk"), b"half").unwrap();
+    std::fs::create_dir_all(dir.join("epoch-3")).unwrap();
+    std::fs::write(dir.join("epoch-3").join("state.json"), b"{\"epoch\": 3}").unwrap();
+    let resumed = build().load_checkpoint(&dir, &device).unwrap();
+    assert_eq!(resumed.epoch, 2);
+    assert_eq!(weights(&resumed), good);
+    // Saving again cleans the leftovers and still resumes.
+    let mut resumed = resumed;
+    resumed.run_until(&data, &Regression, 3).unwrap();
+    resumed.save_checkpoint(&dir).unwrap();
+    assert_eq!(build().load_checkpoint(&dir, &device).unwrap().epoch, 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,7 +1,7 @@
 //! Checkpoints: parameter ids, optimizer-state remapping, save and load.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hashbrown::HashMap;
 
@@ -108,12 +108,18 @@ where
 {
     /// Writes a checkpoint to `dir`: weights, α, both optimizers' states and the epoch. The
     /// mixers' randomness and the schedules are functions of (seed, epoch, step), so these
-    /// suffice to resume bit-identically. Files are written beside and renamed into place, so an
-    /// interrupted save never destroys the previous checkpoint.
+    /// suffice to resume bit-identically. Each save is a complete folder `dir/epoch-K`, written
+    /// under a scratch name and renamed whole; `dir/LATEST` then names it (an atomic rename),
+    /// and older folders are removed. A save killed at any moment leaves `LATEST` naming a
+    /// complete checkpoint: the new one or the last good one.
     pub fn save_checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let tmp = dir.join(".partial");
+        // Each checkpoint is a folder of its own, written under a scratch name and renamed
+        // whole; then `LATEST` is pointed at it by an atomic rename. A kill at any moment
+        // leaves `LATEST` naming a complete checkpoint (the new one or the last good one).
+        let name = format!("epoch-{}", self.epoch);
+        let tmp = dir.join(format!(".{name}.partial"));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
         tangle_core::subnet::save(&self.model, tmp.join("model.bpk"))?;
@@ -131,18 +137,35 @@ where
             "mask": self.mask,
         });
         fs::write(tmp.join("state.json"), state.to_string()).map_err(|e| io_err(&tmp, e))?;
-        for entry in fs::read_dir(&tmp).map_err(|e| io_err(&tmp, e))? {
-            let entry = entry.map_err(|e| io_err(&tmp, e))?;
-            fs::rename(entry.path(), dir.join(entry.file_name())).map_err(|e| io_err(dir, e))?;
+        // A fresh folder name, so that the folder LATEST names is never touched.
+        let mut target = dir.join(&name);
+        let mut n = 1;
+        while target.exists() {
+            target = dir.join(format!("{name}-{n}"));
+            n += 1;
         }
-        fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+        fs::rename(&tmp, &target).map_err(|e| io_err(&target, e))?;
+        point_latest(dir, &target)?;
+        // Older checkpoints go once LATEST names the new one (best effort: a leftover folder
+        // costs disk, not correctness).
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() && path != target {
+                    let _ = fs::remove_dir_all(&path);
+                }
+            }
+        }
         Ok(())
     }
 
     /// Restores a checkpoint written by [`Search::save_checkpoint`] into this search (built the
     /// same way: same space, mixer and configuration).
     pub fn load_checkpoint(mut self, dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
-        let dir = dir.as_ref();
+        // The folder `LATEST` names; a checkpoint written before there was one holds its files
+        // in `dir` itself.
+        let latest = latest(dir.as_ref());
+        let dir = latest.as_deref().unwrap_or(dir.as_ref());
         let state_path = dir.join("state.json");
         let text = fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
         let state: serde_json::Value =
@@ -177,4 +200,22 @@ where
         self.epoch = epoch;
         Ok(self)
     }
+}
+
+/// The checkpoint folder `dir/LATEST` names, if there is one.
+pub(super) fn latest(dir: &Path) -> Option<PathBuf> {
+    let name = fs::read_to_string(dir.join("LATEST")).ok()?;
+    Some(dir.join(name.trim()))
+}
+
+/// Points `dir/LATEST` at `target` (a folder in `dir`): written beside, renamed over.
+fn point_latest(dir: &Path, target: &Path) -> Result<()> {
+    let name = target
+        .file_name()
+        .expect("a checkpoint folder has a name")
+        .to_string_lossy()
+        .to_string();
+    let tmp = dir.join(".LATEST.partial");
+    fs::write(&tmp, name).map_err(|e| io_err(&tmp, e))?;
+    fs::rename(&tmp, dir.join("LATEST")).map_err(|e| io_err(dir, e))
 }
