@@ -7,8 +7,9 @@ use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::error::{OptimError, Result};
+use crate::error::Result;
 
+use super::checkpoint::io_err;
 use super::EpochRecord;
 
 /// Watches a search's run loop. Every method has a default that does nothing; an error stops
@@ -71,17 +72,14 @@ impl JsonLinesLog {
 
 impl Observer for JsonLinesLog {
     fn on_epoch(&mut self, record: &EpochRecord) -> Result<()> {
-        let err = |e: &dyn std::fmt::Display| OptimError::Io {
-            path: self.path.display().to_string(),
-            reason: e.to_string(),
-        };
+        let path = &self.path;
         let mut f = fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.path)
-            .map_err(|e| err(&e))?;
-        let line = serde_json::to_string(record).map_err(|e| err(&e))?;
-        writeln!(f, "{line}").map_err(|e| err(&e))
+            .open(path)
+            .map_err(|e| io_err(path, e))?;
+        let line = serde_json::to_string(record).map_err(|e| io_err(path, e))?;
+        writeln!(f, "{line}").map_err(|e| io_err(path, e))
     }
 }
 
