@@ -400,14 +400,11 @@ pub fn run_dir(a: &Args) -> Result<PathBuf, String> {
         return fresh_dir(&a.out);
     }
     let checkpoint = a.out.join("checkpoint");
-    let state = checkpoint.join("LATEST");
-    // (or a checkpoint written before `LATEST` existed)
-    if !state.exists() && !checkpoint.join("state.json").exists() {
+    if !tangle_optim::checkpoint_exists(&checkpoint) {
         return Err(format!(
-            "--resume {}: no checkpoint there ({} is missing); a run writes one after every \
-             epoch",
+            "--resume {}: no checkpoint there (none in {}); a run writes one after every epoch",
             a.out.display(),
-            state.display()
+            checkpoint.display()
         ));
     }
     // A finished run resumed (to run more epochs) would overwrite its results: move them into

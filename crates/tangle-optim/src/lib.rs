@@ -48,8 +48,8 @@ pub mod uniform;
 pub use darts::{Darts, Normalizer};
 pub use drnas::Drnas;
 pub use engine::{
-    ArchStep, Classification, EpochRecord, JsonLinesLog, Objective, Observer, ParamPenalty,
-    ProgressBar, Regression, Search, SearchConfig, SearchData, WeightOptimizer,
+    checkpoint_exists, ArchStep, Classification, EpochRecord, JsonLinesLog, Objective, Observer,
+    ParamPenalty, ProgressBar, Regression, Search, SearchConfig, SearchData, WeightOptimizer,
 };
 pub use error::{OptimError, Result};
 pub use fixed::FixedPath;

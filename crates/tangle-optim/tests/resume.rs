@@ -222,7 +222,9 @@ fn a_save_killed_midway_leaves_the_last_good_checkpoint() {
     let _ = std::fs::remove_dir_all(&dir);
     let mut s = build();
     s.run_until(&data, &Regression, 1).unwrap();
+    assert!(!tangle_optim::checkpoint_exists(&dir));
     s.save_checkpoint(&dir).unwrap();
+    assert!(tangle_optim::checkpoint_exists(&dir));
     s.run_until(&data, &Regression, 2).unwrap();
     s.save_checkpoint(&dir).unwrap();
     // Two saves leave one checkpoint folder, the one LATEST names.

@@ -202,6 +202,13 @@ where
     }
 }
 
+/// Whether `dir` holds a checkpoint [`Search::load_checkpoint`] can read: a `LATEST` naming a
+/// folder, or a checkpoint in the flat layout written before `LATEST` existed.
+pub fn checkpoint_exists(dir: impl AsRef<Path>) -> bool {
+    let dir = dir.as_ref();
+    latest(dir).is_some_and(|d| d.join("state.json").exists()) || dir.join("state.json").exists()
+}
+
 /// The checkpoint folder `dir/LATEST` names, if there is one.
 pub(super) fn latest(dir: &Path) -> Option<PathBuf> {
     let name = fs::read_to_string(dir.join("LATEST")).ok()?;

@@ -29,6 +29,7 @@ mod record;
 mod schedule;
 mod weight_opt;
 
+pub use checkpoint::checkpoint_exists;
 pub use config::{ArchStep, SearchConfig, WeightOptimizer};
 pub use observer::{JsonLinesLog, Observer, ProgressBar};
 pub use penalty::ParamPenalty;
