@@ -13,12 +13,14 @@
 
 mod common;
 
+use common::FixedBatches;
+
 use std::time::Instant;
 
 use burn::tensor::{Distribution, Tensor};
 use tangle_core::Supernet;
 use tangle_optim::{
-    Classification, Method, MethodMixer, Objective, Peers, Search, SearchConfig, SearchData, Shard,
+    Classification, Method, MethodMixer, Objective, Peers, Search, SearchConfig, Shard,
     WeightOptimizer,
 };
 
@@ -30,24 +32,6 @@ type Device = <AB as burn::tensor::backend::BackendTypes>::Device;
 
 /// Steps per round and variant.
 const STEPS: usize = 2;
-
-/// The same batch for every step: the bench measures compute, not data.
-struct Fixed<I, T> {
-    x: I,
-    y: T,
-}
-
-impl<I: Clone, T: Clone> SearchData<I, T> for Fixed<I, T> {
-    fn steps_per_epoch(&self) -> usize {
-        STEPS
-    }
-    fn train(&self, _epoch: usize, _step: usize) -> (I, T) {
-        (self.x.clone(), self.y.clone())
-    }
-    fn valid(&self, _epoch: usize, _step: usize) -> (I, T) {
-        (self.x.clone(), self.y.clone())
-    }
-}
 
 /// A workload's searches by peer count, each a round of steps per call.
 type Variants = Vec<(usize, Box<dyn FnMut()>)>;
@@ -63,9 +47,10 @@ where
     counts
         .iter()
         .map(|&n| {
-            let data = Fixed {
-                x: x.clone(),
-                y: y.clone(),
+            let data = FixedBatches {
+                train: (x.clone(), y.clone()),
+                valid: (x.clone(), y.clone()),
+                steps: STEPS,
             };
             (n, round(net(), data, n))
         })
@@ -73,7 +58,7 @@ where
 }
 
 /// A round of `STEPS` search steps (one epoch) of a search on `peers` peers.
-fn round<M, I, T>(net: M, data: Fixed<I, T>, peers: usize) -> Box<dyn FnMut()>
+fn round<M, I, T>(net: M, data: FixedBatches<I, T>, peers: usize) -> Box<dyn FnMut()>
 where
     M: Supernet<AB, Input = I> + burn::module::AutodiffModule<AB> + Send + 'static,
     I: Clone + Shard<AB> + Sync + Send + 'static,

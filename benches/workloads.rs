@@ -38,7 +38,6 @@ use criterion::{BenchmarkId, Criterion};
 use tangle_core::{Mixtures, Supernet};
 use tangle_optim::{
     ArchParams, Classification, Darts, Method, Mixer, Objective, Peers, Search, SearchConfig,
-    SearchData,
 };
 
 /// The backend: CPU (Flex), or CUDA with `--features cuda` (scripts/gpu-check.sh).
@@ -119,24 +118,6 @@ fn interleave(rounds: usize, mut steps: Steps) -> Medians {
         .collect()
 }
 
-/// The same training and validation batch at every step: W4's data.
-struct FixedBatches {
-    train: (Tensor<AB, 4>, Tensor<AB, 1, Int>),
-    valid: (Tensor<AB, 4>, Tensor<AB, 1, Int>),
-}
-
-impl SearchData<Tensor<AB, 4>, Tensor<AB, 1, Int>> for FixedBatches {
-    fn steps_per_epoch(&self) -> usize {
-        1
-    }
-    fn train(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
-        self.train.clone()
-    }
-    fn valid(&self, _: usize, _: usize) -> (Tensor<AB, 4>, Tensor<AB, 1, Int>) {
-        self.valid.clone()
-    }
-}
-
 /// W4: the engine's bi-level DrNAS step on the main job's supernet (`examples/autoformer_t`'s
 /// defaults: AdamW 5e-4, weight decay 0.05, clipping 5, α Adam 3e-3), on `peers` peers; one
 /// call runs one step (a one-step epoch).
@@ -153,9 +134,10 @@ fn bilevel_stepper(peers: usize, device: &Device) -> impl FnMut() {
             labels(32, 10, device),
         )
     };
-    let data = FixedBatches {
+    let data = common::FixedBatches {
         train: batch(),
         valid: batch(),
+        steps: 1,
     };
     let config = SearchConfig {
         arch_lr: 3e-3,

@@ -92,3 +92,26 @@ pub fn text_batch<B: burn::tensor::backend::Backend>(
         Tensor::from_data(TensorData::new(y, [batch, context]), device),
     )
 }
+
+/// A search's data that serves the same training and validation batch at every step of a
+/// `steps`-step epoch: the benches measure compute, not data.
+pub struct FixedBatches<I, T> {
+    /// The training batch (weight steps).
+    pub train: (I, T),
+    /// The validation batch (α steps).
+    pub valid: (I, T),
+    /// Steps per epoch.
+    pub steps: usize,
+}
+
+impl<I: Clone, T: Clone> tangle_optim::SearchData<I, T> for FixedBatches<I, T> {
+    fn steps_per_epoch(&self) -> usize {
+        self.steps
+    }
+    fn train(&self, _epoch: usize, _step: usize) -> (I, T) {
+        self.train.clone()
+    }
+    fn valid(&self, _epoch: usize, _step: usize) -> (I, T) {
+        self.valid.clone()
+    }
+}
