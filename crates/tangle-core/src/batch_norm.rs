@@ -57,8 +57,7 @@ impl SuperBatchNorm2dConfig {
     /// candidates that are not increasing.
     pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<SuperBatchNorm2d<B>> {
         check_increasing_sizes("SuperBatchNorm2d.channels", &self.channels)?;
-        let c = self.channels.clone();
-        let combi = Combi::new(vec![c.len()], 1, move |k| vec![c[k[0]]])?;
+        let combi = Combi::sizes(&self.channels)?;
         let n = combi.max()[0];
         let param = |t: Tensor<B, 1>| Param::from_tensor(t).set_require_grad(self.affine);
         Ok(SuperBatchNorm2d {

@@ -83,6 +83,12 @@ fn flatten(idx: &[usize], counts: &[usize]) -> usize {
 }
 
 impl Combi {
+    /// One axis whose extent is one decision's candidate: `sizes[i]` for candidate `i` (a norm's
+    /// or an embedding's width).
+    pub fn sizes(sizes: &[usize]) -> Result<Self> {
+        Self::new(vec![sizes.len()], 1, |c| vec![sizes[c[0]]])
+    }
+
     /// Tabulates `extents(idx)` (one extent per axis) for every index combination of decisions
     /// with `counts` candidates. Every decision must change some axis, and every extent be ≥ 1.
     pub fn new(

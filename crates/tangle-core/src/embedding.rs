@@ -42,8 +42,7 @@ impl SuperEmbeddingConfig {
                 "an embedding table needs at least one row".into(),
             ));
         }
-        let d = self.dims.clone();
-        let combi = Combi::new(vec![d.len()], 1, move |c| vec![d[c[0]]])?;
+        let combi = Combi::sizes(&self.dims)?;
         let n = combi.max()[0];
         let init = Initializer::Normal {
             mean: 0.0,

@@ -53,8 +53,7 @@ impl SuperLayerNormConfig {
     /// Builds the layer norm (γ = 1, β = 0). Errors for candidates that are not increasing.
     pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<SuperLayerNorm<B>> {
         check_increasing_sizes("SuperLayerNorm.dim", &self.dims)?;
-        let d = self.dims.clone();
-        let combi = Combi::new(vec![d.len()], 1, move |c| vec![d[c[0]]])?;
+        let combi = Combi::sizes(&self.dims)?;
         let n = combi.max()[0];
         Ok(SuperLayerNorm {
             gamma: Param::from_tensor(Tensor::ones([n], device)),
