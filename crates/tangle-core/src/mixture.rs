@@ -132,6 +132,36 @@ impl<B: Backend> Mixture<B> {
         }
     }
 
+    /// The mixture split into its *shape* and its *mass*: `(w / Σw, Σw)` for weights, and for a
+    /// single choice the plain choice and its straight-through weight (`None` when it has none).
+    ///
+    /// An entangled group of candidates whose shared operation ends in a normalization (the
+    /// cell spaces' ReLU-conv-BN chains) must superpose the shape and carry the mass on its
+    /// output, `Σw · op(x; Σ_k (w_k/Σw) · pad(W_k))`: put into the kernels, the mass is a scale
+    /// that the batch norm divides out, so the group's share of the decision would have no
+    /// effect on the loss and no gradient. For one-hot weights both forms are the single path.
+    /// A zero mass (every member masked out) gives a zero shape, not a division by zero (the
+    /// mass is clamped to 1e-6 as a divisor, which f16 can hold).
+    pub fn split_mass(&self) -> (Mixture<B>, Option<Tensor<B, 1>>) {
+        match self {
+            Mixture::Weights(w) => {
+                let mass = w.clone().sum();
+                let shape = w.clone() / mass.clone().clamp_min(1e-6);
+                (Mixture::Weights(shape), Some(mass))
+            }
+            Mixture::Single { index, weight } => (Mixture::single(*index), weight.clone()),
+        }
+    }
+
+    /// `y · mass`: the output half of [`Mixture::split_mass`], for the op's output after its
+    /// normalization; `y` unchanged when there is no mass.
+    pub fn carry_mass<const D: usize>(y: Tensor<B, D>, mass: Option<Tensor<B, 1>>) -> Tensor<B, D> {
+        match mass {
+            Some(m) => y * m.reshape([1; D]),
+            None => y,
+        }
+    }
+
     /// Candidate `i`'s output `y` weighted as an output mixture does: `w_i · y` for weights,
     /// `s · y` for a single choice with a straight-through weight `s`, `y` for a plain single
     /// choice. (The caller runs candidate `i` only when it is active.)

@@ -130,3 +130,35 @@ fn joint_mixture_is_the_outer_product() {
     }
     assert!(Mixture::joint(&ma, 3, &mb, 3, &d).is_err());
 }
+
+#[test]
+fn split_mass_gives_the_convex_shape_and_the_total_weight() {
+    use tangle_core::Mixture;
+    let mix = Mixture::weights(w::<B>(&[0.1, 0.3], &dev()));
+    let (shape, mass) = mix.split_mass();
+    let Mixture::Weights(shape) = shape else {
+        panic!("weights stay weights")
+    };
+    assert_close(&shape, &w::<B>(&[0.25, 0.75], &dev()), 1e-6);
+    assert_close(&mass.unwrap(), &w::<B>(&[0.4], &dev()), 1e-6);
+    // Every member masked out: a zero shape and a zero mass, no NaN.
+    let (shape, mass) = Mixture::weights(w::<B>(&[0.0, 0.0], &dev())).split_mass();
+    let Mixture::Weights(shape) = shape else {
+        panic!("weights stay weights")
+    };
+    assert_close(&shape, &w::<B>(&[0.0, 0.0], &dev()), 0.0);
+    assert_close(&mass.unwrap(), &w::<B>(&[0.0], &dev()), 0.0);
+    // A straight-through choice: the plain choice, its weight as the mass.
+    let st = Mixture::straight_through(1, w::<B>(&[1.0], &dev()));
+    let (shape, mass) = st.split_mass();
+    assert!(matches!(
+        shape,
+        Mixture::Single {
+            index: 1,
+            weight: None
+        }
+    ));
+    assert_close(&mass.unwrap(), &w::<B>(&[1.0], &dev()), 0.0);
+    let (_, mass) = Mixture::<B>::single(0).split_mass();
+    assert!(mass.is_none());
+}

@@ -195,10 +195,14 @@ impl<B: Backend> MixedEdge<B> {
                 let y = self.convs[g].forward(x.clone(), &Mixture::single(0))?;
                 terms.push(mix.weigh(members[0], y));
             } else {
-                let sub = mix
+                // The group's share of the decision scales its output, not its kernels: the
+                // chain ends in a batch norm, which would divide a kernel scale back out.
+                let (shape, mass) = mix
                     .restrict(members)
-                    .expect("weights restrict to any group");
-                terms.push(self.convs[g].forward(x.clone(), &sub)?);
+                    .expect("weights restrict to any group")
+                    .split_mass();
+                let y = self.convs[g].forward(x.clone(), &shape)?;
+                terms.push(Mixture::carry_mass(y, mass));
             }
         }
         Ok(terms.into_iter().reduce(|a, b| a + b))

@@ -15,8 +15,9 @@ use burn::tensor::activation::{hard_sigmoid, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use tangle_core::{
-    batch_norm_forward, Architecture, CoreError, DecisionKey, DepthMixer, Mixtures, Result,
-    SearchSpec, SuperBatchNorm2d, SuperBatchNorm2dConfig, SuperConv2d, SuperConv2dConfig, Supernet,
+    batch_norm_forward, Architecture, CoreError, DecisionKey, DepthMixer, Mixture, Mixtures,
+    Result, SearchSpec, SuperBatchNorm2d, SuperBatchNorm2dConfig, SuperConv2d, SuperConv2dConfig,
+    Supernet,
 };
 
 use crate::ops::{batch_norm, conv2d};
@@ -210,8 +211,12 @@ impl<B: Backend> SuperMbConv<B> {
         let e = [expand];
         let h = self.expand.forward(x.clone(), &e, None)?;
         let h = act(self.expand_bn.forward(h, expand)?, self.hswish);
-        let h = self.depthwise.forward(h, &e, Some(kernel))?;
-        let mut h = act(self.depthwise_bn.forward(h, expand)?, self.hswish);
+        // The kernel mixture's mass (a straight-through weight) scales the batch norm's
+        // output: put into the kernel, the batch norm would divide it back out.
+        let (kernel, kernel_mass) = kernel.split_mass();
+        let h = self.depthwise.forward(h, &e, Some(&kernel))?;
+        let h = Mixture::carry_mass(self.depthwise_bn.forward(h, expand)?, kernel_mass);
+        let mut h = act(h, self.hswish);
         if let Some((reduce, grow)) = &self.se {
             let s = relu(reduce.forward(pool(h.clone()), &e, None)?);
             let s = grow.forward(s, &e, None)?;

@@ -167,7 +167,9 @@ impl<B: Backend> Supernet<B> for SmallConv<B> {
             .iter()
             .map(|key| mix.of(key))
             .collect::<Result<Vec<_>>>()?;
-        let k = mix.of(&self.keys.kernel)?;
+        // The kernel mixture's mass (a straight-through weight) scales each batch norm's
+        // output: put into the kernels, the batch norms would divide it back out.
+        let (k, k_mass) = mix.of(&self.keys.kernel)?.split_mass();
         let mut x = x;
         for i in 0..LAYERS {
             let channels = if i == 0 {
@@ -175,8 +177,11 @@ impl<B: Backend> Supernet<B> for SmallConv<B> {
             } else {
                 vec![widths[i - 1], widths[i]]
             };
-            x = self.convs[i].forward(x, &channels, Some(k))?;
-            x = relu(self.bns[i].forward(x, widths[i])?);
+            x = self.convs[i].forward(x, &channels, Some(&k))?;
+            x = relu(Mixture::carry_mass(
+                self.bns[i].forward(x, widths[i])?,
+                k_mass.clone(),
+            ));
             if i + 1 < LAYERS {
                 x = max_pool_2x2(x);
             }

@@ -77,3 +77,56 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
     let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
     superposed_training_lowers_the_loss(SMALL.init::<AB>(&device).unwrap(), x, y);
 }
+
+/// GDAS's straight-through weight `s` on a block's kernel decision scales the output of the
+/// depthwise convolution's batch norm — the same network as that batch norm's γ and β times
+/// `s`. Put into the kernel, as before, the batch norm divided it back out and GDAS got no
+/// gradient for kernels.
+#[test]
+fn straight_through_kernel_weight_scales_the_batch_norm_output() {
+    use burn::module::Param;
+    use tangle_core::Mixture;
+    let device = Default::default();
+    let mut net = SMALL.init::<AB>(&device).unwrap();
+    net.frame.dropout = DropoutConfig::new(0.0).init();
+    let x = Tensor::<AB, 4>::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let sp = spec();
+    let arch = sp.largest();
+    let at = sp.position("stage1.block1.kernel").unwrap();
+    let s = 0.5f32;
+    let mixtures = sp
+        .indices(&arch)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(d, i)| {
+            if d == at {
+                Mixture::straight_through(i, Tensor::from_floats([s], &device))
+            } else {
+                Mixture::single(i)
+            }
+        })
+        .collect();
+    let got = vals(
+        net.forward_mixed(x.clone(), &Mixtures::new(&sp, mixtures).unwrap())
+            .unwrap(),
+    );
+    let mut scaled = net.clone();
+    let bn = &mut scaled.stages[0][0].depthwise_bn;
+    bn.gamma = Param::from_tensor((bn.gamma.val() * s).detach());
+    bn.beta = Param::from_tensor((bn.beta.val() * s).detach());
+    let fixed = Mixtures::fixed(&sp, &arch).unwrap();
+    let want = vals(scaled.forward_mixed(x.clone(), &fixed).unwrap());
+    close(&got, &want, 1e-5);
+    // And the scale matters: the plain path differs from it.
+    let plain = vals(net.forward_mixed(x, &fixed).unwrap());
+    let diff = plain
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        diff > 1e-4,
+        "scaling the batch norm changed nothing ({diff})"
+    );
+}

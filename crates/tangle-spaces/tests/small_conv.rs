@@ -186,3 +186,23 @@ fn superposed_training_lowers_the_loss_on_a_small_batch() {
     let y = Tensor::<AB, 1, Int>::from_data(TensorData::new((0..8i64).collect(), [8]), &device);
     superposed_training_lowers_the_loss(DIGITS.init::<AB>(&device).unwrap(), x, y);
 }
+
+/// GDAS's straight-through weight on the kernel decision must reach the loss. Every conv here
+/// is followed by a batch norm, which divides out a scale put into the kernels: the weight
+/// then had no gradient, and GDAS never learned the kernel (its α stayed near uniform).
+#[test]
+fn straight_through_kernel_weight_reaches_the_loss_past_the_batch_norms() {
+    let device = Default::default();
+    let net = DIGITS.init::<AB>(&device).unwrap();
+    let x = Tensor::<AB, 4>::random([4, 1, 12, 12], Distribution::Normal(0.0, 1.0), &device);
+    let arch = spec().largest();
+    let kernel = straight_through_gradient(&net, x.clone(), &arch, "kernel");
+    // The last width's weight scales the last batch norm's affine parameters and the head's
+    // input: its gradient was never lost, and sets the scale.
+    let width = straight_through_gradient(&net, x, &arch, "conv3.channels");
+    assert!(width > 0.0, "no gradient for the last width");
+    assert!(
+        kernel > 1e-2 * width,
+        "kernel straight-through gradient {kernel} against the width's {width}"
+    );
+}

@@ -63,23 +63,25 @@ fn entangled_edge_superposes_kernels_and_ws_edge_mixes_outputs() {
     assert_eq!(ws.convs.len(), 4);
     let x = Tensor::<B, 4>::random([2, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
     let w = Tensor::<B, 1>::from_floats([0.1, 0.2, 0.3, 0.4], &device);
-    // WE: the sep group convolves once with 0.1·pad(W3) + 0.2·W5 (both depthwise convs),
-    // the dil group with 0.3·pad(W3) + 0.4·W5.
+    // WE: the sep group convolves once with (0.1·pad(W3) + 0.2·W5) / 0.3 (both depthwise
+    // convs) and its output is scaled by its mass 0.3; the dil group's kernels are
+    // (0.3·pad(W3) + 0.4·W5) / 0.7, its output scaled by 0.7.
     let y = we
         .forward(x.clone(), &Mixture::weights(w.clone()))
         .unwrap()
         .unwrap();
     let mut reference = None::<Tensor<B, 4>>;
     for (g, (a, b)) in [(0usize, (0.1f32, 0.2f32)), (1, (0.3, 0.4))] {
+        let mass = a + b;
         let mut op = we.convs[g].extract(1).unwrap();
         for unit in op.units.iter_mut() {
             let w5 = unit.conv.weight.val();
             let [c, one, _, _] = w5.dims();
             let centre = w5.clone().slice([0..c, 0..one, 1..4, 1..4]);
             let pad = centre.pad([(1, 1), (1, 1)], burn::tensor::ops::PadMode::Constant(0.0));
-            unit.conv.weight = burn::module::Param::from_tensor(pad * a + w5 * b);
+            unit.conv.weight = burn::module::Param::from_tensor((pad * a + w5 * b) / mass);
         }
-        let out = op.forward(x.clone());
+        let out = op.forward(x.clone()) * mass;
         reference = Some(match reference {
             Some(r) => r + out,
             None => out,
@@ -97,6 +99,36 @@ fn entangled_edge_superposes_kernels_and_ws_edge_mixes_outputs() {
         .reduce(|a, b| a + b)
         .unwrap();
     close(&flat(y), &flat(reference), 1e-4);
+}
+
+/// In training mode every chain ends in a batch norm, which divides out any scale put into its
+/// kernels. The share of the decision that a family (sep or dil) holds must still change the
+/// edge's output, or α would get no gradient for choosing between families.
+#[test]
+fn entangled_family_share_reaches_the_output_through_the_batch_norm() {
+    use tangle_core::Mixture;
+    use tangle_spaces::cell::{EdgeConfig, MixedEdge};
+    let device = Default::default();
+    let cfg = EdgeConfig::new(&tangle_spaces::toy_cell::PRIMITIVES, 4, 1, true);
+    let edge = MixedEdge::<AB>::new(&cfg, &device).unwrap();
+    let x = Tensor::<AB, 4>::random([4, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let r = Tensor::<AB, 4>::random([4, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let w = Tensor::<AB, 1>::from_floats([0.1, 0.2, 0.3, 0.4], &device).require_grad();
+    let y = edge
+        .forward(x, &Mixture::weights(w.clone()))
+        .unwrap()
+        .unwrap();
+    let grads = (y * r).sum().backward();
+    let g = w.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+    // Scaling the sep family's two weights together (direction (0.1, 0.2, 0, 0)) changes the
+    // loss at rate g·(0.1, 0.2, 0, 0); with the mass put into the kernels it was exactly 0.
+    let along_sep_share = 0.1 * g[0] + 0.2 * g[1];
+    let scale = g.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "no gradient at all: {g:?}");
+    assert!(
+        along_sep_share.abs() > 1e-2 * scale,
+        "the sep family's share has no effect: gradient {g:?}"
+    );
 }
 
 #[test]

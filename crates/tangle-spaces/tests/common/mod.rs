@@ -191,3 +191,42 @@ where
     let counted = tangle_core::count_params(&net.valid().extract(arch).unwrap());
     assert_eq!(counted, net.params(arch).unwrap(), "{arch}");
 }
+
+/// `|∂(Σ y·r)/∂s|` for GDAS's straight-through weight `s = 1` on decision `name`, every
+/// decision (that one included) at `arch`'s candidate, in training mode (batch statistics).
+pub fn straight_through_gradient<N>(
+    net: &N,
+    x: Tensor<AB, 4>,
+    arch: &tangle_core::Architecture,
+    name: &str,
+) -> f32
+where
+    N: Supernet<AB, Input = Tensor<AB, 4>, Output = Tensor<AB, 2>>,
+{
+    let spec = net.spec();
+    let at = spec.position(name).expect("decision exists");
+    let s = Tensor::<AB, 1>::from_floats([1.0], &x.device()).require_grad();
+    let mixtures = spec
+        .indices(arch)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(d, i)| {
+            if d == at {
+                Mixture::straight_through(i, s.clone())
+            } else {
+                Mixture::single(i)
+            }
+        })
+        .collect();
+    let mix = Mixtures::new(spec, mixtures).unwrap();
+    let y = net.forward_mixed(x, &mix).unwrap();
+    // A fixed pseudo-random read-out, so the gradient is not a sum that cancels.
+    let [n, c] = y.dims();
+    let r: Vec<f32> = (0..n * c)
+        .map(|i| ((i * 7919 % 13) as f32 - 6.0) / 6.0)
+        .collect();
+    let r = Tensor::<AB, 1>::from_floats(r.as_slice(), &y.device()).reshape([n, c]);
+    let grads = (y * r).sum().backward();
+    s.grad(&grads).unwrap().into_scalar().abs()
+}
