@@ -363,6 +363,15 @@ impl CnnJob {
         let acc = accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
             model.forward_mixed(x, &fixed).map_err(|e| e.to_string())
         })?;
+        // The same network on the α half of the training digits: a score to choose settings
+        // on, which the test digits must never be (α was trained on these digits, the weights
+        // were not).
+        let valid_acc = accuracy::<B::InnerBackend>(
+            &train.subset(&data.split().valid),
+            &transform,
+            &device,
+            |x| model.forward_mixed(x, &fixed).map_err(|e| e.to_string()),
+        )?;
         // A single-stage search ends with the mixer's probabilities (DARTS discretizes them);
         // a two-stage one only with the architecture it picked.
         let probabilities = matches!(strategy, Strategy::Gradient).then(|| search.probabilities());
@@ -400,6 +409,10 @@ impl CnnJob {
         )?;
         println!("\ndiscovered architecture: {}", done.description);
         println!(
+            "validation accuracy with inherited weights: {valid_acc:.4} ({} α-split images)",
+            data.split().valid.len()
+        );
+        println!(
             "test accuracy with inherited weights: {acc:.4} ({} test images)",
             test.len()
         );
@@ -427,6 +440,7 @@ impl CnnJob {
             "alpha_warmup_epochs": search.config.warmup_epochs,
             "batch_norm_recalibration_batches": self.recalibrate,
             "architecture": done.description,
+            "valid_accuracy_inherited": valid_acc,
             "test_accuracy_inherited": acc,
             "test_accuracy_retrained": done.retrained,
             "test_accuracy_trained_alone": alone,

@@ -9,9 +9,20 @@ use crate::mixer::{argmax, mix_seed, Mixer};
 use crate::params::{host, ArchParams};
 
 /// The GDAS mixer. Each pass samples `p = softmax((log_softmax(α) + g) / τ)` with Gumbel noise
-/// `g`, takes `i = argmax p` and runs only candidate `i`, weighted by
-/// `one_hot(i) − p.detach() + p` at `i` — value 1, gradient of `p_i` (straight-through).
-/// τ is annealed linearly per epoch from `tau_max` to `tau_min`.
+/// `g`, takes `i = argmax p` and uses the straight-through weights `h = one_hot(i) − p.detach()
+/// + p`: the value is candidate `i` alone, the gradient that of `p`. τ is annealed linearly per
+/// epoch from `tau_max` to `tau_min`.
+///
+/// Two ways to run the pass:
+/// * **single path** ([`Gdas::new`], GDAS's own form): only candidate `i` runs, on its sliced
+///   weights, its output scaled by `h_i` (value 1). Cheap, but α learns only through that
+///   scale, and a scale that a later batch norm divides out — a width or kernel in a
+///   convolution chain with batch norms — teaches it nothing.
+/// * **superposed** ([`Gdas::superposed`], how the official TangleNAS code runs GDAS on a
+///   weight-entangled supernet: its entangled operations take the whole weight vector): the
+///   superposed pass with the weights `h`, `Σ_j h_j · pad(W_j) = pad(W_i)` in value, so every
+///   candidate `j` gets the gradient `⟨∂L/∂W, pad(W_j)⟩` — what adding some of it would do.
+///   It costs a full superposed pass, as DrNAS's.
 #[derive(Debug, Clone)]
 pub struct Gdas {
     /// RNG seed of the Gumbel noise.
@@ -20,17 +31,29 @@ pub struct Gdas {
     pub tau_max: f64,
     /// τ at the last epoch (0.1).
     pub tau_min: f64,
+    /// Run the superposed pass with the hard weights instead of the single path.
+    pub superposed: bool,
     tau: f64,
 }
 
 impl Gdas {
-    /// GDAS with τ from 10 to 0.1.
+    /// GDAS with τ from 10 to 0.1, on the single path.
     pub fn new(seed: u64) -> Self {
         Gdas {
             seed,
             tau_max: 10.0,
             tau_min: 0.1,
+            superposed: false,
             tau: 10.0,
+        }
+    }
+
+    /// GDAS with τ from 10 to 0.1, on the superposed pass with the hard weights (the
+    /// official code's form for weight-entangled supernets; see [`Gdas`]).
+    pub fn superposed(seed: u64) -> Self {
+        Gdas {
+            superposed: true,
+            ..Gdas::new(seed)
         }
     }
 
@@ -78,9 +101,16 @@ impl<B: Backend> Mixer<B> for Gdas {
                     "GDAS could not draw a finite sample for decision {d} (α diverged?)"
                 ))
             })?;
-            let pi = p.slice([i..i + 1]);
-            let hard = pi.clone() - pi.detach() + 1.0;
-            out.push(Mixture::straight_through(i, hard));
+            out.push(if self.superposed {
+                let mut hot = vec![0f32; n];
+                hot[i] = 1.0;
+                let hard = p.clone() - p.detach() + Tensor::from_floats(hot.as_slice(), &device);
+                Mixture::weights(hard)
+            } else {
+                let pi = p.slice([i..i + 1]);
+                let hard = pi.clone() - pi.detach() + 1.0;
+                Mixture::straight_through(i, hard)
+            });
         }
         Ok(Mixtures::new(spec, out)?)
     }

@@ -41,7 +41,12 @@ pub enum Method {
     DartsV1,
     /// DARTS, second order: softmax mixtures, α step through one unrolled weight step.
     DartsV2,
-    /// GDAS: one hard Gumbel sample per pass, straight-through, τ from 10 to 0.1.
+    /// GDAS: one hard Gumbel sample per pass, straight-through, τ from 10 to 0.1, run as the
+    /// superposed pass with the hard weights ([`Gdas::superposed`], the official code's form on
+    /// an entangled supernet). For GDAS's cheaper single path, build a [`Search`] with
+    /// [`Gdas::new`].
+    ///
+    /// [`Search`]: crate::Search
     Gdas,
     /// SPOS supernet training: one uniform single path per pass, no α and no validation pass;
     /// the architecture comes from a second stage (random or evolutionary search).
@@ -88,7 +93,7 @@ impl Method {
         match self {
             Method::Drnas => MethodMixer::Drnas(Drnas::new(seed)),
             Method::DartsV1 | Method::DartsV2 => MethodMixer::Darts(Darts::softmax()),
-            Method::Gdas => MethodMixer::Gdas(Gdas::new(seed)),
+            Method::Gdas => MethodMixer::Gdas(Gdas::superposed(seed)),
             Method::Spos => MethodMixer::Spos(UniformPath::new(seed)),
         }
     }
@@ -217,5 +222,6 @@ mod tests {
             panic!("gdas")
         };
         assert!((g.tau() - 0.1).abs() < 1e-9, "τ {}", g.tau());
+        assert!(g.superposed, "the method's GDAS runs the superposed pass");
     }
 }

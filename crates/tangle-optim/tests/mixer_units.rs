@@ -39,6 +39,39 @@ fn sparsemax_values_and_jacobian() {
     assert_eq!(q, vec![1.0, 0.0, 0.0]);
 }
 
+/// Superposed GDAS: the weights are the sample's one-hot in value, and every candidate's weight
+/// carries the gradient of its Gumbel-softmax probability, so a loss that reads the weights of
+/// candidates *not* drawn still moves α (on the single path only the drawn one is read).
+#[test]
+fn superposed_gdas_weights_are_one_hot_with_gradients_for_every_candidate() {
+    let device = Default::default();
+    let spec = spec();
+    let alphas = ArchParams::<AB>::from_values(&spec, &[vec![0.1, 0.9, -0.4]], &device).unwrap();
+    let gdas = Gdas::superposed(3);
+    let single = Gdas::new(3);
+    let mix = gdas.mixtures(&alphas, &spec, 5).unwrap();
+    let Mixture::Weights(w) = mix.get("w").unwrap().clone() else {
+        panic!("superposed GDAS gives weights")
+    };
+    // The same draw picks the same candidate in both forms.
+    let Mixture::Single { index, .. } = single.mixtures(&alphas, &spec, 5).unwrap().get("w").unwrap().clone() else {
+        panic!("single-path GDAS picks one candidate")
+    };
+    let value = v(&w);
+    let mut hot = vec![0.0f32; 3];
+    hot[index] = 1.0;
+    for (a, b) in value.iter().zip(&hot) {
+        assert!((a - b).abs() < 1e-6, "value {value:?}, expected one-hot {hot:?}");
+    }
+    // A loss reading only a candidate that was not drawn: L = w_j.
+    let j = (index + 1) % 3;
+    let g = v(&alphas.alpha[0]
+        .val()
+        .grad(&w.slice([j..j + 1]).sum().backward())
+        .unwrap());
+    assert!(g.iter().any(|x| x.abs() > 1e-6), "no gradient to α: {g:?}");
+}
+
 #[test]
 fn gdas_samples_one_candidate_with_unit_straight_through_weight() {
     let device = Default::default();
