@@ -1,18 +1,46 @@
 //! The contract between a search space and the optimizers that drive it.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{backend::Backend, Tensor};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
 
 use crate::error::{CoreError, Result};
 use crate::key::{Candidate, DecisionKey};
 use crate::mixture::Mixture;
 use crate::spec::{Architecture, SearchSpec};
 
-/// One [`Mixture`] per decision of a [`SearchSpec`], in spec order.
+/// One [`Mixture`] per decision of a [`SearchSpec`], in spec order, and the seed of the pass's
+/// other random draws (its dropout masks; [`Mixtures::with_seed`]).
 #[derive(Debug, Clone)]
 pub struct Mixtures<B: Backend> {
     names: Vec<String>,
     mixtures: Vec<Mixture<B>>,
+    random: Option<PassRandom>,
+}
+
+/// The seeded random stream of one forward pass: draw `k` of the pass comes from `(seed, k)`.
+#[derive(Debug)]
+struct PassRandom {
+    seed: u64,
+    next: AtomicU64,
+}
+
+impl Clone for PassRandom {
+    fn clone(&self) -> Self {
+        PassRandom {
+            seed: self.seed,
+            next: AtomicU64::new(self.next.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// SplitMix64 of `seed` and `k`: independent streams for nearby seeds and draws.
+fn stream_seed(seed: u64, k: u64) -> u64 {
+    let mut z = seed ^ k.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl<B: Backend> Mixtures<B> {
@@ -32,6 +60,7 @@ impl<B: Backend> Mixtures<B> {
             m.check(d.len(), d.name())?;
         }
         Ok(Mixtures {
+            random: None,
             names: spec
                 .decisions()
                 .iter()
@@ -72,6 +101,57 @@ impl<B: Backend> Mixtures<B> {
     /// The mixtures in spec order.
     pub fn as_slice(&self) -> &[Mixture<B>] {
         &self.mixtures
+    }
+
+    /// Seeds the pass's other random draws: its dropout masks ([`Mixtures::dropout`]) then
+    /// follow from `seed` and their order in the pass alone. The search seeds every pass from
+    /// its seed, the step and the peer, so a search with dropout is reproducible and resumes
+    /// to the same result, and the two passes of DARTS v2's finite difference see the same
+    /// masks. Burn's own generator is one per process, shared by every peer's thread, in an
+    /// order that depends on scheduling. Unseeded mixtures draw from it, as `burn::nn::Dropout`.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.random = Some(PassRandom {
+            seed,
+            next: AtomicU64::new(0),
+        });
+        self
+    }
+
+    /// Dropout with probability `prob` in training (autodiff) mode, as `burn::nn::Dropout`:
+    /// every element kept with probability `1 − prob` and scaled by `1 / (1 − prob)`; the
+    /// identity in inference mode or at `prob = 0`. Seeded masks: [`Mixtures::with_seed`].
+    pub fn dropout<const D: usize>(&self, x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
+        let shape = x.dims();
+        self.drop(x, prob, shape)
+    }
+
+    /// Channel dropout (`Dropout2d`): whole channels of `[n, c, h, w]` kept with probability
+    /// `1 − prob`, scaled by `1 / (1 − prob)`, in training mode.
+    pub fn dropout_channels(&self, x: Tensor<B, 4>, prob: f64) -> Tensor<B, 4> {
+        let [n, c, _, _] = x.dims();
+        self.drop(x, prob, [n, c, 1, 1])
+    }
+
+    fn drop<const D: usize>(&self, x: Tensor<B, D>, prob: f64, mask: [usize; D]) -> Tensor<B, D> {
+        let device = x.device();
+        if prob <= 0.0 || !B::ad_enabled(&device) {
+            return x;
+        }
+        let keep = 1.0 - prob;
+        let mask = match &self.random {
+            Some(r) => {
+                use rand::{Rng, SeedableRng};
+                let k = r.next.fetch_add(1, Ordering::Relaxed);
+                let mut rng = rand::rngs::StdRng::seed_from_u64(stream_seed(r.seed, k));
+                let n: usize = mask.iter().product();
+                let v: Vec<f32> = (0..n)
+                    .map(|_| if rng.random::<f64>() < keep { 1.0 } else { 0.0 })
+                    .collect();
+                Tensor::<B, D>::from_data(TensorData::new(v, mask), &device)
+            }
+            None => Tensor::<B, D>::random(mask, Distribution::Bernoulli(keep), &device),
+        };
+        x * mask / keep
     }
 }
 

@@ -162,3 +162,48 @@ fn split_mass_gives_the_convex_shape_and_the_total_weight() {
     let (_, mass) = Mixture::<B>::single(0).split_mass();
     assert!(mass.is_none());
 }
+
+/// `Mixtures::dropout`: identity in inference mode; in training mode a mask of kept entries
+/// scaled by 1 / (1 − p), the same for the same seed and draw order, different for the next
+/// draw and for another seed; channel dropout keeps or drops whole channels.
+#[test]
+fn seeded_dropout_masks_are_reproducible_and_scaled() {
+    use burn::backend::Autodiff;
+    use tangle_core::{Decision, Mixture, Mixtures, SearchSpec};
+    type AB = Autodiff<B>;
+    let spec = SearchSpec::new(vec![Decision::sizes("w", &[1, 2], 2).unwrap()]).unwrap();
+    let mix = |seed| {
+        Mixtures::<AB>::new(&spec, vec![Mixture::single(0)])
+            .unwrap()
+            .with_seed(seed)
+    };
+    let ones = || burn::tensor::Tensor::<AB, 2>::ones([64, 64], &dev());
+    let draw = |m: &Mixtures<AB>| vec_of(&m.dropout(ones(), 0.25));
+    let (a, b) = (mix(7), mix(7));
+    let (a1, a2) = (draw(&a), draw(&a));
+    assert_eq!(a1, draw(&b), "same seed, same first mask");
+    assert_eq!(a2, draw(&b), "same seed, same second mask");
+    assert_ne!(a1, a2, "the next draw is a new mask");
+    assert_ne!(a1, draw(&mix(8)), "another seed, another mask");
+    // Kept entries are 1 / 0.75; about three quarters are kept.
+    assert!(a1
+        .iter()
+        .all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
+    let kept = a1.iter().filter(|&&v| v > 0.0).count() as f32 / a1.len() as f32;
+    assert!((kept - 0.75).abs() < 0.03, "kept {kept}");
+    // Channel dropout: one decision per (sample, channel), constant over the map.
+    let x = burn::tensor::Tensor::<AB, 4>::ones([4, 16, 3, 3], &dev());
+    let y = vec_of(&mix(1).dropout_channels(x, 0.5));
+    for map in y.chunks(9) {
+        assert!(
+            map.iter().all(|&v| v == map[0]),
+            "a channel is kept or dropped whole"
+        );
+    }
+    // Inference mode (no autodiff): the identity.
+    let m = Mixtures::<B>::new(&spec, vec![Mixture::single(0)])
+        .unwrap()
+        .with_seed(7);
+    let x = burn::tensor::Tensor::<B, 2>::ones([8, 8], &dev());
+    assert_eq!(vec_of(&m.dropout(x, 0.5)), vec![1.0; 64]);
+}

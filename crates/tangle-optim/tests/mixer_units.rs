@@ -54,14 +54,23 @@ fn superposed_gdas_weights_are_one_hot_with_gradients_for_every_candidate() {
         panic!("superposed GDAS gives weights")
     };
     // The same draw picks the same candidate in both forms.
-    let Mixture::Single { index, .. } = single.mixtures(&alphas, &spec, 5).unwrap().get("w").unwrap().clone() else {
+    let Mixture::Single { index, .. } = single
+        .mixtures(&alphas, &spec, 5)
+        .unwrap()
+        .get("w")
+        .unwrap()
+        .clone()
+    else {
         panic!("single-path GDAS picks one candidate")
     };
     let value = v(&w);
     let mut hot = vec![0.0f32; 3];
     hot[index] = 1.0;
     for (a, b) in value.iter().zip(&hot) {
-        assert!((a - b).abs() < 1e-6, "value {value:?}, expected one-hot {hot:?}");
+        assert!(
+            (a - b).abs() < 1e-6,
+            "value {value:?}, expected one-hot {hot:?}"
+        );
     }
     // A loss reading only a candidate that was not drawn: L = w_j.
     let j = (index + 1) % 3;

@@ -87,7 +87,9 @@ fn he() -> Initializer {
     }
 }
 
-/// Channel dropout (Dropout2d): zeroes whole feature maps while training.
+/// Channel dropout (Dropout2d) of the discretized network: zeroes whole feature maps while
+/// training, from Burn's generator. The supernets draw theirs with
+/// `Mixtures::dropout_channels`, from the pass's seeded stream.
 fn dropout2d<B: Backend>(x: Tensor<B, 4>, p: f64) -> Tensor<B, 4> {
     if !B::ad_enabled(&x.device()) || p == 0.0 {
         return x;
@@ -213,10 +215,10 @@ impl<B: Backend> Supernet<B> for ConvMacro<B> {
         let x = relu(self.convs[1].forward(x, &[c(0)?, c(1)?], Some(k(1)?))?);
         let x = max_pool_2x2(x);
         let x = relu(self.convs[2].forward(x, &[c(1)?, c(2)?], Some(k(2)?))?);
-        let x = max_pool_2x2(dropout2d(x, self.dropout));
+        let x = max_pool_2x2(mix.dropout_channels(x, self.dropout));
         let x = relu(self.convs[3].forward(x, &[c(2)?, c(3)?], Some(k(3)?))?);
         let x = relu(self.convs[4].forward(x, &[c(3)?], None)?);
-        Ok(classifier(&self.fcs, dropout2d(x, self.dropout)))
+        Ok(classifier(&self.fcs, mix.dropout_channels(x, self.dropout)))
     }
 }
 
@@ -343,11 +345,11 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
             if i == 1 {
                 x = max_pool_2x2(x);
             } else if i == 2 {
-                x = max_pool_2x2(dropout2d(x, self.dropout));
+                x = max_pool_2x2(mix.dropout_channels(x, self.dropout));
             }
         }
         let x = relu(self.conv5.forward(x));
-        Ok(classifier(&self.fcs, dropout2d(x, self.dropout)))
+        Ok(classifier(&self.fcs, mix.dropout_channels(x, self.dropout)))
     }
 }
 

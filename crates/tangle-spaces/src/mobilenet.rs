@@ -374,15 +374,21 @@ impl<B: Backend> Frame<B> {
         Ok(self.first_block.forward(x))
     }
 
-    fn head(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+    /// The final layers and the classifier; the dropout draws its mask from `mix`'s seeded
+    /// stream when there is one ([`Mixtures::with_seed`]).
+    fn head(&self, x: Tensor<B, 4>, mix: Option<&Mixtures<B>>) -> Tensor<B, 2> {
         let x = hswish(batch_norm_forward(
             &self.final_bn,
             self.final_expand.forward(x),
         ));
         let x = hswish(self.feature_mix.forward(pool(x)));
         let n = x.dims()[0];
-        self.classifier
-            .forward(self.dropout.forward(x.reshape([n, 1280])))
+        let x = x.reshape([n, 1280]);
+        let x = match mix {
+            Some(mix) => mix.dropout(x, self.dropout.prob),
+            None => self.dropout.forward(x),
+        };
+        self.classifier.forward(x)
     }
 }
 
@@ -472,7 +478,7 @@ impl<B: Backend> Supernet<B> for MobileNetV3<B> {
         for ((blocks, stage), depth) in self.stages.iter().zip(&self.keys).zip(&self.depths) {
             x = depth.forward(x, mix.of(&stage.depth)?, |b, x| blocks[b].forward(x, mix))?;
         }
-        Ok(self.frame.head(x))
+        Ok(self.frame.head(x, Some(mix)))
     }
 }
 
@@ -494,7 +500,7 @@ impl<B: Backend> MobileNetNet<B> {
                 x = b.forward(x);
             }
         }
-        Ok(self.frame.head(x))
+        Ok(self.frame.head(x, None))
     }
 }
 

@@ -148,12 +148,12 @@ fn head<B: Backend>(
     x: Tensor<B, 4>,
     proj: &Linear<B>,
     classifier: &Linear<B>,
-    dropout: &Dropout,
+    dropout: impl Fn(Tensor<B, 2>) -> Tensor<B, 2>,
 ) -> Tensor<B, 2> {
     let x = max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false);
     let n = x.dims()[0];
     let h = relu(proj.forward(x.reshape([n as i32, -1])));
-    classifier.forward(dropout.forward(h))
+    classifier.forward(dropout(h))
 }
 
 impl<B: Backend> Supernet<B> for ToyCell<B> {
@@ -167,10 +167,12 @@ impl<B: Backend> Supernet<B> for ToyCell<B> {
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
         check_input(&x, "ToyCell")?;
         let mut x = x;
+        // Dropout masks from the pass's seeded stream (`Mixtures::with_seed`), if it has one.
+        let p = self.dropout.prob;
         for cell in &self.cells {
-            x = self.dropout.forward(cell.forward(vec![x], mix)?);
+            x = mix.dropout(cell.forward(vec![x], mix)?, p);
         }
-        Ok(head(x, &self.proj, &self.classifier, &self.dropout))
+        Ok(head(x, &self.proj, &self.classifier, |h| mix.dropout(h, p)))
     }
 }
 
@@ -233,7 +235,9 @@ impl<B: Backend> ToyCellNet<B> {
         for cell in &self.cells {
             x = self.dropout.forward(cell.forward(vec![x])?);
         }
-        Ok(head(x, &self.proj, &self.classifier, &self.dropout))
+        Ok(head(x, &self.proj, &self.classifier, |h| {
+            self.dropout.forward(h)
+        }))
     }
 }
 

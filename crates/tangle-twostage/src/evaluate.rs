@@ -68,9 +68,10 @@ where
     // candidates of the small conv space). The copy shares the batch norms' running state
     // (Burn's `RunningState` is shared between clones), so the statistics land in `model`.
     let untracked = model.clone().no_grad();
-    for x in batches {
-        // Only the running statistics change; the output is dropped.
-        let _ = untracked.forward_mixed(x.clone(), &fixed)?;
+    for (i, x) in batches.iter().enumerate() {
+        // Only the running statistics change; the output is dropped. The passes run in
+        // training mode, dropout included: seeded, so the statistics are reproducible.
+        let _ = untracked.forward_mixed(x.clone(), &fixed.clone().with_seed(i as u64))?;
     }
     Ok(())
 }

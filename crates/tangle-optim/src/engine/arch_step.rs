@@ -38,6 +38,13 @@ where
     M: Supernet<B> + AutodiffModule<B>,
     X: Mixer<B>,
 {
+    /// The seed of pass `draw`'s own random draws (dropout masks) on this peer: the search's
+    /// seed, the draw and the peer's rank — peers hold different rows, so they draw different
+    /// masks, each reproducibly. (The mixers' streams use other third arguments.)
+    pub(super) fn pass_seed(&self, draw: u64) -> u64 {
+        crate::mixer::mix_seed(self.seed, draw, (1 << 40) | self.rank as u64)
+    }
+
     pub(super) fn loss_at<I: Clone, T, Obj: Objective<B, M::Output, T>>(
         &self,
         model: &M,
@@ -68,6 +75,7 @@ where
         if let Some(mask) = &self.mask {
             mix = mask.mixtures(model.spec(), mix)?;
         }
+        let mix = mix.with_seed(self.pass_seed(draw));
         let penalty = self.config.param_penalty.as_ref().and_then(|p| p.of(&mix));
         let out = model.forward_mixed(batch.0.clone(), &mix)?;
         let acc = objective.accuracy(&out, &batch.1);

@@ -74,6 +74,10 @@ where
     observers: Vec<Box<dyn Observer>>,
     started: Option<Instant>,
     peers: Option<Peers<B::Device>>,
+    /// Seeds every pass's dropout masks, with the draw and the peer ([`Self::pass_seed`]).
+    seed: u64,
+    /// This search's peer: 0 alone, the peer's rank while it runs on peers.
+    rank: usize,
 }
 
 impl<B, M> Search<B, M, MethodMixer>
@@ -139,6 +143,8 @@ where
             observers: Vec::new(),
             started: None,
             peers: None,
+            seed,
+            rank: 0,
         })
     }
 
@@ -333,6 +339,8 @@ where
             observers: Vec::new(),
             started: self.started,
             peers: None,
+            seed: self.seed,
+            rank: 0,
         }
     }
 
@@ -381,6 +389,7 @@ where
         results.resize_with(peers.devices().len(), || Ok(()));
         let run_as = move |search: &mut Self, peer: Peer<B::Device>| {
             let rank = peer.rank;
+            search.rank = rank;
             let run = || {
                 peer.run::<B::InnerBackend>(|| {
                     search.run_epochs(data, objective, stop, Some(&peer))

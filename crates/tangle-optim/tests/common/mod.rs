@@ -24,6 +24,9 @@ pub const BEST: usize = 1;
 #[derive(Module, Debug)]
 pub struct Probe<B: Backend> {
     pub fc: SuperLinear<B>,
+    /// Dropout on the input (0: none), drawn with `Mixtures::dropout`.
+    #[module(skip)]
+    pub dropout: f64,
     #[module(skip)]
     spec: SearchSpec,
 }
@@ -44,6 +47,7 @@ impl<B: Backend> Probe<B> {
         let _ = fc.weight.val();
         Probe {
             fc,
+            dropout: 0.0,
             spec: SearchSpec::new(vec![Decision::sizes("width", &WIDTHS, 8).unwrap()]).unwrap(),
         }
     }
@@ -58,6 +62,7 @@ impl<B: Backend> Supernet<B> for Probe<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 2>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
+        let x = mix.dropout(x, self.dropout);
         let y = self.fc.forward(x, &[mix.get("width")?])?;
         let [n, w] = y.dims();
         Ok(if w < 8 {
