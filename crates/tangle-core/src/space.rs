@@ -1,8 +1,8 @@
 //! The contract between a search space and the optimizers that drive it.
 
-use burn::module::{Module, ModuleVisitor, Param};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
 
 use crate::error::{CoreError, Result};
@@ -119,7 +119,8 @@ impl<B: Backend> Mixtures<B> {
 
     /// Dropout with probability `prob` in training (autodiff) mode, as `burn::nn::Dropout`:
     /// every element kept with probability `1 − prob` and scaled by `1 / (1 − prob)`; the
-    /// identity in inference mode or at `prob = 0`. Seeded masks: [`Mixtures::with_seed`].
+    /// identity in inference mode or at `prob = 0`, zero at `prob ≥ 1`. Seeded masks:
+    /// [`Mixtures::with_seed`].
     pub fn dropout<const D: usize>(&self, x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
         let shape = x.dims();
         self.drop(x, prob, shape)
@@ -136,6 +137,9 @@ impl<B: Backend> Mixtures<B> {
         let device = x.device();
         if prob <= 0.0 || !B::ad_enabled(&device) {
             return x;
+        }
+        if prob >= 1.0 {
+            return x.zeros_like();
         }
         let keep = 1.0 - prob;
         let mask = match &self.random {

@@ -200,6 +200,8 @@ fn seeded_dropout_masks_are_reproducible_and_scaled() {
             "a channel is kept or dropped whole"
         );
     }
+    // Everything dropped at p = 1 (no division by zero).
+    assert_eq!(vec_of(&mix(3).dropout(ones(), 1.0)), vec![0.0; 64 * 64]);
     // Inference mode (no autodiff): the identity.
     let m = Mixtures::<B>::new(&spec, vec![Mixture::single(0)])
         .unwrap()
