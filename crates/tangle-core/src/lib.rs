@@ -58,6 +58,7 @@ pub mod linear;
 pub mod mask;
 pub mod mixture;
 pub mod patch;
+pub mod random;
 pub mod relative_position;
 pub mod single_path;
 pub mod space;

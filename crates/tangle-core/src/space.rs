@@ -3,11 +3,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor};
 
 use crate::error::{CoreError, Result};
 use crate::key::{Candidate, DecisionKey};
 use crate::mixture::Mixture;
+use crate::random;
 use crate::spec::{Architecture, SearchSpec};
 
 /// One [`Mixture`] per decision of a [`SearchSpec`], in spec order, and the seed of the pass's
@@ -33,14 +34,6 @@ impl Clone for PassRandom {
             next: AtomicU64::new(self.next.load(Ordering::Relaxed)),
         }
     }
-}
-
-/// SplitMix64 of `seed` and `k`: independent streams for nearby seeds and draws.
-fn stream_seed(seed: u64, k: u64) -> u64 {
-    let mut z = seed ^ k.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl<B: Backend> Mixtures<B> {
@@ -117,45 +110,25 @@ impl<B: Backend> Mixtures<B> {
         self
     }
 
-    /// Dropout with probability `prob` in training (autodiff) mode, as `burn::nn::Dropout`:
-    /// every element kept with probability `1 − prob` and scaled by `1 / (1 − prob)`; the
-    /// identity in inference mode or at `prob = 0`, zero at `prob ≥ 1`. Seeded masks:
-    /// [`Mixtures::with_seed`].
+    /// Dropout with probability `prob` in training mode ([`crate::random::dropout`]), its mask
+    /// from the pass's seeded stream ([`Mixtures::with_seed`]) or, unseeded, from Burn's
+    /// generator.
     pub fn dropout<const D: usize>(&self, x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
-        let shape = x.dims();
-        self.drop(x, prob, shape)
+        random::dropout(x, prob, self.next_seed())
     }
 
-    /// Channel dropout (`Dropout2d`): whole channels of `[n, c, h, w]` kept with probability
-    /// `1 − prob`, scaled by `1 / (1 − prob)`, in training mode.
+    /// Channel dropout (`Dropout2d`, [`crate::random::dropout_channels`]), seeded as
+    /// [`Mixtures::dropout`].
     pub fn dropout_channels(&self, x: Tensor<B, 4>, prob: f64) -> Tensor<B, 4> {
-        let [n, c, _, _] = x.dims();
-        self.drop(x, prob, [n, c, 1, 1])
+        random::dropout_channels(x, prob, self.next_seed())
     }
 
-    fn drop<const D: usize>(&self, x: Tensor<B, D>, prob: f64, mask: [usize; D]) -> Tensor<B, D> {
-        let device = x.device();
-        if prob <= 0.0 || !B::ad_enabled(&device) {
-            return x;
-        }
-        if prob >= 1.0 {
-            return x.zeros_like();
-        }
-        let keep = 1.0 - prob;
-        let mask = match &self.random {
-            Some(r) => {
-                use rand::{Rng, SeedableRng};
-                let k = r.next.fetch_add(1, Ordering::Relaxed);
-                let mut rng = rand::rngs::StdRng::seed_from_u64(stream_seed(r.seed, k));
-                let n: usize = mask.iter().product();
-                let v: Vec<f32> = (0..n)
-                    .map(|_| if rng.random::<f64>() < keep { 1.0 } else { 0.0 })
-                    .collect();
-                Tensor::<B, D>::from_data(TensorData::new(v, mask), &device)
-            }
-            None => Tensor::<B, D>::random(mask, Distribution::Bernoulli(keep), &device),
-        };
-        x * mask / keep
+    /// The seed of the pass's next draw, `(seed, k)` for its `k`-th (from 1), if seeded.
+    fn next_seed(&self) -> Option<u64> {
+        self.random.as_ref().map(|r| {
+            let k = r.next.fetch_add(1, Ordering::Relaxed);
+            random::mix_seed(r.seed, k + 1, 0)
+        })
     }
 }
 

@@ -62,11 +62,4 @@ pub fn argmax(v: &[f32]) -> usize {
     best
 }
 
-/// A 64-bit mix of a seed and counters (SplitMix64 finalizer), for per-draw RNG seeds.
-pub(crate) fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub(crate) use tangle_core::random::mix_seed;

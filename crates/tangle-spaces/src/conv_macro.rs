@@ -11,7 +11,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
+use tangle_core::random::dropout_channels;
 use tangle_core::{
     Architecture, CoreError, DecisionKey, Mixture, Mixtures, Result, SearchSpec, SuperConv2d,
     SuperConv2dConfig, Supernet, WsMixedOp,
@@ -85,18 +86,6 @@ fn he() -> Initializer {
         gain: 2f64.sqrt(),
         fan_out_only: false,
     }
-}
-
-/// Channel dropout (Dropout2d) of the discretized network: zeroes whole feature maps while
-/// training, from Burn's generator. The supernets draw theirs with
-/// `Mixtures::dropout_channels`, from the pass's seeded stream.
-fn dropout2d<B: Backend>(x: Tensor<B, 4>, p: f64) -> Tensor<B, 4> {
-    if !B::ad_enabled(&x.device()) || p == 0.0 {
-        return x;
-    }
-    let [n, c, _, _] = x.dims();
-    let keep = Tensor::<B, 4>::random([n, c, 1, 1], Distribution::Bernoulli(1.0 - p), &x.device());
-    x * keep / (1.0 - p)
 }
 
 /// The conv-macro supernet.
@@ -239,10 +228,16 @@ impl<B: Backend> ConvMacroNet<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = relu(self.convs[0].forward(x));
         let x = max_pool_2x2(relu(self.convs[1].forward(x)));
-        let x = max_pool_2x2(dropout2d(relu(self.convs[2].forward(x)), self.dropout));
+        // The discretized network's channel dropout draws from Burn's generator; the
+        // supernets' from the pass's seeded stream (`Mixtures::dropout_channels`).
+        let x = max_pool_2x2(dropout_channels(
+            relu(self.convs[2].forward(x)),
+            self.dropout,
+            None,
+        ));
         let x = relu(self.convs[3].forward(x));
         let x = relu(self.convs[4].forward(x));
-        classifier(&self.fcs, dropout2d(x, self.dropout))
+        classifier(&self.fcs, dropout_channels(x, self.dropout, None))
     }
 }
 
