@@ -27,8 +27,8 @@ use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tangle_core::{
-    Decision, Mixtures, Result, SearchSpec, SuperBatchNorm2d, SuperBatchNorm2dConfig, SuperConv2d,
-    SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
+    DecisionKey, Mixtures, Result, SearchSpec, SuperBatchNorm2d, SuperBatchNorm2dConfig,
+    SuperConv2d, SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
 };
 use tangle_data::InMemory;
 use tangle_optim::{
@@ -36,11 +36,6 @@ use tangle_optim::{
 };
 use tanglenas::backend::CpuAutodiff;
 
-const C1: [usize; 3] = [8, 16, 32];
-const C2: [usize; 3] = [16, 32, 48];
-const C3: [usize; 2] = [32, 64];
-const K12: [usize; 3] = [3, 5, 7];
-const K3: [usize; 2] = [3, 5];
 const CLASSES: usize = 4;
 const SIDE: usize = 16;
 
@@ -56,33 +51,58 @@ struct MacroNet<B: Backend> {
     head: SuperLinear<B>,
     #[module(skip)]
     spec: SearchSpec,
+    #[module(skip)]
+    keys: Keys,
 }
 
-fn spec() -> SearchSpec {
-    SearchSpec::new(vec![
-        Decision::sizes("conv1.channels", &C1, 32).unwrap(),
-        Decision::kernels("conv1.kernel", &K12).unwrap(),
-        Decision::sizes("conv2.channels", &C2, 48).unwrap(),
-        Decision::kernels("conv2.kernel", &K12).unwrap(),
-        Decision::sizes("conv3.channels", &C3, 64).unwrap(),
-        Decision::kernels("conv3.kernel", &K3).unwrap(),
-    ])
-    .unwrap()
+/// The six decisions, each declared once: a conv's width and its kernel size.
+#[derive(Debug, Clone)]
+struct Keys {
+    channels: [DecisionKey<usize>; 3],
+    kernels: [DecisionKey<usize>; 3],
+}
+
+/// Declares the space: `conv{i}.channels` and `conv{i}.kernel` for i = 1..3.
+fn declare() -> Result<(SearchSpec, Keys)> {
+    let mut space = SearchSpec::builder();
+    let mut conv = |i: usize, widths: &[usize], kernels: &[usize]| -> Result<_> {
+        let channels = space.sizes(
+            &format!("conv{i}.channels"),
+            widths,
+            widths[widths.len() - 1],
+        )?;
+        Ok((
+            channels,
+            space.kernels(&format!("conv{i}.kernel"), kernels)?,
+        ))
+    };
+    let (c1, k1) = conv(1, &[8, 16, 32], &[3, 5, 7])?;
+    let (c2, k2) = conv(2, &[16, 32, 48], &[3, 5, 7])?;
+    let (c3, k3) = conv(3, &[32, 64], &[3, 5])?;
+    let keys = Keys {
+        channels: [c1, c2, c3],
+        kernels: [k1, k2, k3],
+    };
+    Ok((space.build(), keys))
 }
 
 impl<B: Backend> MacroNet<B> {
     fn new(device: &B::Device) -> Result<Self> {
+        let (spec, keys) = declare()?;
+        let [c1, c2, c3] = keys.channels.each_ref().map(|k| k.candidates());
+        let [k1, k2, k3] = keys.kernels.each_ref().map(|k| k.candidates());
         Ok(MacroNet {
             // conv1's input is fixed (3 channels): one decision, its output width.
-            conv1: SuperConv2dConfig::combi(vec![3], |c| (3, C1[c[0]]), &K12)?.init(device)?,
-            bn1: SuperBatchNorm2dConfig::new(C1.to_vec()).init(device)?,
+            conv1: SuperConv2dConfig::combi(vec![c1.len()], |c| (3, c1[c[0]]), k1)?.init(device)?,
+            bn1: SuperBatchNorm2dConfig::new(c1.to_vec()).init(device)?,
             // conv2 reads conv1's width decision and its own: combi over both.
-            conv2: SuperConv2dConfig::new(&C1, &C2, &K12)?.init(device)?,
-            bn2: SuperBatchNorm2dConfig::new(C2.to_vec()).init(device)?,
-            conv3: SuperConv2dConfig::new(&C2, &C3, &K3)?.init(device)?,
-            bn3: SuperBatchNorm2dConfig::new(C3.to_vec()).init(device)?,
-            head: SuperLinearConfig::input(&C3, CLASSES)?.init(device)?,
-            spec: spec(),
+            conv2: SuperConv2dConfig::new(c1, c2, k2)?.init(device)?,
+            bn2: SuperBatchNorm2dConfig::new(c2.to_vec()).init(device)?,
+            conv3: SuperConv2dConfig::new(c2, c3, k3)?.init(device)?,
+            bn3: SuperBatchNorm2dConfig::new(c3.to_vec()).init(device)?,
+            head: SuperLinearConfig::input(c3, CLASSES)?.init(device)?,
+            spec,
+            keys,
         })
     }
 }
@@ -96,8 +116,9 @@ impl<B: Backend> Supernet<B> for MacroNet<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
-        let m = mix.as_slice();
-        let (c1, k1, c2, k2, c3, k3) = (&m[0], &m[1], &m[2], &m[3], &m[4], &m[5]);
+        let [c1, c2, c3] = [0, 1, 2].map(|i| mix.of(&self.keys.channels[i]));
+        let [k1, k2, k3] = [0, 1, 2].map(|i| mix.of(&self.keys.kernels[i]));
+        let (c1, c2, c3, k1, k2, k3) = (c1?, c2?, c3?, k1?, k2?, k3?);
         let x = self.conv1.forward(x, &[c1], Some(k1))?;
         let x = relu(self.bn1.forward(x, c1)?);
         let x = self.conv2.forward(x, &[c1, c2], Some(k2))?;

@@ -1,14 +1,12 @@
 //! A search space of your own, built only from the public API: a 1-D convolutional sequence
 //! classifier that none of the shipped spaces covers. Walkthrough: `docs/custom-space.md`.
 //!
-//! * `SuperConv1d` — an entangled op written here, outside the library, from tangle-core's
-//!   vocabulary: a [`Combi`] for the channel extents, [`prefix_mask`] for the centred kernel,
-//!   `W ⊙ mask` when superposed, the sliced weight when single, a plain Burn `Conv1d` when
-//!   extracted.
-//! * `SeqNet` — the supernet: a global `width` decision, a `depth` decision over three residual
-//!   blocks, and per block a `kernel` decision and an `expand` ratio whose hidden width
-//!   `width × expand` is a combi-superposition of two decisions. It implements [`Supernet`] and
-//!   [`Extract`], which is all the optimizers and searchers need.
+//! * `SeqNet` — the supernet, built from tangle-core's entangled `SuperConv1d` and
+//!   `SuperLinear`: a global `width` decision, a `depth` decision over three residual blocks,
+//!   and per block a `kernel` decision and an `expand` ratio whose hidden width
+//!   `width × expand` is a combi-superposition of two decisions. It implements [`Supernet`],
+//!   which is all the optimizers and searchers need, and [`Extract`], for the smallest
+//!   standalone network of plain Burn modules.
 //! * The run: DrNAS (TangleNAS) with the bi-level engine, then SPOS supernet training with
 //!   evolutionary search on the same space; each result is discretized, exported with
 //!   burnpack, reloaded into a fresh plain network, and evaluated on held-out data.
@@ -23,21 +21,18 @@
 use std::f32::consts::PI;
 use std::path::{Path, PathBuf};
 
-use burn::module::{AutodiffModule, Module, Param};
-use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::{Initializer, Linear, PaddingConfig1d};
+use burn::module::{AutodiffModule, Module};
+use burn::nn::conv::Conv1d;
+use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::module::conv1d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tangle_core::mask::prefix_mask;
 use tangle_core::{
-    Architecture, Combi, CoreError, Decision, DecisionKey, DepthMixer, Extract, Mixture, Mixtures,
-    Result, SearchSpec, SuperLinear, SuperLinearConfig, Supernet,
+    Architecture, DecisionKey, DepthMixer, Extract, Mixtures, Result, SearchSpec, SuperConv1d,
+    SuperConv1dConfig, SuperLinear, SuperLinearConfig, Supernet,
 };
 use tangle_data::InMemory;
 use tangle_optim::{
@@ -62,171 +57,6 @@ const DEPTHS: [usize; 3] = [1, 2, 3];
 /// Sequence length, classes.
 const LEN: usize = 64;
 const CLASSES: usize = 4;
-
-// ---------------------------------------------------------------------------------------------
-// An entangled 1-D convolution.
-
-/// A 1-D convolution whose channel widths and (odd) kernel size are decisions. The weight is the
-/// largest, `[max out, max in, max kernel]`; a candidate is its top-left channel block and the
-/// centred taps of its kernel.
-#[derive(Module, Debug)]
-pub struct SuperConv1d<B: Backend> {
-    weight: Param<Tensor<B, 3>>,
-    bias: Param<Tensor<B, 1>>,
-    #[module(skip)]
-    channels: Combi,
-    #[module(skip)]
-    kernels: Vec<usize>,
-}
-
-/// How a [`SuperConv1d`] is sized, in the library's convention: validated when built,
-/// `init(&device)` makes the module (as `SuperConv2dConfig` and every tangle-core config).
-#[derive(Debug, Clone)]
-pub struct SuperConv1dConfig {
-    channels: Combi,
-    kernels: Vec<usize>,
-}
-
-impl SuperConv1dConfig {
-    /// Channel decisions with `counts` candidates, `dims(choice) = (in, out)`, and a kernel
-    /// decision over `kernels` (one element: fixed).
-    pub fn new(
-        counts: Vec<usize>,
-        dims: impl Fn(&[usize]) -> (usize, usize),
-        kernels: &[usize],
-    ) -> Result<Self> {
-        if kernels.len() > 1 {
-            // Validates odd, increasing sizes: a smaller kernel is the centre of a larger one.
-            Decision::kernels("SuperConv1d.kernel", kernels)?;
-        }
-        if kernels.is_empty() {
-            return Err(CoreError::Config("SuperConv1d: no kernel size".into()));
-        }
-        let channels = Combi::new(counts, 2, |c| {
-            let (i, o) = dims(c);
-            vec![i, o]
-        })?;
-        Ok(SuperConv1dConfig {
-            channels,
-            kernels: kernels.to_vec(),
-        })
-    }
-
-    /// The layer over the largest weight, Kaiming-uniform as Burn's (and PyTorch's) `Conv1d`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SuperConv1d<B>> {
-        let (ci, co, k) = (
-            self.channels.max()[0],
-            self.channels.max()[1],
-            self.kernels[self.kernels.len() - 1],
-        );
-        let init = Initializer::KaimingUniform {
-            gain: 1.0 / 3f64.sqrt(),
-            fan_out_only: false,
-        };
-        Ok(SuperConv1d {
-            weight: init.init_with([co, ci, k], Some(ci * k), Some(co * k), device),
-            bias: init.init_with([co], Some(ci * k), Some(co * k), device),
-            channels: self.channels.clone(),
-            kernels: self.kernels.clone(),
-        })
-    }
-}
-
-impl<B: Backend> SuperConv1d<B> {
-    /// The weight, bias and padding of one pass, and the `[in, out]` extents it runs at.
-    fn mixed(&self, channels: &[&Mixture<B>], kernel: &Mixture<B>) -> Result<Mixed<B>> {
-        kernel.check(self.kernels.len(), "SuperConv1d.kernel")?;
-        let plan = self.channels.plan(channels, "SuperConv1d.channels")?;
-        let [ci, co] = [plan.extents[0], plan.extents[1]];
-        let kmax = self.weight.dims()[2];
-        let mut w = self.weight.val().slice([0..co, 0..ci]);
-        // The bias: its first `co` entries, scaled or masked as the weight's output channels.
-        let mut b = plan.vector(1, self.bias.val());
-        if plan.is_single() {
-            // One channel combination: the slice, times a straight-through weight if any.
-            if let Some(s) = plan.scale() {
-                w = w * s.reshape([1, 1, 1]);
-            }
-        } else if let Some(m) = plan.mask2(1, 0, &w.device()) {
-            // Superposed: Σ_c p_c · pad(W_c) = W ⊙ mask, one mask for all combinations.
-            w = w * m.reshape([co, ci, 1]);
-        }
-        let k = match kernel {
-            Mixture::Weights(kw) => {
-                // Tap t lies on ring |t − centre|; kernel k covers rings ≤ k/2. The summed weight
-                // of the kernels covering a ring is a prefix mask over ring indices.
-                let radii: Vec<usize> = self.kernels.iter().map(|k| k / 2 + 1).collect();
-                let per_ring = prefix_mask(kw.clone(), &radii, kmax / 2 + 1);
-                let rings: Vec<i64> = (0..kmax)
-                    .map(|t| (t as i64 - (kmax / 2) as i64).abs())
-                    .collect();
-                let taps = per_ring.select(
-                    0,
-                    Tensor::from_data(TensorData::new(rings, [kmax]), &w.device()),
-                );
-                w = w * taps.reshape([1, 1, kmax]);
-                kmax
-            }
-            Mixture::Single { index, weight } => {
-                let k = self.kernels[*index];
-                let o = (kmax - k) / 2;
-                w = w.slice([0..co, 0..ci, o..o + k]);
-                if let Some(s) = weight {
-                    w = w * s.clone().reshape([1, 1, 1]);
-                    b = b * s.clone();
-                }
-                k
-            }
-        };
-        Ok((w, b, k / 2, [ci, co]))
-    }
-
-    /// Forward pass on `[batch, in, length]` ("same" padding: the length is kept).
-    pub fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        channels: &[&Mixture<B>],
-        kernel: &Mixture<B>,
-    ) -> Result<Tensor<B, 3>> {
-        let (w, b, pad, [ci, _]) = self.mixed(channels, kernel)?;
-        if x.dims()[1] != ci {
-            return Err(CoreError::Shape {
-                module: "SuperConv1d".into(),
-                expected: format!("[batch, {ci}, length]"),
-                got: x.dims().to_vec(),
-            });
-        }
-        Ok(conv1d(x, w, Some(b), ConvOptions::new([1], [pad], [1], 1)))
-    }
-
-    /// The plain `Conv1d` at one channel choice and kernel index, with the inherited weights.
-    pub fn extract(&self, choice: &[usize], kernel: usize) -> Result<Conv1d<B>> {
-        let e = self.channels.extents(choice)?;
-        let (ci, co) = (e[0], e[1]);
-        let k = *self
-            .kernels
-            .get(kernel)
-            .ok_or_else(|| CoreError::BadMixture {
-                decision: "SuperConv1d.kernel".into(),
-                reason: format!("kernel index {kernel} out of range"),
-            })?;
-        let o = (self.weight.dims()[2] - k) / 2;
-        let mut conv = plain_conv(ci, co, k, &self.weight.device());
-        conv.weight =
-            Param::from_tensor(self.weight.val().slice([0..co, 0..ci, o..o + k]).detach());
-        conv.bias = Some(Param::from_tensor(self.bias.val().slice([0..co]).detach()));
-        Ok(conv)
-    }
-}
-
-/// Weight, bias, padding and `[in, out]` extents of one pass.
-type Mixed<B> = (Tensor<B, 3>, Tensor<B, 1>, usize, [usize; 2]);
-
-fn plain_conv<B: Backend>(ci: usize, co: usize, k: usize, device: &B::Device) -> Conv1d<B> {
-    Conv1dConfig::new(ci, co, k)
-        .with_padding(PaddingConfig1d::Explicit(k / 2, k / 2))
-        .init(device)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The space.
@@ -304,19 +134,19 @@ impl<B: Backend> SeqNet<B> {
                 let hidden = |c: &[usize]| widths[c[0]] * expands[c[1]];
                 let sizes = vec![widths.len(), expands.len()];
                 Ok(Block {
-                    conv_a: SuperConv1dConfig::new(
+                    conv_a: SuperConv1dConfig::combi(
                         sizes.clone(),
                         |c| (widths[c[0]], hidden(c)),
                         b.kernel.candidates(),
                     )?
                     .init(device)?,
-                    conv_b: SuperConv1dConfig::new(sizes, |c| (hidden(c), widths[c[0]]), &[1])?
+                    conv_b: SuperConv1dConfig::combi(sizes, |c| (hidden(c), widths[c[0]]), &[1])?
                         .init(device)?,
                 })
             })
             .collect::<Result<_>>()?;
         Ok(SeqNet {
-            stem: SuperConv1dConfig::new(vec![widths.len()], |c| (1, widths[c[0]]), &[5])?
+            stem: SuperConv1dConfig::combi(vec![widths.len()], |c| (1, widths[c[0]]), &[5])?
                 .init(device)?,
             blocks,
             head: SuperLinearConfig::input(widths, CLASSES)?.init(device)?,
@@ -337,14 +167,17 @@ impl<B: Backend> Supernet<B> for SeqNet<B> {
 
     fn forward_mixed(&self, x: Tensor<B, 3>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
         let width = mix.of(&self.keys.width)?;
-        let fixed = Mixture::single(0);
-        let h = relu(self.stem.forward(x, &[width], &fixed)?);
+        let h = relu(self.stem.forward(x, &[width], None)?);
         let h = self.depth.forward(h, mix.of(&self.keys.depth)?, |i, h| {
             let block = &self.blocks[i];
             let kernel = mix.of(&self.keys.blocks[i].kernel)?;
             let expand = mix.of(&self.keys.blocks[i].expand)?;
-            let y = relu(block.conv_a.forward(h.clone(), &[width, expand], kernel)?);
-            let y = block.conv_b.forward(y, &[width, expand], &fixed)?;
+            let y = relu(
+                block
+                    .conv_a
+                    .forward(h.clone(), &[width, expand], Some(kernel))?,
+            );
+            let y = block.conv_b.forward(y, &[width, expand], None)?;
             Ok(relu(h + y))
         })?;
         let [n, c, len] = h.dims();
@@ -362,28 +195,6 @@ struct SeqSubnet<B: Backend> {
 }
 
 impl<B: Backend> SeqSubnet<B> {
-    /// A freshly initialized network of the shape `arch` prescribes (to load weights into).
-    fn init(arch: &Architecture, device: &B::Device) -> Result<Self> {
-        let (spec, keys) = declare()?;
-        arch.validate(&spec)?;
-        let w = arch.value(&keys.width)?;
-        let blocks = keys.blocks[..arch.value(&keys.depth)?]
-            .iter()
-            .map(|b| {
-                let (k, e) = (arch.value(&b.kernel)?, arch.value(&b.expand)?);
-                Ok((
-                    plain_conv(w, w * e, k, device),
-                    plain_conv(w * e, w, 1, device),
-                ))
-            })
-            .collect::<Result<_>>()?;
-        Ok(SeqSubnet {
-            stem: plain_conv(1, w, 5, device),
-            blocks,
-            head: burn::nn::LinearConfig::new(w, CLASSES).init(device),
-        })
-    }
-
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
         let mut h = relu(self.stem.forward(x));
         for (a, b) in &self.blocks {
@@ -534,7 +345,10 @@ fn export_and_evaluate<B: AutodiffBackend>(
     let sub = supernet.extract(arch).map_err(|e| e.to_string())?;
     tangle_core::subnet::save(&sub, path).map_err(|e| e.to_string())?;
     std::fs::write(path.with_extension("json"), arch.to_json()).map_err(|e| e.to_string())?;
-    let fresh = SeqSubnet::<B>::init(arch, &device).map_err(|e| e.to_string())?;
+    // A fresh network of the same shape to load into: the extraction of a new supernet.
+    let fresh = SeqNet::<B>::new(&device)
+        .and_then(|net| net.extract(arch))
+        .map_err(|e| e.to_string())?;
     let reloaded = tangle_core::subnet::load(fresh, path).map_err(|e| e.to_string())?;
     let (inner, reloaded_inner) = (supernet.valid(), reloaded.valid());
     let fixed = Mixtures::fixed(&inner.spec, arch).map_err(|e| e.to_string())?;

@@ -6,22 +6,23 @@ use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::{backend::Backend, module::conv2d, ops::ConvOptions, Tensor};
 
 use crate::combi::Combi;
+use crate::combi::Plan;
 use crate::error::{CoreError, Result};
-use crate::mask::kernel_mask;
+use crate::mask::kernel_taps;
 use crate::mixture::Mixture;
 use crate::spec::{check_increasing_sizes, Decision};
 
 /// Configuration of a [`SuperConv2d`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SuperConv2dConfig {
-    channels: Combi,
-    kernels: Vec<usize>,
-    stride: usize,
-    dilation: usize,
-    padding: Option<usize>,
-    depthwise: bool,
-    bias: bool,
-    initializer: Initializer,
+    pub(crate) channels: Combi,
+    pub(crate) kernels: Vec<usize>,
+    pub(crate) stride: usize,
+    pub(crate) dilation: usize,
+    pub(crate) padding: Option<usize>,
+    pub(crate) depthwise: bool,
+    pub(crate) bias: bool,
+    pub(crate) initializer: Initializer,
 }
 
 /// Saves and loads as JSON (`save` / `load`); `init` validates what it loads.
@@ -41,23 +42,12 @@ impl SuperConv2dConfig {
     /// Pass one-element lists for what is fixed (`&[3]` for a fixed 3×3 kernel). Channel
     /// mixtures are `[in, out]`.
     pub fn new(ins: &[usize], outs: &[usize], kernels: &[usize]) -> Result<Self> {
-        check_increasing_sizes("SuperConv2d.in", ins)?;
-        check_increasing_sizes("SuperConv2d.out", outs)?;
-        let (i, o) = (ins.to_vec(), outs.to_vec());
-        Self::combi(
-            vec![ins.len(), outs.len()],
-            move |c| (i[c[0]], o[c[1]]),
-            kernels,
-        )
+        Self::named_new("SuperConv2d", ins, outs, kernels)
     }
 
     /// A depthwise convolution (`groups = channels`): one channel decision, `[channels]`.
     pub fn depthwise(channels: &[usize], kernels: &[usize]) -> Result<Self> {
-        check_increasing_sizes("SuperConv2d.channels", channels)?;
-        let c = channels.to_vec();
-        let mut cfg = Self::combi(vec![channels.len()], move |k| (c[k[0]], c[k[0]]), kernels)?;
-        cfg.depthwise = true;
-        Ok(cfg)
+        Self::named_depthwise("SuperConv2d", channels, kernels)
     }
 
     /// Channel decisions with `counts` candidates; `dims(choice)` gives `(in, out)` channels.
@@ -66,10 +56,54 @@ impl SuperConv2dConfig {
         dims: impl Fn(&[usize]) -> (usize, usize),
         kernels: &[usize],
     ) -> Result<Self> {
+        Self::named_combi("SuperConv2d", counts, dims, kernels)
+    }
+
+    // The constructors of any spatial rank, their errors naming the module (`SuperConv1d.in`).
+    pub(crate) fn named_new(
+        module: &str,
+        ins: &[usize],
+        outs: &[usize],
+        kernels: &[usize],
+    ) -> Result<Self> {
+        check_increasing_sizes(&format!("{module}.in"), ins)?;
+        check_increasing_sizes(&format!("{module}.out"), outs)?;
+        let (i, o) = (ins.to_vec(), outs.to_vec());
+        Self::named_combi(
+            module,
+            vec![ins.len(), outs.len()],
+            move |c| (i[c[0]], o[c[1]]),
+            kernels,
+        )
+    }
+
+    pub(crate) fn named_depthwise(
+        module: &str,
+        channels: &[usize],
+        kernels: &[usize],
+    ) -> Result<Self> {
+        check_increasing_sizes(&format!("{module}.channels"), channels)?;
+        let c = channels.to_vec();
+        let mut cfg = Self::named_combi(
+            module,
+            vec![channels.len()],
+            move |k| (c[k[0]], c[k[0]]),
+            kernels,
+        )?;
+        cfg.depthwise = true;
+        Ok(cfg)
+    }
+
+    pub(crate) fn named_combi(
+        module: &str,
+        counts: Vec<usize>,
+        dims: impl Fn(&[usize]) -> (usize, usize),
+        kernels: &[usize],
+    ) -> Result<Self> {
         // A kernel decision needs odd sizes (centred nesting); one fixed kernel may be any size
         // (a ViT patch projection is 16×16).
         if kernels.len() != 1 || kernels[0] == 0 {
-            Decision::kernels("SuperConv2d.kernel", kernels)?;
+            Decision::kernels(&format!("{module}.kernel"), kernels)?;
         }
         let channels = Combi::new(counts, 2, |c| {
             let (i, o) = dims(c);
@@ -128,23 +162,14 @@ impl SuperConv2dConfig {
     /// Builds the layer. Errors for a channel table of other than two axes or no kernel (a
     /// loaded config).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SuperConv2d<B>> {
-        let (&[ci, co], Some(&k)) = (self.channels.max(), self.kernels.last()) else {
-            return Err(CoreError::Config(format!(
-                "SuperConv2d: a channel table of {} axes and kernels {:?}; expected 2 axes (in, \
-                 out) and at least one kernel",
-                self.channels.max().len(),
-                self.kernels
-            )));
-        };
-        let per_group = if self.depthwise { 1 } else { ci };
-        let fan_in = per_group * k * k;
-        let fan_out = co * k * k / if self.depthwise { co } else { 1 };
+        let l = self.layout("SuperConv2d", 2)?;
         let init = &self.initializer;
+        let (fan_in, fan_out) = (Some(l.fan_in), Some(l.fan_out));
         Ok(SuperConv2d {
-            weight: init.init_with([co, per_group, k, k], Some(fan_in), Some(fan_out), device),
+            weight: init.init_with([l.co, l.per_group, l.k, l.k], fan_in, fan_out, device),
             bias: self
                 .bias
-                .then(|| init.init_with([co], Some(fan_in), Some(fan_out), device)),
+                .then(|| init.init_with([l.co], fan_in, fan_out, device)),
             channels: self.channels.clone(),
             kernels: self.kernels.clone(),
             stride: self.stride,
@@ -152,6 +177,137 @@ impl SuperConv2dConfig {
             padding: self.padding,
             depthwise: self.depthwise,
         })
+    }
+    /// The largest weight's shape and fans for `spatial` kernel axes. Errors for a channel
+    /// table of other than two axes or no kernel (a loaded config), naming `module`.
+    pub(crate) fn layout(&self, module: &str, spatial: u32) -> Result<ConvLayout> {
+        let (&[ci, co], Some(&k)) = (self.channels.max(), self.kernels.last()) else {
+            return Err(CoreError::Config(format!(
+                "{module}: a channel table of {} axes and kernels {:?}; expected 2 axes (in, \
+                 out) and at least one kernel",
+                self.channels.max().len(),
+                self.kernels
+            )));
+        };
+        let per_group = if self.depthwise { 1 } else { ci };
+        let taps = k.pow(spatial);
+        Ok(ConvLayout {
+            co,
+            per_group,
+            k,
+            fan_in: per_group * taps,
+            fan_out: co * taps / if self.depthwise { co } else { 1 },
+        })
+    }
+}
+
+/// The largest weight of a convolution: `[co, per_group, k, …]` and its fans.
+pub(crate) struct ConvLayout {
+    pub(crate) co: usize,
+    pub(crate) per_group: usize,
+    pub(crate) k: usize,
+    pub(crate) fan_in: usize,
+    pub(crate) fan_out: usize,
+}
+
+/// The kernel size at `index`, or an error naming `what` and the candidates.
+pub(crate) fn kernel_at(kernels: &[usize], index: usize, what: &str) -> Result<usize> {
+    kernels
+        .get(index)
+        .copied()
+        .ok_or_else(|| CoreError::BadMixture {
+            decision: what.into(),
+            reason: format!("kernel index {index} out of range for {kernels:?}"),
+        })
+}
+
+/// Checks a convolution's kernel mixture: `None` is allowed only for a fixed kernel.
+pub(crate) fn kernel_mixture<'a, B: Backend>(
+    kernel: Option<&'a Mixture<B>>,
+    kernels: &[usize],
+    what: &str,
+) -> Result<Option<&'a Mixture<B>>> {
+    match kernel {
+        Some(m) => {
+            m.check(kernels.len(), what)?;
+            Ok(Some(m))
+        }
+        None if kernels.len() == 1 => Ok(None),
+        None => Err(CoreError::BadMixture {
+            decision: what.into(),
+            reason: format!("no mixture for a kernel decision over {kernels:?}"),
+        }),
+    }
+}
+
+/// The weight one pass of a convolution of any spatial rank uses (`D − 2` spatial axes:
+/// [`SuperConv2d`] and [`SuperConv1d`](crate::SuperConv1d) share it): the largest weight
+/// `[max out, max in (1 if depthwise), k_max, …]` sliced to the plan's channel extents and then
+/// masked (superposed channels or kernels: `Σ_c p_c · pad(W_c) = W ⊙ mask`) or sliced to the
+/// chosen kernel's centre and scaled by its straight-through weight. Returns the weight, the
+/// kernel's straight-through weight (the bias takes it too) and the kernel size the pass runs.
+pub(crate) fn mixed_weight<B: Backend, const D: usize>(
+    weight: Tensor<B, D>,
+    plan: &Plan<B>,
+    kernel: Option<&Mixture<B>>,
+    kernels: &[usize],
+    depthwise: bool,
+) -> (Tensor<B, D>, Option<Tensor<B, 1>>, usize) {
+    let device = weight.device();
+    let [ci, co] = [plan.extents[0], plan.extents[1]];
+    let dims = weight.dims();
+    let (mo, mi, kmax) = (dims[0], dims[1], dims[2]);
+    let mut w = weight;
+    let pi = if depthwise { 1 } else { ci };
+    if co != mo || pi != mi {
+        w = w.slice([0..co, 0..pi]);
+    }
+    // `[co, ci, 1, …]`: a per-channel factor broadcast over the kernel taps.
+    let channel_shape = |co: usize, ci: usize| {
+        let mut shape = [1usize; D];
+        shape[0] = co;
+        shape[1] = ci;
+        shape
+    };
+    // Channels.
+    if plan.is_single() {
+        if let Some(s) = plan.scale() {
+            w = w * s.reshape([1usize; D]);
+        }
+    } else {
+        let m = if depthwise {
+            plan.axis_mask(1).map(|m| m.reshape(channel_shape(co, 1)))
+        } else {
+            plan.mask2(1, 0, &device)
+                .map(|m| m.reshape(channel_shape(co, ci)))
+        };
+        if let Some(m) = m {
+            w = w * m;
+        }
+    }
+    // Kernel.
+    match kernel {
+        None => (w, None, kmax),
+        Some(Mixture::Weights(kw)) => {
+            let taps = kernel_taps(kw.clone(), kernels, kmax, D as u32 - 2);
+            let mut shape = [kmax; D];
+            shape[0] = 1;
+            shape[1] = 1;
+            (w * taps.reshape(shape), None, kmax)
+        }
+        Some(Mixture::Single { index, weight }) => {
+            let k = kernels[*index];
+            if k != kmax {
+                let o = (kmax - k) / 2;
+                for axis in 2..D {
+                    w = w.narrow(axis, o, k);
+                }
+            }
+            if let Some(s) = weight {
+                w = w * s.clone().reshape([1usize; D]);
+            }
+            (w, weight.clone(), k)
+        }
     }
 }
 
@@ -191,20 +347,6 @@ impl<B: Backend> SuperConv2d<B> {
         self.padding.unwrap_or(self.dilation * (k - 1) / 2)
     }
 
-    fn kernel_mix<'a>(&self, kernel: Option<&'a Mixture<B>>) -> Result<Option<&'a Mixture<B>>> {
-        match kernel {
-            Some(m) => {
-                m.check(self.kernels.len(), "SuperConv2d.kernel")?;
-                Ok(Some(m))
-            }
-            None if self.kernels.len() == 1 => Ok(None),
-            None => Err(CoreError::BadMixture {
-                decision: "SuperConv2d.kernel".into(),
-                reason: format!("no mixture for a kernel decision over {:?}", self.kernels),
-            }),
-        }
-    }
-
     /// The weight, bias and padding this pass uses.
     #[allow(clippy::type_complexity)]
     pub fn mixed(
@@ -212,55 +354,24 @@ impl<B: Backend> SuperConv2d<B> {
         channels: &[&Mixture<B>],
         kernel: Option<&Mixture<B>>,
     ) -> Result<(Tensor<B, 4>, Option<Tensor<B, 1>>, usize, [usize; 2])> {
-        let kernel = self.kernel_mix(kernel)?;
+        let kernel = kernel_mixture(kernel, &self.kernels, "SuperConv2d.kernel")?;
         let plan = self.channels.plan(channels, "SuperConv2d.channels")?;
-        let device = self.weight.device();
         let [ci, co] = [plan.extents[0], plan.extents[1]];
-        let [mo, mi, kmax, _] = self.weight.dims();
-        let mut w = self.weight.val();
-        let pi = if self.depthwise { 1 } else { ci };
-        if co != mo || pi != mi {
-            w = w.slice([0..co, 0..pi]);
-        }
-        let mut b = self.bias.as_ref().map(|b| plan.vector(1, b.val()));
-        // Channels.
-        if plan.is_single() {
-            if let Some(s) = plan.scale() {
-                w = w * s.reshape([1, 1, 1, 1]);
+        let (w, scale, k) = mixed_weight(
+            self.weight.val(),
+            &plan,
+            kernel,
+            &self.kernels,
+            self.depthwise,
+        );
+        let b = self.bias.as_ref().map(|b| {
+            let b = plan.vector(1, b.val());
+            match &scale {
+                Some(s) => b * s.clone(),
+                None => b,
             }
-        } else {
-            let m = if self.depthwise {
-                plan.axis_mask(1).map(|m| m.reshape([co, 1, 1, 1]))
-            } else {
-                plan.mask2(1, 0, &device).map(|m| m.reshape([co, ci, 1, 1]))
-            };
-            if let Some(m) = m {
-                w = w * m;
-            }
-        }
-        // Kernel.
-        let k_used;
-        match kernel {
-            None => k_used = kmax,
-            Some(Mixture::Weights(kw)) => {
-                k_used = kmax;
-                let m = kernel_mask(kw.clone(), &self.kernels, kmax);
-                w = w * m.reshape([1, 1, kmax, kmax]);
-            }
-            Some(Mixture::Single { index, weight }) => {
-                let k = self.kernels[*index];
-                k_used = k;
-                if k != kmax {
-                    let o = (kmax - k) / 2;
-                    w = w.slice([0..co, 0..pi, o..o + k, o..o + k]);
-                }
-                if let Some(s) = weight {
-                    w = w * s.clone().reshape([1, 1, 1, 1]);
-                    b = b.map(|b| b * s.clone());
-                }
-            }
-        }
-        Ok((w, b, self.pad_for(k_used), [ci, co]))
+        });
+        Ok((w, b, self.pad_for(k), [ci, co]))
     }
 
     /// Forward pass on `[batch, in, h, w]`, `in` the input extent of the channel mixture.
@@ -288,13 +399,7 @@ impl<B: Backend> SuperConv2d<B> {
     pub fn extract(&self, channels: &[usize], kernel: usize) -> Result<Conv2d<B>> {
         let e = self.channels.extents(channels)?;
         let (ci, co) = (e[0], e[1]);
-        let k = *self
-            .kernels
-            .get(kernel)
-            .ok_or_else(|| CoreError::BadMixture {
-                decision: "SuperConv2d.kernel".into(),
-                reason: format!("kernel index {kernel} out of range for {:?}", self.kernels),
-            })?;
+        let k = kernel_at(&self.kernels, kernel, "SuperConv2d.kernel")?;
         let [_, _, kmax, _] = self.weight.dims();
         let o = (kmax - k) / 2;
         let pi = if self.depthwise { 1 } else { ci };

@@ -12,7 +12,7 @@
 //! * [`mask`] and [`combi`]: superposition masks. With nested candidates,
 //!   `Σ_i w_i · pad(slice_i(W)) = W ⊙ mask`, so a superposed op costs one pass of the largest op.
 //! * Entangled modules, each a Burn `Module` that also runs in single-path mode and extracts to
-//!   plain Burn modules: [`SuperLinear`], [`SuperConv2d`], [`SuperLayerNorm`],
+//!   plain Burn modules: [`SuperLinear`], [`SuperConv2d`], [`SuperConv1d`], [`SuperLayerNorm`],
 //!   [`SuperBatchNorm2d`], [`SuperEmbedding`], [`SuperPatchEmbed`], [`SuperAttention`] (with
 //!   AutoFormer's [`RelativePosition2d`] encodings as an option);
 //!   [`DepthMixer`] for depth; [`WsMixedOp`], the weight-sharing baseline.
@@ -49,6 +49,7 @@ pub mod attention;
 pub mod batch_norm;
 pub mod combi;
 pub mod conv;
+pub mod conv1d;
 pub mod depth;
 pub mod embedding;
 pub mod error;
@@ -72,6 +73,7 @@ pub use attention::{HeadDim, SuperAttention, SuperAttentionConfig};
 pub use batch_norm::{batch_norm_forward, SuperBatchNorm2d, SuperBatchNorm2dConfig};
 pub use combi::{Combi, Plan};
 pub use conv::{SuperConv2d, SuperConv2dConfig};
+pub use conv1d::{SuperConv1d, SuperConv1dConfig};
 pub use depth::DepthMixer;
 pub use embedding::{SuperEmbedding, SuperEmbeddingConfig};
 pub use error::{CoreError, Result};

@@ -47,23 +47,40 @@ pub fn prefix_mask_rows<B: Backend>(
 /// kernels[i] × kernels[i] window} w[i]`. Kernels are odd; a smaller kernel is the centre of the
 /// largest.
 pub fn kernel_mask<B: Backend>(w: Tensor<B, 1>, kernels: &[usize], k_max: usize) -> Tensor<B, 2> {
+    kernel_taps(w, kernels, k_max, 2).reshape([k_max, k_max])
+}
+
+/// Centred kernel mask of a `spatial`-dimensional kernel (1 for a 1-D convolution, 2 for a 2-D
+/// one), flattened row-major to `k_max^spatial` taps: a tap's weight is `Σ_{i : the tap lies in
+/// the centred kernels[i]-window} w[i]`. Kernels are odd; a smaller kernel is the centre of the
+/// largest.
+pub fn kernel_taps<B: Backend>(
+    w: Tensor<B, 1>,
+    kernels: &[usize],
+    k_max: usize,
+    spatial: u32,
+) -> Tensor<B, 1> {
     let device = w.device();
     let c = (k_max / 2) as i64;
     // Ring index ρ = Chebyshev distance from the centre; kernel k covers rings ρ ≤ (k-1)/2.
     let radii: Vec<usize> = kernels.iter().map(|k| k / 2 + 1).collect();
     let per_ring = prefix_mask(w, &radii, k_max / 2 + 1);
-    let rings: Vec<i64> = (0..k_max * k_max)
+    let taps = k_max.pow(spatial);
+    let rings: Vec<i64> = (0..taps)
         .map(|p| {
-            let (y, x) = ((p / k_max) as i64, (p % k_max) as i64);
-            (y - c).abs().max((x - c).abs())
+            let mut rest = p;
+            let mut ring = 0;
+            for _ in 0..spatial {
+                ring = ring.max(((rest % k_max) as i64 - c).abs());
+                rest /= k_max;
+            }
+            ring
         })
         .collect();
-    per_ring
-        .select(
-            0,
-            Tensor::from_data(TensorData::new(rings, [k_max * k_max]), &device),
-        )
-        .reshape([k_max, k_max])
+    per_ring.select(
+        0,
+        Tensor::from_data(TensorData::new(rings, [taps]), &device),
+    )
 }
 
 /// Indicator matrix `[n, len]` with `row i = 1[t < sizes[i]]`, for rank-1 combi terms.

@@ -1,6 +1,8 @@
 //! A user's own two-decision search space: a residual MLP regressor whose hidden width and depth
 //! are searched. Uses only public items of tangle-core and tangle-optim. [`check`] searches it
-//! with DrNAS for a few steps on any autodiff backend and panics if anything does not behave;
+//! with DrNAS for a few steps on any autodiff backend and panics if anything does not behave.
+//! The space is only its supernet and forward pass: the discovered network is its
+//! `SinglePath`, saved and reloaded without a second, plain topology;
 //! `main.rs` runs it on the CPU, `tests/wgpu` on the wgpu device.
 
 use burn::module::{AutodiffModule, Module};
@@ -8,7 +10,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use tangle_core::{
-    Architecture, DecisionKey, DepthMixer, Extract, Mixtures, Result, SearchSpec, SuperLinear,
+    DecisionKey, DepthMixer, Mixtures, Result, SearchSpec, SinglePath, SuperLinear,
     SuperLinearConfig, Supernet,
 };
 use tangle_optim::{Method, Regression, Search, SearchConfig, SearchData, WeightOptimizer};
@@ -68,30 +70,6 @@ impl<B: Backend> Supernet<B> for Mlp<B> {
     }
 }
 
-/// The discretized network: plain `burn::nn::Linear`s.
-#[derive(Module, Debug)]
-pub struct Plain<B: Backend> {
-    /// fc_in, the hidden layers at the chosen depth, fc_out.
-    pub layers: Vec<burn::nn::Linear<B>>,
-}
-
-impl<B: Backend> Extract<B> for Mlp<B> {
-    type Subnet = Plain<B>;
-
-    fn extract(&self, arch: &Architecture) -> Result<Plain<B>> {
-        arch.validate(&self.spec)?;
-        let h = arch.index(&self.width)?;
-        let mut layers = vec![self.fc_in.extract(&[h])?];
-        for hidden in &self.hidden[..arch.value(&self.depth_key)?] {
-            layers.push(hidden.extract(&[h, h])?);
-        }
-        layers.push(self.fc_out.extract(&[h])?);
-        Ok(Plain { layers })
-    }
-
-    // `params` is left to its default: the extracted network's parameters, counted.
-}
-
 /// y = sin(x₀) + x₁·x₂ − x₃², a fixed regression task.
 pub struct Data<B: Backend> {
     /// Input batches; even ones train the weights, odd ones the architecture.
@@ -120,7 +98,8 @@ impl<B: Backend> SearchData<Tensor<B, 2>, Tensor<B, 2>> for Data<B> {
 }
 
 /// Searches the space with DrNAS for 4 epochs on `device` and checks that the training loss
-/// falls, α moves, and the extracted plain network equals the supernet's single path.
+/// falls, α moves, and the discovered network, saved and reloaded, computes what the searched
+/// supernet's path does.
 pub fn check<AB: AutodiffBackend>(device: &AB::Device) {
     let device = device.clone();
     AB::seed(&device, 7);
@@ -155,42 +134,25 @@ pub fn check<AB: AutodiffBackend>(device: &AB::Device) {
         "α never moved: {p:?}"
     );
 
+    // The discovered network needs no second topology: `SinglePath` runs the supernet's path.
     let arch = search.architecture().expect("argmax");
-    let supernet = search.model.valid();
-    let plain = supernet.extract(&arch).expect("extract");
-    // The plain network equals the supernet's single path at `arch`.
+    let fixed = SinglePath::new(search.model.valid(), &arch).expect("fits");
     let x = data.x[1].clone().inner();
-    let single = supernet
-        .forward_mixed(
-            x.clone(),
-            &Mixtures::fixed(supernet.spec(), &arch).expect("fits"),
-        )
-        .expect("forward");
-    let mut h = x;
-    let n = plain.layers.len();
-    for (i, layer) in plain.layers.iter().enumerate() {
-        let y = layer.forward(h.clone());
-        h = match i {
-            0 => relu(y),
-            i if i + 1 == n => y,
-            _ => h + relu(y),
-        };
-    }
-    let scale: f32 = single
-        .clone()
-        .abs()
-        .max()
-        .into_scalar()
-        .elem::<f32>()
-        .max(1.0);
-    let diff: f32 = (h - single).abs().max().into_scalar().elem();
-    assert!(diff / scale < 1e-5, "extracted network differs by {diff}");
-    // The default parameter count, against the layers by hand: input 4 → h, `depth` hidden
-    // h → h, output h → 1, each with a bias.
-    let width = arch.value(&supernet.width).expect("width");
-    let hidden = arch.value(&supernet.depth_key).expect("depth");
-    let by_hand = 4 * width + width + hidden * (width * width + width) + width + 1;
-    let params = supernet.params(&arch).expect("params");
-    assert_eq!(params, by_hand, "Extract::params's default");
-    println!("downstream OK: {params} parameters at {}", arch.to_json());
+    let before = fixed.forward(x.clone()).expect("forward");
+    // Saved and loaded into a fresh supernet's path, it computes the same function.
+    let path = std::env::temp_dir().join(format!("downstream-{}.bpk", std::process::id()));
+    tangle_core::subnet::save(&fixed, &path).expect("save");
+    let fresh = Mlp::<AB::InnerBackend>::new(&device).expect("valid space");
+    let fresh = SinglePath::new(fresh, &arch).expect("fits");
+    let max_diff = |a: Tensor<AB::InnerBackend, 2>, b: Tensor<AB::InnerBackend, 2>| -> f32 {
+        let scale: f32 = b.clone().abs().max().into_scalar().elem::<f32>().max(1.0);
+        (a - b).abs().max().into_scalar().elem::<f32>() / scale
+    };
+    // (A fresh network computes something else, so the comparison below can fail.)
+    assert!(max_diff(fresh.forward(x.clone()).expect("forward"), before.clone()) > 1e-3);
+    let loaded = tangle_core::subnet::load(fresh, &path).expect("load");
+    let _ = std::fs::remove_file(&path);
+    let diff = max_diff(loaded.forward(x).expect("forward"), before);
+    assert!(diff < 1e-6, "the reloaded network differs by {diff}");
+    println!("downstream OK: {}", arch.to_json());
 }
