@@ -13,7 +13,7 @@ use crate::error::{CoreError, Result};
 use crate::mixture::Mixture;
 
 /// Configuration of a [`SuperConv1d`]: the same settings as a
-/// [`SuperConv2dConfig`](crate::SuperConv2dConfig), with a kernel of `k` taps instead of `k × k`.
+/// [`SuperConv2dConfig`], with a kernel of `k` taps instead of `k × k`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct SuperConv1dConfig(SuperConv2dConfig);
