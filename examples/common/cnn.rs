@@ -229,6 +229,7 @@ impl CnnJob {
         method: Method,
         strategy: Strategy,
         device: B::Device,
+        space_config: String,
         progression: Option<Progression<M>>,
         finish: impl FnOnce(
             &M::InnerModule,
@@ -456,6 +457,8 @@ impl CnnJob {
             "summary.json",
             &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
         )?;
+        // The space's own configuration (a Burn `Config`: `XConfig::load` reads it back).
+        write(&out, "space_config.json", &space_config)?;
         write_config(&out, "search_config.json", &search.config)?;
         println!("outputs in {}", out.display());
         Ok(())
@@ -553,6 +556,7 @@ impl Job for CnnJob {
                 method,
                 strategy,
                 device,
+                burn::config::config_to_json(&conv_macro::ConvMacroConfig::new()),
                 None,
                 |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
@@ -581,6 +585,7 @@ impl Job for CnnJob {
                 method,
                 strategy,
                 device,
+                burn::config::config_to_json(&conv_macro::ConvMacroConfig::new()),
                 None,
                 |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
@@ -614,6 +619,7 @@ impl Job for CnnJob {
                     method,
                     strategy,
                     device,
+                    burn::config::config_to_json(&toy_cell::ToyCellConfig::new()),
                     None,
                     |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
@@ -652,6 +658,7 @@ impl Job for CnnJob {
                     method,
                     strategy,
                     device,
+                    burn::config::config_to_json(&cfg),
                     None,
                     |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
@@ -703,6 +710,7 @@ impl Job for CnnJob {
                     method,
                     strategy,
                     device,
+                    burn::config::config_to_json(&cfg),
                     progression,
                     |m, arch, probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
@@ -741,6 +749,7 @@ impl Job for CnnJob {
                     method,
                     strategy,
                     device,
+                    burn::config::config_to_json(&cfg),
                     None,
                     |m, arch, _probabilities, out, train, test, t| {
                         save(&m.extract(arch).map_err(e)?, out)?;
