@@ -191,59 +191,35 @@ fn evaluate<B: Backend>(
     Ok(correct / n as f32)
 }
 
+/// The command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "conv_macro_synthetic",
+    about = "A differentiable architecture search on a \
+small conv-macro supernet, on synthetic gratings."
+)]
 struct Args {
+    /// Search method.
+    #[arg(long, default_value = "drnas", value_parser = ["drnas", "darts-v1", "darts-v2", "gdas"])]
     optimizer: String,
+    /// Search epochs.
+    #[arg(long, default_value_t = 6)]
     epochs: usize,
+    /// Seed of everything.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Output directory.
+    #[arg(long, value_name = "DIR", default_value = "runs/conv_macro")]
     out: PathBuf,
+    /// α learning rate.
+    #[arg(long, default_value_t = 3e-3)]
     arch_lr: f64,
+    /// Fraction of the samples that trains the weights (the rest trains α).
+    #[arg(long, default_value_t = 0.5)]
     train_portion: f64,
+    /// Generated training samples.
+    #[arg(long, default_value_t = 2048)]
     samples: usize,
-}
-
-fn args() -> Args {
-    let mut a = Args {
-        optimizer: "drnas".into(),
-        epochs: 6,
-        seed: 0,
-        out: PathBuf::from("runs/conv_macro"),
-        arch_lr: 3e-3,
-        train_portion: 0.5,
-        samples: 2048,
-    };
-    fn num<T: std::str::FromStr>(flag: &str, value: &str) -> T {
-        value.parse().unwrap_or_else(|_| {
-            eprintln!("{flag} takes a number, got `{value}`");
-            std::process::exit(2)
-        })
-    }
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let value = argv.get(i + 1).cloned().unwrap_or_default();
-        match argv[i].as_str() {
-            "--optimizer" => a.optimizer = value,
-            "--epochs" => a.epochs = num("--epochs", &value),
-            "--seed" => a.seed = num("--seed", &value),
-            "--out" => a.out = PathBuf::from(value),
-            "--arch-lr" => a.arch_lr = num("--arch-lr", &value),
-            "--train-portion" => a.train_portion = num("--train-portion", &value),
-            "--samples" => a.samples = num("--samples", &value),
-            "-h" | "--help" => {
-                println!(
-                    "conv_macro_synthetic [--optimizer drnas|darts-v1|darts-v2|gdas] [--epochs N] [--seed S] \
-                     [--train-portion P] [--arch-lr LR] [--samples N] [--out DIR]"
-                );
-                std::process::exit(0);
-            }
-            other => {
-                eprintln!("unknown argument {other}; try --help");
-                std::process::exit(2);
-            }
-        }
-        i += 2;
-    }
-    a
 }
 
 fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), String> {
@@ -334,7 +310,7 @@ fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), 
 }
 
 fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     // A gradient method: SPOS has no architecture of its own to report here.
     let result = match a.optimizer.parse::<Method>() {
         Ok(Method::Spos) => Err("--optimizer spos: this example runs gradient methods only \

@@ -495,32 +495,35 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Str
     })
 }
 
+/// The command line.
+#[allow(dead_code)] // (tests/custom_space.rs includes this file without `main`)
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "custom_space",
+    about = "A search space of your own: DrNAS and SPOS + \
+evolution on a 1-D convolutional sequence classifier, on generated data."
+)]
+struct Cli {
+    /// Search epochs (DrNAS) and SPOS supernet epochs.
+    #[arg(long, default_value_t = Settings::default().epochs)]
+    epochs: usize,
+    /// Seed of everything.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (a numbered sibling if it exists).
+    #[arg(long, value_name = "DIR", default_value = "runs/custom_space")]
+    out: PathBuf,
+}
+
 #[allow(dead_code)]
 fn main() {
-    let mut s = Settings::default();
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    for pair in argv.chunks(2) {
-        let value = pair.get(1).map(String::as_str).unwrap_or("");
-        let num = |v: &str| {
-            v.parse::<u64>().unwrap_or_else(|_| {
-                eprintln!("{} takes a number, got `{v}`", pair[0]);
-                std::process::exit(2)
-            })
-        };
-        match pair[0].as_str() {
-            "--epochs" => s.epochs = num(value) as usize,
-            "--seed" => s.seed = num(value),
-            "--out" => s.out = PathBuf::from(value),
-            "-h" | "--help" => {
-                println!("custom_space [--epochs N] [--seed S] [--out DIR]");
-                return;
-            }
-            other => {
-                eprintln!("unknown argument {other}; try --help");
-                std::process::exit(2);
-            }
-        }
-    }
+    let cli = <Cli as clap::Parser>::parse();
+    let mut s = Settings {
+        epochs: cli.epochs,
+        seed: cli.seed,
+        out: cli.out,
+        ..Settings::default()
+    };
     // Never overwrite an earlier run: a numbered sibling directory if this one exists.
     let mut out = s.out.clone();
     let mut n = 1;

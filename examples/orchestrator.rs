@@ -7,25 +7,20 @@
 //! cargo run --release --example orchestrator -- --port 3000
 //! ```
 
+/// The command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "orchestrator",
+    about = "The global orchestrator of a multi-node search."
+)]
+struct Cli {
+    /// The port it listens on.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+}
+
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let port = match argv.as_slice() {
-        [] => Ok(3000),
-        [flag, value] if flag == "--port" => value
-            .parse::<u16>()
-            .map_err(|_| format!("--port: cannot parse {value:?}")),
-        [flag] if flag == "-h" || flag == "--help" => {
-            println!("orchestrator [--port PORT (3000)]");
-            return;
-        }
-        other => Err(format!(
-            "unexpected arguments {other:?}; usage: orchestrator [--port PORT]"
-        )),
-    };
-    let port = port.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
+    let port = <Cli as clap::Parser>::parse().port;
     println!("orchestrator listening on port {port} (Ctrl-C stops it)");
     if let Err(e) = tangle_optim::parallel::run_orchestrator(port) {
         eprintln!("error: {e}");

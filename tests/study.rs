@@ -45,7 +45,7 @@ fn args() -> Args {
         arch_lr: 0.05,
         devices: 1,
         cluster: Default::default(),
-        extra: Default::default(),
+        resume_dir: None,
     }
 }
 

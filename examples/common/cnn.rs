@@ -2,7 +2,7 @@
 //! DARTS and MobileNetV3 — search (single- or two-stage), discretize, evaluate with inherited
 //! weights, export, and optionally retrain the discovered architecture from scratch.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
@@ -772,88 +772,111 @@ impl Job for CnnJob {
     }
 }
 
+/// The command line of a convolutional example: the shared options and this job's own.
+#[derive(Debug, clap::Parser)]
+#[command(
+    after_help = "Defaults: a scaled-down search on the shipped MNIST digits in under 10 \
+minutes on 2 CPU cores. --reference true also trains the discovered architecture alone (a fresh \
+network, the same data and weight steps) for comparison."
+)]
+struct CnnCli {
+    #[command(flatten)]
+    run: Args,
+    /// Supernet: we (weight-entangled) or ws (weight-sharing; not MobileNetV3).
+    #[arg(long, default_value = "we", value_parser = ["we", "ws"])]
+    supernet: String,
+    /// Mini-batch size (split between the peers).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Training digits, half for the weights and half for α (0 = all).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    train_samples: usize,
+    /// NB201's C (channels of the first stage) and DARTS's C.
+    #[arg(long, value_name = "C", default_value_t = 0)]
+    channels: usize,
+    /// NB201's cells per stage and DARTS's cells.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    cells: usize,
+    /// Also retrain the discovered architecture from scratch for this many epochs (0 = off).
+    #[arg(long, value_name = "EPOCHS", default_value_t = 0)]
+    retrain: usize,
+    /// Candidates evaluated by spos-rs / spos-es.
+    #[arg(long, default_value_t = 100)]
+    budget: usize,
+    /// Weight learning rate (default: the paper's for the space).
+    #[arg(long, default_value_t = 0.0)]
+    lr: f64,
+    /// Steps of linear learning-rate warm-up before the cosine schedule.
+    #[arg(long, value_name = "STEPS", default_value_t = 0)]
+    warmup: usize,
+    /// Epochs that train the weights only, before α (default 0; DARTS with DrNAS: a fifth of
+    /// --epochs, as its recipe).
+    #[arg(long, value_name = "EPOCHS")]
+    alpha_warmup: Option<usize>,
+    /// Also train the discovered architecture alone (same data and weight steps).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    reference: bool,
+    /// Batch-norm re-estimation batches at the result (0 = off).
+    #[arg(long, default_value_t = 30)]
+    recalibrate: usize,
+}
+
 /// Parses the command line and runs the search on `space`.
 pub fn main(space: Space) {
     let name = space.name();
-    let epochs = space.default_epochs();
-    let samples = space.default_train_samples();
-    let usage = format!(
-        "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
-         \x20   [--supernet we|ws] [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100]\n\
-         \x20   [--data-dir DIR] [--epochs N ({epochs})] [--seed S] [--devices N (one per CPU core)] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion 0.5|0.8] [--arch-lr LR]\n\
-         \x20   [--out DIR | --resume DIR] [--train-samples N (0 = all; {samples})] [--batch 32] [--channels C] [--cells N]\n\
-         \x20   [--retrain EPOCHS (0 = off)] [--budget 100 (spos-rs / spos-es)] [--lr LR]\n\
-         \x20   [--recalibrate 30 (batch-norm re-estimation batches at the result; 0 = off)]\n\
-         \x20   [--alpha-warmup EPOCHS (weights only first; DARTS with DrNAS: a fifth of --epochs)]\n\
-         Defaults: a scaled-down search on the shipped MNIST digits in under 10 minutes on 2 CPU\n\
-         cores. --channels / --cells set NB201's C and cells per stage and DARTS's C and cells.\n\
-         --lr: the weight learning rate (default: the paper's for the space); --warmup: steps of\n\
-         linear learning-rate warm-up before the cosine schedule; --reference true: also train\n\
-         the discovered architecture alone (a fresh network, same data and weight steps)."
-    );
-    let defaults = Args {
-        device: "cpu".into(),
-        optimizer: "drnas".into(),
-        data_dir: None,
-        dataset: "shipped-mnist".into(),
-        epochs,
-        seed: 0,
-        out: PathBuf::from(format!("runs/{name}")),
-        resume: false,
-        train_portion: 0.5,
-        arch_lr: 3e-3,
-        devices: 0,
-        cluster: Default::default(),
-        extra: Default::default(),
-    };
-    let mut a = Args::parse(defaults, &usage);
     let (c, n) = match space {
         Space::Nb201 => (8, 1),
         Space::Darts => (12, 5),
         _ => (0, 0),
     };
-    let job = (|| -> Result<CnnJob, String> {
-        let ws = match a.take::<String>("supernet", "we".into())?.as_str() {
-            "we" => false,
-            "ws" if space.has_ws() => true,
-            other => {
-                return Err(format!(
-                    "--supernet {other}: {name} has `we`{}",
-                    if space.has_ws() { " and `ws`" } else { " only" }
-                ))
+    let cli: CnnCli = super::parse(
+        name,
+        "A search of the space on images: search (single- or two-stage), discretize, evaluate \
+         with inherited weights, export.",
+        &[
+            ("epochs", space.default_epochs().to_string()),
+            ("out", format!("runs/{name}")),
+            ("train_samples", space.default_train_samples().to_string()),
+            ("lr", space.default_lr().to_string()),
+            ("channels", c.to_string()),
+            ("cells", n.to_string()),
+        ],
+    );
+    let a = cli.run.resolved();
+    let result = (|| -> Result<(), String> {
+        let ws = match cli.supernet.as_str() {
+            "ws" if !space.has_ws() => {
+                return Err(format!("--supernet ws: {name} has `we` only"));
             }
+            other => other == "ws",
         };
-        Ok(CnnJob {
+        // DrNAS's DARTS recipe updates α from epoch 10 of 50: the same share of the run.
+        let alpha_warmup = cli.alpha_warmup.unwrap_or(
+            if matches!(space, Space::Darts) && a.optimizer == "drnas" {
+                a.epochs / 5
+            } else {
+                0
+            },
+        );
+        let job = CnnJob {
             space,
             ws,
-            batch: a.take("batch", 32)?,
-            train_samples: a.take("train-samples", space.default_train_samples())?,
-            channels: a.take("channels", c)?,
-            cells: a.take("cells", n)?,
-            retrain: a.take("retrain", 0)?,
-            budget: a.take("budget", 100)?,
-            lr: a.take("lr", space.default_lr())?,
-            warmup: a.take("warmup", 0)?,
-            // DrNAS's DARTS recipe updates α from epoch 10 of 50: the same share of the run.
-            alpha_warmup: a.take(
-                "alpha-warmup",
-                if matches!(space, Space::Darts) && a.optimizer == "drnas" {
-                    a.epochs / 5
-                } else {
-                    0
-                },
-            )?,
-            reference: a.take("reference", false)?,
-            recalibrate: a.take("recalibrate", 30)?,
+            batch: cli.batch,
+            train_samples: cli.train_samples,
+            channels: cli.channels,
+            cells: cli.cells,
+            retrain: cli.retrain,
+            budget: cli.budget,
+            lr: cli.lr,
+            warmup: cli.warmup,
+            alpha_warmup,
+            reference: cli.reference,
+            recalibrate: cli.recalibrate,
             args: a.clone(),
-        })
+        };
+        dispatch(&a, job, cli.budget)
     })();
-    let result = job.and_then(|j| {
-        a.done()?;
-        let args = j.args.clone();
-        let budget = j.budget;
-        dispatch(&args, j, budget)
-    });
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);

@@ -234,61 +234,85 @@ impl Job for LmJob {
     }
 }
 
+/// The command line of the nanoGPT example: the shared options and this job's own.
+#[derive(Debug, clap::Parser)]
+#[command(
+    after_help = "The space is paper Table 18 with the embedding dims divided by --scale \
+(1 = the paper's {384, 576, 768}; context 224 in the paper). Defaults: a scaled-down search on \
+the shipped Shakespeare that finishes in under 10 minutes on 2 CPU cores."
+)]
+struct LmCli {
+    #[command(flatten)]
+    run: Args,
+    /// Divides the paper's embedding dims {384, 576, 768}; must divide 384.
+    #[arg(long, default_value_t = 8)]
+    scale: usize,
+    /// Context length (characters or tokens).
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    /// Sequences per step (split between the peers).
+    #[arg(long, default_value_t = 12)]
+    batch: usize,
+    /// Steps per epoch.
+    #[arg(long, default_value_t = 40)]
+    steps: usize,
+    /// Vocabulary of a --dataset tokens file.
+    #[arg(long, default_value_t = 50304)]
+    vocab: usize,
+    /// Characters sampled from the discovered model at the end.
+    #[arg(long, default_value_t = 400)]
+    sample: usize,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+    /// Weight learning rate (AdamW).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Candidates evaluated by spos-rs / spos-es.
+    #[arg(long, default_value_t = 100)]
+    budget: usize,
+    /// Epochs that train the weights only, before α.
+    #[arg(long, value_name = "EPOCHS", default_value_t = 16)]
+    alpha_warmup: usize,
+}
+
 /// Parses the command line and runs the search.
 pub fn main() {
-    let usage = "nanogpt [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
-         \x20   [--dataset shipped-shakespeare|text|tokens] [--data-dir DIR] [--vocab 50304]\n\
-         \x20   [--epochs N] [--seed S] [--devices N (default: one per CPU core)] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion P] [--arch-lr LR] [--lr LR] [--out DIR | --resume DIR]\n\
-         \x20   [--scale 8] [--context 64] [--batch 12] [--steps 40] [--sample 400] [--temperature 0.8]\n\
-         \x20   [--budget 100 (candidates of spos-rs / spos-es)] [--alpha-warmup EPOCHS (weights only first; 16)]\n\
-         The space is paper Table 18 with the embedding dims divided by --scale (1 = the paper's\n\
-         {384, 576, 768}; context 224 in the paper). Defaults: a scaled-down search on the shipped\n\
-         Shakespeare that finishes in a few minutes on 2 CPU cores.";
-    let defaults = Args {
-        device: "cpu".into(),
-        optimizer: "drnas".into(),
-        data_dir: None,
-        dataset: "shipped-shakespeare".into(),
-        // The time mimalloc (1.45× faster steps here) and one peer per core freed, spent on
-        // more epochs, about the same share of them weights only (was 16 and 9; the length
-        // fixed from measured epoch times, 13 s and 22 s on 2 cores, before the run).
-        epochs: 30,
-        seed: 0,
-        out: PathBuf::from("runs/nanogpt"),
-        resume: false,
-        train_portion: 0.9,
-        arch_lr: 3e-3,
-        // One peer per core: these spaces have no batch norm, so the result is the
-        // one-peer result whatever the count (tests/parallel.rs), only sooner.
-        devices: 0,
-        cluster: Default::default(),
-        extra: Default::default(),
-    };
-    let mut a = Args::parse(defaults, usage);
-    let job = (|| -> Result<LmJob, String> {
-        Ok(LmJob {
-            scale: a.take("scale", 8)?,
-            context: a.take("context", 64)?,
-            batch: a.take("batch", 12)?,
-            steps: a.take("steps", 40)?,
-            vocab: a.take("vocab", 50304)?,
-            sample: a.take("sample", 400)?,
-            temperature: a.take("temperature", 0.8)?,
-            lr: a.take("lr", 2e-3)?,
-            budget: a.take("budget", 100)?,
-            alpha_warmup: a.take("alpha-warmup", 16)?,
-            args: a.clone(),
-        })
-    })();
-    let result = job.and_then(|j| {
-        a.done()?;
-        if j.scale == 0 || 384 % j.scale != 0 {
-            return Err(format!("--scale {} must divide 384", j.scale));
+    let cli: LmCli = super::parse(
+        "nanogpt",
+        "A nanoGPT language-model search: search (single- or two-stage), discretize, evaluate \
+         with inherited weights, sample, export.",
+        &[
+            ("dataset", "shipped-shakespeare".to_string()),
+            // The time mimalloc (1.45× faster steps here) and one peer per core freed, spent
+            // on more epochs, about the same share of them weights only (the length fixed from
+            // measured epoch times, 13 s and 22 s on 2 cores, before the run). The GPT space
+            // has no batch norm: one peer per core gives the one-peer result, only sooner.
+            ("epochs", "30".to_string()),
+            ("train_portion", "0.9".to_string()),
+            ("out", "runs/nanogpt".to_string()),
+        ],
+    );
+    let a = cli.run.resolved();
+    let result = (|| -> Result<(), String> {
+        if cli.scale == 0 || 384 % cli.scale != 0 {
+            return Err(format!("--scale {} must divide 384", cli.scale));
         }
-        let args = j.args.clone();
-        let budget = j.budget;
-        dispatch(&args, j, budget)
-    });
+        let job = LmJob {
+            scale: cli.scale,
+            context: cli.context,
+            batch: cli.batch,
+            steps: cli.steps,
+            vocab: cli.vocab,
+            sample: cli.sample,
+            temperature: cli.temperature,
+            lr: cli.lr,
+            budget: cli.budget,
+            alpha_warmup: cli.alpha_warmup,
+            args: a.clone(),
+        };
+        dispatch(&a, job, cli.budget)
+    })();
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);

@@ -2,7 +2,6 @@
 //! directory (never overwriting a previous run) and its files.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -16,134 +15,115 @@ use tangle_optim::{EpochRecord, Method};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Options every space example takes; the rest (`--key value`) go to `extra`.
-#[derive(Debug, Clone)]
+/// Options every space example takes (clap flattens them into each example's command line;
+/// an example sets its own defaults with [`parse`]).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// `cpu`, `wgpu` or `cuda`.
+    /// Backend: `cpu` (Burn's Flex), `wgpu` or `cuda`.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "wgpu", "cuda"])]
     pub device: String,
-    /// `drnas`, `darts-v1`, `darts-v2` or `gdas`.
+    /// Search method: single-stage drnas (TangleNAS on the weight-entangled supernet),
+    /// darts-v1, darts-v2, gdas; or two-stage SPOS supernet training then random (spos-rs) or
+    /// evolutionary (spos-es) search.
+    #[arg(long, default_value = "drnas",
+          value_parser = ["drnas", "darts-v1", "darts-v2", "gdas", "spos-rs", "spos-es"])]
     pub optimizer: String,
-    /// Where dataset files are (for `--dataset` other than the shipped default).
+    /// Where the dataset's files are (for a --dataset other than the shipped one).
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Dataset name.
+    /// Dataset.
+    #[arg(long, default_value = "shipped-mnist")]
     pub dataset: String,
-    /// Epochs.
+    /// Search epochs (one pass over the weights' half of the training data each).
+    #[arg(long, default_value_t = 1)]
     pub epochs: usize,
-    /// Seed of everything.
+    /// Seed of everything: data order, initialization, mixture samples.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output directory (a fresh one is picked if it exists and is not empty).
+    /// Output directory; a fresh numbered sibling is used if it exists and is not empty.
+    #[arg(long, value_name = "DIR", default_value = "runs/run")]
     pub out: PathBuf,
-    /// `--resume DIR`: continue the killed or stopped run in `DIR` from its last checkpoint
-    /// (`out` is then `DIR`).
+    /// Continue the killed or stopped run in DIR from its last checkpoint.
+    #[arg(long = "resume", value_name = "DIR", conflicts_with = "out")]
+    pub resume_dir: Option<PathBuf>,
+    /// Set from --resume: `out` is then the run's directory.
+    #[arg(skip)]
     pub resume: bool,
-    /// Fraction of the training set that trains the weights (the rest trains α).
+    /// Fraction of the training data that trains the weights (the rest trains α).
+    #[arg(long, default_value_t = 0.5)]
     pub train_portion: f64,
-    /// α learning rate.
+    /// α learning rate (Adam).
+    #[arg(long, default_value_t = 3e-3)]
     pub arch_lr: f64,
-    /// Data-parallel peers of the search (`--devices N`): N CPU threads, or N GPUs; 0 (a
-    /// default only) is one per CPU core on `cpu` and one device elsewhere.
+    /// Data-parallel peers: N CPU threads, or N GPUs (default: one per CPU core on cpu, one
+    /// device elsewhere).
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
+          value_parser = at_least_one)]
     pub devices: usize,
-    /// A multi-node run's settings (`--nodes`, `--node`, …); one node by default.
+    /// A multi-node run (one process per node); one node by default.
+    #[command(flatten)]
     pub cluster: Cluster,
-    /// Example-specific options.
-    pub extra: BTreeMap<String, String>,
+}
+
+fn at_least_one(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(0) => Err("give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Args {
-    /// Parses `std::env::args`, with the example's defaults; `usage` is printed for `--help`.
-    pub fn parse(defaults: Args, usage: &str) -> Args {
-        let argv: Vec<String> = std::env::args().skip(1).collect();
-        match Self::parse_from(defaults, &argv) {
-            Ok(a) => a,
-            Err(e) if e == "help" => {
-                println!("{usage}");
-                std::process::exit(0);
-            }
-            Err(e) => {
-                eprintln!("error: {e}\n\n{usage}");
-                std::process::exit(2);
-            }
+    /// Applies `--resume DIR`: the run's directory becomes the output directory.
+    pub fn resolved(mut self) -> Args {
+        if let Some(dir) = self.resume_dir.take() {
+            self.out = dir;
+            self.resume = true;
         }
+        self
     }
+}
 
-    fn parse_from(mut a: Args, argv: &[String]) -> Result<Args, String> {
-        let mut it = argv.iter();
-        while let Some(flag) = it.next() {
-            if flag == "-h" || flag == "--help" {
-                return Err("help".into());
-            }
-            let key = flag
-                .strip_prefix("--")
-                .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
-            // A flag followed by another flag (or by nothing) is a switch: `true`.
-            let value = match it.clone().next() {
-                Some(v) if !v.starts_with("--") => it.next().expect("peeked").clone(),
-                _ => "true".to_string(),
-            };
-            match key {
-                "device" => a.device = value,
-                "optimizer" => a.optimizer = value,
-                "data-dir" => a.data_dir = Some(PathBuf::from(value)),
-                "dataset" => a.dataset = value,
-                "epochs" => a.epochs = num(flag, &value)?,
-                "seed" => a.seed = num(flag, &value)?,
-                "out" => a.out = PathBuf::from(value),
-                "resume" => {
-                    a.out = PathBuf::from(value);
-                    a.resume = true;
-                }
-                "train-portion" => a.train_portion = num(flag, &value)?,
-                "arch-lr" => a.arch_lr = num(flag, &value)?,
-                "nodes" => a.cluster.nodes = num(flag, &value)?,
-                "node" => a.cluster.node = num(flag, &value)?,
-                "global-address" => a.cluster.global_address = Some(value),
-                "node-address" => a.cluster.node_address = Some(value),
-                "data-port" => a.cluster.data_port = Some(num(flag, &value)?),
-                "devices" => {
-                    a.devices = num(flag, &value)?;
-                    if a.devices == 0 {
-                        return Err("--devices 0: give at least 1".into());
-                    }
-                }
-                _ => {
-                    a.extra.insert(key.to_string(), value);
-                }
-            }
-        }
-        Ok(a)
+/// Parses the command line into an example's options `P` (which flattens [`Args`]), with the
+/// example's `name`, description and defaults (`(argument id, value)`, the id being the field
+/// name), so that `--help` shows them; exits with clap's message on `--help` or a bad
+/// argument.
+pub fn parse<P: clap::Parser>(
+    name: &'static str,
+    about: &'static str,
+    defaults: &[(&str, String)],
+) -> P {
+    // A repeated option takes its last value (a script can append an override).
+    let mut cmd = P::command()
+        .name(name)
+        .about(about)
+        .args_override_self(true);
+    for (id, value) in defaults {
+        cmd = cmd.mut_arg(*id, |a| a.default_value(value.clone()));
     }
-
-    /// Takes an example-specific option, parsed, or `default`.
-    pub fn take<T: std::str::FromStr>(&mut self, key: &str, default: T) -> Result<T, String> {
-        match self.extra.remove(key) {
-            Some(v) => num(&format!("--{key}"), &v),
-            None => Ok(default),
-        }
-    }
-
-    /// Errors on options nobody took.
-    pub fn done(&self) -> Result<(), String> {
-        match self.extra.keys().next() {
-            Some(k) => Err(format!("unknown option --{k}; try --help")),
-            None => Ok(()),
-        }
-    }
+    let matches = cmd.get_matches();
+    P::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// Where this process stands in a multi-node search: node `node` of `nodes`, reaching the
 /// orchestrator at `global_address` and reached at `node_address` (its data service on
 /// `data_port`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Cluster {
     /// Nodes (processes) in the run; 0 or 1 for a single process.
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub nodes: u32,
     /// This node's index.
+    #[arg(long, value_name = "I", default_value_t = 0, hide_default_value = true)]
     pub node: u32,
-    /// The orchestrator's address, `ws://HOST:PORT`.
+    /// The orchestrator's address, `ws://HOST:PORT` (examples/orchestrator.rs runs one).
+    #[arg(long, value_name = "URL")]
     pub global_address: Option<String>,
     /// This node's address as the others reach it, `ws://HOST:PORT`.
+    #[arg(long, value_name = "URL")]
     pub node_address: Option<String>,
-    /// The port of this node's data service (the PORT of `node_address`).
+    /// The port of this node's data service (the PORT of --node-address).
+    #[arg(long, value_name = "PORT")]
     pub data_port: Option<u16>,
 }
 

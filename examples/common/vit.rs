@@ -222,6 +222,49 @@ impl Job for VitJob {
     }
 }
 
+/// The command line of the AutoFormer examples: the shared options and this job's own.
+#[derive(Debug, clap::Parser)]
+#[command(
+    after_help = "Defaults: a scaled-down search that finishes in under 10 minutes on 2 \
+CPU cores: the space's embed / heads / MLP-ratio choices at depth {2, 3, 4} (--depths paper for \
+{12, 13, 14}), patch 8 (16 patches + cls), the shipped MNIST digits (half for the weights, half \
+for α), AdamW lr 5e-4. The paper's CIFAR setting: --dataset cifar10 --data-dir DIR --depths \
+paper --patch 4 --train-samples 0 --train-portion 0.8 --lr 5e-4 --arch-lr 3e-4 --epochs 500 \
+--alpha-warmup 0."
+)]
+struct VitCli {
+    #[command(flatten)]
+    run: Args,
+    /// Patch size.
+    #[arg(long, default_value_t = 8)]
+    patch: usize,
+    /// Input images are resized to this side.
+    #[arg(long, default_value_t = 32)]
+    image_size: usize,
+    /// Training digits, half for the weights and half for α (0 = all).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    train_samples: usize,
+    /// Mini-batch size (split between the peers).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Weight learning rate (AdamW).
+    #[arg(long, default_value_t = 5e-4)]
+    lr: f64,
+    /// Candidates evaluated by spos-rs / spos-es.
+    #[arg(long, default_value_t = 100)]
+    budget: usize,
+    /// Also train the discovered architecture alone (same data and weight steps).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    reference: bool,
+    /// Epochs that train the weights only, before α.
+    #[arg(long, value_name = "EPOCHS", default_value_t = 0)]
+    alpha_warmup: usize,
+    /// Candidate depths, comma-separated, or `paper` ({12, 13, 14}).
+    #[arg(long, default_value = "2,3,4")]
+    depths: String,
+}
+
 /// Parses the command line and runs the search.
 pub fn main(small: bool) {
     let name = if small {
@@ -229,73 +272,52 @@ pub fn main(small: bool) {
     } else {
         "autoformer_t"
     };
-    let usage = format!(
-        "{name} [--device cpu|wgpu|cuda] [--optimizer drnas|darts-v1|darts-v2|gdas|spos-rs|spos-es]\n\
-         \x20   [--dataset shipped-mnist|mnist|fashion-mnist|cifar10|cifar100] [--data-dir DIR]\n\
-         \x20   [--epochs N] [--seed S] [--devices N (default: one per CPU core)] [--nodes N --node I --global-address URL --node-address URL --data-port P] [--train-portion P] [--arch-lr LR] [--out DIR | --resume DIR]\n\
-         \x20   [--image-size 32] [--patch 8] [--train-samples N (0 = all; -T 6000, -S 2000)] [--batch 32] [--lr 5e-4] [--depths 2,3,4 | paper]\n\
-         \x20   [--budget 100 (candidates of spos-rs / spos-es)] [--alpha-warmup EPOCHS (weights only first; -T 4, -S 2)]\n\
-         \x20   [--reference true (also train the discovered architecture alone: same data, same weight steps)]\n\
-         Defaults: a scaled-down search that finishes in under 10 minutes on 2 CPU cores: the\n\
-         space's embed / heads / MLP-ratio choices at depth {{2, 3, 4}} (`--depths paper` for\n\
-         {{12, 13, 14}}), patch 8 (16 patches + cls), all 6000 shipped MNIST digits (-S: 2000;\n\
-         half for the weights, half for α), -T: 14 epochs of which the first 6 train the weights\n\
-         only (-S: 5 and 2), AdamW\n\
-         lr 5e-4. The paper's CIFAR setting: --dataset cifar10 --data-dir DIR --depths paper\n\
-         --patch 4 --train-samples 0 --train-portion 0.8 --lr 5e-4 --arch-lr 3e-4 --epochs 500\n\
-         --alpha-warmup 0."
+    let cli: VitCli = super::parse(
+        name,
+        "An AutoFormer search on images: search (single- or two-stage), discretize, evaluate \
+         with inherited weights, export.",
+        &[
+            // -T: the time mimalloc (1.55× faster steps) and one peer per core (1.49× on 2
+            // cores, docs/benchmarks.md) freed, spent on 14 epochs, 6 of them weights only
+            // (the length fixed from the measured epoch times before the run); -S keeps its
+            // earlier length. These spaces have no batch norm, so one peer per core gives the
+            // one-peer result whatever the count (tests/parallel.rs), only sooner.
+            ("epochs", (if small { 5 } else { 14 }).to_string()),
+            ("alpha_warmup", (if small { 2 } else { 6 }).to_string()),
+            // AutoFormer-S's steps cost about twice -T's: a third of the digits keeps its
+            // default run near -T's time.
+            (
+                "train_samples",
+                (if small { 2000 } else { 6000 }).to_string(),
+            ),
+            ("out", format!("runs/{name}")),
+        ],
     );
-    let defaults = Args {
-        device: "cpu".into(),
-        optimizer: "drnas".into(),
-        data_dir: None,
-        dataset: "shipped-mnist".into(),
-        // -T: the time mimalloc (1.55× faster steps) and one peer per core (1.49× on 2 cores,
-        // docs/benchmarks.md) freed, spent on 14 epochs, 6 of them weights only (the length
-        // fixed from the measured epoch times before the run); -S keeps its earlier length.
-        epochs: if small { 5 } else { 14 },
-        seed: 0,
-        out: PathBuf::from(format!("runs/{name}")),
-        resume: false,
-        train_portion: 0.5,
-        arch_lr: 3e-3,
-        // One peer per core: these spaces have no batch norm, so the result is the
-        // one-peer result whatever the count (tests/parallel.rs), only sooner.
-        devices: 0,
-        cluster: Default::default(),
-        extra: Default::default(),
-    };
-    let mut a = Args::parse(defaults, &usage);
-    let job = (|| -> Result<VitJob, String> {
-        Ok(VitJob {
+    let a = cli.run.resolved();
+    let result = (|| -> Result<(), String> {
+        let depths = match cli.depths.as_str() {
+            "paper" => None,
+            d => Some(
+                d.split(',')
+                    .map(|v| super::num("--depths", v.trim()))
+                    .collect::<Result<Vec<usize>, String>>()?,
+            ),
+        };
+        let job = VitJob {
             small,
-            patch: a.take("patch", 8)?,
-            image_size: a.take("image-size", 32)?,
-            // AutoFormer-S's steps cost about twice -T's: a third of the digits keeps its default
-            // run near -T's time.
-            train_samples: a.take("train-samples", if small { 2000 } else { 6000 })?,
-            batch: a.take("batch", 32)?,
-            lr: a.take("lr", 5e-4)?,
-            budget: a.take("budget", 100)?,
-            reference: a.take("reference", false)?,
-            alpha_warmup: a.take("alpha-warmup", if small { 2 } else { 6 })?,
-            depths: match a.take::<String>("depths", "2,3,4".into())? {
-                d if d == "paper" => None,
-                d => Some(
-                    d.split(',')
-                        .map(|v| super::num("--depths", v.trim()))
-                        .collect::<Result<Vec<usize>, String>>()?,
-                ),
-            },
+            patch: cli.patch,
+            image_size: cli.image_size,
+            train_samples: cli.train_samples,
+            batch: cli.batch,
+            lr: cli.lr,
+            budget: cli.budget,
+            reference: cli.reference,
+            alpha_warmup: cli.alpha_warmup,
+            depths,
             args: a.clone(),
-        })
+        };
+        dispatch(&a, job, cli.budget)
     })();
-    let result = job.and_then(|j| {
-        a.done()?;
-        let args = j.args.clone();
-        let budget = j.budget;
-        dispatch(&args, j, budget)
-    });
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);

@@ -37,64 +37,111 @@ use std::path::PathBuf;
 
 use common::{dispatch, Args};
 
+/// The study's command line: the shared options (`--epochs` is the table's recipe, `--out` the
+/// table file, `--arch-lr` the comparison's α lr; each 0 / empty for the table's own default)
+/// and the study's own.
+#[derive(Debug, clap::Parser)]
+#[command(
+    after_help = "study --table images|language: builds (or extends) the table, every \
+architecture of the space trained alone with one recipe and each seed. \
+study --table T --method NAME[,NAME…]|all: runs the methods (tanglenas, drnas-ws (images), \
+darts-v1, gdas, spos-rs, spos-es, random, tanglenas-penalty, spos-es-window) against the table; \
+runs already in --results are kept, not redone. Images: search epochs 40, α warm-up 10, α lr \
+0.05. Language: the table's recipe, warm-up a quarter, α lr the paper's total α travel (3e-4 × \
+6000 steps) over this budget's α steps. study --table T --report: prints the comparison."
+)]
+struct StudyCli {
+    #[command(flatten)]
+    run: Args,
+    /// Which table: images (the small conv space on MNIST) or language (nanoGPT, global
+    /// choices, on Shakespeare).
+    #[arg(long, default_value = "images", value_parser = ["images", "language"])]
+    table: String,
+    /// Methods to compare, comma-separated, or `all`.
+    #[arg(long, value_name = "NAME[,NAME…]|all")]
+    method: Option<String>,
+    /// Print the comparison of the runs in --results.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    report: bool,
+    /// Seeds (default: 2 for a table, 4 for a comparison).
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Stop a table build after N new runs.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Each single-stage method instead chooses its α lr from LR × F on the validation split
+    /// (seed 0, lowest validation loss of the discovered architecture); results then default
+    /// to TABLE-methods-tuned.json.
+    #[arg(long, value_name = "F,F,…")]
+    tune_arch_lr: Option<String>,
+    /// The comparison's results file (default benches/quality/TABLE-methods.json).
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// Images: training digits of the table and the searches.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    train_samples: usize,
+    /// Supernet epochs of a comparison's search (images 40; language the table's).
+    #[arg(long, value_name = "E")]
+    search_epochs: Option<usize>,
+    /// Weights-only epochs before α (images 10; language a quarter of the search).
+    #[arg(long, value_name = "W")]
+    alpha_warmup: Option<usize>,
+    /// Scale of the expected-parameter penalty (tanglenas-penalty).
+    #[arg(long, default_value_t = 1.0)]
+    penalty: f64,
+    /// Candidates of the two-stage searches.
+    #[arg(long, default_value_t = 20)]
+    budget: usize,
+    /// Language: embedding dims.
+    #[arg(long, default_value = "48,72,96")]
+    embeds: String,
+    /// Language: layer counts.
+    #[arg(long, default_value = "1,2,3")]
+    layers: String,
+    /// Language: context length.
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    /// Language: sequences per step.
+    #[arg(long, default_value_t = 12)]
+    batch: usize,
+    /// Language: steps per epoch.
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Language: AdamW learning rate of the table's recipe.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Language: held-out batches that score a network.
+    #[arg(long, default_value_t = 40)]
+    eval_batches: usize,
+}
+
 fn main() {
-    let usage =
-        "study --table images [--train-samples 500] [--epochs 20] [--seeds 2] [--limit N]\n\
-         \x20   [--out benches/quality/images.json] [--device cpu|wgpu|cuda]\n\
-         \x20   Builds (or extends) the image table: every architecture of the space trained alone\n\
-         \x20   with one recipe and each seed; --limit stops after N new runs.\n\
-         study --table language [--embeds 48,72,96] [--layers 1,2,3] [--steps 50] [--epochs 8]\n\
-         \x20   [--context 64] [--batch 12] [--lr 2e-3] [--eval-batches 40] [--seeds 2] [--limit N]\n\
-         \x20   [--out benches/quality/language.json]\n\
-         \x20   Builds (or extends) the language table: the nanoGPT space with one heads and one\n\
-         \x20   MLP-ratio choice for all layers (heads {6, 8, 12}, ratio {2, 3, 4}), every network\n\
-         \x20   trained alone for --epochs × --steps AdamW steps on the first 90 % of the shipped\n\
-         \x20   Shakespeare and scored on the last 10 %.\n\
-         study --table images|language --method NAME[,NAME…]|all [--seeds 4]\n\
-         \x20   [--search-epochs E] [--alpha-warmup W] [--arch-lr LR] [--penalty 1.0] [--budget 20]\n\
-         \x20   [--tune-arch-lr F,F,…] [--results benches/quality/TABLE-methods.json]\n\
-         \x20   (+ the table's own options above)\n\
-         \x20   Runs the methods (tanglenas, drnas-ws (images), darts-v1, gdas, spos-rs, spos-es,\n\
-         \x20   random, tanglenas-penalty, spos-es-window) against the table; runs already in\n\
-         \x20   --results are kept, not redone. Images: E = 40, W = 10, LR = 0.05. Language: E and\n\
-         \x20   the steps per epoch as the table's recipe, W = E / 4, LR = the paper's total α\n\
-         \x20   travel (3e-4 × 6000 steps) over this budget's α steps. --tune-arch-lr F,…: each\n\
-         \x20   single-stage method instead chooses its α lr from LR × F on the validation split\n\
-         \x20   (seed 0, lowest validation loss of the discovered architecture; TangleNAS + penalty\n\
-         \x20   takes TangleNAS's); results then default to TABLE-methods-tuned.json.\n\
-         study --table images|language --report [--results …]\n\
-         \x20   Prints the comparison: rank, regret, inherited score, time, memory, tests.";
-    let defaults = Args {
-        device: "cpu".into(),
-        optimizer: "drnas".into(),
-        data_dir: None,
-        dataset: "shipped-mnist".into(),
-        // 0: the table's own default (images 20, language 8).
-        epochs: 0,
-        seed: 0,
-        out: PathBuf::new(),
-        resume: false,
-        train_portion: 0.5,
-        // 0: the table's own default (see the usage).
-        arch_lr: 0.0,
-        devices: 1,
-        cluster: Default::default(),
-        extra: Default::default(),
-    };
-    let a = Args::parse(defaults, usage);
-    if let Err(e) = run(a) {
+    let cli: StudyCli = common::parse(
+        "study",
+        "The quality study: ground-truth tables, and the search methods compared against them.",
+        &[
+            // 0 / empty: the table's own default (images 20 epochs, language 8).
+            ("epochs", "0".to_string()),
+            ("out", String::new()),
+            ("arch_lr", "0".to_string()),
+            ("devices", "1".to_string()),
+        ],
+    );
+    if let Err(e) = run(cli) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(mut a: Args) -> Result<(), String> {
-    let table: String = a.take("table", "images".to_string())?;
-    let method: Option<String> = a.extra.remove("method");
-    let report = a.take("report", false)?;
+fn run(cli: StudyCli) -> Result<(), String> {
+    let mut a = cli.run.clone().resolved();
+    let table = cli.table.clone();
+    let method = cli.method.clone();
+    let report = cli.report;
     let comparison = method.is_some() || report;
-    let seeds = a.take("seeds", if comparison { 4 } else { 2 })?;
-    let limit = a.take("limit", usize::MAX)?;
+    let seeds = cli.seeds.unwrap_or(if comparison { 4 } else { 2 });
+    let limit = cli.limit.unwrap_or(usize::MAX);
     let methods: Vec<methods::Method> = match method.as_deref() {
         None => vec![],
         // The language space has no WS twin: `all` there is every other method.
@@ -107,7 +154,7 @@ fn run(mut a: Args) -> Result<(), String> {
     if seeds == 0 {
         return Err("--seeds must be positive".into());
     }
-    let factors: Vec<f64> = match a.extra.remove("tune-arch-lr") {
+    let factors: Vec<f64> = match &cli.tune_arch_lr {
         None => vec![],
         Some(list) => list
             .split(',')
@@ -146,7 +193,7 @@ fn run(mut a: Args) -> Result<(), String> {
             if a.epochs == 0 {
                 a.epochs = 20;
             }
-            let train_samples = a.take("train-samples", 500)?;
+            let train_samples = cli.train_samples;
             let table_path = out_or(&a, "benches/quality/images.json");
             if !comparison {
                 let build = table::Build {
@@ -158,30 +205,31 @@ fn run(mut a: Args) -> Result<(), String> {
                         ..a.clone()
                     },
                 };
-                a.done()?;
                 if train_samples < 32 {
                     return Err("--train-samples must be at least a batch (32)".into());
                 }
                 return dispatch(&a, build, 0);
             }
-            let results: PathBuf = a.take("results", default_results("images"))?;
+            let results = cli
+                .results
+                .clone()
+                .unwrap_or_else(|| default_results("images"));
             let arch_lr = if a.arch_lr > 0.0 { a.arch_lr } else { 0.05 };
             let settings = methods::Settings {
                 train_samples,
                 train_portion: a.train_portion,
                 batch: 32,
-                epochs: a.take("search-epochs", 40)?,
-                alpha_warmup: a.take("alpha-warmup", 10)?,
+                epochs: cli.search_epochs.unwrap_or(40),
+                alpha_warmup: cli.alpha_warmup.unwrap_or(10),
                 lr: 0.025,
                 // About the paper's total α travel on the toy spaces (3e-4 × 100 epochs × 390
                 // steps ≈ 11.7) over this budget's 30 × 7 = 210 α steps.
                 arch_lr,
                 arch_lr_candidates: factors.iter().map(|f| f * arch_lr).collect(),
-                penalty: a.take("penalty", 1.0)?,
-                budget: a.take("budget", 20)?,
+                penalty: cli.penalty,
+                budget: cli.budget,
                 recalibration_batches: 20,
             };
-            a.done()?;
             if report {
                 let c: methods::Comparison<methods::Settings> = methods::load(&results)?;
                 let truth = methods::Truth::images(&table::load(&c.table)?)?;
@@ -195,23 +243,22 @@ fn run(mut a: Args) -> Result<(), String> {
             if a.epochs == 0 {
                 a.epochs = 8;
             }
-            let list = |a: &mut Args, key: &str, default: &str| -> Result<Vec<usize>, String> {
-                let v: String = a.take(key, default.to_string())?;
+            let list = |key: &str, v: &str| -> Result<Vec<usize>, String> {
                 v.split(',')
                     .map(|x| common::num(&format!("--{key}"), x))
                     .collect()
             };
             let recipe = language::LmRecipe {
-                embeds: list(&mut a, "embeds", "48,72,96")?,
-                layers: list(&mut a, "layers", "1,2,3")?,
+                embeds: list("embeds", &cli.embeds)?,
+                layers: list("layers", &cli.layers)?,
                 heads: vec![6, 8, 12],
                 ratios: vec![2.0, 3.0, 4.0],
-                context: a.take("context", 64)?,
-                batch: a.take("batch", 12)?,
-                steps: a.take("steps", 50)?,
+                context: cli.context,
+                batch: cli.batch,
+                steps: cli.steps,
                 epochs: a.epochs,
-                lr: a.take("lr", 2e-3)?,
-                eval_batches: a.take("eval-batches", 40)?,
+                lr: cli.lr,
+                eval_batches: cli.eval_batches,
             };
             if recipe.steps == 0 || recipe.epochs == 0 {
                 return Err("--steps and --epochs must be positive".into());
@@ -224,12 +271,14 @@ fn run(mut a: Args) -> Result<(), String> {
                     limit,
                     path: table_path,
                 };
-                a.done()?;
                 return dispatch(&a, build, 0);
             }
-            let results: PathBuf = a.take("results", default_results("language"))?;
-            let epochs = a.take("search-epochs", recipe.epochs)?;
-            let alpha_warmup = a.take("alpha-warmup", epochs / 4)?;
+            let results = cli
+                .results
+                .clone()
+                .unwrap_or_else(|| default_results("language"));
+            let epochs = cli.search_epochs.unwrap_or(recipe.epochs);
+            let alpha_warmup = cli.alpha_warmup.unwrap_or(epochs / 4);
             check_warmup(epochs, alpha_warmup)?;
             let alpha_steps = ((epochs - alpha_warmup) * recipe.steps) as f64;
             let arch_lr = if a.arch_lr > 0.0 {
@@ -243,12 +292,11 @@ fn run(mut a: Args) -> Result<(), String> {
                 alpha_warmup,
                 arch_lr,
                 arch_lr_candidates: factors.iter().map(|f| f * arch_lr).collect(),
-                penalty: a.take("penalty", 1.0)?,
-                budget: a.take("budget", 20)?,
+                penalty: cli.penalty,
+                budget: cli.budget,
                 score_batches: 10,
                 recipe,
             };
-            a.done()?;
             if report {
                 let c: methods::Comparison<language::LmSettings> = methods::load(&results)?;
                 let truth = language::truth(&c.table, &c.settings.recipe)?;
