@@ -46,6 +46,7 @@ fn args() -> Args {
         devices: 1,
         cluster: Default::default(),
         resume_dir: None,
+        devices_arg: None,
     }
 }
 

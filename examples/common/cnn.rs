@@ -779,7 +779,7 @@ impl Job for CnnJob {
 minutes on 2 CPU cores. --reference true also trains the discovered architecture alone (a fresh \
 network, the same data and weight steps) for comparison."
 )]
-struct CnnCli {
+pub struct CnnCli {
     #[command(flatten)]
     run: Args,
     /// Supernet: we (weight-entangled) or ws (weight-sharing; not MobileNetV3).
@@ -822,15 +822,15 @@ struct CnnCli {
     recalibrate: usize,
 }
 
-/// Parses the command line and runs the search on `space`.
-pub fn main(space: Space) {
+/// The command line of `space`'s example, with its defaults.
+pub fn command(space: Space) -> clap::Command {
     let name = space.name();
     let (c, n) = match space {
         Space::Nb201 => (8, 1),
         Space::Darts => (12, 5),
         _ => (0, 0),
     };
-    let cli: CnnCli = super::parse(
+    super::command::<CnnCli>(
         name,
         "A search of the space on images: search (single- or two-stage), discretize, evaluate \
          with inherited weights, export.",
@@ -842,7 +842,15 @@ pub fn main(space: Space) {
             ("channels", c.to_string()),
             ("cells", n.to_string()),
         ],
-    );
+    )
+}
+
+/// Parses the command line and runs the search on `space`.
+pub fn main(space: Space) {
+    let name = space.name();
+    let matches = command(space).get_matches();
+    let cli =
+        <CnnCli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let a = cli.run.resolved();
     let result = (|| -> Result<(), String> {
         let ws = match cli.supernet.as_str() {

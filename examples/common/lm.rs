@@ -241,7 +241,7 @@ impl Job for LmJob {
 (1 = the paper's {384, 576, 768}; context 224 in the paper). Defaults: a scaled-down search on \
 the shipped Shakespeare that finishes in under 10 minutes on 2 CPU cores."
 )]
-struct LmCli {
+pub struct LmCli {
     #[command(flatten)]
     run: Args,
     /// Divides the paper's embedding dims {384, 576, 768}; must divide 384.
@@ -276,9 +276,9 @@ struct LmCli {
     alpha_warmup: usize,
 }
 
-/// Parses the command line and runs the search.
-pub fn main() {
-    let cli: LmCli = super::parse(
+/// The command line of the nanoGPT example, with its defaults.
+pub fn command() -> clap::Command {
+    super::command::<LmCli>(
         "nanogpt",
         "A nanoGPT language-model search: search (single- or two-stage), discretize, evaluate \
          with inherited weights, sample, export.",
@@ -292,7 +292,14 @@ pub fn main() {
             ("train_portion", "0.9".to_string()),
             ("out", "runs/nanogpt".to_string()),
         ],
-    );
+    )
+}
+
+/// Parses the command line and runs the search.
+pub fn main() {
+    let matches = command().get_matches();
+    let cli =
+        <LmCli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let a = cli.run.resolved();
     let result = (|| -> Result<(), String> {
         if cli.scale == 0 || 384 % cli.scale != 0 {

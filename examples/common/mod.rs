@@ -57,8 +57,11 @@ pub struct Args {
     pub arch_lr: f64,
     /// Data-parallel peers: N CPU threads, or N GPUs (default: one per CPU core on cpu, one
     /// device elsewhere).
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
-          value_parser = at_least_one)]
+    #[arg(long = "devices", value_name = "N", value_parser = at_least_one)]
+    pub devices_arg: Option<usize>,
+    /// Set from --devices: 0 (when not given) is one per CPU core on `cpu` and one device
+    /// elsewhere.
+    #[arg(skip)]
     pub devices: usize,
     /// A multi-node run (one process per node); one node by default.
     #[command(flatten)]
@@ -74,8 +77,10 @@ fn at_least_one(v: &str) -> Result<usize, String> {
 }
 
 impl Args {
-    /// Applies `--resume DIR`: the run's directory becomes the output directory.
+    /// Applies `--resume DIR` (the run's directory becomes the output directory) and
+    /// `--devices N`.
     pub fn resolved(mut self) -> Args {
+        self.devices = self.devices_arg.unwrap_or(0);
         if let Some(dir) = self.resume_dir.take() {
             self.out = dir;
             self.resume = true;
@@ -84,15 +89,14 @@ impl Args {
     }
 }
 
-/// Parses the command line into an example's options `P` (which flattens [`Args`]), with the
+/// The command line of an example's options `P` (which flattens [`Args`]), with the
 /// example's `name`, description and defaults (`(argument id, value)`, the id being the field
-/// name), so that `--help` shows them; exits with clap's message on `--help` or a bad
-/// argument.
-pub fn parse<P: clap::Parser>(
+/// name), so that `--help` shows them.
+pub fn command<P: clap::CommandFactory>(
     name: &'static str,
     about: &'static str,
     defaults: &[(&str, String)],
-) -> P {
+) -> clap::Command {
     // A repeated option takes its last value (a script can append an override).
     let mut cmd = P::command()
         .name(name)
@@ -101,7 +105,17 @@ pub fn parse<P: clap::Parser>(
     for (id, value) in defaults {
         cmd = cmd.mut_arg(*id, |a| a.default_value(value.clone()));
     }
-    let matches = cmd.get_matches();
+    cmd
+}
+
+/// Parses the process's command line with [`command`]; exits with clap's message on `--help`
+/// or a bad argument.
+pub fn parse<P: clap::Parser>(
+    name: &'static str,
+    about: &'static str,
+    defaults: &[(&str, String)],
+) -> P {
+    let matches = command::<P>(name, about, defaults).get_matches();
     P::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 

@@ -232,7 +232,7 @@ for α), AdamW lr 5e-4. The paper's CIFAR setting: --dataset cifar10 --data-dir 
 paper --patch 4 --train-samples 0 --train-portion 0.8 --lr 5e-4 --arch-lr 3e-4 --epochs 500 \
 --alpha-warmup 0."
 )]
-struct VitCli {
+pub struct VitCli {
     #[command(flatten)]
     run: Args,
     /// Patch size.
@@ -265,14 +265,14 @@ struct VitCli {
     depths: String,
 }
 
-/// Parses the command line and runs the search.
-pub fn main(small: bool) {
+/// The command line of AutoFormer-T (`small = false`) or -S, with its defaults.
+pub fn command(small: bool) -> clap::Command {
     let name = if small {
         "autoformer_s"
     } else {
         "autoformer_t"
     };
-    let cli: VitCli = super::parse(
+    super::command::<VitCli>(
         name,
         "An AutoFormer search on images: search (single- or two-stage), discretize, evaluate \
          with inherited weights, export.",
@@ -292,7 +292,14 @@ pub fn main(small: bool) {
             ),
             ("out", format!("runs/{name}")),
         ],
-    );
+    )
+}
+
+/// Parses the command line and runs the search.
+pub fn main(small: bool) {
+    let matches = command(small).get_matches();
+    let cli =
+        <VitCli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let a = cli.run.resolved();
     let result = (|| -> Result<(), String> {
         let depths = match cli.depths.as_str() {

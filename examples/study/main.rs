@@ -125,7 +125,7 @@ fn main() {
             ("epochs", "0".to_string()),
             ("out", String::new()),
             ("arch_lr", "0".to_string()),
-            ("devices", "1".to_string()),
+            ("devices_arg", "1".to_string()),
         ],
     );
     if let Err(e) = run(cli) {

@@ -1,0 +1,73 @@
+//! The examples' command lines (clap): every example parses its defaults (a default that its
+//! own validation rejects would stop every run before it starts), and the shared options keep
+//! their meaning — `--devices` at least 1, `--resume DIR`, the last of a repeated option.
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use clap::{Command, FromArgMatches};
+use common::cnn::{self, Space};
+use common::{lm, vit, Args};
+
+fn every_example() -> Vec<(&'static str, Command)> {
+    let mut all = vec![
+        ("toy_conv_macro", cnn::command(Space::ConvMacro)),
+        ("toy_cell", cnn::command(Space::ToyCell)),
+        ("nb201", cnn::command(Space::Nb201)),
+        ("darts", cnn::command(Space::Darts)),
+        ("mobilenetv3", cnn::command(Space::MobileNet)),
+        ("autoformer_t", vit::command(false)),
+        ("autoformer_s", vit::command(true)),
+    ];
+    all.push(("nanogpt", lm::command()));
+    all
+}
+
+/// The shared options of a parse, resolved as the examples resolve them.
+fn shared(cmd: Command, argv: &[&str]) -> Result<Args, clap::Error> {
+    let m = cmd.try_get_matches_from(argv)?;
+    Ok(Args::from_arg_matches(&m)?.resolved())
+}
+
+#[test]
+fn every_example_parses_its_defaults() {
+    for (name, cmd) in every_example() {
+        let a = shared(cmd, &[name]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(a.devices, 0, "{name}: one peer per core by default");
+        assert!(!a.resume);
+        assert_eq!(a.out.to_str(), Some(format!("runs/{name}").as_str()));
+    }
+}
+
+#[test]
+fn each_example_shows_its_own_defaults() {
+    let epochs = |cmd: Command, name: &str| shared(cmd, &[name]).unwrap().epochs;
+    assert_eq!(epochs(cnn::command(Space::Nb201), "nb201"), 10);
+    assert_eq!(epochs(cnn::command(Space::ToyCell), "toy_cell"), 5);
+    assert_eq!(epochs(vit::command(false), "autoformer_t"), 14);
+    assert_eq!(epochs(lm::command(), "nanogpt"), 30);
+    let dataset = shared(lm::command(), &["nanogpt"]).unwrap().dataset;
+    assert_eq!(dataset, "shipped-shakespeare");
+    let help = cnn::command(Space::Nb201).render_long_help().to_string();
+    assert!(help.contains("[default: 10]"), "{help}");
+    assert!(help.contains("--train-samples"), "{help}");
+}
+
+#[test]
+fn shared_options_keep_their_meaning() {
+    let nb = || cnn::command(Space::Nb201);
+    assert_eq!(shared(nb(), &["nb201", "--devices", "2"]).unwrap().devices, 2);
+    let zero = shared(nb(), &["nb201", "--devices", "0"]).unwrap_err();
+    assert!(zero.to_string().contains("--devices"), "{zero}");
+    let r = shared(nb(), &["nb201", "--resume", "runs/x"]).unwrap();
+    assert!(r.resume);
+    assert_eq!(r.out.to_str(), Some("runs/x"));
+    assert!(shared(nb(), &["nb201", "--resume", "a", "--out", "b"]).is_err());
+    // The last of a repeated option wins (a script can append an override).
+    let twice = shared(nb(), &["nb201", "--epochs", "4", "--epochs", "5"]).unwrap();
+    assert_eq!(twice.epochs, 5);
+    let unknown = shared(nb(), &["nb201", "--epoch", "4"]).unwrap_err();
+    assert!(unknown.to_string().contains("--epochs"), "a suggestion: {unknown}");
+    let bad = shared(nb(), &["nb201", "--optimizer", "dartz"]).unwrap_err();
+    assert!(bad.to_string().contains("darts-v1"), "{bad}");
+}
