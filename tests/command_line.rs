@@ -56,7 +56,10 @@ fn each_example_shows_its_own_defaults() {
 #[test]
 fn shared_options_keep_their_meaning() {
     let nb = || cnn::command(Space::Nb201);
-    assert_eq!(shared(nb(), &["nb201", "--devices", "2"]).unwrap().devices, 2);
+    assert_eq!(
+        shared(nb(), &["nb201", "--devices", "2"]).unwrap().devices,
+        2
+    );
     let zero = shared(nb(), &["nb201", "--devices", "0"]).unwrap_err();
     assert!(zero.to_string().contains("--devices"), "{zero}");
     let r = shared(nb(), &["nb201", "--resume", "runs/x"]).unwrap();
@@ -67,7 +70,10 @@ fn shared_options_keep_their_meaning() {
     let twice = shared(nb(), &["nb201", "--epochs", "4", "--epochs", "5"]).unwrap();
     assert_eq!(twice.epochs, 5);
     let unknown = shared(nb(), &["nb201", "--epoch", "4"]).unwrap_err();
-    assert!(unknown.to_string().contains("--epochs"), "a suggestion: {unknown}");
+    assert!(
+        unknown.to_string().contains("--epochs"),
+        "a suggestion: {unknown}"
+    );
     let bad = shared(nb(), &["nb201", "--optimizer", "dartz"]).unwrap_err();
     assert!(bad.to_string().contains("darts-v1"), "{bad}");
 }

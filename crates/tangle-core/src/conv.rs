@@ -5,8 +5,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::{backend::Backend, module::conv2d, ops::ConvOptions, Tensor};
 
-use crate::combi::Combi;
-use crate::combi::Plan;
+use crate::combi::{Combi, Plan};
 use crate::error::{CoreError, Result};
 use crate::mask::kernel_taps;
 use crate::mixture::Mixture;
@@ -178,6 +177,7 @@ impl SuperConv2dConfig {
             depthwise: self.depthwise,
         })
     }
+
     /// The largest weight's shape and fans for `spatial` kernel axes. Errors for a channel
     /// table of other than two axes or no kernel (a loaded config), naming `module`.
     pub(crate) fn layout(&self, module: &str, spatial: u32) -> Result<ConvLayout> {
