@@ -169,13 +169,21 @@ impl SuperConv2dConfig {
             bias: self
                 .bias
                 .then(|| init.init_with([l.co], fan_in, fan_out, device)),
+            shape: self.shape("SuperConv2d"),
+        })
+    }
+
+    /// The settings a built module keeps, its errors naming `module`.
+    pub(crate) fn shape(&self, module: &'static str) -> ConvShape {
+        ConvShape {
+            module,
             channels: self.channels.clone(),
             kernels: self.kernels.clone(),
             stride: self.stride,
             dilation: self.dilation,
             padding: self.padding,
             depthwise: self.depthwise,
-        })
+        }
     }
 
     /// The largest weight's shape and fans for `spatial` kernel axes. Errors for a channel
@@ -208,6 +216,117 @@ pub(crate) struct ConvLayout {
     pub(crate) k: usize,
     pub(crate) fan_in: usize,
     pub(crate) fan_out: usize,
+}
+
+/// Everything about a convolution of any spatial rank except its tensors: the channel table,
+/// the kernel candidates, stride, dilation, padding and grouping. [`SuperConv2d`] and
+/// [`SuperConv1d`](crate::SuperConv1d) each hold one and share its logic.
+#[derive(Debug, Clone)]
+pub(crate) struct ConvShape {
+    /// The module's name in errors (`SuperConv1d`, `SuperConv2d`).
+    pub(crate) module: &'static str,
+    pub(crate) channels: Combi,
+    pub(crate) kernels: Vec<usize>,
+    pub(crate) stride: usize,
+    pub(crate) dilation: usize,
+    pub(crate) padding: Option<usize>,
+    pub(crate) depthwise: bool,
+}
+
+/// One choice's part of the largest weight: channels `[0..co, 0..pi]`, taps `o..o + k` on
+/// every spatial axis; and how the plain convolution runs it.
+pub(crate) struct ConvSlice {
+    pub(crate) ci: usize,
+    pub(crate) co: usize,
+    pub(crate) pi: usize,
+    pub(crate) k: usize,
+    pub(crate) o: usize,
+    pub(crate) groups: usize,
+    pub(crate) pad: usize,
+}
+
+impl ConvShape {
+    fn pad_for(&self, k: usize) -> usize {
+        self.padding.unwrap_or(self.dilation * (k - 1) / 2)
+    }
+
+    pub(crate) fn groups(&self, co: usize) -> usize {
+        if self.depthwise {
+            co
+        } else {
+            1
+        }
+    }
+
+    /// The weight, bias and padding one pass uses, and its `[in, out]` extents.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn mixed<B: Backend, const D: usize>(
+        &self,
+        weight: Tensor<B, D>,
+        bias: Option<Tensor<B, 1>>,
+        channels: &[&Mixture<B>],
+        kernel: Option<&Mixture<B>>,
+    ) -> Result<(Tensor<B, D>, Option<Tensor<B, 1>>, usize, [usize; 2])> {
+        let what = |part: &str| format!("{}.{part}", self.module);
+        let kernel = kernel_mixture(kernel, &self.kernels, &what("kernel"))?;
+        let plan = self.channels.plan(channels, &what("channels"))?;
+        let [ci, co] = [plan.extents[0], plan.extents[1]];
+        let (w, scale, k) = mixed_weight(weight, &plan, kernel, &self.kernels, self.depthwise);
+        let b = bias.map(|b| {
+            let b = plan.vector(1, b);
+            match &scale {
+                Some(s) => b * s.clone(),
+                None => b,
+            }
+        });
+        Ok((w, b, self.pad_for(k), [ci, co]))
+    }
+
+    /// Errors unless the input `dims` has the pass's `ci` channels (axis 1).
+    pub(crate) fn check_input(&self, dims: &[usize], ci: usize) -> Result<()> {
+        if dims[1] != ci {
+            return Err(CoreError::Shape {
+                module: self.module.into(),
+                expected: format!("{ci} input channels"),
+                got: dims.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The slice of a weight with `kmax` taps per axis at one channel choice and kernel index.
+    pub(crate) fn slice(
+        &self,
+        channels: &[usize],
+        kernel: usize,
+        kmax: usize,
+    ) -> Result<ConvSlice> {
+        let e = self.channels.extents(channels)?;
+        let (ci, co) = (e[0], e[1]);
+        let k = kernel_at(&self.kernels, kernel, &format!("{}.kernel", self.module))?;
+        Ok(ConvSlice {
+            ci,
+            co,
+            pi: if self.depthwise { 1 } else { ci },
+            k,
+            o: (kmax - k) / 2,
+            groups: self.groups(co),
+            pad: self.pad_for(k),
+        })
+    }
+
+    /// Parameters at one choice, with `spatial` kernel axes.
+    pub(crate) fn params(
+        &self,
+        channels: &[usize],
+        kernel: usize,
+        spatial: u32,
+        bias: bool,
+    ) -> Result<usize> {
+        let kmax = self.kernels.last().copied().unwrap_or(0);
+        let c = self.slice(channels, kernel, kmax)?;
+        Ok(c.co * c.pi * c.k.pow(spatial) + if bias { c.co } else { 0 })
+    }
 }
 
 /// The kernel size at `index`, or an error naming `what` and the candidates.
@@ -319,59 +438,29 @@ pub struct SuperConv2d<B: Backend> {
     /// The largest bias.
     pub bias: Option<Param<Tensor<B, 1>>>,
     #[module(skip)]
-    channels: Combi,
-    #[module(skip)]
-    kernels: Vec<usize>,
-    #[module(skip)]
-    stride: usize,
-    #[module(skip)]
-    dilation: usize,
-    #[module(skip)]
-    padding: Option<usize>,
-    #[module(skip)]
-    depthwise: bool,
+    shape: ConvShape,
 }
 
 impl<B: Backend> SuperConv2d<B> {
     /// Candidate kernel sizes.
     pub fn kernels(&self) -> &[usize] {
-        &self.kernels
+        &self.shape.kernels
     }
 
     /// The channel extents over the decisions.
     pub fn table(&self) -> &Combi {
-        &self.channels
+        &self.shape.channels
     }
 
-    fn pad_for(&self, k: usize) -> usize {
-        self.padding.unwrap_or(self.dilation * (k - 1) / 2)
-    }
-
-    /// The weight, bias and padding this pass uses.
+    /// The weight, bias and padding this pass uses, and its `[in, out]` extents.
     #[allow(clippy::type_complexity)]
     pub fn mixed(
         &self,
         channels: &[&Mixture<B>],
         kernel: Option<&Mixture<B>>,
     ) -> Result<(Tensor<B, 4>, Option<Tensor<B, 1>>, usize, [usize; 2])> {
-        let kernel = kernel_mixture(kernel, &self.kernels, "SuperConv2d.kernel")?;
-        let plan = self.channels.plan(channels, "SuperConv2d.channels")?;
-        let [ci, co] = [plan.extents[0], plan.extents[1]];
-        let (w, scale, k) = mixed_weight(
-            self.weight.val(),
-            &plan,
-            kernel,
-            &self.kernels,
-            self.depthwise,
-        );
-        let b = self.bias.as_ref().map(|b| {
-            let b = plan.vector(1, b.val());
-            match &scale {
-                Some(s) => b * s.clone(),
-                None => b,
-            }
-        });
-        Ok((w, b, self.pad_for(k), [ci, co]))
+        let bias = self.bias.as_ref().map(|b| b.val());
+        self.shape.mixed(self.weight.val(), bias, channels, kernel)
     }
 
     /// Forward pass on `[batch, in, h, w]`, `in` the input extent of the channel mixture.
@@ -382,55 +471,37 @@ impl<B: Backend> SuperConv2d<B> {
         kernel: Option<&Mixture<B>>,
     ) -> Result<Tensor<B, 4>> {
         let (w, b, pad, [ci, co]) = self.mixed(channels, kernel)?;
-        let dims = x.dims();
-        if dims[1] != ci {
-            return Err(CoreError::Shape {
-                module: "SuperConv2d".into(),
-                expected: format!("{ci} input channels"),
-                got: dims.to_vec(),
-            });
-        }
-        let groups = if self.depthwise { co } else { 1 };
-        let opts = ConvOptions::new([self.stride; 2], [pad; 2], [self.dilation; 2], groups);
+        self.shape.check_input(&x.dims(), ci)?;
+        let s = &self.shape;
+        let opts = ConvOptions::new([s.stride; 2], [pad; 2], [s.dilation; 2], s.groups(co));
         Ok(conv2d(x, w, b, opts))
     }
 
     /// The standalone `Conv2d` at one choice of channels and kernel index.
     pub fn extract(&self, channels: &[usize], kernel: usize) -> Result<Conv2d<B>> {
-        let e = self.channels.extents(channels)?;
-        let (ci, co) = (e[0], e[1]);
-        let k = kernel_at(&self.kernels, kernel, "SuperConv2d.kernel")?;
-        let [_, _, kmax, _] = self.weight.dims();
-        let o = (kmax - k) / 2;
-        let pi = if self.depthwise { 1 } else { ci };
-        let groups = if self.depthwise { co } else { 1 };
-        let pad = self.pad_for(k);
-        let device = self.weight.device();
-        let mut conv = Conv2dConfig::new([ci, co], [k, k])
-            .with_stride([self.stride; 2])
-            .with_dilation([self.dilation; 2])
-            .with_groups(groups)
-            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        let c = self.shape.slice(channels, kernel, self.weight.dims()[2])?;
+        let (s, (o, k)) = (&self.shape, (c.o, c.k));
+        let mut conv = Conv2dConfig::new([c.ci, c.co], [k, k])
+            .with_stride([s.stride; 2])
+            .with_dilation([s.dilation; 2])
+            .with_groups(c.groups)
+            .with_padding(PaddingConfig2d::Explicit(c.pad, c.pad, c.pad, c.pad))
             .with_bias(self.bias.is_some())
-            .init::<B>(&device);
-        conv.weight = Param::from_tensor(
-            self.weight
-                .val()
-                .slice([0..co, 0..pi, o..o + k, o..o + k])
-                .detach(),
-        );
+            .init::<B>(&self.weight.device());
+        let w = self
+            .weight
+            .val()
+            .slice([0..c.co, 0..c.pi, o..o + k, o..o + k]);
+        conv.weight = Param::from_tensor(w.detach());
         conv.bias = self
             .bias
             .as_ref()
-            .map(|b| Param::from_tensor(b.val().slice([0..co]).detach()));
+            .map(|b| Param::from_tensor(b.val().slice([0..c.co]).detach()));
         Ok(conv)
     }
 
     /// Parameters at one choice.
     pub fn params(&self, channels: &[usize], kernel: usize) -> Result<usize> {
-        let e = self.channels.extents(channels)?;
-        let k = self.kernels.get(kernel).copied().unwrap_or(0);
-        let pi = if self.depthwise { 1 } else { e[0] };
-        Ok(e[1] * pi * k * k + if self.bias.is_some() { e[1] } else { 0 })
+        self.shape.params(channels, kernel, 2, self.bias.is_some())
     }
 }

@@ -8,8 +8,8 @@ use burn::nn::{Initializer, PaddingConfig1d};
 use burn::tensor::{backend::Backend, module::conv1d, ops::ConvOptions, Tensor};
 
 use crate::combi::Combi;
-use crate::conv::{kernel_at, kernel_mixture, mixed_weight, SuperConv2dConfig};
-use crate::error::{CoreError, Result};
+use crate::conv::{ConvShape, SuperConv2dConfig};
+use crate::error::Result;
 use crate::mixture::Mixture;
 
 /// Configuration of a [`SuperConv1d`]: the same settings as a
@@ -86,12 +86,7 @@ impl SuperConv1dConfig {
             bias: c
                 .bias
                 .then(|| init.init_with([l.co], fan_in, fan_out, device)),
-            channels: c.channels.clone(),
-            kernels: c.kernels.clone(),
-            stride: c.stride,
-            dilation: c.dilation,
-            padding: c.padding,
-            depthwise: c.depthwise,
+            shape: c.shape(NAME),
         })
     }
 }
@@ -105,32 +100,18 @@ pub struct SuperConv1d<B: Backend> {
     /// The largest bias.
     pub bias: Option<Param<Tensor<B, 1>>>,
     #[module(skip)]
-    channels: Combi,
-    #[module(skip)]
-    kernels: Vec<usize>,
-    #[module(skip)]
-    stride: usize,
-    #[module(skip)]
-    dilation: usize,
-    #[module(skip)]
-    padding: Option<usize>,
-    #[module(skip)]
-    depthwise: bool,
+    shape: ConvShape,
 }
 
 impl<B: Backend> SuperConv1d<B> {
     /// Candidate kernel sizes.
     pub fn kernels(&self) -> &[usize] {
-        &self.kernels
+        &self.shape.kernels
     }
 
     /// The channel extents over the decisions.
     pub fn table(&self) -> &Combi {
-        &self.channels
-    }
-
-    fn pad_for(&self, k: usize) -> usize {
-        self.padding.unwrap_or(self.dilation * (k - 1) / 2)
+        &self.shape.channels
     }
 
     /// The weight, bias and padding this pass uses, and its `[in, out]` extents.
@@ -140,24 +121,8 @@ impl<B: Backend> SuperConv1d<B> {
         channels: &[&Mixture<B>],
         kernel: Option<&Mixture<B>>,
     ) -> Result<(Tensor<B, 3>, Option<Tensor<B, 1>>, usize, [usize; 2])> {
-        let kernel = kernel_mixture(kernel, &self.kernels, "SuperConv1d.kernel")?;
-        let plan = self.channels.plan(channels, "SuperConv1d.channels")?;
-        let [ci, co] = [plan.extents[0], plan.extents[1]];
-        let (w, scale, k) = mixed_weight(
-            self.weight.val(),
-            &plan,
-            kernel,
-            &self.kernels,
-            self.depthwise,
-        );
-        let b = self.bias.as_ref().map(|b| {
-            let b = plan.vector(1, b.val());
-            match &scale {
-                Some(s) => b * s.clone(),
-                None => b,
-            }
-        });
-        Ok((w, b, self.pad_for(k), [ci, co]))
+        let bias = self.bias.as_ref().map(|b| b.val());
+        self.shape.mixed(self.weight.val(), bias, channels, kernel)
     }
 
     /// Forward pass on `[batch, in, length]`, `in` the input extent of the channel mixture.
@@ -168,50 +133,34 @@ impl<B: Backend> SuperConv1d<B> {
         kernel: Option<&Mixture<B>>,
     ) -> Result<Tensor<B, 3>> {
         let (w, b, pad, [ci, co]) = self.mixed(channels, kernel)?;
-        let dims = x.dims();
-        if dims[1] != ci {
-            return Err(CoreError::Shape {
-                module: NAME.into(),
-                expected: format!("[batch, {ci}, length]"),
-                got: dims.to_vec(),
-            });
-        }
-        let groups = if self.depthwise { co } else { 1 };
-        let opts = ConvOptions::new([self.stride], [pad], [self.dilation], groups);
+        self.shape.check_input(&x.dims(), ci)?;
+        let s = &self.shape;
+        let opts = ConvOptions::new([s.stride], [pad], [s.dilation], s.groups(co));
         Ok(conv1d(x, w, b, opts))
     }
 
     /// The standalone Burn `Conv1d` at one choice of channels and kernel index, holding the
     /// inherited weights (detached: a new leaf to train or save).
     pub fn extract(&self, channels: &[usize], kernel: usize) -> Result<Conv1d<B>> {
-        let e = self.channels.extents(channels)?;
-        let (ci, co) = (e[0], e[1]);
-        let k = kernel_at(&self.kernels, kernel, "SuperConv1d.kernel")?;
-        let o = (self.weight.dims()[2] - k) / 2;
-        let pi = if self.depthwise { 1 } else { ci };
-        let groups = if self.depthwise { co } else { 1 };
-        let pad = self.pad_for(k);
-        let mut conv = Conv1dConfig::new(ci, co, k)
-            .with_stride(self.stride)
-            .with_dilation(self.dilation)
-            .with_groups(groups)
-            .with_padding(PaddingConfig1d::Explicit(pad, pad))
+        let c = self.shape.slice(channels, kernel, self.weight.dims()[2])?;
+        let mut conv = Conv1dConfig::new(c.ci, c.co, c.k)
+            .with_stride(self.shape.stride)
+            .with_dilation(self.shape.dilation)
+            .with_groups(c.groups)
+            .with_padding(PaddingConfig1d::Explicit(c.pad, c.pad))
             .with_bias(self.bias.is_some())
             .init::<B>(&self.weight.device());
-        conv.weight =
-            Param::from_tensor(self.weight.val().slice([0..co, 0..pi, o..o + k]).detach());
+        let w = self.weight.val().slice([0..c.co, 0..c.pi, c.o..c.o + c.k]);
+        conv.weight = Param::from_tensor(w.detach());
         conv.bias = self
             .bias
             .as_ref()
-            .map(|b| Param::from_tensor(b.val().slice([0..co]).detach()));
+            .map(|b| Param::from_tensor(b.val().slice([0..c.co]).detach()));
         Ok(conv)
     }
 
     /// Parameters at one choice.
     pub fn params(&self, channels: &[usize], kernel: usize) -> Result<usize> {
-        let e = self.channels.extents(channels)?;
-        let k = kernel_at(&self.kernels, kernel, "SuperConv1d.kernel")?;
-        let pi = if self.depthwise { 1 } else { e[0] };
-        Ok(e[1] * pi * k + if self.bias.is_some() { e[1] } else { 0 })
+        self.shape.params(channels, kernel, 1, self.bias.is_some())
     }
 }
