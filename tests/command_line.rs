@@ -48,7 +48,7 @@ fn each_example_shows_its_own_defaults() {
     assert_eq!(epochs(lm::command(), "nanogpt"), 30);
     let arch_lr = |space: Space, name: &str| shared(cnn::command(space), &[name]).unwrap().arch_lr;
     assert_eq!(arch_lr(Space::ToyCell, "toy_cell"), 0.1);
-    assert_eq!(arch_lr(Space::Nb201, "nb201"), 0.03);
+    assert_eq!(arch_lr(Space::Nb201, "nb201"), 0.1);
     assert_eq!(arch_lr(Space::MobileNet, "mobilenetv3"), 3e-3);
     let dataset = shared(lm::command(), &["nanogpt"]).unwrap().dataset;
     assert_eq!(dataset, "shipped-shakespeare");

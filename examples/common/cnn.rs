@@ -119,11 +119,10 @@ impl Space {
     /// supernet keeps training a mixture, and the discovered cell's inherited weights fall
     /// behind it. Chosen on the discovered network's accuracy with inherited weights on the α
     /// split (never the test digits; docs/results.md, 2026-12-07): the toy cell 0.870 at 3e-3,
-    /// 0.937 at 3e-2, 0.939 at 1e-1; NB201 0.965 at 3e-3, 0.971 at 3e-2.
+    /// 0.937 at 3e-2, 0.939 at 0.1; NB201 0.965, 0.971 and 0.972.
     fn default_arch_lr(&self) -> f64 {
         match self {
-            Space::ToyCell => 1e-1,
-            Space::Nb201 => 3e-2,
+            Space::ToyCell | Space::Nb201 => 0.1,
             _ => 3e-3,
         }
     }
