@@ -49,7 +49,8 @@ fn each_example_shows_its_own_defaults() {
     let arch_lr = |space: Space, name: &str| shared(cnn::command(space), &[name]).unwrap().arch_lr;
     assert_eq!(arch_lr(Space::ToyCell, "toy_cell"), 0.1);
     assert_eq!(arch_lr(Space::Nb201, "nb201"), 0.1);
-    assert_eq!(arch_lr(Space::MobileNet, "mobilenetv3"), 3e-3);
+    assert_eq!(arch_lr(Space::MobileNet, "mobilenetv3"), 0.1);
+    assert_eq!(arch_lr(Space::Darts, "darts"), 3e-3);
     let dataset = shared(lm::command(), &["nanogpt"]).unwrap().dataset;
     assert_eq!(dataset, "shipped-shakespeare");
     let help = cnn::command(Space::Nb201).render_long_help().to_string();
