@@ -116,9 +116,13 @@ impl<B: Backend> Supernet<B> for MacroNet<B> {
     }
 
     fn forward_mixed(&self, x: Tensor<B, 4>, mix: &Mixtures<B>) -> Result<Tensor<B, 2>> {
-        let [c1, c2, c3] = [0, 1, 2].map(|i| mix.of(&self.keys.channels[i]));
-        let [k1, k2, k3] = [0, 1, 2].map(|i| mix.of(&self.keys.kernels[i]));
-        let (c1, c2, c3, k1, k2, k3) = (c1?, c2?, c3?, k1?, k2?, k3?);
+        let layer = |i: usize| -> Result<_> {
+            Ok((
+                mix.of(&self.keys.channels[i])?,
+                mix.of(&self.keys.kernels[i])?,
+            ))
+        };
+        let ((c1, k1), (c2, k2), (c3, k3)) = (layer(0)?, layer(1)?, layer(2)?);
         let x = self.conv1.forward(x, &[c1], Some(k1))?;
         let x = relu(self.bn1.forward(x, c1)?);
         let x = self.conv2.forward(x, &[c1, c2], Some(k2))?;

@@ -40,13 +40,11 @@ fn args() -> Args {
         epochs: 1,
         seed: 0,
         out: PathBuf::new(),
-        resume: false,
+        resume: None,
         train_portion: 0.5,
         arch_lr: 0.05,
-        devices: 1,
+        devices: Some(1),
         cluster: Default::default(),
-        resume_dir: None,
-        devices_arg: None,
     }
 }
 

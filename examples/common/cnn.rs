@@ -308,7 +308,7 @@ impl CnnJob {
             out.display()
         );
         match progression {
-            Some(_) if a.resume => {
+            Some(_) if a.resume.is_some() => {
                 return Err(
                     "--resume: DrNAS's progressive DARTS recipe cannot resume yet (its stages \
                      prune and widen the supernet); rerun, or use another --optimizer"
@@ -863,10 +863,8 @@ pub fn command(space: Space) -> clap::Command {
 /// Parses the command line and runs the search on `space`.
 pub fn main(space: Space) {
     let name = space.name();
-    let matches = command(space).get_matches();
-    let cli =
-        <CnnCli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let a = cli.run.resolved();
+    let cli: CnnCli = super::parse(command(space));
+    let a = cli.run;
     let result = (|| -> Result<(), String> {
         let ws = match cli.supernet.as_str() {
             "ws" if !space.has_ws() => {

@@ -297,10 +297,8 @@ pub fn command() -> clap::Command {
 
 /// Parses the command line and runs the search.
 pub fn main() {
-    let matches = command().get_matches();
-    let cli =
-        <LmCli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let a = cli.run.resolved();
+    let cli: LmCli = super::parse(command());
+    let a = cli.run;
     let result = (|| -> Result<(), String> {
         if cli.scale == 0 || 384 % cli.scale != 0 {
             return Err(format!("--scale {} must divide 384", cli.scale));

@@ -16,7 +16,7 @@ use tangle_optim::{EpochRecord, Method};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Options every space example takes (clap flattens them into each example's command line;
-/// an example sets its own defaults with [`parse`]).
+/// an example sets its own defaults with [`command`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Backend: `cpu` (Burn's Flex), `wgpu` or `cuda`.
@@ -43,12 +43,10 @@ pub struct Args {
     /// Output directory; a fresh numbered sibling is used if it exists and is not empty.
     #[arg(long, value_name = "DIR", default_value = "runs/run")]
     pub out: PathBuf,
-    /// Continue the killed or stopped run in DIR from its last checkpoint.
-    #[arg(long = "resume", value_name = "DIR", conflicts_with = "out")]
-    pub resume_dir: Option<PathBuf>,
-    /// Set from --resume: `out` is then the run's directory.
-    #[arg(skip)]
-    pub resume: bool,
+    /// Continue the killed or stopped run in DIR from its last checkpoint (DIR is then the
+    /// output directory).
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
     /// Fraction of the training data that trains the weights (the rest trains α).
     #[arg(long, default_value_t = 0.5)]
     pub train_portion: f64,
@@ -57,12 +55,8 @@ pub struct Args {
     pub arch_lr: f64,
     /// Data-parallel peers: N CPU threads, or N GPUs (default: one per CPU core on cpu, one
     /// device elsewhere).
-    #[arg(long = "devices", value_name = "N", value_parser = at_least_one)]
-    pub devices_arg: Option<usize>,
-    /// Set from --devices: 0 (when not given) is one per CPU core on `cpu` and one device
-    /// elsewhere.
-    #[arg(skip)]
-    pub devices: usize,
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub devices: Option<usize>,
     /// A multi-node run (one process per node); one node by default.
     #[command(flatten)]
     pub cluster: Cluster,
@@ -73,19 +67,6 @@ fn at_least_one(v: &str) -> Result<usize, String> {
         Ok(0) => Err("give at least 1".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
-    }
-}
-
-impl Args {
-    /// Applies `--resume DIR` (the run's directory becomes the output directory) and
-    /// `--devices N`.
-    pub fn resolved(mut self) -> Args {
-        self.devices = self.devices_arg.unwrap_or(0);
-        if let Some(dir) = self.resume_dir.take() {
-            self.out = dir;
-            self.resume = true;
-        }
-        self
     }
 }
 
@@ -108,15 +89,10 @@ pub fn command<P: clap::CommandFactory>(
     cmd
 }
 
-/// Parses the process's command line with [`command`]; exits with clap's message on `--help`
-/// or a bad argument.
-pub fn parse<P: clap::Parser>(
-    name: &'static str,
-    about: &'static str,
-    defaults: &[(&str, String)],
-) -> P {
-    let matches = command::<P>(name, about, defaults).get_matches();
-    P::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+/// Parses the process's command line with `cmd` (from [`command`]) into `P`; exits with
+/// clap's message on `--help` or a bad argument.
+pub fn parse<P: clap::FromArgMatches>(cmd: clap::Command) -> P {
+    P::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit())
 }
 
 /// Where this process stands in a multi-node search: node `node` of `nodes`, reaching the
@@ -325,9 +301,9 @@ pub fn peers<B: burn::tensor::backend::Backend>(
             .map_err(|e| e.to_string());
     }
     let n = match (a.devices, a.device.as_str()) {
-        (0, "cpu") => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        (0, _) => 1,
-        (n, _) => n,
+        (None, "cpu") => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (None, _) => 1,
+        (Some(n), _) => n,
     };
     if n <= 1 {
         return Ok(None);
@@ -390,26 +366,24 @@ pub fn fresh_dir(dir: &Path) -> Result<PathBuf, String> {
 /// checkpoint (a finished run's results move into `DIR/before-resume`, so resuming it with
 /// more `--epochs` loses nothing); otherwise a fresh directory ([`fresh_dir`]).
 pub fn run_dir(a: &Args) -> Result<PathBuf, String> {
-    if !a.resume {
+    let Some(dir) = &a.resume else {
         return fresh_dir(&a.out);
-    }
-    let checkpoint = a.out.join("checkpoint");
+    };
+    let checkpoint = dir.join("checkpoint");
     if !tangle_optim::checkpoint_exists(&checkpoint) {
         return Err(format!(
             "--resume {}: no checkpoint there (none in {}); a run writes one after every epoch",
-            a.out.display(),
+            dir.display(),
             checkpoint.display()
         ));
     }
     // A finished run resumed (to run more epochs) would overwrite its results: move them into
     // a fresh `before-resume` folder first (the log is copied: the resumed run continues it).
-    if a.out.join("summary.json").exists() {
-        let keep = fresh_dir(&a.out.join("before-resume"))?;
-        let entries = fs::read_dir(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    if dir.join("summary.json").exists() {
+        let keep = fresh_dir(&dir.join("before-resume"))?;
+        let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for entry in entries {
-            let path = entry
-                .map_err(|e| format!("{}: {e}", a.out.display()))?
-                .path();
+            let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
             if !path.is_file() {
                 continue;
             }
@@ -423,11 +397,11 @@ pub fn run_dir(a: &Args) -> Result<PathBuf, String> {
         }
         println!(
             "the run in {} had finished: its results are now in {}",
-            a.out.display(),
+            dir.display(),
             keep.display()
         );
     }
-    Ok(a.out.clone())
+    Ok(dir.clone())
 }
 
 /// Runs `search`'s epochs up to `--epochs`, printing each and checkpointing after each into
@@ -453,7 +427,7 @@ where
     tangle_optim::Classification: tangle_optim::Objective<B, M::Output, T>,
 {
     let checkpoint = out.join("checkpoint");
-    if a.resume {
+    if a.resume.is_some() {
         search = search
             .load_checkpoint(&checkpoint, device)
             .map_err(|e| format!("--resume {}: {e}", out.display()))?;

@@ -297,10 +297,8 @@ pub fn command(small: bool) -> clap::Command {
 
 /// Parses the command line and runs the search.
 pub fn main(small: bool) {
-    let matches = command(small).get_matches();
-    let cli =
-        <VitCli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let a = cli.run.resolved();
+    let cli: VitCli = super::parse(command(small));
+    let a = cli.run;
     let result = (|| -> Result<(), String> {
         let depths = match cli.depths.as_str() {
             "paper" => None,

@@ -117,7 +117,7 @@ struct StudyCli {
 }
 
 fn main() {
-    let cli: StudyCli = common::parse(
+    let cli: StudyCli = common::parse(common::command::<StudyCli>(
         "study",
         "The quality study: ground-truth tables, and the search methods compared against them.",
         &[
@@ -125,9 +125,9 @@ fn main() {
             ("epochs", "0".to_string()),
             ("out", String::new()),
             ("arch_lr", "0".to_string()),
-            ("devices_arg", "1".to_string()),
+            ("devices", "1".to_string()),
         ],
-    );
+    ));
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");
         std::process::exit(1);
@@ -135,7 +135,7 @@ fn main() {
 }
 
 fn run(cli: StudyCli) -> Result<(), String> {
-    let mut a = cli.run.clone().resolved();
+    let mut a = cli.run.clone();
     let table = cli.table.clone();
     let method = cli.method.clone();
     let report = cli.report;

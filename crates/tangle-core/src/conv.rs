@@ -14,12 +14,13 @@ use crate::spec::{check_increasing_sizes, Decision};
 /// Configuration of a [`SuperConv2d`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SuperConv2dConfig {
-    pub(crate) channels: Combi,
-    pub(crate) kernels: Vec<usize>,
-    pub(crate) stride: usize,
-    pub(crate) dilation: usize,
-    pub(crate) padding: Option<usize>,
-    pub(crate) depthwise: bool,
+    channels: Combi,
+    kernels: Vec<usize>,
+    stride: usize,
+    dilation: usize,
+    padding: Option<usize>,
+    depthwise: bool,
+    // Read by `SuperConv1dConfig::init` too.
     pub(crate) bias: bool,
     pub(crate) initializer: Initializer,
 }
@@ -330,7 +331,7 @@ impl ConvShape {
 }
 
 /// The kernel size at `index`, or an error naming `what` and the candidates.
-pub(crate) fn kernel_at(kernels: &[usize], index: usize, what: &str) -> Result<usize> {
+fn kernel_at(kernels: &[usize], index: usize, what: &str) -> Result<usize> {
     kernels
         .get(index)
         .copied()
@@ -341,7 +342,7 @@ pub(crate) fn kernel_at(kernels: &[usize], index: usize, what: &str) -> Result<u
 }
 
 /// Checks a convolution's kernel mixture: `None` is allowed only for a fixed kernel.
-pub(crate) fn kernel_mixture<'a, B: Backend>(
+fn kernel_mixture<'a, B: Backend>(
     kernel: Option<&'a Mixture<B>>,
     kernels: &[usize],
     what: &str,
@@ -365,7 +366,7 @@ pub(crate) fn kernel_mixture<'a, B: Backend>(
 /// masked (superposed channels or kernels: `Σ_c p_c · pad(W_c) = W ⊙ mask`) or sliced to the
 /// chosen kernel's centre and scaled by its straight-through weight. Returns the weight, the
 /// kernel's straight-through weight (the bias takes it too) and the kernel size the pass runs.
-pub(crate) fn mixed_weight<B: Backend, const D: usize>(
+fn mixed_weight<B: Backend, const D: usize>(
     weight: Tensor<B, D>,
     plan: &Plan<B>,
     kernel: Option<&Mixture<B>>,

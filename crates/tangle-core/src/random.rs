@@ -27,17 +27,19 @@ pub fn dropout<B: Backend, const D: usize>(
     seed: Option<u64>,
 ) -> Tensor<B, D> {
     let shape = x.dims();
-    drop(x, prob, shape, seed)
+    masked_dropout(x, prob, shape, seed)
 }
 
 /// Channel dropout (`Dropout2d`): whole channels of `[n, c, h, w]` kept with probability
 /// `1 − prob` and scaled by `1 / (1 − prob)`, in training mode; otherwise as [`dropout`].
 pub fn dropout_channels<B: Backend>(x: Tensor<B, 4>, prob: f64, seed: Option<u64>) -> Tensor<B, 4> {
     let [n, c, _, _] = x.dims();
-    drop(x, prob, [n, c, 1, 1], seed)
+    masked_dropout(x, prob, [n, c, 1, 1], seed)
 }
 
-fn drop<B: Backend, const D: usize>(
+/// Dropout with a mask of shape `mask`, broadcast over `x` (a whole channel per entry when
+/// the spatial axes are 1).
+fn masked_dropout<B: Backend, const D: usize>(
     x: Tensor<B, D>,
     prob: f64,
     mask: [usize; D],

@@ -6,9 +6,10 @@ use rand_distr::{Distribution, Gamma};
 use tangle_core::{Mixture, Mixtures, SearchSpec};
 
 use crate::error::{OptimError, Result};
-use crate::mixer::{mix_seed, Mixer};
+use crate::mixer::Mixer;
 use crate::params::{host, ArchParams};
 use crate::special::{digamma, gamma_sample_grad, ln_gamma, trigamma};
+use tangle_core::random::mix_seed;
 
 /// `elu(α) + 1`, the Dirichlet concentration (positive for any α).
 pub fn concentration<B: Backend>(alpha: Tensor<B, 1>) -> Tensor<B, 1> {

@@ -5,8 +5,9 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use tangle_core::{Mixture, Mixtures, SearchSpec};
 
 use crate::error::{OptimError, Result};
-use crate::mixer::{argmax, mix_seed, Mixer};
+use crate::mixer::{argmax, Mixer};
 use crate::params::{host, ArchParams};
+use tangle_core::random::mix_seed;
 
 /// The GDAS mixer. Each pass samples `p = softmax((log_softmax(α) + g) / τ)` with Gumbel noise
 /// `g`, takes `i = argmax p` and uses the straight-through weights `h = one_hot(i) − p.detach()

@@ -61,5 +61,3 @@ pub fn argmax(v: &[f32]) -> usize {
     }
     best
 }
-
-pub(crate) use tangle_core::random::mix_seed;

@@ -42,7 +42,7 @@ where
     /// seed, the draw and the peer's rank — peers hold different rows, so they draw different
     /// masks, each reproducibly. (The mixers' streams use other third arguments.)
     pub(super) fn pass_seed(&self, draw: u64) -> u64 {
-        crate::mixer::mix_seed(self.seed, draw, (1 << 40) | self.rank as u64)
+        tangle_core::random::mix_seed(self.seed, draw, (1 << 40) | self.rank as u64)
     }
 
     pub(super) fn loss_at<I: Clone, T, Obj: Objective<B, M::Output, T>>(
