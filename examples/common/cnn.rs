@@ -197,6 +197,7 @@ pub fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
         ))
         .init::<B, N>();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let start = std::time::Instant::now();
     for epoch in 0..epochs {
         let lr = 0.025 * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / epochs as f64).cos());
         let mut order: Vec<usize> = (0..train.len()).collect();
@@ -212,8 +213,9 @@ pub fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
             net = opt.step(lr, net, grads);
         }
         println!(
-            "retrain epoch {epoch:>2}  train loss {:.3}",
-            total / steps.max(1) as f32
+            "retrain epoch {epoch:>2}  train loss {:.3}  lr {lr:.1e}  [{:.0}s]",
+            total / steps.max(1) as f32,
+            start.elapsed().as_secs_f64()
         );
     }
     Ok(net)
@@ -267,8 +269,10 @@ impl CnnJob {
         let a = &self.args;
         let net = make()?;
         let (c, size) = self.space.input();
-        let (train, test, transform) = images::load(a, c, size)?;
-        let train = images::first(train, self.train_samples);
+        let (all_train, test, transform) = images::load(a, c, size)?;
+        // The search sees the first --train-samples; retraining from scratch, as DARTS's
+        // protocol, uses every training image.
+        let train = images::first(all_train.clone(), self.train_samples);
         let data = ImageBatches::<B>::new(
             train.clone(),
             a.train_portion,
@@ -418,7 +422,7 @@ impl CnnJob {
             &arch,
             probabilities.as_deref(),
             &out,
-            &train,
+            &all_train,
             &test,
             &transform,
         )?;
@@ -811,7 +815,8 @@ pub struct CnnCli {
     /// NB201's cells per stage and DARTS's cells.
     #[arg(long, value_name = "N", default_value_t = 0)]
     cells: usize,
-    /// Also retrain the discovered architecture from scratch for this many epochs (0 = off).
+    /// Also retrain the discovered architecture from scratch for this many epochs (0 = off), on
+    /// every training image (not only the search's --train-samples).
     #[arg(long, value_name = "EPOCHS", default_value_t = 0)]
     retrain: usize,
     /// Candidates evaluated by spos-rs / spos-es.

@@ -24,17 +24,39 @@ struct LmJob {
     temperature: f64,
     lr: f64,
     budget: usize,
+    /// Also train the discovered architecture alone (fresh weights, same data and weight steps).
+    reference: bool,
     alpha_warmup: usize,
 }
 
-/// Training and validation tokens and, for character data, the vocabulary.
-type Loaded = (Vec<usize>, Vec<usize>, Option<CharVocab>, usize);
+/// The token streams of a run: `weights` trains the supernet's weights, `alpha` trains α, and
+/// `held_out` is seen by neither: the discovered model is scored on it.
+struct Tokens {
+    weights: Vec<usize>,
+    alpha: Vec<usize>,
+    held_out: Vec<usize>,
+    chars: Option<CharVocab>,
+    vocab: usize,
+}
 
-fn load(a: &Args, vocab: usize) -> Result<Loaded, String> {
+/// The share of a single text kept for scoring, as nanoGPT's 90/10 train/val split of
+/// Shakespeare; the rest is split between weights and α by `--train-portion`.
+const HELD_OUT: f64 = 0.1;
+
+fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
     let dir = || {
         a.data_dir
             .clone()
             .ok_or_else(|| format!("--dataset {} needs --data-dir", a.dataset))
+    };
+    // Splits `ids` at `portion`: the first part, and the rest.
+    let cut = |mut ids: Vec<usize>, portion: f64| -> Result<(Vec<usize>, Vec<usize>), String> {
+        let at = tangle_data::train_valid_split(ids.len(), portion)
+            .map_err(|e| e.to_string())?
+            .train
+            .len();
+        let rest = ids.split_off(at);
+        Ok((ids, rest))
     };
     match a.dataset.as_str() {
         "shipped-shakespeare" | "text" => {
@@ -44,32 +66,47 @@ fn load(a: &Args, vocab: usize) -> Result<Loaded, String> {
                 shipped::shakespeare().map_err(|e| e.to_string())?
             };
             let v = CharVocab::from_text(&text);
-            let mut ids = v.encode(&text).map_err(|e| e.to_string())?;
-            let cut = tangle_data::train_valid_split(ids.len(), a.train_portion)
-                .map_err(|e| e.to_string())?
-                .train
-                .len();
-            let valid = ids.split_off(cut);
-            let n = v.len();
-            Ok((ids, valid, Some(v), n))
+            let ids = v.encode(&text).map_err(|e| e.to_string())?;
+            let (search, held_out) = cut(ids, 1.0 - HELD_OUT)?;
+            let (weights, alpha) = cut(search, a.train_portion)?;
+            let vocab = v.len();
+            Ok(Tokens {
+                weights,
+                alpha,
+                held_out,
+                chars: Some(v),
+                vocab,
+            })
         }
         "tokens" => {
             let d: PathBuf = dir()?;
             let train = read_tokens(d.join("train.bin")).map_err(|e| e.to_string())?;
-            let valid = read_tokens(d.join("val.bin")).map_err(|e| e.to_string())?;
-            if let Some(&bad) = train.iter().chain(&valid).find(|&&t| t >= vocab) {
+            let held_out = read_tokens(d.join("val.bin")).map_err(|e| e.to_string())?;
+            if let Some(&bad) = train.iter().chain(&held_out).find(|&&t| t >= vocab) {
                 return Err(format!("token {bad} is outside --vocab {vocab}"));
             }
-            Ok((train, valid, None, vocab))
+            let (weights, alpha) = cut(train, a.train_portion)?;
+            Ok(Tokens {
+                weights,
+                alpha,
+                held_out,
+                chars: None,
+                vocab,
+            })
         }
         other => Err(format!(
-            "unknown dataset `{other}` (shipped-shakespeare, text: DIR/input.txt, tokens: DIR/train.bin + DIR/val.bin)"
+            "unknown dataset `{other}` (shipped-shakespeare, text: DIR/input.txt, tokens: DIR/train.bin (weights and α) + DIR/val.bin (held out))"
         )),
     }
 }
 
-/// Mean next-token loss of `net` over `batches` validation windows.
-fn valid_loss<B: Backend>(
+/// Windows the discovered model is scored on (held-out, and the α split): enough that the
+/// estimate's standard error is about 0.01 nats.
+const HELD_OUT_BATCHES: usize = 50;
+
+/// Mean next-token loss of `net` over `batches` windows of `data`'s second stream (the one
+/// it serves as validation windows).
+fn window_loss<B: Backend>(
     net: &GptNet<B>,
     data: &TextBatches<B>,
     batches: usize,
@@ -93,22 +130,33 @@ impl Job for LmJob {
         device: B::Device,
     ) -> Result<(), String> {
         let a = &self.args;
-        let (train, valid, chars, vocab) = load(a, self.vocab)?;
-        // The discovered model is evaluated on windows of the validation tokens, on the
-        // inference backend.
-        let eval = TextBatches::<B::InnerBackend>::new(
-            train.clone(),
-            valid.clone(),
-            self.context,
-            self.batch,
-            1,
-            a.seed ^ 1,
-            &device,
-        )
-        .map_err(|e| e.to_string())?;
+        let Tokens {
+            weights,
+            alpha,
+            held_out,
+            chars,
+            vocab,
+        } = load(a, self.vocab)?;
+        // Windows on the inference backend: the α split's score SPOS's candidates, and the
+        // held-out ones score the discovered model. (A `TextBatches` serves its second stream
+        // as validation windows; its first is unused here.)
+        let inference = |first: &[usize], second: &[usize], seed: u64| {
+            TextBatches::<B::InnerBackend>::new(
+                first.to_vec(),
+                second.to_vec(),
+                self.context,
+                self.batch,
+                1,
+                seed,
+                &device,
+            )
+            .map_err(|e| e.to_string())
+        };
+        let alpha_windows = inference(&weights, &alpha, a.seed ^ 1)?;
+        let held_out_windows = inference(&alpha, &held_out, a.seed ^ 2)?;
         let data = TextBatches::<B>::new(
-            train,
-            valid,
+            weights,
+            alpha,
             self.context,
             self.batch,
             self.steps,
@@ -161,7 +209,7 @@ impl Job for LmJob {
             Strategy::Gradient => search.architecture().map_err(|e| e.to_string())?,
             Strategy::Spos { es, budget } => {
                 let batches: Vec<_> = (0..4)
-                    .map(|s| tangle_optim::SearchData::valid(&eval, 1, s))
+                    .map(|s| tangle_optim::SearchData::valid(&alpha_windows, 1, s))
                     .collect();
                 super::second_stage(
                     &model,
@@ -176,9 +224,38 @@ impl Job for LmJob {
             }
         };
         let net = model.extract(&arch).map_err(|e| e.to_string())?;
-        let loss = valid_loss(&net, &eval, 10)?;
+        let loss = window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?;
+        // The score a setting may be chosen on: the held-out loss is for reporting only.
+        let alpha_loss = window_loss(&net, &alpha_windows, HELD_OUT_BATCHES)?;
+        // The reference: the same architecture trained alone — a fresh supernet on that single
+        // path, with the search's data, optimizer, schedule and number of weight steps.
+        let alone = if self.reference {
+            let fresh = config.init::<B>(&device).map_err(|e| e.to_string())?;
+            let alone = super::train_alone(
+                a,
+                fresh,
+                &arch,
+                &search.config,
+                a.seed,
+                &device,
+                &data,
+                &out.join("reference.jsonl"),
+            )?;
+            let net = alone.valid().extract(&arch).map_err(|e| e.to_string())?;
+            Some(window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?)
+        } else {
+            None
+        };
         println!("\ndiscovered architecture: {}", arch.to_json());
-        println!("validation loss of the discovered model with inherited weights: {loss:.4}");
+        println!(
+            "held-out loss of the discovered model with inherited weights: {loss:.4} nats/token ({} windows of {} tokens)",
+            HELD_OUT_BATCHES * self.batch,
+            self.context
+        );
+        println!("its loss on the α split (what a setting may be chosen on): {alpha_loss:.4}");
+        if let Some(r) = alone {
+            println!("held-out loss of the same architecture trained alone: {r:.4} nats/token");
+        }
         let mut sample_text = String::new();
         if let Some(v) = &chars {
             let prompt = v.encode("\n").unwrap_or_else(|_| vec![0]);
@@ -213,7 +290,11 @@ impl Job for LmJob {
             "embeds": config.embeds,
             "context": self.context,
             "architecture": serde_json::from_str::<serde_json::Value>(&arch.to_json()).map_err(|e| e.to_string())?,
-            "valid_loss": loss,
+            "held_out_loss": loss,
+            "held_out_loss_trained_alone": alone,
+            "alpha_split_loss_inherited": alpha_loss,
+            "held_out_share": if chars.is_some() { Some(HELD_OUT) } else { None },
+            "train_portion": a.train_portion,
             "sample": sample_text,
             "seconds": search.records.last().map(|r| r.seconds),
         });
@@ -271,8 +352,12 @@ pub struct LmCli {
     /// Candidates evaluated by spos-rs / spos-es.
     #[arg(long, default_value_t = 100)]
     budget: usize,
+    /// Also train the discovered architecture alone (same data and weight steps).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    reference: bool,
     /// Epochs that train the weights only, before α.
-    #[arg(long, value_name = "EPOCHS", default_value_t = 16)]
+    #[arg(long, value_name = "EPOCHS", default_value_t = 12)]
     alpha_warmup: usize,
 }
 
@@ -284,11 +369,10 @@ pub fn command() -> clap::Command {
          with inherited weights, sample, export.",
         &[
             ("dataset", "shipped-shakespeare".to_string()),
-            // The time mimalloc (1.45× faster steps here) and one peer per core freed, spent
-            // on more epochs, about the same share of them weights only (the length fixed from
-            // measured epoch times, 13 s and 22 s on 2 cores, before the run). The GPT space
-            // has no batch norm: one peer per core gives the one-peer result, only sooner.
-            ("epochs", "30".to_string()),
+            // 24 epochs, the first 12 weights only: 9–10 minutes on 2 cores (2026-12-07: 26
+            // epochs took 10 min 7 s; an epoch with α steps costs twice a weight epoch). The
+            // GPT space has no batch norm: one peer per core gives the one-peer result, sooner.
+            ("epochs", "24".to_string()),
             ("train_portion", "0.9".to_string()),
             ("out", "runs/nanogpt".to_string()),
         ],
@@ -313,6 +397,7 @@ pub fn main() {
             temperature: cli.temperature,
             lr: cli.lr,
             budget: cli.budget,
+            reference: cli.reference,
             alpha_warmup: cli.alpha_warmup,
             args: a.clone(),
         };
