@@ -43,7 +43,7 @@ fn every_example_parses_its_defaults() {
 fn each_example_shows_its_own_defaults() {
     let epochs = |cmd: Command, name: &str| shared(cmd, &[name]).unwrap().epochs;
     assert_eq!(epochs(cnn::command(Space::Nb201), "nb201"), 10);
-    assert_eq!(epochs(cnn::command(Space::ToyCell), "toy_cell"), 5);
+    assert_eq!(epochs(cnn::command(Space::ToyCell), "toy_cell"), 9);
     assert_eq!(epochs(vit::command(false), "autoformer_t"), 14);
     assert_eq!(epochs(lm::command(), "nanogpt"), 24);
     let arch_lr = |space: Space, name: &str| shared(cnn::command(space), &[name]).unwrap().arch_lr;
@@ -80,4 +80,20 @@ fn shared_options_keep_their_meaning() {
     );
     let bad = shared(nb(), &["nb201", "--optimizer", "dartz"]).unwrap_err();
     assert!(bad.to_string().contains("darts-v1"), "{bad}");
+}
+
+#[test]
+fn nanogpt_holds_out_text_that_neither_the_weights_nor_alpha_train_on() {
+    let ids: Vec<usize> = (0..1000).collect();
+    let (weights, alpha, held_out) = lm::split_text(ids, 0.9).unwrap();
+    // The last tenth is held out; the first nine tenths split 0.9 / 0.1.
+    assert_eq!(lm::HELD_OUT, 0.1);
+    assert_eq!(held_out, (900..1000).collect::<Vec<_>>());
+    assert_eq!(weights, (0..810).collect::<Vec<_>>());
+    assert_eq!(alpha, (810..900).collect::<Vec<_>>());
+    let err = lm::split_text((0..1000).collect(), 1.5).unwrap_err();
+    assert!(
+        err.contains("--train-portion") && err.contains("1.5"),
+        "{err}"
+    );
 }

@@ -41,22 +41,35 @@ struct Tokens {
 
 /// The share of a single text kept for scoring, as nanoGPT's 90/10 train/val split of
 /// Shakespeare; the rest is split between weights and α by `--train-portion`.
-const HELD_OUT: f64 = 0.1;
+pub const HELD_OUT: f64 = 0.1;
+
+/// Splits `ids` at `portion`: the first part, and the rest.
+fn cut(mut ids: Vec<usize>, portion: f64) -> Result<(Vec<usize>, Vec<usize>), String> {
+    let at = tangle_data::train_valid_split(ids.len(), portion)
+        .map_err(|e| e.to_string())?
+        .train
+        .len();
+    let rest = ids.split_off(at);
+    Ok((ids, rest))
+}
+
+/// Splits one text's tokens three ways, in order: the weights' part, α's part, and the held-out
+/// last [`HELD_OUT`] share; `train_portion` divides the first two.
+pub fn split_text(
+    ids: Vec<usize>,
+    train_portion: f64,
+) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>), String> {
+    let (search, held_out) = cut(ids, 1.0 - HELD_OUT)?;
+    let (weights, alpha) =
+        cut(search, train_portion).map_err(|e| format!("--train-portion: {e}"))?;
+    Ok((weights, alpha, held_out))
+}
 
 fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
     let dir = || {
         a.data_dir
             .clone()
             .ok_or_else(|| format!("--dataset {} needs --data-dir", a.dataset))
-    };
-    // Splits `ids` at `portion`: the first part, and the rest.
-    let cut = |mut ids: Vec<usize>, portion: f64| -> Result<(Vec<usize>, Vec<usize>), String> {
-        let at = tangle_data::train_valid_split(ids.len(), portion)
-            .map_err(|e| e.to_string())?
-            .train
-            .len();
-        let rest = ids.split_off(at);
-        Ok((ids, rest))
     };
     match a.dataset.as_str() {
         "shipped-shakespeare" | "text" => {
@@ -67,8 +80,7 @@ fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
             };
             let v = CharVocab::from_text(&text);
             let ids = v.encode(&text).map_err(|e| e.to_string())?;
-            let (search, held_out) = cut(ids, 1.0 - HELD_OUT)?;
-            let (weights, alpha) = cut(search, a.train_portion)?;
+            let (weights, alpha, held_out) = split_text(ids, a.train_portion)?;
             let vocab = v.len();
             Ok(Tokens {
                 weights,
@@ -85,7 +97,8 @@ fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
             if let Some(&bad) = train.iter().chain(&held_out).find(|&&t| t >= vocab) {
                 return Err(format!("token {bad} is outside --vocab {vocab}"));
             }
-            let (weights, alpha) = cut(train, a.train_portion)?;
+            let (weights, alpha) =
+                cut(train, a.train_portion).map_err(|e| format!("--train-portion: {e}"))?;
             Ok(Tokens {
                 weights,
                 alpha,
@@ -242,7 +255,7 @@ impl Job for LmJob {
                 &out.join("reference.jsonl"),
             )?;
             let net = alone.valid().extract(&arch).map_err(|e| e.to_string())?;
-            Some(window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?)
+            Some((window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?, net))
         } else {
             None
         };
@@ -253,27 +266,37 @@ impl Job for LmJob {
             self.context
         );
         println!("its loss on the α split (what a setting may be chosen on): {alpha_loss:.4}");
-        if let Some(r) = alone {
+        if let Some((r, _)) = &alone {
             println!("held-out loss of the same architecture trained alone: {r:.4} nats/token");
         }
+        // A sample from the inherited weights and, with the reference, one from the same
+        // architecture trained alone, so the two can be read side by side.
         let mut sample_text = String::new();
         if let Some(v) = &chars {
             let prompt = v.encode("\n").unwrap_or_else(|_| vec![0]);
-            let ids = net
-                .generate(
-                    &prompt,
-                    self.sample,
-                    Some(self.temperature),
-                    a.seed,
-                    &device,
-                )
-                .map_err(|e| e.to_string())?;
-            sample_text = v.decode(&ids);
+            let sample = |net: &GptNet<B::InnerBackend>| -> Result<String, String> {
+                let ids = net
+                    .generate(
+                        &prompt,
+                        self.sample,
+                        Some(self.temperature),
+                        a.seed,
+                        &device,
+                    )
+                    .map_err(|e| e.to_string())?;
+                Ok(v.decode(&ids))
+            };
+            sample_text = sample(&net)?;
             println!(
                 "\nsample (temperature {}):\n{sample_text}",
                 self.temperature
             );
             write(&out, "sample.txt", &sample_text)?;
+            if let Some((_, alone_net)) = &alone {
+                let text = sample(alone_net)?;
+                println!("\nsample of the architecture trained alone:\n{text}");
+                write(&out, "sample_trained_alone.txt", &text)?;
+            }
         }
         write(&out, "architecture.json", &arch.to_json())?;
         write(
@@ -291,7 +314,7 @@ impl Job for LmJob {
             "context": self.context,
             "architecture": serde_json::from_str::<serde_json::Value>(&arch.to_json()).map_err(|e| e.to_string())?,
             "held_out_loss": loss,
-            "held_out_loss_trained_alone": alone,
+            "held_out_loss_trained_alone": alone.as_ref().map(|(r, _)| *r),
             "alpha_split_loss_inherited": alpha_loss,
             "held_out_share": if chars.is_some() { Some(HELD_OUT) } else { None },
             "train_portion": a.train_portion,
@@ -307,8 +330,9 @@ impl Job for LmJob {
         write_config(&out, "search_config.json", &search.config)?;
         tangle_core::subnet::save(&net, out.join("subnet.bpk")).map_err(|e| e.to_string())?;
         println!(
-            "wrote metrics.jsonl, architecture.json, alphas.svg, summary.json, space_config.json, search_config.json{} and subnet.bpk to {}",
+            "wrote metrics.jsonl, architecture.json, alphas.svg, summary.json, space_config.json, search_config.json{}{} and subnet.bpk to {}",
             if chars.is_some() { ", sample.txt" } else { "" },
+            if chars.is_some() && alone.is_some() { ", sample_trained_alone.txt" } else { "" },
             out.display()
         );
         Ok(())
