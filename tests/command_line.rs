@@ -85,7 +85,11 @@ fn shared_options_keep_their_meaning() {
 #[test]
 fn nanogpt_holds_out_text_that_neither_the_weights_nor_alpha_train_on() {
     let ids: Vec<usize> = (0..1000).collect();
-    let (weights, alpha, held_out) = lm::split_text(ids, 0.9).unwrap();
+    let lm::TextSplit {
+        weights,
+        alpha,
+        held_out,
+    } = lm::split_text(ids, 0.9).unwrap();
     // The last tenth is held out; the first nine tenths split 0.9 / 0.1.
     assert_eq!(lm::HELD_OUT, 0.1);
     assert_eq!(held_out, (900..1000).collect::<Vec<_>>());

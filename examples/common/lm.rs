@@ -53,16 +53,28 @@ fn cut(mut ids: Vec<usize>, portion: f64) -> Result<(Vec<usize>, Vec<usize>), St
     Ok((ids, rest))
 }
 
-/// Splits one text's tokens three ways, in order: the weights' part, α's part, and the held-out
-/// last [`HELD_OUT`] share; `train_portion` divides the first two.
-pub fn split_text(
-    ids: Vec<usize>,
-    train_portion: f64,
-) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>), String> {
+/// One text's tokens split three ways, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextSplit {
+    /// Trains the supernet's weights.
+    pub weights: Vec<usize>,
+    /// Trains α.
+    pub alpha: Vec<usize>,
+    /// Seen by neither: scores the discovered model.
+    pub held_out: Vec<usize>,
+}
+
+/// Splits `ids`: the held-out last [`HELD_OUT`] share, and the rest divided between the
+/// weights and α by `train_portion`.
+pub fn split_text(ids: Vec<usize>, train_portion: f64) -> Result<TextSplit, String> {
     let (search, held_out) = cut(ids, 1.0 - HELD_OUT)?;
     let (weights, alpha) =
         cut(search, train_portion).map_err(|e| format!("--train-portion: {e}"))?;
-    Ok((weights, alpha, held_out))
+    Ok(TextSplit {
+        weights,
+        alpha,
+        held_out,
+    })
 }
 
 fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
@@ -80,7 +92,11 @@ fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
             };
             let v = CharVocab::from_text(&text);
             let ids = v.encode(&text).map_err(|e| e.to_string())?;
-            let (weights, alpha, held_out) = split_text(ids, a.train_portion)?;
+            let TextSplit {
+                weights,
+                alpha,
+                held_out,
+            } = split_text(ids, a.train_portion)?;
             let vocab = v.len();
             Ok(Tokens {
                 weights,
