@@ -3,34 +3,18 @@
 //! weights. The example is `autoformer_t` (the README's main job) on a tiny setting; its binary
 //! is the one `cargo test` builds beside this test.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `target/<profile>/examples/autoformer_t`. `cargo test` builds the examples with the test
-/// targets, but not when it runs this test alone (`--test resume_example`): build it then.
-fn example() -> PathBuf {
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo.args(["build", "--example", "autoformer_t", "--manifest-path"]);
-    cargo.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    if !cfg!(debug_assertions) {
-        cargo.arg("--release");
-    }
-    let status = cargo.status().unwrap();
-    assert!(status.success(), "cannot build the example: {status}");
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("autoformer_t{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is not built", bin.display());
-    bin
-}
+use support::{example, run};
 
 /// A tiny search: 64 digits, depth {1, 2}, 4 epochs of 2 steps (the first weights only), on one
 /// peer, without the progress bar.
 fn command(out: &Path, resume: bool) -> Command {
-    let mut c = Command::new(example());
+    let mut c = Command::new(example("autoformer_t"));
     c.args([
         "--train-samples",
         "64",
@@ -52,17 +36,6 @@ fn command(out: &Path, resume: bool) -> Command {
     }
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c
-}
-
-fn run(mut c: Command) -> String {
-    let o = c.output().unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "the example failed:\n{text}");
-    text
 }
 
 /// The checkpoint's next epoch, if one is there (the folder `checkpoint/LATEST` names).

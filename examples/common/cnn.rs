@@ -396,29 +396,13 @@ impl CnnJob {
         // A single-stage search ends with the mixer's probabilities (DARTS discretizes them);
         // a two-stage one only with the architecture it picked.
         let probabilities = matches!(strategy, Strategy::Gradient).then(|| search.probabilities());
-        // The reference: the same architecture trained alone — a fresh supernet on that single
-        // path with the search's data, optimizer, schedule and number of weight steps.
-        let alone = if self.reference {
-            let alone = super::train_alone(
-                a,
-                make()?,
-                &arch,
-                &search.config,
-                a.seed,
-                &device,
-                &data,
-                &out.join("reference.jsonl"),
-            )?;
-            let net = alone.valid();
-            Some(accuracy::<B::InnerBackend>(
-                &test,
-                &transform,
-                &device,
-                |x| net.forward_mixed(x, &fixed).map_err(|e| e.to_string()),
-            )?)
-        } else {
-            None
-        };
+        let alone = super::reference(a, self.reference, &make, &arch, &search.config, &data, &out)?
+            .map(|net| {
+                accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
+                    net.forward_mixed(x, &fixed).map_err(|e| e.to_string())
+                })
+            })
+            .transpose()?;
         let done = finish(
             &model,
             &arch,

@@ -256,25 +256,13 @@ impl Job for LmJob {
         let loss = window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?;
         // The score a setting may be chosen on: the held-out loss is for reporting only.
         let alpha_loss = window_loss(&net, &alpha_windows, HELD_OUT_BATCHES)?;
-        // The reference: the same architecture trained alone — a fresh supernet on that single
-        // path, with the search's data, optimizer, schedule and number of weight steps.
-        let alone = if self.reference {
-            let fresh = config.init::<B>(&device).map_err(|e| e.to_string())?;
-            let alone = super::train_alone(
-                a,
-                fresh,
-                &arch,
-                &search.config,
-                a.seed,
-                &device,
-                &data,
-                &out.join("reference.jsonl"),
-            )?;
-            let net = alone.valid().extract(&arch).map_err(|e| e.to_string())?;
-            Some((window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?, net))
-        } else {
-            None
-        };
+        let fresh = || config.init::<B>(&device).map_err(|e| e.to_string());
+        let alone = super::reference(a, self.reference, fresh, &arch, &search.config, &data, &out)?
+            .map(|m| -> Result<_, String> {
+                let net = m.extract(&arch).map_err(|e| e.to_string())?;
+                Ok((window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?, net))
+            })
+            .transpose()?;
         println!("\ndiscovered architecture: {}", arch.to_json());
         println!(
             "held-out loss of the discovered model with inherited weights: {loss:.4} nats/token ({} windows of {} tokens)",

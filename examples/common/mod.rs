@@ -503,21 +503,20 @@ pub mod images;
 pub mod lm;
 pub mod vit;
 
-/// Trains `fresh` (a newly built supernet) on the single path `arch` alone, with the search's
-/// `config` (every epoch a weight epoch), data, seed and peers: the reference a search's inherited
-/// weights are compared with. Logs each epoch to `log` and the console; returns the trained
-/// supernet.
-#[allow(clippy::too_many_arguments)]
-pub fn train_alone<B, M, T, D>(
+/// The reference a search's inherited weights are compared with, if `wanted`: the same
+/// architecture trained alone — `fresh()` (a newly built supernet, on the device it trains on)
+/// on the single path `arch`, with the search's `config` (every epoch a weight epoch), data,
+/// seed and peers. Logs each epoch to `out/reference.jsonl` and the console; returns the
+/// trained supernet on the inference backend.
+pub fn reference<B, M, T, D>(
     a: &Args,
-    fresh: M,
+    wanted: bool,
+    fresh: impl FnOnce() -> Result<M, String>,
     arch: &tangle_core::Architecture,
     config: &tangle_optim::SearchConfig,
-    seed: u64,
-    device: &B::Device,
     data: &D,
-    log: &Path,
-) -> Result<M, String>
+    out: &Path,
+) -> Result<Option<M::InnerModule>, String>
 where
     B: AutodiffBackend,
     M: tangle_core::Supernet<B> + burn::module::AutodiffModule<B> + Send,
@@ -526,16 +525,25 @@ where
     D: tangle_optim::SearchData<M::Input, T> + Sync,
     tangle_optim::Classification: tangle_optim::Objective<B, M::Output, T>,
 {
+    if !wanted {
+        return Ok(None);
+    }
     println!("\ntraining the discovered architecture alone (reference)");
+    let fresh = fresh()?;
+    let device = &fresh
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or("the reference network has no parameters")?;
     let spec = fresh.spec().clone();
     let cfg = tangle_optim::SearchConfig {
         warmup_epochs: config.epochs,
         ..config.clone()
     };
     let path = tangle_optim::FixedPath::new(&spec, arch).map_err(|e| e.to_string())?;
-    let alone = tangle_optim::Search::new(fresh, path, cfg, seed, device)
+    let alone = tangle_optim::Search::new(fresh, path, cfg, a.seed, device)
         .map_err(|e| e.to_string())?
-        .with_log(log)
+        .with_log(out.join("reference.jsonl"))
         .with_progress(true);
     let mut alone = on_peers(a, device, alone)?;
     for epoch in 0..config.epochs {
@@ -544,5 +552,5 @@ where
             .map_err(|e| e.to_string())?;
         print_epoch(alone.records.last().expect("a record per epoch"));
     }
-    Ok(alone.model)
+    Ok(Some(alone.model.valid()))
 }

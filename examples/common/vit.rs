@@ -150,25 +150,13 @@ impl Job for VitJob {
         let form = model.describe(&arch).map_err(|e| e.to_string())?;
         let vit = model.extract(&arch).map_err(|e| e.to_string())?;
         let acc = accuracy(&vit, &test, &transform, &device);
-        // The reference: the same architecture trained alone — a fresh supernet on that single
-        // path, with the search's data, optimizer, schedule and number of weight steps.
-        let alone = if self.reference {
-            let fresh = config.init::<B>(&device).map_err(|e| e.to_string())?;
-            let alone = super::train_alone(
-                a,
-                fresh,
-                &arch,
-                &search.config,
-                a.seed,
-                &device,
-                &data,
-                &out.join("reference.jsonl"),
-            )?;
-            let net = alone.valid().extract(&arch).map_err(|e| e.to_string())?;
-            Some(accuracy(&net, &test, &transform, &device))
-        } else {
-            None
-        };
+        let fresh = || config.init::<B>(&device).map_err(|e| e.to_string());
+        let alone = super::reference(a, self.reference, fresh, &arch, &search.config, &data, &out)?
+            .map(|m| -> Result<_, String> {
+                let net = m.extract(&arch).map_err(|e| e.to_string())?;
+                Ok(accuracy(&net, &test, &transform, &device))
+            })
+            .transpose()?;
         let form_json = serde_json::to_string(&form).map_err(|e| e.to_string())?;
         println!("\ndiscovered architecture (AutoFormer form): {form_json}");
         println!(
