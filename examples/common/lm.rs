@@ -64,12 +64,19 @@ pub struct TextSplit {
     pub held_out: Vec<usize>,
 }
 
+/// Divides a search's tokens between the weights (the first `train_portion`) and α.
+fn weights_and_alpha(
+    ids: Vec<usize>,
+    train_portion: f64,
+) -> Result<(Vec<usize>, Vec<usize>), String> {
+    cut(ids, train_portion).map_err(|e| format!("--train-portion: {e}"))
+}
+
 /// Splits `ids`: the held-out last [`HELD_OUT`] share, and the rest divided between the
 /// weights and α by `train_portion`.
 pub fn split_text(ids: Vec<usize>, train_portion: f64) -> Result<TextSplit, String> {
     let (search, held_out) = cut(ids, 1.0 - HELD_OUT)?;
-    let (weights, alpha) =
-        cut(search, train_portion).map_err(|e| format!("--train-portion: {e}"))?;
+    let (weights, alpha) = weights_and_alpha(search, train_portion)?;
     Ok(TextSplit {
         weights,
         alpha,
@@ -113,8 +120,7 @@ fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
             if let Some(&bad) = train.iter().chain(&held_out).find(|&&t| t >= vocab) {
                 return Err(format!("token {bad} is outside --vocab {vocab}"));
             }
-            let (weights, alpha) =
-                cut(train, a.train_portion).map_err(|e| format!("--train-portion: {e}"))?;
+            let (weights, alpha) = weights_and_alpha(train, a.train_portion)?;
             Ok(Tokens {
                 weights,
                 alpha,
@@ -167,12 +173,13 @@ impl Job for LmJob {
             vocab,
         } = load(a, self.vocab)?;
         // Windows on the inference backend: the α split's score SPOS's candidates, and the
-        // held-out ones score the discovered model. (A `TextBatches` serves its second stream
-        // as validation windows; its first is unused here.)
-        let inference = |first: &[usize], second: &[usize], seed: u64| {
+        // held-out ones score the discovered model. A `TextBatches` serves its second stream
+        // as validation windows; its first is unused here, so it gets the same (short) tokens
+        // rather than a copy of the weights' stream.
+        let inference = |tokens: &[usize], seed: u64| {
             TextBatches::<B::InnerBackend>::new(
-                first.to_vec(),
-                second.to_vec(),
+                tokens.to_vec(),
+                tokens.to_vec(),
                 self.context,
                 self.batch,
                 1,
@@ -181,8 +188,8 @@ impl Job for LmJob {
             )
             .map_err(|e| e.to_string())
         };
-        let alpha_windows = inference(&weights, &alpha, a.seed ^ 1)?;
-        let held_out_windows = inference(&alpha, &held_out, a.seed ^ 2)?;
+        let alpha_windows = inference(&alpha, a.seed ^ 1)?;
+        let held_out_windows = inference(&held_out, a.seed ^ 2)?;
         let data = TextBatches::<B>::new(
             weights,
             alpha,
