@@ -46,11 +46,20 @@ fn each_example_shows_its_own_defaults() {
     assert_eq!(epochs(cnn::command(Space::ToyCell), "toy_cell"), 9);
     assert_eq!(epochs(vit::command(false), "autoformer_t"), 14);
     assert_eq!(epochs(lm::command(), "nanogpt"), 24);
+    assert_eq!(epochs(cnn::command(Space::ConvMacro), "toy_conv_macro"), 6);
     let arch_lr = |space: Space, name: &str| shared(cnn::command(space), &[name]).unwrap().arch_lr;
     assert_eq!(arch_lr(Space::ToyCell, "toy_cell"), 0.1);
     assert_eq!(arch_lr(Space::Nb201, "nb201"), 0.1);
     assert_eq!(arch_lr(Space::MobileNet, "mobilenetv3"), 0.1);
+    assert_eq!(arch_lr(Space::ConvMacro, "toy_conv_macro"), 0.1);
     assert_eq!(arch_lr(Space::Darts, "darts"), 3e-3);
+    // Conv-macro runs at half the paper's widths by default; the flag is its alone.
+    let conv_macro = cnn::command(Space::ConvMacro).render_help().to_string();
+    let line = conv_macro
+        .lines()
+        .find(|l| l.contains("--width-divisor <D>"))
+        .unwrap_or_else(|| panic!("{conv_macro}"));
+    assert!(line.contains("[default: 2]"), "{line}");
     let dataset = shared(lm::command(), &["nanogpt"]).unwrap().dataset;
     assert_eq!(dataset, "shipped-shakespeare");
     let help = cnn::command(Space::Nb201).render_long_help().to_string();

@@ -75,8 +75,8 @@ impl Space {
     /// Default search epochs (an epoch is one pass over the weight half of the training
     /// digits), chosen with [`Space::default_train_samples`] to keep the default run under 10
     /// minutes on 2 cores, on one data-parallel peer per core (measured in docs/results.md; on
-    /// 2 cores an NB201 epoch takes 37 s on 2 peers, 55 s on one). The conv-macro supernet
-    /// costs too much per step for more than 4 epochs of half of 3000 digits.
+    /// 2 cores an NB201 epoch takes 37 s on 2 peers, 55 s on one). The conv-macro supernet,
+    /// at its default width divisor 2, fits 6 epochs of half of the 6000 digits.
     fn default_epochs(&self) -> usize {
         match self {
             Space::Nb201 => 10,
@@ -87,7 +87,9 @@ impl Space {
             // DARTS: DrNAS's two progressive stages, 3 epochs each (15 steps of 2.9–6.5 s on
             // one peer).
             Space::Darts => 6,
-            Space::ConvMacro => 4,
+            // At width divisor 2: 6 epochs of 93 steps, about 85 s each (docs/results.md,
+            // 2026-12-07).
+            Space::ConvMacro => 6,
         }
     }
 
@@ -97,10 +99,8 @@ impl Space {
     /// 1000 images, 15 steps an epoch).
     fn default_train_samples(&self) -> usize {
         match self {
-            Space::Nb201 | Space::ToyCell | Space::MobileNet => 6000,
+            Space::Nb201 | Space::ToyCell | Space::MobileNet | Space::ConvMacro => 6000,
             Space::Darts => 1000,
-            // 46 steps an epoch of about 3.6 s (weight + α step).
-            Space::ConvMacro => 3000,
         }
     }
 
@@ -116,16 +116,24 @@ impl Space {
         self.config(1).lr
     }
 
+    /// Conv-macro's default width divisor (1 elsewhere).
+    fn default_width_divisor(&self) -> usize {
+        match self {
+            Space::ConvMacro => 2,
+            _ => 1,
+        }
+    }
+
     /// The α learning rate (Adam). The shared default, 3e-3, already ten times the paper's
     /// 3e-4 for these short runs, leaves DrNAS's Dirichlet diffuse: the supernet keeps
     /// training a mixture, and the discovered network's inherited weights fall behind it.
     /// Chosen on the discovered network's accuracy with inherited weights on the α split
     /// (never the test digits; docs/results.md, 2026-12-07): the toy cell 0.870 at 3e-3, 0.937
     /// at 3e-2, 0.939 at 0.1; NB201 0.965, 0.971 and 0.972; MobileNetV3 0.923 at 3e-3, 0.937
-    /// at 0.1. Conv-macro and DARTS were not tried.
+    /// at 0.1; conv-macro (width divisor 2) 0.903 at 3e-3, 0.931 at 0.1. DARTS was not tried.
     fn default_arch_lr(&self) -> f64 {
         match self {
-            Space::ToyCell | Space::Nb201 | Space::MobileNet => 0.1,
+            Space::ToyCell | Space::Nb201 | Space::MobileNet | Space::ConvMacro => 0.1,
             _ => 3e-3,
         }
     }
@@ -139,6 +147,8 @@ struct CnnJob {
     train_samples: usize,
     channels: usize,
     cells: usize,
+    /// Conv-macro's width divisor (1 elsewhere).
+    width_divisor: usize,
     retrain: usize,
     budget: usize,
     lr: f64,
@@ -454,6 +464,7 @@ impl CnnJob {
             // NB201's and DARTS's size (the other spaces have a fixed one).
             "channels": (self.channels > 0).then_some(self.channels),
             "cells": (self.cells > 0).then_some(self.cells),
+            "width_divisor": matches!(self.space, Space::ConvMacro).then_some(self.width_divisor),
             "seconds": search.records.last().map(|r| r.seconds),
         });
         write(
@@ -554,20 +565,20 @@ impl Job for CnnJob {
     ) -> Result<(), String> {
         let e = |e: tangle_core::CoreError| e.to_string();
         let d = device.clone();
+        let conv_macro_cfg =
+            conv_macro::ConvMacroConfig::new().with_width_divisor(self.width_divisor);
         match (self.space, self.ws) {
             (Space::ConvMacro, false) => self.go(
-                || conv_macro::ConvMacroConfig::new().init::<B>(&d).map_err(e),
+                || conv_macro_cfg.init::<B>(&d).map_err(e),
                 method,
                 strategy,
                 device,
-                burn::config::config_to_json(&conv_macro::ConvMacroConfig::new()),
+                burn::config::config_to_json(&conv_macro_cfg),
                 None,
                 |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
-                        conv_macro::ConvMacroConfig::new()
-                            .init::<B>(&d)
-                            .map_err(e)?,
+                        conv_macro_cfg.init::<B>(&d).map_err(e)?,
                         arch,
                         train,
                         test,
@@ -582,21 +593,17 @@ impl Job for CnnJob {
             ),
             (Space::ConvMacro, true) => self.go(
                 || {
-                    conv_macro::ConvMacroConfig::new()
-                        .init_ws::<B>(&d)
-                        .map_err(e)
+                    conv_macro_cfg.init_ws::<B>(&d).map_err(e)
                 },
                 method,
                 strategy,
                 device,
-                burn::config::config_to_json(&conv_macro::ConvMacroConfig::new()),
+                burn::config::config_to_json(&conv_macro_cfg),
                 None,
                 |m, arch, _probabilities, out, train, test, t| {
                     save(&m.extract(arch).map_err(e)?, out)?;
                     let retrained = self.retrain_fresh(
-                        conv_macro::ConvMacroConfig::new()
-                            .init::<B>(&d)
-                            .map_err(e)?,
+                        conv_macro_cfg.init::<B>(&d).map_err(e)?,
                         arch,
                         train,
                         test,
@@ -801,6 +808,9 @@ pub struct CnnCli {
     /// NB201's cells per stage and DARTS's cells.
     #[arg(long, value_name = "N", default_value_t = 0)]
     cells: usize,
+    /// Conv-macro only: divides every convolution's width (1 = the paper's widths; 2, 4, 8).
+    #[arg(long, value_name = "D", default_value_t = 1)]
+    width_divisor: usize,
     /// Also retrain the discovered architecture from scratch for this many epochs (0 = off), on
     /// every training image (not only the search's --train-samples).
     #[arg(long, value_name = "EPOCHS", default_value_t = 0)]
@@ -847,6 +857,7 @@ pub fn command(space: Space) -> clap::Command {
             ("arch_lr", space.default_arch_lr().to_string()),
             ("channels", c.to_string()),
             ("cells", n.to_string()),
+            ("width_divisor", space.default_width_divisor().to_string()),
         ],
     )
 }
@@ -863,6 +874,12 @@ pub fn main(space: Space) {
             }
             other => other == "ws",
         };
+        if cli.width_divisor != 1 && !matches!(space, Space::ConvMacro) {
+            return Err(format!(
+                "--width-divisor {}: only toy_conv_macro has one",
+                cli.width_divisor
+            ));
+        }
         // DrNAS's DARTS recipe updates α from epoch 10 of 50: the same share of the run.
         let alpha_warmup = cli.alpha_warmup.unwrap_or(
             if matches!(space, Space::Darts) && a.optimizer == "drnas" {
@@ -878,6 +895,7 @@ pub fn main(space: Space) {
             train_samples: cli.train_samples,
             channels: cli.channels,
             cells: cli.cells,
+            width_divisor: cli.width_divisor,
             retrain: cli.retrain,
             budget: cli.budget,
             lr: cli.lr,

@@ -5,6 +5,9 @@
 //! Dropout2d(0.5); FC 9216 → 256 → 128 → 64 → 10. Kernel sizes {3, 5, 7} on conv1–4. Every
 //! conv's weight is the combi-superposition of its input width (the previous layer's decision),
 //! its output width and its kernel: 3⁸ = 6561 architectures.
+//!
+//! [`ConvMacroConfig::width_divisor`] scales every convolution's width down by the same factor
+//! (the same decisions and architectures, narrower); 1 is the paper's space.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -24,6 +27,16 @@ mod config;
 pub use config::ConvMacroConfig;
 
 impl ConvMacroConfig {
+    /// The space's decisions at this configuration's widths (see [`declare_scaled`]).
+    pub fn declare(&self) -> Result<(SearchSpec, Vec<ConvKeys>)> {
+        declare_scaled(self.width_divisor)
+    }
+
+    /// conv5's output width: 256, divided by the width divisor.
+    pub fn conv5_width(&self) -> Result<usize> {
+        divided(CONV5_WIDTH, self.width_divisor)
+    }
+
     /// Builds the weight-entangled supernet (Table 17).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<ConvMacro<B>> {
         ConvMacro::from_config(self, device)
@@ -36,8 +49,13 @@ impl ConvMacroConfig {
     }
 }
 
-/// Output widths of conv1–conv4.
+/// Output widths of conv1–conv4 (the paper's; see [`ConvMacroConfig::width_divisor`]).
 pub const WIDTHS: [[usize; 3]; 4] = [[8, 16, 32], [16, 32, 64], [32, 64, 128], [64, 128, 256]];
+/// conv5's output width (the paper's).
+pub const CONV5_WIDTH: usize = 256;
+/// The spatial size of conv5's output on a 32 × 32 input: 32 → pool 16 → pool 8 → 7 × 7
+/// convolution with padding 2 → 6.
+const CONV5_SIDE: usize = 6;
 /// Kernel sizes of conv1–conv4.
 pub const KERNELS: [usize; 3] = [3, 5, 7];
 /// Classes.
@@ -52,23 +70,40 @@ pub struct ConvKeys {
     pub kernel: DecisionKey<usize>,
 }
 
-/// Declares the space: `conv{1..4}.channels` and `conv{1..4}.kernel`, one [`ConvKeys`] per
-/// layer.
+/// Declares the paper's space: `conv{1..4}.channels` and `conv{1..4}.kernel`, one [`ConvKeys`]
+/// per layer.
 pub fn declare() -> (SearchSpec, Vec<ConvKeys>) {
+    declare_scaled(1).expect("the paper's widths are valid")
+}
+
+/// `width / divisor`, or an error naming the divisor unless it divides `width` exactly.
+fn divided(width: usize, divisor: usize) -> Result<usize> {
+    if divisor == 0 || width % divisor != 0 {
+        return Err(CoreError::Config(format!(
+            "conv-macro width_divisor {divisor} must divide every width exactly (1, 2, 4 or 8; the \
+             narrowest is {})",
+            WIDTHS[0][0]
+        )));
+    }
+    Ok(width / divisor)
+}
+
+/// Declares the space with every width divided by `width_divisor` (1 gives [`declare`]'s).
+/// Errors unless the divisor divides every width.
+pub fn declare_scaled(width_divisor: usize) -> Result<(SearchSpec, Vec<ConvKeys>)> {
     let mut space = SearchSpec::builder();
-    let keys = WIDTHS
-        .iter()
-        .enumerate()
-        .map(|(i, w)| ConvKeys {
-            channels: space
-                .sizes(&format!("conv{}.channels", i + 1), w, w[2])
-                .expect("valid widths"),
-            kernel: space
-                .kernels(&format!("conv{}.kernel", i + 1), &KERNELS)
-                .expect("valid kernels"),
-        })
-        .collect();
-    (space.build(), keys)
+    let mut keys = Vec::new();
+    for (i, w) in WIDTHS.iter().enumerate() {
+        let w = w
+            .iter()
+            .map(|&c| divided(c, width_divisor))
+            .collect::<Result<Vec<_>>>()?;
+        keys.push(ConvKeys {
+            channels: space.sizes(&format!("conv{}.channels", i + 1), &w, w[2])?,
+            kernel: space.kernels(&format!("conv{}.kernel", i + 1), &KERNELS)?,
+        });
+    }
+    Ok((space.build(), keys))
 }
 
 /// The search spec (see [`declare`]).
@@ -93,7 +128,7 @@ fn he() -> Initializer {
 pub struct ConvMacro<B: Backend> {
     /// conv1 … conv4 (superposed) and conv5 (input width superposed).
     pub convs: Vec<SuperConv2d<B>>,
-    /// The classifier 9216 → 256 → 128 → 64 → 10.
+    /// The classifier 9216 → 256 → 128 → 64 → 10 (its input 36 × conv5's width).
     pub fcs: Vec<Linear<B>>,
     #[module(skip)]
     spec: SearchSpec,
@@ -101,13 +136,16 @@ pub struct ConvMacro<B: Backend> {
     keys: Vec<ConvKeys>,
     #[module(skip)]
     dropout: f64,
+    #[module(skip)]
+    conv5_width: usize,
 }
 
 impl<B: Backend> ConvMacro<B> {
     /// A freshly initialized supernet, He-initialized (normal, std √(2/fan-in); the logits
     /// layer keeps Burn's default).
     pub(crate) fn from_config(config: &ConvMacroConfig, device: &B::Device) -> Result<Self> {
-        let (spec, keys) = declare();
+        let (spec, keys) = config.declare()?;
+        let conv5_width = config.conv5_width()?;
         let widths = |i: usize| keys[i].channels.candidates().to_vec();
         let w0 = widths(0);
         let mut convs = vec![SuperConv2dConfig::combi(
@@ -126,17 +164,18 @@ impl<B: Backend> ConvMacro<B> {
         }
         let w3 = widths(3);
         convs.push(
-            SuperConv2dConfig::combi(vec![w3.len()], move |c| (w3[c[0]], 256), &[7])?
+            SuperConv2dConfig::combi(vec![w3.len()], move |c| (w3[c[0]], conv5_width), &[7])?
                 .with_padding(2)?
                 .with_initializer(he())
                 .init(device)?,
         );
         Ok(ConvMacro {
             convs,
-            fcs: classifier_layers(device),
+            fcs: classifier_layers(conv5_width, device),
             spec,
             keys,
             dropout: config.dropout,
+            conv5_width,
         })
     }
 
@@ -146,10 +185,16 @@ impl<B: Backend> ConvMacro<B> {
     }
 }
 
+/// The classifier's widths: conv5's flattened output (9216 in the paper's space) → 256 → 128 →
+/// 64 → 10.
+fn classifier_dims(conv5_width: usize) -> [usize; 5] {
+    [conv5_width * CONV5_SIDE * CONV5_SIDE, 256, 128, 64, CLASSES]
+}
+
 /// The classifier 9216 → 256 → 128 → 64 → 10: He-initialized hidden layers; the logits layer
 /// has no ReLU after it and keeps Burn's default, so the logits start small.
-fn classifier_layers<B: Backend>(device: &B::Device) -> Vec<Linear<B>> {
-    let dims = [9216, 256, 128, 64, CLASSES];
+fn classifier_layers<B: Backend>(conv5_width: usize, device: &B::Device) -> Vec<Linear<B>> {
+    let dims = classifier_dims(conv5_width);
     dims.windows(2)
         .map(|w| {
             let fc = LinearConfig::new(w[0], w[1]);
@@ -264,7 +309,8 @@ pub struct ConvMacroWs<B: Backend> {
 impl<B: Backend> ConvMacroWs<B> {
     /// A freshly initialized WS supernet.
     pub(crate) fn from_config(config: &ConvMacroConfig, device: &B::Device) -> Result<Self> {
-        let (spec, keys) = declare();
+        let (spec, keys) = config.declare()?;
+        let conv5_width = config.conv5_width()?;
         let mut layers = Vec::new();
         let mut c_in = 3;
         // Candidate (width i, kernel j) is op i · |kernels| + j, as in `Mixture::joint`.
@@ -285,14 +331,14 @@ impl<B: Backend> ConvMacroWs<B> {
             layers.push(WsMixedOp::new(ops)?);
             c_in = *layer.channels.largest();
         }
-        let conv5 = Conv2dConfig::new([256, 256], [7, 7])
+        let conv5 = Conv2dConfig::new([c_in, conv5_width], [7, 7])
             .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
             .with_initializer(he())
             .init(device);
         Ok(ConvMacroWs {
             layers,
             conv5,
-            fcs: classifier_layers(device),
+            fcs: classifier_layers(conv5_width, device),
             spec,
             keys,
             dropout: config.dropout,
@@ -379,9 +425,9 @@ impl<B: Backend> tangle_core::Extract<B> for ConvMacro<B> {
             total += c * c_in * k * k + c;
             c_in = c;
         }
-        total += 256 * c_in * 49 + 256;
-        let dims = [9216, 256, 128, 64, CLASSES];
-        total += dims.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<usize>();
+        total += self.conv5_width * c_in * 49 + self.conv5_width;
+        total += classifier_dims(self.conv5_width)
+            .windows(2).map(|w| w[0] * w[1] + w[1]).sum::<usize>();
         Ok(total)
     }
 }

@@ -244,3 +244,77 @@ fn activations_keep_their_scale_at_initialization() {
         assert!(range.contains(&ms), "{idx:?}: mean square {ms}");
     }
 }
+
+/// `width_divisor` 2: the same decisions at half the widths; one-hot == single path ==
+/// extracted, and the analytic parameter count is the narrow subnet's, written out by hand for
+/// the smallest architecture.
+#[test]
+fn a_width_divisor_halves_every_width_and_keeps_extraction_exact() {
+    use burn::module::Module;
+    let device = Default::default();
+    let config = ConvMacroConfig::new().with_width_divisor(2);
+    let net = config.init::<B>(&device).unwrap();
+    let s = net.spec().clone();
+    assert_eq!(s.size(), 6561);
+    let names: Vec<_> = s.decisions().iter().map(|d| d.name().to_string()).collect();
+    let paper: Vec<_> = spec().decisions().iter().map(|d| d.name().to_string()).collect();
+    assert_eq!(names, paper);
+    assert_eq!(
+        s.get("conv1.channels").unwrap().int_values().unwrap(),
+        vec![4, 8, 16]
+    );
+    assert_eq!(
+        s.get("conv4.channels").unwrap().int_values().unwrap(),
+        vec![32, 64, 128]
+    );
+    let x = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    for idx in [[0usize; 8], [2; 8], [1, 0, 2, 1, 0, 2, 1, 1]] {
+        let arch = s.architecture(&idx).unwrap();
+        let y_hot = vals(
+            net.forward_mixed(x.clone(), &one_hot(&s, &idx, &device))
+                .unwrap(),
+        );
+        let y_single = vals(
+            net.forward_mixed(x.clone(), &Mixtures::fixed(&s, &arch).unwrap())
+                .unwrap(),
+        );
+        let sub = net.extract(&arch).unwrap();
+        close(&y_hot, &y_single, 1e-4);
+        close(&vals(sub.forward(x.clone())), &y_single, 1e-5);
+        assert_eq!(net.params(&arch).unwrap(), sub.num_params(), "{arch}");
+    }
+    // Smallest: conv 3·4·9+4, 4·8·9+8, 8·16·9+16, 16·32·9+32, 32·128·49+128, then the MLP
+    // from conv5's 128 × 6 × 6 = 4608 outputs.
+    let smallest = 112
+        + 296
+        + 1168
+        + 4640
+        + 200_832
+        + (4608 * 256 + 256)
+        + (256 * 128 + 128)
+        + (128 * 64 + 64)
+        + 650;
+    assert_eq!(
+        net.params(&s.architecture(&[0; 8]).unwrap()).unwrap(),
+        smallest
+    );
+    // The WS twin takes the same divisor.
+    let ws = config.init_ws::<B>(&device).unwrap();
+    assert_eq!(ws.conv5.weight.dims(), [128, 128, 7, 7]);
+}
+
+#[test]
+fn a_width_divisor_that_does_not_divide_every_width_is_an_error_naming_it() {
+    for d in [0, 3, 16] {
+        let err = ConvMacroConfig::new()
+            .with_width_divisor(d)
+            .init::<B>(&Default::default())
+            .err()
+            .unwrap_or_else(|| panic!("divisor {d} accepted"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("width_divisor") && msg.contains(&d.to_string()),
+            "{msg}"
+        );
+    }
+}
