@@ -46,7 +46,7 @@ fn each_example_shows_its_own_defaults() {
     assert_eq!(epochs(cnn::command(Space::ToyCell), "toy_cell"), 9);
     assert_eq!(epochs(vit::command(false), "autoformer_t"), 14);
     assert_eq!(epochs(lm::command(), "nanogpt"), 24);
-    assert_eq!(epochs(cnn::command(Space::ConvMacro), "toy_conv_macro"), 6);
+    assert_eq!(epochs(cnn::command(Space::ConvMacro), "toy_conv_macro"), 7);
     let arch_lr = |space: Space, name: &str| shared(cnn::command(space), &[name]).unwrap().arch_lr;
     assert_eq!(arch_lr(Space::ToyCell, "toy_cell"), 0.1);
     assert_eq!(arch_lr(Space::Nb201, "nb201"), 0.1);

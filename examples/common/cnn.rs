@@ -87,9 +87,9 @@ impl Space {
             // DARTS: DrNAS's two progressive stages, 3 epochs each (15 steps of 2.9–6.5 s on
             // one peer).
             Space::Darts => 6,
-            // At width divisor 2: 6 epochs of 93 steps, about 85 s each (docs/results.md,
-            // 2026-12-07).
-            Space::ConvMacro => 6,
+            // At width divisor 2: 7 epochs of 93 steps, the first 2 weights only (about 40 s
+            // each, 85 s with α steps; docs/results.md, 2026-12-07).
+            Space::ConvMacro => 7,
         }
     }
 
@@ -114,6 +114,20 @@ impl Space {
             return 0.01;
         }
         self.config(1).lr
+    }
+
+    /// Default epochs that train the weights only before α steps start. DrNAS's DARTS recipe
+    /// updates α from epoch 10 of 50: the same fifth of the run. Conv-macro: 2 of its 7 (a
+    /// weights-only epoch costs half an epoch with α steps, and the supernet is near chance
+    /// for its first epoch); chosen on the α split's accuracy with inherited weights, 0.931
+    /// with none in 6 epochs, 0.950 with 2 in 7, 0.933 with 3 in 8 (docs/results.md,
+    /// 2026-12-07). Scaled with `epochs`; none elsewhere.
+    fn default_alpha_warmup(&self, epochs: usize, optimizer: &str) -> usize {
+        match self {
+            Space::Darts if optimizer == "drnas" => epochs / 5,
+            Space::ConvMacro => epochs * 2 / 7,
+            _ => 0,
+        }
     }
 
     /// Conv-macro's default width divisor (1 elsewhere).
@@ -592,9 +606,7 @@ impl Job for CnnJob {
                 },
             ),
             (Space::ConvMacro, true) => self.go(
-                || {
-                    conv_macro_cfg.init_ws::<B>(&d).map_err(e)
-                },
+                || conv_macro_cfg.init_ws::<B>(&d).map_err(e),
                 method,
                 strategy,
                 device,
@@ -825,7 +837,7 @@ pub struct CnnCli {
     #[arg(long, value_name = "STEPS", default_value_t = 0)]
     warmup: usize,
     /// Epochs that train the weights only, before α (default 0; DARTS with DrNAS: a fifth of
-    /// --epochs, as its recipe).
+    /// --epochs, as its recipe; conv-macro: two sevenths).
     #[arg(long, value_name = "EPOCHS")]
     alpha_warmup: Option<usize>,
     /// Also train the discovered architecture alone (same data and weight steps).
@@ -880,14 +892,9 @@ pub fn main(space: Space) {
                 cli.width_divisor
             ));
         }
-        // DrNAS's DARTS recipe updates α from epoch 10 of 50: the same share of the run.
-        let alpha_warmup = cli.alpha_warmup.unwrap_or(
-            if matches!(space, Space::Darts) && a.optimizer == "drnas" {
-                a.epochs / 5
-            } else {
-                0
-            },
-        );
+        let alpha_warmup = cli
+            .alpha_warmup
+            .unwrap_or(space.default_alpha_warmup(a.epochs, &a.optimizer));
         let job = CnnJob {
             space,
             ws,

@@ -427,7 +427,9 @@ impl<B: Backend> tangle_core::Extract<B> for ConvMacro<B> {
         }
         total += self.conv5_width * c_in * 49 + self.conv5_width;
         total += classifier_dims(self.conv5_width)
-            .windows(2).map(|w| w[0] * w[1] + w[1]).sum::<usize>();
+            .windows(2)
+            .map(|w| w[0] * w[1] + w[1])
+            .sum::<usize>();
         Ok(total)
     }
 }

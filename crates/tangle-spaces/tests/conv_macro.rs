@@ -257,7 +257,11 @@ fn a_width_divisor_halves_every_width_and_keeps_extraction_exact() {
     let s = net.spec().clone();
     assert_eq!(s.size(), 6561);
     let names: Vec<_> = s.decisions().iter().map(|d| d.name().to_string()).collect();
-    let paper: Vec<_> = spec().decisions().iter().map(|d| d.name().to_string()).collect();
+    let paper: Vec<_> = spec()
+        .decisions()
+        .iter()
+        .map(|d| d.name().to_string())
+        .collect();
     assert_eq!(names, paper);
     assert_eq!(
         s.get("conv1.channels").unwrap().int_values().unwrap(),
