@@ -27,6 +27,9 @@ struct LmJob {
     /// Also train the discovered architecture alone (fresh weights, same data and weight steps).
     reference: bool,
     alpha_warmup: usize,
+    /// Epochs of `steps` steps that retrain the discovered architecture from scratch after the
+    /// search (0: none).
+    retrain: usize,
 }
 
 /// The token streams of a run: `weights` trains the supernet's weights, `alpha` trains α, and
@@ -139,6 +142,12 @@ fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
 /// `--batch` (600 windows of 64 characters by default; the score used 120 before 2026-12-07).
 const HELD_OUT_BATCHES: usize = 50;
 
+/// Steps of linear lr warm-up for a run of `steps` weight steps: Table 23 warms up over 100 of
+/// 6000 iterations, nanoGPT's character model over 100 of 2000; keep that share on short runs.
+fn lr_warmup_steps(steps: usize) -> usize {
+    (steps / 60).clamp(1, 100)
+}
+
 /// Mean next-token loss of `net` over `batches` windows of `data`'s second stream (the one
 /// it serves as validation windows).
 fn window_loss<B: Backend>(
@@ -189,6 +198,10 @@ impl Job for LmJob {
             .map_err(|e| e.to_string())
         };
         let alpha_windows = inference(&alpha, a.seed ^ 1)?;
+        // Retraining from scratch learns on all the search's text, as DARTS's evaluation
+        // trains on the whole training set; the held-out text stays unseen.
+        let retrain_tokens =
+            (self.retrain > 0).then(|| ([&weights[..], &alpha[..]].concat(), alpha.clone()));
         let held_out_windows = inference(&held_out, a.seed ^ 2)?;
         let data = TextBatches::<B>::new(
             weights,
@@ -215,8 +228,7 @@ impl Job for LmJob {
             arch_lr: a.arch_lr,
             lr: self.lr,
             lr_min: self.lr / 10.0,
-            // Table 23 warms up over 100 of 6000 iterations; keep that share on short runs.
-            lr_warmup_steps: (a.epochs * self.steps / 60).clamp(1, 100),
+            lr_warmup_steps: lr_warmup_steps(a.epochs * self.steps),
             warmup_epochs: self.alpha_warmup,
             ..SearchConfig::language_model(a.epochs)
         };
@@ -264,12 +276,43 @@ impl Job for LmJob {
         // The score a setting may be chosen on: the held-out loss is for reporting only.
         let alpha_loss = window_loss(&net, &alpha_windows, HELD_OUT_BATCHES)?;
         let fresh = || config.init::<B>(&device).map_err(|e| e.to_string());
+        let scored = |m: tangle_spaces::gpt::Gpt<B::InnerBackend>| -> Result<_, String> {
+            let net = m.extract(&arch).map_err(|e| e.to_string())?;
+            Ok((window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?, net))
+        };
         let alone = super::reference(a, self.reference, fresh, &arch, &search.config, &data, &out)?
-            .map(|m| -> Result<_, String> {
-                let net = m.extract(&arch).map_err(|e| e.to_string())?;
-                Ok((window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?, net))
-            })
+            .map(scored)
             .transpose()?;
+        let retrained = match retrain_tokens {
+            None => None,
+            Some((tokens, alpha_tokens)) => {
+                println!(
+                    "\nretraining the discovered architecture from scratch: {} epochs of {} steps on the search's {} tokens",
+                    self.retrain,
+                    self.steps,
+                    tokens.len()
+                );
+                // The α text serves as the (unused) second stream: every epoch trains weights.
+                let all = TextBatches::<B>::new(
+                    tokens,
+                    alpha_tokens,
+                    self.context,
+                    self.batch,
+                    self.steps,
+                    a.seed ^ 3,
+                    &device,
+                )
+                .map_err(|e| e.to_string())?;
+                let config = SearchConfig {
+                    epochs: self.retrain,
+                    lr_warmup_steps: lr_warmup_steps(self.retrain * self.steps),
+                    ..search.config.clone()
+                };
+                let m =
+                    super::train_alone(a, fresh, &arch, &config, &all, &out.join("retrain.jsonl"))?;
+                Some(scored(m)?)
+            }
+        };
         println!("\ndiscovered architecture: {}", arch.to_json());
         println!(
             "held-out loss of the discovered model with inherited weights: {loss:.4} nats/token ({} windows of {} tokens)",
@@ -279,6 +322,12 @@ impl Job for LmJob {
         println!("its loss on the α split (what a setting may be chosen on): {alpha_loss:.4}");
         if let Some((r, _)) = &alone {
             println!("held-out loss of the same architecture trained alone: {r:.4} nats/token");
+        }
+        if let Some((r, _)) = &retrained {
+            println!(
+                "held-out loss of the discovered architecture retrained from scratch ({} steps): {r:.4} nats/token",
+                self.retrain * self.steps
+            );
         }
         // A sample from the inherited weights and, with the reference, one from the same
         // architecture trained alone, so the two can be read side by side.
@@ -308,6 +357,11 @@ impl Job for LmJob {
                 println!("\nsample of the architecture trained alone:\n{text}");
                 write(&out, "sample_trained_alone.txt", &text)?;
             }
+            if let Some((_, retrained_net)) = &retrained {
+                let text = sample(retrained_net)?;
+                println!("\nsample of the retrained architecture:\n{text}");
+                write(&out, "sample_retrained.txt", &text)?;
+            }
         }
         write(&out, "architecture.json", &arch.to_json())?;
         write(
@@ -326,6 +380,8 @@ impl Job for LmJob {
             "architecture": serde_json::from_str::<serde_json::Value>(&arch.to_json()).map_err(|e| e.to_string())?,
             "held_out_loss": loss,
             "held_out_loss_trained_alone": alone.as_ref().map(|(r, _)| *r),
+            "retrain_epochs": self.retrain,
+            "held_out_loss_retrained": retrained.as_ref().map(|(r, _)| *r),
             "alpha_split_loss_inherited": alpha_loss,
             "held_out_share": if chars.is_some() { Some(HELD_OUT) } else { None },
             "train_portion": a.train_portion,
@@ -394,6 +450,12 @@ pub struct LmCli {
     /// Epochs that train the weights only, before α.
     #[arg(long, value_name = "EPOCHS", default_value_t = 12)]
     alpha_warmup: usize,
+    /// After the search, retrain the discovered architecture from scratch for this many epochs
+    /// of --steps steps (0 = off) on all the search's text (weights' and α's; the held-out
+    /// tenth stays unseen), with its own lr warm-up and cosine decay, and score it on the
+    /// held-out text.
+    #[arg(long, value_name = "EPOCHS", default_value_t = 0)]
+    retrain: usize,
 }
 
 /// The command line of the nanoGPT example, with its defaults.
@@ -434,6 +496,7 @@ pub fn main() {
             budget: cli.budget,
             reference: cli.reference,
             alpha_warmup: cli.alpha_warmup,
+            retrain: cli.retrain,
             args: a.clone(),
         };
         dispatch(&a, job, cli.budget)

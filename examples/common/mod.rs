@@ -529,12 +529,34 @@ where
         return Ok(None);
     }
     println!("\ntraining the discovered architecture alone (reference)");
+    train_alone(a, fresh, arch, config, data, &out.join("reference.jsonl")).map(Some)
+}
+
+/// Trains `fresh()` (a newly built supernet, on the device it trains on) on the single path
+/// `arch` for `config.epochs` weight epochs on `data`, with `a`'s seed and peers; logs each
+/// epoch to `log` and the console and returns the trained supernet on the inference backend.
+pub fn train_alone<B, M, T, D>(
+    a: &Args,
+    fresh: impl FnOnce() -> Result<M, String>,
+    arch: &tangle_core::Architecture,
+    config: &tangle_optim::SearchConfig,
+    data: &D,
+    log: &Path,
+) -> Result<M::InnerModule, String>
+where
+    B: AutodiffBackend,
+    M: tangle_core::Supernet<B> + burn::module::AutodiffModule<B> + Send,
+    M::Input: Clone + tangle_optim::Shard<B>,
+    T: tangle_optim::Shard<B>,
+    D: tangle_optim::SearchData<M::Input, T> + Sync,
+    tangle_optim::Classification: tangle_optim::Objective<B, M::Output, T>,
+{
     let fresh = fresh()?;
     let device = &fresh
         .devices()
         .into_iter()
         .next()
-        .ok_or("the reference network has no parameters")?;
+        .ok_or("the network trained alone has no parameters")?;
     let spec = fresh.spec().clone();
     let cfg = tangle_optim::SearchConfig {
         warmup_epochs: config.epochs,
@@ -543,7 +565,7 @@ where
     let path = tangle_optim::FixedPath::new(&spec, arch).map_err(|e| e.to_string())?;
     let alone = tangle_optim::Search::new(fresh, path, cfg, a.seed, device)
         .map_err(|e| e.to_string())?
-        .with_log(out.join("reference.jsonl"))
+        .with_log(log)
         .with_progress(true);
     let mut alone = on_peers(a, device, alone)?;
     for epoch in 0..config.epochs {
@@ -552,5 +574,5 @@ where
             .map_err(|e| e.to_string())?;
         print_epoch(alone.records.last().expect("a record per epoch"));
     }
-    Ok(Some(alone.model.valid()))
+    Ok(alone.model.valid())
 }

@@ -9,6 +9,12 @@ use tangle_spaces::conv_macro::{spec, ConvMacro, ConvMacroConfig};
 
 use common::{close, one_hot, vals, Halves, AB, B};
 
+/// Parameters of the classifier every conv-macro network ends with, counted by hand: `inputs`
+/// → 256 → 128 → 64 → 10, each layer with a bias.
+fn classifier_params(inputs: usize) -> usize {
+    (inputs * 256 + 256) + (256 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10)
+}
+
 #[test]
 fn spec_has_6561_architectures() {
     let s = spec();
@@ -112,16 +118,9 @@ fn analytic_parameter_count_equals_the_subnet_count() {
             "{arch}"
         );
     }
-    // Smallest: conv 3·8·9+8, 8·16·9+16, 16·32·9+32, 32·64·9+64, 64·256·49+256, then the MLP.
-    let smallest = 224
-        + 1168
-        + 4640
-        + 18496
-        + 803_072
-        + (9216 * 256 + 256)
-        + (256 * 128 + 128)
-        + (128 * 64 + 64)
-        + 650;
+    // Smallest: conv 3·8·9+8, 8·16·9+16, 16·32·9+32, 32·64·9+64, 64·256·49+256, then the MLP
+    // from conv5's 256 × 6 × 6 = 9216 outputs.
+    let smallest = 224 + 1168 + 4640 + 18496 + 803_072 + classifier_params(9216);
     assert_eq!(
         net.params(&s.architecture(&[0; 8]).unwrap()).unwrap(),
         smallest
@@ -289,15 +288,7 @@ fn a_width_divisor_halves_every_width_and_keeps_extraction_exact() {
     }
     // Smallest: conv 3·4·9+4, 4·8·9+8, 8·16·9+16, 16·32·9+32, 32·128·49+128, then the MLP
     // from conv5's 128 × 6 × 6 = 4608 outputs.
-    let smallest = 112
-        + 296
-        + 1168
-        + 4640
-        + 200_832
-        + (4608 * 256 + 256)
-        + (256 * 128 + 128)
-        + (128 * 64 + 64)
-        + 650;
+    let smallest = 112 + 296 + 1168 + 4640 + 200_832 + classifier_params(4608);
     assert_eq!(
         net.params(&s.architecture(&[0; 8]).unwrap()).unwrap(),
         smallest
