@@ -17,7 +17,6 @@
 mod common;
 
 use std::f32::consts::PI;
-use std::fs;
 use std::path::PathBuf;
 
 use burn::module::{AutodiffModule, Module};
@@ -35,6 +34,7 @@ use tangle_optim::{
     Classification, Method, Mixer, Objective, Search, SearchConfig, WeightOptimizer,
 };
 use tanglenas::backend::CpuAutodiff;
+use tanglenas::experiment::{write, ExperimentError};
 
 const CLASSES: usize = 4;
 const SIDE: usize = 16;
@@ -226,15 +226,15 @@ struct Args {
     samples: usize,
 }
 
-fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), String> {
+fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), ExperimentError> {
     let device = B::Device::default();
     B::seed(&device, a.seed);
     let mut rng = StdRng::seed_from_u64(a.seed);
     let (x, y) = dataset::<B>(a.samples, &mut rng, &device);
-    let data = InMemory::new(x, y, a.train_portion, 64, a.seed).map_err(|e| e.to_string())?;
+    let data = InMemory::new(x, y, a.train_portion, 64, a.seed)?;
     let (xt, yt) = dataset::<B::InnerBackend>(1024, &mut rng, &device);
 
-    let net = MacroNet::<B>::new(&device).map_err(|e| e.to_string())?;
+    let net = MacroNet::<B>::new(&device)?;
     let config = SearchConfig {
         epochs: a.epochs,
         weight_optimizer: WeightOptimizer::Sgd {
@@ -251,8 +251,7 @@ fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), 
     let out = common::fresh_dir(&a.out)?;
     let log = out.join("metrics.jsonl");
     let spec = net.spec().clone();
-    let mut search = Search::with_method(net, method, config, a.seed, &device)
-        .map_err(|e| e.to_string())?
+    let mut search = Search::with_method(net, method, config, a.seed, &device)?
         .with_log(&log)
         .with_progress(true);
     println!(
@@ -264,9 +263,7 @@ fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), 
         tangle_optim::SearchData::steps_per_epoch(&data)
     );
     for epoch in 0..a.epochs {
-        search
-            .run_until(&data, &Classification, epoch + 1)
-            .map_err(|e| e.to_string())?;
+        search.run_until(&data, &Classification, epoch + 1)?;
         let r = search.records.last().expect("one record per epoch");
         println!(
             "epoch {epoch:>2}  train loss {:.3} acc {:.3}  valid loss {} acc {:.3}  argmax {}  [{:.0}s]",
@@ -295,15 +292,13 @@ fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), 
         println!("  {:<16} {}", d.name(), cells.join("  "));
     }
     // Discretize: argmax per decision, run the single path with the inherited weights.
-    let arch = search.architecture().map_err(|e| e.to_string())?;
-    let fixed = Mixtures::fixed(&spec, &arch).map_err(|e| e.to_string())?;
-    let test_acc = evaluate(&search.model.valid(), &fixed, &xt, &yt).map_err(|e| e.to_string())?;
+    let arch = search.architecture()?;
+    let fixed = Mixtures::fixed(&spec, &arch)?;
+    let test_acc = evaluate(&search.model.valid(), &fixed, &xt, &yt)?;
     println!("\ndiscovered architecture: {}", arch.to_json());
     println!("inherited-weight test accuracy of the discovered single path: {test_acc:.3}");
-    fs::write(out.join("architecture.json"), arch.to_json()).map_err(|e| e.to_string())?;
-    search
-        .save_checkpoint(out.join("checkpoint"))
-        .map_err(|e| e.to_string())?;
+    write(&out, "architecture.json", &arch.to_json())?;
+    search.save_checkpoint(out.join("checkpoint"))?;
     println!(
         "wrote {}, {} and {}",
         log.display(),
@@ -317,11 +312,12 @@ fn main() {
     let a = <Args as clap::Parser>::parse();
     // A gradient method: SPOS has no architecture of its own to report here.
     let result = match a.optimizer.parse::<Method>() {
-        Ok(Method::Spos) => Err("--optimizer spos: this example runs gradient methods only \
-                                 (drnas, darts-v1, darts-v2, gdas)"
-            .to_string()),
+        Ok(Method::Spos) => Err(ExperimentError::usage(
+            "--optimizer spos: this example runs gradient methods only \
+             (drnas, darts-v1, darts-v2, gdas)",
+        )),
         Ok(method) => run::<CpuAutodiff>(&a, method),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

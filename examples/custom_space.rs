@@ -39,6 +39,7 @@ use tangle_optim::{
     Classification, Method, Objective, Search, SearchConfig, SearchData, WeightOptimizer,
 };
 use tangle_twostage::{evolution, score, EvolutionConfig, Metric};
+use tanglenas::experiment::ExperimentError;
 
 // A binary's choice, worth making in yours: Burn's CPU backend allocates a tensor per op, and
 // glibc's malloc returns every block over 128 KiB to the kernel, so each comes back page-faulted
@@ -340,21 +341,18 @@ fn export_and_evaluate<B: AutodiffBackend>(
     data: &InMemory<B, 3>,
     epochs: usize,
     test: &(Tensor<B::InnerBackend, 3>, Tensor<B::InnerBackend, 1, Int>),
-) -> std::result::Result<(f32, f32), String> {
+) -> std::result::Result<(f32, f32), ExperimentError> {
     let device = supernet.head.weight.device();
-    let sub = supernet.extract(arch).map_err(|e| e.to_string())?;
-    tangle_core::subnet::save(&sub, path).map_err(|e| e.to_string())?;
-    std::fs::write(path.with_extension("json"), arch.to_json()).map_err(|e| e.to_string())?;
+    let sub = supernet.extract(arch)?;
+    tangle_core::subnet::save(&sub, path)?;
+    let json = path.with_extension("json");
+    std::fs::write(&json, arch.to_json()).map_err(|e| ExperimentError::io(&json, e))?;
     // A fresh network of the same shape to load into: the extraction of a new supernet.
-    let fresh = SeqNet::<B>::new(&device)
-        .and_then(|net| net.extract(arch))
-        .map_err(|e| e.to_string())?;
-    let reloaded = tangle_core::subnet::load(fresh, path).map_err(|e| e.to_string())?;
+    let fresh = SeqNet::<B>::new(&device).and_then(|net| net.extract(arch))?;
+    let reloaded = tangle_core::subnet::load(fresh, path)?;
     let (inner, reloaded_inner) = (supernet.valid(), reloaded.valid());
-    let fixed = Mixtures::fixed(&inner.spec, arch).map_err(|e| e.to_string())?;
-    let single = inner
-        .forward_mixed(test.0.clone(), &fixed)
-        .map_err(|e| e.to_string())?;
+    let fixed = Mixtures::fixed(&inner.spec, arch)?;
+    let single = inner.forward_mixed(test.0.clone(), &fixed)?;
     let diff: f32 = burn::tensor::ElementConversion::elem(
         (reloaded_inner.forward(test.0.clone()) - single)
             .abs()
@@ -362,13 +360,13 @@ fn export_and_evaluate<B: AutodiffBackend>(
             .into_scalar(),
     );
     if diff > 1e-4 {
-        return Err(format!(
+        return Err(ExperimentError::run(format!(
             "reloaded subnet differs from the supernet's path by {diff}"
-        ));
+        )));
     }
     println!(
         "  {} parameters, saved to {}, reloaded (max difference to the supernet's path {diff:.1e})",
-        supernet.params(arch).map_err(|e| e.to_string())?,
+        supernet.params(arch)?,
         path.display()
     );
     let inherited = accuracy(&reloaded_inner, &test.0, &test.1);
@@ -392,14 +390,14 @@ fn export_and_evaluate<B: AutodiffBackend>(
 }
 
 /// The whole example: DrNAS search, then SPOS + evolution, each exported, reloaded, evaluated.
-pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, String> {
+pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, ExperimentError> {
     let device = B::Device::default();
     B::seed(&device, s.seed);
     let mut rng = StdRng::seed_from_u64(s.seed);
     let (x, y) = dataset::<B>(s.samples, &mut rng, &device);
     let test = dataset::<B::InnerBackend>(s.test, &mut rng, &device);
-    let data = InMemory::new(x, y, 0.5, 64, s.seed).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&s.out).map_err(|e| e.to_string())?;
+    let data = InMemory::new(x, y, 0.5, 64, s.seed)?;
+    std::fs::create_dir_all(&s.out).map_err(|e| ExperimentError::io(&s.out, e))?;
     let base = SearchConfig {
         epochs: s.epochs,
         weight_optimizer: WeightOptimizer::Adam { weight_decay: 0.0 },
@@ -409,20 +407,18 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Str
         warmup_epochs: 1,
         ..SearchConfig::default()
     };
-    let err = |e: tangle_optim::OptimError| e.to_string();
 
     // 1. TangleNAS: DrNAS on the superposed supernet.
-    let (space, _) = declare().map_err(|e| e.to_string())?;
+    let (space, _) = declare()?;
     println!(
         "DrNAS over {} architectures, {} epochs",
         space.size(),
         s.epochs
     );
-    let net = SeqNet::<B>::new(&device).map_err(|e| e.to_string())?;
-    let mut search = Search::with_method(net, Method::Drnas, base.clone(), s.seed, &device)
-        .map_err(err)?
+    let net = SeqNet::<B>::new(&device)?;
+    let mut search = Search::with_method(net, Method::Drnas, base.clone(), s.seed, &device)?
         .with_log(s.out.join("drnas.jsonl"));
-    search.run(&data, &Classification).map_err(err)?;
+    search.run(&data, &Classification)?;
     for r in &search.records {
         println!(
             "  epoch {}  train loss {:.3}  valid acc {:.3}  argmax {}",
@@ -434,7 +430,7 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Str
                 .map_or("-".to_string(), |a| a.to_string())
         );
     }
-    let arch = search.architecture().map_err(err)?;
+    let arch = search.architecture()?;
     println!("DrNAS found {}", arch.to_json());
     let (inherited, tuned) = export_and_evaluate(
         &search.model,
@@ -449,9 +445,9 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Str
 
     // 2. Two-stage: SPOS supernet training, then evolution scored with inherited weights.
     println!("SPOS supernet training, {} epochs", s.epochs);
-    let net = SeqNet::<B>::new(&device).map_err(|e| e.to_string())?;
-    let mut spos = Search::with_method(net, Method::Spos, base, s.seed, &device).map_err(err)?;
-    spos.run(&data, &Classification).map_err(err)?;
+    let net = SeqNet::<B>::new(&device)?;
+    let mut spos = Search::with_method(net, Method::Spos, base, s.seed, &device)?;
+    spos.run(&data, &Classification)?;
     let supernet = spos.model.valid();
     let valid: Vec<_> = (0..4)
         .map(|i| {
@@ -469,11 +465,13 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Str
     };
     let history = evolution(&space, &cfg, None, s.seed, |a| {
         score(&supernet, a, &valid, &Classification, Metric::Accuracy)
-    })
-    .map_err(|e| e.to_string())?;
-    std::fs::write(s.out.join("evolution.jsonl"), history.to_json_lines())
-        .map_err(|e| e.to_string())?;
-    let best = history.best().ok_or("evolution evaluated nothing")?;
+    })?;
+    let evolution_log = s.out.join("evolution.jsonl");
+    std::fs::write(&evolution_log, history.to_json_lines())
+        .map_err(|e| ExperimentError::io(&evolution_log, e))?;
+    let best = history
+        .best()
+        .ok_or_else(|| ExperimentError::run("evolution evaluated nothing"))?;
     println!(
         "evolution: {} candidates, best valid accuracy {:.3}: {}",
         history.evaluated.len(),
@@ -524,15 +522,12 @@ fn main() {
         out: cli.out,
         ..Settings::default()
     };
-    // Never overwrite an earlier run: a numbered sibling directory if this one exists.
-    let mut out = s.out.clone();
-    let mut n = 1;
-    while out.exists() {
-        out = PathBuf::from(format!("{}-{n}", s.out.display()));
-        n += 1;
-    }
-    s.out = out;
-    match run::<tanglenas::backend::CpuAutodiff>(&s) {
+    // Never overwrite an earlier run: a numbered sibling directory if this one is not empty.
+    let result = tanglenas::experiment::fresh_dir(&s.out).and_then(|out| {
+        s.out = out;
+        run::<tanglenas::backend::CpuAutodiff>(&s)
+    });
+    match result {
         Ok(o) => println!(
             "\ntest accuracy, inherited → fine-tuned: DrNAS {:.3} → {:.3}; SPOS + evolution {:.3} → {:.3}. Results in {}",
             o.drnas.1,

@@ -10,7 +10,9 @@
 //! * [`tangle_spaces`]: the search spaces;
 //! * [`tangle_twostage`]: SPOS supernet training, random and evolutionary search.
 //!
-//! [`backend`] names the backends the examples run on.
+//! [`backend`] names the backends the examples run on, and [`experiment`] is the runner they
+//! are built on: the shared command line, output folder, checkpoints and resume, peers and the
+//! two-stage path.
 
 #![warn(missing_docs)]
 
@@ -19,6 +21,8 @@ pub use tangle_data;
 pub use tangle_optim;
 pub use tangle_spaces;
 pub use tangle_twostage;
+
+pub mod experiment;
 
 /// Backends used by the examples and benches.
 pub mod backend {

@@ -7,7 +7,7 @@ mod common;
 
 use clap::{Command, FromArgMatches};
 use common::cnn::{self, Space};
-use common::{lm, vit, Args};
+use common::{lm, vit, RunArgs};
 
 fn every_example() -> Vec<(&'static str, Command)> {
     let mut all = vec![
@@ -24,9 +24,9 @@ fn every_example() -> Vec<(&'static str, Command)> {
 }
 
 /// The shared options of a parse.
-fn shared(cmd: Command, argv: &[&str]) -> Result<Args, clap::Error> {
+fn shared(cmd: Command, argv: &[&str]) -> Result<RunArgs, clap::Error> {
     let m = cmd.try_get_matches_from(argv)?;
-    Args::from_arg_matches(&m)
+    RunArgs::from_arg_matches(&m)
 }
 
 #[test]
@@ -104,7 +104,9 @@ fn nanogpt_holds_out_text_that_neither_the_weights_nor_alpha_train_on() {
     assert_eq!(held_out, (900..1000).collect::<Vec<_>>());
     assert_eq!(weights, (0..810).collect::<Vec<_>>());
     assert_eq!(alpha, (810..900).collect::<Vec<_>>());
-    let err = lm::split_text((0..1000).collect(), 1.5).unwrap_err();
+    let err = lm::split_text((0..1000).collect(), 1.5)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("--train-portion") && err.contains("1.5"),
         "{err}"

@@ -1,5 +1,6 @@
 //! The `nanogpt` example end to end on a tiny setting: the discovered model is scored on text
-//! held out from both the weights and α, and `--reference` trains that same architecture alone.
+//! held out from both the weights and α, `--reference` trains that same architecture alone, and
+//! `--retrain` trains it from scratch for its own number of epochs.
 
 mod support;
 
@@ -12,7 +13,7 @@ fn json(text: &str) -> serde_json::Value {
 }
 
 #[test]
-fn nanogpt_scores_held_out_text_and_trains_its_reference() {
+fn nanogpt_scores_held_out_text_trains_its_reference_and_retrains() {
     let out = std::env::temp_dir().join(format!("tangle-nanogpt-example-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let mut c = Command::new(example("nanogpt"));
@@ -30,6 +31,8 @@ fn nanogpt_scores_held_out_text_and_trains_its_reference() {
         "--sample",
         "20",
         "--reference",
+        "--retrain",
+        "3",
     ]);
     c.arg("--out").arg(&out);
     let log = run(c);
@@ -45,6 +48,7 @@ fn nanogpt_scores_held_out_text_and_trains_its_reference() {
         "held_out_loss",
         "alpha_split_loss_inherited",
         "held_out_loss_trained_alone",
+        "held_out_loss_retrained",
     ] {
         let v = summary[key]
             .as_f64()
@@ -65,5 +69,22 @@ fn nanogpt_scores_held_out_text_and_trains_its_reference() {
     }
     let sample = std::fs::read_to_string(out.join("sample_trained_alone.txt")).unwrap();
     assert!(!sample.is_empty());
+    // The retraining ran its own 3 epochs, weights only, on the discovered architecture, and
+    // its network and sample were written.
+    assert_eq!(summary["retrain_epochs"], 3);
+    let retrain = std::fs::read_to_string(out.join("retrain.jsonl")).unwrap();
+    let epochs: Vec<serde_json::Value> = retrain.lines().map(json).collect();
+    assert_eq!(epochs.len(), 3, "{retrain}");
+    for e in &epochs {
+        assert_eq!(e["architecture"], summary["architecture"], "{e}");
+        assert!(
+            e["valid_loss"].is_null(),
+            "the retraining ran an α step: {e}"
+        );
+    }
+    assert!(out.join("subnet_retrained.bpk").is_file());
+    assert!(!std::fs::read_to_string(out.join("sample_retrained.txt"))
+        .unwrap()
+        .is_empty());
     let _ = std::fs::remove_dir_all(&out);
 }

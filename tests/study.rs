@@ -18,7 +18,7 @@ mod table;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{Args, Job, Strategy};
+use common::{Job, RunArgs, Strategy};
 use methods::{Comparison, Method, Run};
 use tangle_optim::Method as SearchMethod;
 
@@ -31,8 +31,8 @@ fn temp(name: &str) -> PathBuf {
     dir
 }
 
-fn args() -> Args {
-    Args {
+fn args() -> RunArgs {
+    RunArgs {
         device: "cpu".into(),
         optimizer: "drnas".into(),
         data_dir: None,
@@ -165,7 +165,9 @@ fn image_comparison_looks_its_results_up_in_the_table_and_resumes() {
         epochs: 3,
         ..settings
     };
-    let e = methods::run_images(&args(), &list, 1, other, &table_path, &results).unwrap_err();
+    let e = methods::run_images(&args(), &list, 1, other, &table_path, &results)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("images-methods.json") && e.contains("other settings"),
         "{e}"
@@ -296,7 +298,8 @@ fn language_table_builds_in_pieces_and_a_comparison_reads_it() {
             Strategy::Gradient,
             Default::default(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("language.json") && e.contains("another recipe"),
         "{e}"
@@ -332,7 +335,8 @@ fn language_table_builds_in_pieces_and_a_comparison_reads_it() {
         &table_path,
         &results,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("drnas-ws"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

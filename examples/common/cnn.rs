@@ -20,7 +20,8 @@ use tangle_spaces::ops::Primitive;
 use tangle_spaces::{conv_macro, darts, mobilenet, nb201, toy_cell};
 
 use super::{
-    dispatch, images, on_peers, print_epoch, run_dir, write, write_config, Args, Job, Strategy,
+    dispatch, exit_on_error, images, on_peers, print_epoch, run_dir, write, write_config,
+    write_json, ExperimentError, Job, Result, RunArgs, Strategy,
 };
 
 /// The five spaces.
@@ -154,7 +155,7 @@ impl Space {
 }
 
 struct CnnJob {
-    args: Args,
+    args: RunArgs,
     space: Space,
     ws: bool,
     batch: usize,
@@ -180,12 +181,12 @@ pub fn accuracy<B: Backend>(
     set: &Images,
     t: &Transform,
     device: &B::Device,
-    logits: impl Fn(Tensor<B, 4>) -> Result<Tensor<B, 2>, String>,
-) -> Result<f32, String> {
+    logits: impl Fn(Tensor<B, 4>) -> Result<Tensor<B, 2>>,
+) -> Result<f32> {
     let idx: Vec<usize> = (0..set.len()).collect();
     let mut correct = 0usize;
     for chunk in idx.chunks(100) {
-        let (x, y) = batch::<B>(set, chunk, &t.eval(), None, device).map_err(|e| e.to_string())?;
+        let (x, y) = batch::<B>(set, chunk, &t.eval(), None, device)?;
         let pred = logits(x)?.argmax(1).reshape([chunk.len()]);
         correct += pred.equal(y).int().sum().into_scalar().elem::<i64>() as usize;
     }
@@ -203,15 +204,15 @@ pub fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
     batch_size: usize,
     seed: u64,
     device: &B::Device,
-    logits: impl Fn(&N, Tensor<B, 4>) -> Result<Tensor<B, 2>, String>,
-) -> Result<N, String> {
+    logits: impl Fn(&N, Tensor<B, 4>) -> Result<Tensor<B, 2>>,
+) -> Result<N> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
     if train.len() < batch_size {
-        return Err(format!(
-            "{} training images for batch {batch_size}",
+        return Err(ExperimentError::usage(format!(
+            "--train-samples: {} training images for batch {batch_size}",
             train.len()
-        ));
+        )));
     }
     let steps = train.len() / batch_size;
     let mut opt = SgdConfig::new()
@@ -232,7 +233,7 @@ pub fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
         for s in 0..steps {
             let idx = &order[s * batch_size..(s + 1) * batch_size];
             let (x, y): (Tensor<B, 4>, Tensor<B, 1, Int>) =
-                batch(train, idx, t, Some(&mut rng), device).map_err(|e| e.to_string())?;
+                batch(train, idx, t, Some(&mut rng), device)?;
             let loss = Classification.loss(logits(&net, x)?, &y);
             total += loss.clone().into_scalar().elem::<f32>();
             let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -267,7 +268,7 @@ impl CnnJob {
     #[allow(clippy::too_many_arguments)]
     fn go<B, M>(
         &self,
-        make: impl Fn() -> Result<M, String>,
+        make: impl Fn() -> Result<M>,
         method: Method,
         strategy: Strategy,
         device: B::Device,
@@ -281,8 +282,8 @@ impl CnnJob {
             &Images,
             &Images,
             &Transform,
-        ) -> Result<Finished, String>,
-    ) -> Result<(), String>
+        ) -> Result<Finished>,
+    ) -> Result<()>
     where
         B: AutodiffBackend,
         M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
@@ -306,8 +307,7 @@ impl CnnJob {
             transform.clone(),
             a.seed,
             &device,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let spec = net.spec().clone();
         let out = run_dir(a)?;
         let base = self.space.config(a.epochs);
@@ -321,8 +321,7 @@ impl CnnJob {
         if self.alpha_warmup > 0 {
             config.warmup_epochs = config.warmup_epochs.max(self.alpha_warmup);
         }
-        let search = Search::with_method(net, method, config, a.seed, &device)
-            .map_err(|e| e.to_string())?
+        let search = Search::with_method(net, method, config, a.seed, &device)?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
         let mut search = on_peers(a, &device, search)?;
@@ -339,16 +338,13 @@ impl CnnJob {
         );
         match progression {
             Some(_) if a.resume.is_some() => {
-                return Err(
+                return Err(ExperimentError::usage(
                     "--resume: DrNAS's progressive DARTS recipe cannot resume yet (its stages \
-                     prune and widen the supernet); rerun, or use another --optimizer"
-                        .into(),
-                )
+                     prune and widen the supernet); rerun, or use another --optimizer",
+                ))
             }
             Some(p) => {
-                search
-                    .set_mask(CandidateMask::from_fn(&spec, p.keep).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
+                search.set_mask(CandidateMask::from_fn(&spec, p.keep)?)?;
                 println!(
                     "progressive stages (epochs, partial channels 1/K, candidates kept): {}",
                     p.recipe
@@ -359,14 +355,13 @@ impl CnnJob {
                         .join(" → ")
                 );
                 p.recipe
-                    .run(&mut search, &data, &Classification, p.widen, print_epoch)
-                    .map_err(|e| e.to_string())?;
+                    .run(&mut search, &data, &Classification, p.widen, print_epoch)?;
             }
             None => search = super::search_epochs(a, search, &data, &out, &device)?,
         }
         let model = search.model.valid();
         let arch = match strategy {
-            Strategy::Gradient => search.architecture().map_err(|e| e.to_string())?,
+            Strategy::Gradient => search.architecture()?,
             Strategy::Spos { es, budget } => {
                 let v = ImageBatches::<B::InnerBackend>::new(
                     train.clone(),
@@ -375,8 +370,7 @@ impl CnnJob {
                     transform.eval(),
                     a.seed,
                     &device,
-                )
-                .map_err(|e| e.to_string())?;
+                )?;
                 let batches: Vec<_> = (0..4).map(|s| v.valid(0, s)).collect();
                 super::second_stage(
                     &model,
@@ -398,15 +392,16 @@ impl CnnJob {
             let inputs: Vec<_> = (0..self.recalibrate)
                 .map(|i| data.train(i / steps, i % steps).0)
                 .collect();
-            tangle_twostage::recalibrate(&search.model, &arch, &inputs)
-                .map_err(|e| e.to_string())?;
+            tangle_twostage::recalibrate(&search.model, &arch, &inputs)?;
             search.model.valid()
         } else {
             model
         };
-        let fixed = Mixtures::fixed(&spec, &arch).map_err(|e| e.to_string())?;
+        let fixed = Mixtures::fixed(&spec, &arch)?;
         let acc = accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
-            model.forward_mixed(x, &fixed).map_err(|e| e.to_string())
+            model
+                .forward_mixed(x, &fixed)
+                .map_err(ExperimentError::from)
         })?;
         // The same network on the α half of the training digits: a score to choose settings
         // on, which the test digits must never be (α was trained on these digits, the weights
@@ -415,7 +410,11 @@ impl CnnJob {
             &train.subset(&data.split().valid),
             &transform,
             &device,
-            |x| model.forward_mixed(x, &fixed).map_err(|e| e.to_string()),
+            |x| {
+                model
+                    .forward_mixed(x, &fixed)
+                    .map_err(ExperimentError::from)
+            },
         )?;
         // A single-stage search ends with the mixer's probabilities (DARTS discretizes them);
         // a two-stage one only with the architecture it picked.
@@ -423,7 +422,7 @@ impl CnnJob {
         let alone = super::reference(a, self.reference, &make, &arch, &search.config, &data, &out)?
             .map(|net| {
                 accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
-                    net.forward_mixed(x, &fixed).map_err(|e| e.to_string())
+                    net.forward_mixed(x, &fixed).map_err(ExperimentError::from)
                 })
             })
             .transpose()?;
@@ -481,11 +480,7 @@ impl CnnJob {
             "width_divisor": matches!(self.space, Space::ConvMacro).then_some(self.width_divisor),
             "seconds": search.records.last().map(|r| r.seconds),
         });
-        write(
-            &out,
-            "summary.json",
-            &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
-        )?;
+        write_json(&out, "summary.json", &summary)?;
         // The space's own configuration (a Burn `Config`: `XConfig::load` reads it back).
         write(&out, "space_config.json", &space_config)?;
         write_config(&out, "search_config.json", &search.config)?;
@@ -503,7 +498,7 @@ impl CnnJob {
         test: &Images,
         t: &Transform,
         device: &B::Device,
-    ) -> Result<Option<f32>, String>
+    ) -> Result<Option<f32>>
     where
         B: AutodiffBackend,
         M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
@@ -514,16 +509,19 @@ impl CnnJob {
         >,
     {
         let spec = fresh.spec().clone();
-        let fixed = Mixtures::<B>::fixed(&spec, arch).map_err(|e| e.to_string())?;
-        let fixed_inner = Mixtures::fixed(&spec, arch).map_err(|e| e.to_string())?;
+        let fixed = Mixtures::<B>::fixed(&spec, arch)?;
+        let fixed_inner = Mixtures::fixed(&spec, arch)?;
         self.retrain_plain(
             || Ok(fresh),
             train,
             test,
             t,
             device,
-            |n, x| n.forward_mixed(x, &fixed).map_err(|e| e.to_string()),
-            |n, x| n.forward_mixed(x, &fixed_inner).map_err(|e| e.to_string()),
+            |n, x| n.forward_mixed(x, &fixed).map_err(ExperimentError::from),
+            |n, x| {
+                n.forward_mixed(x, &fixed_inner)
+                    .map_err(ExperimentError::from)
+            },
         )
     }
 
@@ -533,17 +531,17 @@ impl CnnJob {
     #[allow(clippy::too_many_arguments)]
     fn retrain_plain<B, N>(
         &self,
-        make: impl FnOnce() -> Result<N, String>,
+        make: impl FnOnce() -> Result<N>,
         train: &Images,
         test: &Images,
         t: &Transform,
         device: &B::Device,
-        logits: impl Fn(&N, Tensor<B, 4>) -> Result<Tensor<B, 2>, String>,
+        logits: impl Fn(&N, Tensor<B, 4>) -> Result<Tensor<B, 2>>,
         logits_inner: impl Fn(
             &N::InnerModule,
             Tensor<B::InnerBackend, 4>,
-        ) -> Result<Tensor<B::InnerBackend, 2>, String>,
-    ) -> Result<Option<f32>, String>
+        ) -> Result<Tensor<B::InnerBackend, 2>>,
+    ) -> Result<Option<f32>>
     where
         B: AutodiffBackend,
         N: AutodiffModule<B>,
@@ -566,8 +564,8 @@ impl CnnJob {
     }
 }
 
-fn save<B: Backend, N: burn::module::Module<B>>(net: &N, out: &Path) -> Result<(), String> {
-    tangle_core::subnet::save(net, out.join("subnet.bpk")).map_err(|e| e.to_string())
+fn save<B: Backend, N: burn::module::Module<B>>(net: &N, out: &Path) -> Result<()> {
+    tangle_core::subnet::save(net, out.join("subnet.bpk")).map_err(ExperimentError::from)
 }
 
 impl Job for CnnJob {
@@ -576,23 +574,22 @@ impl Job for CnnJob {
         method: Method,
         strategy: Strategy,
         device: B::Device,
-    ) -> Result<(), String> {
-        let e = |e: tangle_core::CoreError| e.to_string();
+    ) -> Result<()> {
         let d = device.clone();
         let conv_macro_cfg =
             conv_macro::ConvMacroConfig::new().with_width_divisor(self.width_divisor);
         match (self.space, self.ws) {
             (Space::ConvMacro, false) => self.go(
-                || conv_macro_cfg.init::<B>(&d).map_err(e),
+                || conv_macro_cfg.init::<B>(&d).map_err(ExperimentError::from),
                 method,
                 strategy,
                 device,
                 burn::config::config_to_json(&conv_macro_cfg),
                 None,
                 |m, arch, _probabilities, out, train, test, t| {
-                    save(&m.extract(arch).map_err(e)?, out)?;
+                    save(&m.extract(arch)?, out)?;
                     let retrained = self.retrain_fresh(
-                        conv_macro_cfg.init::<B>(&d).map_err(e)?,
+                        conv_macro_cfg.init::<B>(&d)?,
                         arch,
                         train,
                         test,
@@ -606,16 +603,20 @@ impl Job for CnnJob {
                 },
             ),
             (Space::ConvMacro, true) => self.go(
-                || conv_macro_cfg.init_ws::<B>(&d).map_err(e),
+                || {
+                    conv_macro_cfg
+                        .init_ws::<B>(&d)
+                        .map_err(ExperimentError::from)
+                },
                 method,
                 strategy,
                 device,
                 burn::config::config_to_json(&conv_macro_cfg),
                 None,
                 |m, arch, _probabilities, out, train, test, t| {
-                    save(&m.extract(arch).map_err(e)?, out)?;
+                    save(&m.extract(arch)?, out)?;
                     let retrained = self.retrain_fresh(
-                        conv_macro_cfg.init::<B>(&d).map_err(e)?,
+                        conv_macro_cfg.init::<B>(&d)?,
                         arch,
                         train,
                         test,
@@ -635,7 +636,7 @@ impl Job for CnnJob {
                     } else {
                         toy_cell::ToyCellConfig::new().init::<B>(&d)
                     }
-                    .map_err(e)
+                    .map_err(ExperimentError::from)
                 };
                 self.go(
                     net,
@@ -645,10 +646,10 @@ impl Job for CnnJob {
                     burn::config::config_to_json(&toy_cell::ToyCellConfig::new()),
                     None,
                     |m, arch, _probabilities, out, train, test, t| {
-                        save(&m.extract(arch).map_err(e)?, out)?;
-                        let g = toy_cell::ToyGenotype::from_architecture(arch).map_err(e)?;
+                        save(&m.extract(arch)?, out)?;
+                        let g = toy_cell::ToyGenotype::from_architecture(arch)?;
                         let retrained = self.retrain_fresh(
-                            toy_cell::ToyCellConfig::new().init::<B>(&d).map_err(e)?,
+                            toy_cell::ToyCellConfig::new().init::<B>(&d)?,
                             arch,
                             train,
                             test,
@@ -674,7 +675,7 @@ impl Job for CnnJob {
                     } else {
                         cfg.init::<B>(&d)
                     }
-                    .map_err(e)
+                    .map_err(ExperimentError::from)
                 };
                 self.go(
                     net,
@@ -684,17 +685,21 @@ impl Job for CnnJob {
                     burn::config::config_to_json(&cfg),
                     None,
                     |m, arch, _probabilities, out, train, test, t| {
-                        save(&m.extract(arch).map_err(e)?, out)?;
-                        let s = nb201::arch_string(arch).map_err(e)?;
+                        save(&m.extract(arch)?, out)?;
+                        let s = nb201::arch_string(arch)?;
                         // The benchmark's evaluation network (affine cell batch norms), fresh.
                         let retrained = self.retrain_plain(
-                            || cfg.init::<B>(&d).and_then(|n| n.extract(arch)).map_err(e),
+                            || {
+                                cfg.init::<B>(&d)
+                                    .and_then(|n| n.extract(arch))
+                                    .map_err(ExperimentError::from)
+                            },
                             train,
                             test,
                             t,
                             &d,
-                            |n, x| n.forward(x).map_err(|e| e.to_string()),
-                            |n, x| n.forward(x).map_err(|e| e.to_string()),
+                            |n, x| n.forward(x).map_err(ExperimentError::from),
+                            |n, x| n.forward(x).map_err(ExperimentError::from),
                         )?;
                         Ok(Finished {
                             description: s,
@@ -726,7 +731,7 @@ impl Job for CnnJob {
                     } else {
                         cfg.init::<B>(&d)
                     }
-                    .map_err(e)
+                    .map_err(ExperimentError::from)
                 };
                 self.go(
                     net,
@@ -736,8 +741,8 @@ impl Job for CnnJob {
                     burn::config::config_to_json(&cfg),
                     progression,
                     |m, arch, probabilities, out, train, test, t| {
-                        save(&m.extract(arch).map_err(e)?, out)?;
-                        let g = darts::Genotype::discretize(arch, probabilities).map_err(e)?;
+                        save(&m.extract(arch)?, out)?;
+                        let g = darts::Genotype::discretize(arch, probabilities)?;
                         write(out, "genotype.txt", &g.to_string())?;
                         let eval_cfg = darts::DartsNetworkConfig {
                             channels: self.channels,
@@ -746,13 +751,16 @@ impl Job for CnnJob {
                             ..Default::default()
                         };
                         let retrained = self.retrain_plain(
-                            || darts::DartsNetwork::<B>::new(&g, &eval_cfg, &d).map_err(e),
+                            || {
+                                darts::DartsNetwork::<B>::new(&g, &eval_cfg, &d)
+                                    .map_err(ExperimentError::from)
+                            },
                             train,
                             test,
                             t,
                             &d,
-                            |n, x| n.forward(x).map(|(y, _)| y).map_err(|e| e.to_string()),
-                            |n, x| n.forward(x).map(|(y, _)| y).map_err(|e| e.to_string()),
+                            |n, x| n.forward(x).map(|(y, _)| y).map_err(ExperimentError::from),
+                            |n, x| n.forward(x).map(|(y, _)| y).map_err(ExperimentError::from),
                         )?;
                         Ok(Finished {
                             description: g.to_string(),
@@ -768,24 +776,18 @@ impl Job for CnnJob {
                     dropout: 0.1,
                 };
                 self.go(
-                    || cfg.init::<B>(&d).map_err(e),
+                    || cfg.init::<B>(&d).map_err(ExperimentError::from),
                     method,
                     strategy,
                     device,
                     burn::config::config_to_json(&cfg),
                     None,
                     |m, arch, _probabilities, out, train, test, t| {
-                        save(&m.extract(arch).map_err(e)?, out)?;
-                        let retrained = self.retrain_fresh(
-                            cfg.init::<B>(&d).map_err(e)?,
-                            arch,
-                            train,
-                            test,
-                            t,
-                            &d,
-                        )?;
+                        save(&m.extract(arch)?, out)?;
+                        let retrained =
+                            self.retrain_fresh(cfg.init::<B>(&d)?, arch, train, test, t, &d)?;
                         Ok(Finished {
-                            description: m.describe(arch).map_err(e)?,
+                            description: m.describe(arch)?,
                             retrained,
                         })
                     },
@@ -804,7 +806,7 @@ network, the same data and weight steps) for comparison."
 )]
 pub struct CnnCli {
     #[command(flatten)]
-    run: Args,
+    run: RunArgs,
     /// Supernet: we (weight-entangled) or ws (weight-sharing; not MobileNetV3).
     #[arg(long, default_value = "we", value_parser = ["we", "ws"])]
     supernet: String,
@@ -879,18 +881,20 @@ pub fn main(space: Space) {
     let name = space.name();
     let cli: CnnCli = super::parse(command(space));
     let a = cli.run;
-    let result = (|| -> Result<(), String> {
+    let result = (|| -> Result<()> {
         let ws = match cli.supernet.as_str() {
             "ws" if !space.has_ws() => {
-                return Err(format!("--supernet ws: {name} has `we` only"));
+                return Err(ExperimentError::usage(format!(
+                    "--supernet ws: {name} has `we` only"
+                )));
             }
             other => other == "ws",
         };
         if cli.width_divisor != 1 && !matches!(space, Space::ConvMacro) {
-            return Err(format!(
+            return Err(ExperimentError::usage(format!(
                 "--width-divisor {}: only toy_conv_macro has one",
                 cli.width_divisor
-            ));
+            )));
         }
         let alpha_warmup = cli
             .alpha_warmup
@@ -914,8 +918,5 @@ pub fn main(space: Space) {
         };
         dispatch(&a, job, cli.budget)
     })();
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    exit_on_error(result);
 }

@@ -4,18 +4,18 @@ use std::path::{Path, PathBuf};
 
 use tangle_data::{shipped, Images, Transform};
 
-use super::Args;
+use super::{ExperimentError, Result, RunArgs};
 
 /// Training and test images for `--dataset` (`shipped-mnist` by default; `mnist`,
 /// `fashion-mnist`, `cifar10`, `cifar100` read from `--data-dir`), adapted to `channels` ×
 /// `size` × `size`, with the dataset's transform.
-pub fn load(a: &Args, channels: usize, size: usize) -> Result<(Images, Images, Transform), String> {
-    let dir = || -> Result<&Path, String> {
-        a.data_dir
-            .as_deref()
-            .ok_or_else(|| format!("--dataset {} needs --data-dir", a.dataset))
+pub fn load(a: &RunArgs, channels: usize, size: usize) -> Result<(Images, Images, Transform)> {
+    let dir = || -> Result<&Path> {
+        a.data_dir.as_deref().ok_or_else(|| {
+            ExperimentError::usage(format!("--dataset {} needs --data-dir", a.dataset))
+        })
     };
-    let idx = |d: &Path, prefix: &str| -> Result<Images, String> {
+    let idx = |d: &Path, prefix: &str| -> Result<Images> {
         let find = |stem: &str| -> PathBuf {
             let gz = d.join(format!("{prefix}-{stem}.gz"));
             if gz.exists() {
@@ -25,12 +25,12 @@ pub fn load(a: &Args, channels: usize, size: usize) -> Result<(Images, Images, T
             }
         };
         Images::from_idx(find("images-idx3-ubyte"), find("labels-idx1-ubyte"))
-            .map_err(|e| e.to_string())
+            .map_err(ExperimentError::from)
     };
     let (train, test, transform) = match a.dataset.as_str() {
         "shipped-mnist" => (
-            shipped::mnist_train().map_err(|e| e.to_string())?,
-            shipped::mnist_test().map_err(|e| e.to_string())?,
+            shipped::mnist_train()?,
+            shipped::mnist_test()?,
             Transform::mnist(channels),
         ),
         "mnist" | "fashion-mnist" => {
@@ -53,30 +53,29 @@ pub fn load(a: &Args, channels: usize, size: usize) -> Result<(Images, Images, T
                 .map(|i| d.join(format!("data_batch_{i}.bin")))
                 .collect();
             (
-                Images::from_cifar(&train, false).map_err(|e| e.to_string())?,
-                Images::from_cifar(&[d.join("test_batch.bin")], false)
-                    .map_err(|e| e.to_string())?,
+                Images::from_cifar(&train, false)?,
+                Images::from_cifar(&[d.join("test_batch.bin")], false)?,
                 Transform::cifar10(),
             )
         }
         "cifar100" => {
             let d = dir()?;
             (
-                Images::from_cifar(&[d.join("train.bin")], true).map_err(|e| e.to_string())?,
-                Images::from_cifar(&[d.join("test.bin")], true).map_err(|e| e.to_string())?,
+                Images::from_cifar(&[d.join("train.bin")], true)?,
+                Images::from_cifar(&[d.join("test.bin")], true)?,
                 Transform::cifar100(),
             )
         }
         other => {
-            return Err(format!(
+            return Err(ExperimentError::usage(format!(
                 "unknown dataset `{other}` (shipped-mnist, mnist, fashion-mnist, cifar10, cifar100)"
-            ))
+            )))
         }
     };
-    let adapt = |s: Images| -> Result<Images, String> {
+    let adapt = |s: Images| -> Result<Images> {
         s.with_channels(channels)
             .and_then(|s| s.padded_to(size))
-            .map_err(|e| e.to_string())
+            .map_err(ExperimentError::from)
     };
     Ok((adapt(train)?, adapt(test)?, transform))
 }

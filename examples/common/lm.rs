@@ -11,10 +11,13 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Objective, Search, SearchConfig};
 use tangle_spaces::gpt::{GptConfig, GptNet};
 
-use super::{dispatch, on_peers, run_dir, write, write_config, Args, Job, Strategy};
+use super::{
+    dispatch, exit_on_error, on_peers, run_dir, write, write_config, write_json, ExperimentError,
+    Job, Result, RunArgs, Strategy,
+};
 
 struct LmJob {
-    args: Args,
+    args: RunArgs,
     scale: usize,
     context: usize,
     batch: usize,
@@ -47,9 +50,8 @@ struct Tokens {
 pub const HELD_OUT: f64 = 0.1;
 
 /// Splits `ids` at `portion`: the first part, and the rest.
-fn cut(mut ids: Vec<usize>, portion: f64) -> Result<(Vec<usize>, Vec<usize>), String> {
-    let at = tangle_data::train_valid_split(ids.len(), portion)
-        .map_err(|e| e.to_string())?
+fn cut(mut ids: Vec<usize>, portion: f64) -> Result<(Vec<usize>, Vec<usize>)> {
+    let at = tangle_data::train_valid_split(ids.len(), portion)?
         .train
         .len();
     let rest = ids.split_off(at);
@@ -68,16 +70,13 @@ pub struct TextSplit {
 }
 
 /// Divides a search's tokens between the weights (the first `train_portion`) and α.
-fn weights_and_alpha(
-    ids: Vec<usize>,
-    train_portion: f64,
-) -> Result<(Vec<usize>, Vec<usize>), String> {
-    cut(ids, train_portion).map_err(|e| format!("--train-portion: {e}"))
+fn weights_and_alpha(ids: Vec<usize>, train_portion: f64) -> Result<(Vec<usize>, Vec<usize>)> {
+    cut(ids, train_portion).map_err(|e| ExperimentError::usage(format!("--train-portion: {e}")))
 }
 
 /// Splits `ids`: the held-out last [`HELD_OUT`] share, and the rest divided between the
 /// weights and α by `train_portion`.
-pub fn split_text(ids: Vec<usize>, train_portion: f64) -> Result<TextSplit, String> {
+pub fn split_text(ids: Vec<usize>, train_portion: f64) -> Result<TextSplit> {
     let (search, held_out) = cut(ids, 1.0 - HELD_OUT)?;
     let (weights, alpha) = weights_and_alpha(search, train_portion)?;
     Ok(TextSplit {
@@ -87,21 +86,21 @@ pub fn split_text(ids: Vec<usize>, train_portion: f64) -> Result<TextSplit, Stri
     })
 }
 
-fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
+fn load(a: &RunArgs, vocab: usize) -> Result<Tokens> {
     let dir = || {
-        a.data_dir
-            .clone()
-            .ok_or_else(|| format!("--dataset {} needs --data-dir", a.dataset))
+        a.data_dir.clone().ok_or_else(|| {
+            ExperimentError::usage(format!("--dataset {} needs --data-dir", a.dataset))
+        })
     };
     match a.dataset.as_str() {
         "shipped-shakespeare" | "text" => {
             let text = if a.dataset == "text" {
-                read_text(dir()?.join("input.txt")).map_err(|e| e.to_string())?
+                read_text(dir()?.join("input.txt"))?
             } else {
-                shipped::shakespeare().map_err(|e| e.to_string())?
+                shipped::shakespeare()?
             };
             let v = CharVocab::from_text(&text);
-            let ids = v.encode(&text).map_err(|e| e.to_string())?;
+            let ids = v.encode(&text)?;
             let TextSplit {
                 weights,
                 alpha,
@@ -118,10 +117,12 @@ fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
         }
         "tokens" => {
             let d: PathBuf = dir()?;
-            let train = read_tokens(d.join("train.bin")).map_err(|e| e.to_string())?;
-            let held_out = read_tokens(d.join("val.bin")).map_err(|e| e.to_string())?;
+            let train = read_tokens(d.join("train.bin"))?;
+            let held_out = read_tokens(d.join("val.bin"))?;
             if let Some(&bad) = train.iter().chain(&held_out).find(|&&t| t >= vocab) {
-                return Err(format!("token {bad} is outside --vocab {vocab}"));
+                return Err(ExperimentError::usage(format!(
+                    "token {bad} is outside --vocab {vocab}"
+                )));
             }
             let (weights, alpha) = weights_and_alpha(train, a.train_portion)?;
             Ok(Tokens {
@@ -132,9 +133,9 @@ fn load(a: &Args, vocab: usize) -> Result<Tokens, String> {
                 vocab,
             })
         }
-        other => Err(format!(
+        other => Err(ExperimentError::usage(format!(
             "unknown dataset `{other}` (shipped-shakespeare, text: DIR/input.txt, tokens: DIR/train.bin (weights and α) + DIR/val.bin (held out))"
-        )),
+        ))),
     }
 }
 
@@ -150,15 +151,11 @@ fn lr_warmup_steps(steps: usize) -> usize {
 
 /// Mean next-token loss of `net` over `batches` windows of `data`'s second stream (the one
 /// it serves as validation windows).
-fn window_loss<B: Backend>(
-    net: &GptNet<B>,
-    data: &TextBatches<B>,
-    batches: usize,
-) -> Result<f32, String> {
+fn window_loss<B: Backend>(net: &GptNet<B>, data: &TextBatches<B>, batches: usize) -> Result<f32> {
     let mut total = 0.0;
     for s in 0..batches {
         let (x, y) = tangle_optim::SearchData::valid(data, 0, s);
-        let logits = net.forward(x).map_err(|e| e.to_string())?;
+        let logits = net.forward(x)?;
         total += Classification.loss(logits, &y).into_scalar().elem::<f32>();
     }
     Ok(total / batches as f32)
@@ -172,7 +169,7 @@ impl Job for LmJob {
         method: Method,
         strategy: Strategy,
         device: B::Device,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let a = &self.args;
         let Tokens {
             weights,
@@ -195,7 +192,7 @@ impl Job for LmJob {
                 seed,
                 &device,
             )
-            .map_err(|e| e.to_string())
+            .map_err(ExperimentError::from)
         };
         let alpha_windows = inference(&alpha, a.seed ^ 1)?;
         // Retraining from scratch learns on all the search's text, as DARTS's evaluation
@@ -211,17 +208,13 @@ impl Job for LmJob {
             self.steps,
             a.seed,
             &device,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let base = GptConfig::table18(vocab, self.context);
         let config = GptConfig {
             embeds: base.embeds.iter().map(|e| e / self.scale).collect(),
             ..base
         };
-        let net = config
-            .clone()
-            .init::<B>(&device)
-            .map_err(|e| e.to_string())?;
+        let net = config.clone().init::<B>(&device)?;
         let spec = net.spec().clone();
         let out = run_dir(a)?;
         let search_config = SearchConfig {
@@ -232,8 +225,7 @@ impl Job for LmJob {
             warmup_epochs: self.alpha_warmup,
             ..SearchConfig::language_model(a.epochs)
         };
-        let search = Search::with_method(net, method, search_config, a.seed, &device)
-            .map_err(|e| e.to_string())?
+        let search = Search::with_method(net, method, search_config, a.seed, &device)?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
         let search = on_peers(a, &device, search)?;
@@ -254,7 +246,7 @@ impl Job for LmJob {
         let search = super::search_epochs(a, search, &data, &out, &device)?;
         let model = search.model.valid();
         let arch = match strategy {
-            Strategy::Gradient => search.architecture().map_err(|e| e.to_string())?,
+            Strategy::Gradient => search.architecture()?,
             Strategy::Spos { es, budget } => {
                 let batches: Vec<_> = (0..4)
                     .map(|s| tangle_optim::SearchData::valid(&alpha_windows, 1, s))
@@ -271,13 +263,13 @@ impl Job for LmJob {
                 )?
             }
         };
-        let net = model.extract(&arch).map_err(|e| e.to_string())?;
+        let net = model.extract(&arch)?;
         let loss = window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?;
         // The score a setting may be chosen on: the held-out loss is for reporting only.
         let alpha_loss = window_loss(&net, &alpha_windows, HELD_OUT_BATCHES)?;
-        let fresh = || config.init::<B>(&device).map_err(|e| e.to_string());
-        let scored = |m: tangle_spaces::gpt::Gpt<B::InnerBackend>| -> Result<_, String> {
-            let net = m.extract(&arch).map_err(|e| e.to_string())?;
+        let fresh = || config.init::<B>(&device).map_err(ExperimentError::from);
+        let scored = |m: tangle_spaces::gpt::Gpt<B::InnerBackend>| -> Result<_> {
+            let net = m.extract(&arch)?;
             Ok((window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?, net))
         };
         let alone = super::reference(a, self.reference, fresh, &arch, &search.config, &data, &out)?
@@ -301,8 +293,7 @@ impl Job for LmJob {
                     self.steps,
                     a.seed ^ 3,
                     &device,
-                )
-                .map_err(|e| e.to_string())?;
+                )?;
                 let config = SearchConfig {
                     epochs: self.retrain,
                     lr_warmup_steps: lr_warmup_steps(self.retrain * self.steps),
@@ -334,16 +325,14 @@ impl Job for LmJob {
         let mut sample_text = String::new();
         if let Some(v) = &chars {
             let prompt = v.encode("\n").unwrap_or_else(|_| vec![0]);
-            let sample = |net: &GptNet<B::InnerBackend>| -> Result<String, String> {
-                let ids = net
-                    .generate(
-                        &prompt,
-                        self.sample,
-                        Some(self.temperature),
-                        a.seed,
-                        &device,
-                    )
-                    .map_err(|e| e.to_string())?;
+            let sample = |net: &GptNet<B::InnerBackend>| -> Result<String> {
+                let ids = net.generate(
+                    &prompt,
+                    self.sample,
+                    Some(self.temperature),
+                    a.seed,
+                    &device,
+                )?;
                 Ok(v.decode(&ids))
             };
             sample_text = sample(&net)?;
@@ -377,7 +366,7 @@ impl Job for LmJob {
             "seed": a.seed,
             "embeds": config.embeds,
             "context": self.context,
-            "architecture": serde_json::from_str::<serde_json::Value>(&arch.to_json()).map_err(|e| e.to_string())?,
+            "architecture": super::architecture_value(&arch)?,
             "held_out_loss": loss,
             "held_out_loss_trained_alone": alone.as_ref().map(|(r, _)| *r),
             "retrain_epochs": self.retrain,
@@ -388,18 +377,25 @@ impl Job for LmJob {
             "sample": sample_text,
             "seconds": search.records.last().map(|r| r.seconds),
         });
-        write(
-            &out,
-            "summary.json",
-            &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
-        )?;
+        write_json(&out, "summary.json", &summary)?;
         write_config(&out, "space_config.json", &config)?;
         write_config(&out, "search_config.json", &search.config)?;
-        tangle_core::subnet::save(&net, out.join("subnet.bpk")).map_err(|e| e.to_string())?;
+        tangle_core::subnet::save(&net, out.join("subnet.bpk"))?;
+        if let Some((_, retrained_net)) = &retrained {
+            tangle_core::subnet::save(retrained_net, out.join("subnet_retrained.bpk"))?;
+        }
+        let text = chars.is_some();
         println!(
-            "wrote metrics.jsonl, architecture.json, alphas.svg, summary.json, space_config.json, search_config.json{}{} and subnet.bpk to {}",
-            if chars.is_some() { ", sample.txt" } else { "" },
-            if chars.is_some() && alone.is_some() { ", sample_trained_alone.txt" } else { "" },
+            "wrote metrics.jsonl, architecture.json, alphas.svg, summary.json, space_config.json, search_config.json{}{}{}{} and subnet.bpk{} to {}",
+            if text { ", sample.txt" } else { "" },
+            if alone.is_some() { ", reference.jsonl" } else { "" },
+            if text && alone.is_some() { ", sample_trained_alone.txt" } else { "" },
+            match (&retrained, text) {
+                (None, _) => "",
+                (Some(_), false) => ", retrain.jsonl",
+                (Some(_), true) => ", retrain.jsonl, sample_retrained.txt",
+            },
+            if retrained.is_some() { ", subnet_retrained.bpk" } else { "" },
             out.display()
         );
         Ok(())
@@ -415,7 +411,7 @@ the shipped Shakespeare that finishes in under 10 minutes on 2 CPU cores."
 )]
 pub struct LmCli {
     #[command(flatten)]
-    run: Args,
+    run: RunArgs,
     /// Divides the paper's embedding dims {384, 576, 768}; must divide 384.
     #[arg(long, default_value_t = 8)]
     scale: usize,
@@ -480,9 +476,12 @@ pub fn command() -> clap::Command {
 pub fn main() {
     let cli: LmCli = super::parse(command());
     let a = cli.run;
-    let result = (|| -> Result<(), String> {
+    let result = (|| -> Result<()> {
         if cli.scale == 0 || 384 % cli.scale != 0 {
-            return Err(format!("--scale {} must divide 384", cli.scale));
+            return Err(ExperimentError::usage(format!(
+                "--scale {} must divide 384",
+                cli.scale
+            )));
         }
         let job = LmJob {
             scale: cli.scale,
@@ -501,8 +500,5 @@ pub fn main() {
         };
         dispatch(&a, job, cli.budget)
     })();
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    exit_on_error(result);
 }

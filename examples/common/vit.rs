@@ -11,10 +11,13 @@ use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData as _};
 use tangle_spaces::autoformer::{AutoFormerConfig, ViT};
 
-use super::{dispatch, images, on_peers, run_dir, write, write_config, Args, Job, Strategy};
+use super::{
+    dispatch, exit_on_error, images, on_peers, run_dir, write, write_config, write_json,
+    ExperimentError, Job, Result, RunArgs, Strategy,
+};
 
 struct VitJob {
-    args: Args,
+    args: RunArgs,
     small: bool,
     patch: usize,
     image_size: usize,
@@ -56,7 +59,7 @@ impl Job for VitJob {
         method: Method,
         strategy: Strategy,
         device: B::Device,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let a = &self.args;
         let (train, test, transform) = images::load(a, 3, self.image_size)?;
         let train = images::first(train, self.train_samples);
@@ -72,8 +75,7 @@ impl Job for VitJob {
                     transform.eval(),
                     a.seed,
                     &device,
-                )
-                .map_err(|e| e.to_string())?;
+                )?;
                 (0..4).map(|s| v.valid(0, s)).collect()
             }
         };
@@ -84,8 +86,7 @@ impl Job for VitJob {
             transform.clone(),
             a.seed,
             &device,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let config = if self.small {
             AutoFormerConfig::small(self.image_size, self.patch, classes)
         } else {
@@ -98,10 +99,7 @@ impl Job for VitJob {
             },
             None => config,
         };
-        let net = config
-            .clone()
-            .init::<B>(&device)
-            .map_err(|e| e.to_string())?;
+        let net = config.clone().init::<B>(&device)?;
         let spec = net.spec().clone();
         let out = run_dir(a)?;
         let search_config = SearchConfig {
@@ -111,8 +109,7 @@ impl Job for VitJob {
             warmup_epochs: self.alpha_warmup,
             ..SearchConfig::autoformer(a.epochs)
         };
-        let search = Search::with_method(net, method, search_config, a.seed, &device)
-            .map_err(|e| e.to_string())?
+        let search = Search::with_method(net, method, search_config, a.seed, &device)?
             .with_log(out.join("metrics.jsonl"))
             .with_progress(true);
         let search = on_peers(a, &device, search)?;
@@ -135,7 +132,7 @@ impl Job for VitJob {
         // the inherited weights.
         let model = search.model.valid();
         let arch = match strategy {
-            Strategy::Gradient => search.architecture().map_err(|e| e.to_string())?,
+            Strategy::Gradient => search.architecture()?,
             Strategy::Spos { es, budget } => super::second_stage(
                 &model,
                 &valid_batches,
@@ -147,17 +144,18 @@ impl Job for VitJob {
                 &out,
             )?,
         };
-        let form = model.describe(&arch).map_err(|e| e.to_string())?;
-        let vit = model.extract(&arch).map_err(|e| e.to_string())?;
+        let form = model.describe(&arch)?;
+        let vit = model.extract(&arch)?;
         let acc = accuracy(&vit, &test, &transform, &device);
-        let fresh = || config.init::<B>(&device).map_err(|e| e.to_string());
+        let fresh = || config.init::<B>(&device).map_err(ExperimentError::from);
         let alone = super::reference(a, self.reference, fresh, &arch, &search.config, &data, &out)?
-            .map(|m| -> Result<_, String> {
-                let net = m.extract(&arch).map_err(|e| e.to_string())?;
+            .map(|m| -> Result<_> {
+                let net = m.extract(&arch)?;
                 Ok(accuracy(&net, &test, &transform, &device))
             })
             .transpose()?;
-        let form_json = serde_json::to_string(&form).map_err(|e| e.to_string())?;
+        let form_json = serde_json::to_string(&form)
+            .map_err(|e| ExperimentError::json("the AutoFormer form", e))?;
         println!("\ndiscovered architecture (AutoFormer form): {form_json}");
         println!(
             "test accuracy of the discovered network with inherited weights: {acc:.4} ({} test images)",
@@ -193,15 +191,11 @@ impl Job for VitJob {
             "final_probabilities": probs,
             "seconds": search.records.last().map(|r| r.seconds),
         });
-        write(
-            &out,
-            "summary.json",
-            &serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
-        )?;
+        write_json(&out, "summary.json", &summary)?;
         write_config(&out, "space_config.json", &config)?;
         write_config(&out, "search_config.json", &search.config)?;
         let weights: PathBuf = out.join("subnet.bpk");
-        tangle_core::subnet::save(&vit, &weights).map_err(|e| e.to_string())?;
+        tangle_core::subnet::save(&vit, &weights)?;
         println!(
             "wrote metrics.jsonl, architecture.json, autoformer.json, alphas.svg, summary.json, space_config.json, search_config.json and subnet.bpk to {}",
             out.display()
@@ -222,7 +216,7 @@ paper --patch 4 --train-samples 0 --train-portion 0.8 --lr 5e-4 --arch-lr 3e-4 -
 )]
 pub struct VitCli {
     #[command(flatten)]
-    run: Args,
+    run: RunArgs,
     /// Patch size.
     #[arg(long, default_value_t = 8)]
     patch: usize,
@@ -287,13 +281,13 @@ pub fn command(small: bool) -> clap::Command {
 pub fn main(small: bool) {
     let cli: VitCli = super::parse(command(small));
     let a = cli.run;
-    let result = (|| -> Result<(), String> {
+    let result = (|| -> Result<()> {
         let depths = match cli.depths.as_str() {
             "paper" => None,
             d => Some(
                 d.split(',')
                     .map(|v| super::num("--depths", v.trim()))
-                    .collect::<Result<Vec<usize>, String>>()?,
+                    .collect::<Result<Vec<usize>>>()?,
             ),
         };
         let job = VitJob {
@@ -311,8 +305,5 @@ pub fn main(small: bool) {
         };
         dispatch(&a, job, cli.budget)
     })();
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    exit_on_error(result);
 }

@@ -18,7 +18,7 @@ use tangle_optim::{
 use tangle_spaces::gpt::{Gpt, GptConfig};
 use tangle_twostage::Window;
 
-use crate::common::{self, Args, Job, Strategy};
+use crate::common::{self, ExperimentError, Job, Result, RunArgs, Strategy};
 use crate::methods::{
     peak_memory_mib, random_index, record, reset_peak_memory, run_all, searched, ArchLr, Method,
     Run, Searched, Truth,
@@ -138,12 +138,11 @@ pub struct LmTable {
 }
 
 /// The shipped Shakespeare as characters: training and held-out ids, and the vocabulary size.
-pub fn load_text() -> Result<(Vec<usize>, Vec<usize>, usize), String> {
-    let text = shipped::shakespeare().map_err(|e| e.to_string())?;
+pub fn load_text() -> Result<(Vec<usize>, Vec<usize>, usize)> {
+    let text = shipped::shakespeare()?;
     let vocab = CharVocab::from_text(&text);
-    let mut ids = vocab.encode(&text).map_err(|e| e.to_string())?;
-    let cut = tangle_data::train_valid_split(ids.len(), TRAIN_SHARE)
-        .map_err(|e| e.to_string())?
+    let mut ids = vocab.encode(&text)?;
+    let cut = tangle_data::train_valid_split(ids.len(), TRAIN_SHARE)?
         .train
         .len();
     let heldout = ids.split_off(cut);
@@ -156,12 +155,12 @@ pub fn heldout_loss<B: Backend>(
     arch: &Architecture,
     heldout: &TextBatches<B>,
     batches: usize,
-) -> Result<f32, String> {
-    let net = model.extract(arch).map_err(|e| e.to_string())?;
+) -> Result<f32> {
+    let net = model.extract(arch)?;
     let mut total = 0.0;
     for s in 0..batches {
         let (x, y) = heldout.valid(0, s);
-        let logits = net.forward(x).map_err(|e| e.to_string())?;
+        let logits = net.forward(x)?;
         total += Classification.loss(logits, &y).into_scalar().elem::<f32>();
     }
     Ok(total / batches.max(1) as f32)
@@ -180,10 +179,10 @@ pub struct LmBuild {
 }
 
 /// Reads a language table written by [`LmBuild`].
-pub fn load_table(path: &Path) -> Result<LmTable, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn load_table(path: &Path) -> Result<LmTable> {
+    let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
     serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a language table: {e}", path.display()))
+        .map_err(|e| ExperimentError::json(format!("{}: not a language table", path.display()), e))
 }
 
 impl Job for LmBuild {
@@ -192,11 +191,11 @@ impl Job for LmBuild {
         _method: SearchMethod,
         _strategy: Strategy,
         device: B::Device,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let r = &self.recipe;
         let (train, heldout, vocab) = load_text()?;
         let config = r.config(vocab);
-        let spec: SearchSpec = config.spec().map_err(|e| e.to_string())?;
+        let spec: SearchSpec = config.spec()?;
         let list = |v: &[usize]| {
             v.iter()
                 .map(|x| x.to_string())
@@ -214,17 +213,17 @@ impl Job for LmBuild {
         );
         let path = &self.path;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
         }
         let mut t = if path.exists() {
             let t = load_table(path)?;
             if &t.recipe != r {
-                return Err(format!(
+                return Err(ExperimentError::usage(format!(
                     "{} was built with another recipe ({}); extend it with the same settings or \
                      choose another --out",
                     path.display(),
                     serde_json::to_string(&t.recipe).unwrap_or_default()
-                ));
+                )));
             }
             t
         } else {
@@ -253,20 +252,16 @@ impl Job for LmBuild {
             1,
             HELDOUT_SEED,
             &device,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let todo = table::missing(&spec, self.seeds, self.limit, |idx, seed| {
             t.entries.iter().any(|e| e.index == idx && e.seed == seed)
         });
         for (idx, seed) in todo {
-            let arch = spec.architecture(&idx).map_err(|e| e.to_string())?;
+            let arch = spec.architecture(&idx)?;
             let start = Instant::now();
             B::seed(&device, table::run_seed(&idx, seed));
-            let fresh = config
-                .clone()
-                .init::<B>(&device)
-                .map_err(|e| e.to_string())?;
-            let params = fresh.params(&arch).map_err(|e| e.to_string())?;
+            let fresh = config.clone().init::<B>(&device)?;
+            let params = fresh.params(&arch)?;
             let data = TextBatches::<B>::new(
                 train.clone(),
                 heldout.clone(),
@@ -275,14 +270,10 @@ impl Job for LmBuild {
                 r.steps,
                 seed,
                 &device,
-            )
-            .map_err(|e| e.to_string())?;
-            let path_mixer = FixedPath::new(&spec, &arch).map_err(|e| e.to_string())?;
-            let mut alone = Search::new(fresh, path_mixer, r.search_config(), seed, &device)
-                .map_err(|e| e.to_string())?;
-            alone
-                .run(&data, &Classification)
-                .map_err(|e| e.to_string())?;
+            )?;
+            let path_mixer = FixedPath::new(&spec, &arch)?;
+            let mut alone = Search::new(fresh, path_mixer, r.search_config(), seed, &device)?;
+            alone.run(&data, &Classification)?;
             let train_loss = alone.records.last().map_or(f32::NAN, |x| x.train_loss);
             let loss = heldout_loss(&alone.model.valid(), &arch, &scorer, r.eval_batches)?;
             let seconds = start.elapsed().as_secs_f64();
@@ -293,7 +284,7 @@ impl Job for LmBuild {
             );
             t.entries.push(LmEntry {
                 index: idx.clone(),
-                architecture: serde_json::from_str(&arch.to_json()).map_err(|e| e.to_string())?,
+                architecture: common::architecture_value(&arch)?,
                 seed,
                 params,
                 heldout_loss: loss,
@@ -303,10 +294,8 @@ impl Job for LmBuild {
             table::save_json(&t, path)?;
         }
         let largest = config
-            .init::<B::InnerBackend>(&device)
-            .map_err(|e| e.to_string())?
-            .params(&spec.largest())
-            .map_err(|e| e.to_string())?;
+            .init::<B::InnerBackend>(&device)?
+            .params(&spec.largest())?;
         table::summarize(&t.entries, false, "held-out loss", &spec, largest)?;
         table::report_progress(t.entries.len(), &spec, self.seeds, path);
         Ok(())
@@ -358,18 +347,16 @@ impl Job for LmMethodJob<'_> {
         method: SearchMethod,
         strategy: Strategy,
         device: B::Device,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let s = &self.settings;
-        let e = |e: &dyn std::fmt::Display| e.to_string();
         let (train, heldout, vocab) = load_text()?;
         let config = s.recipe.config(vocab);
-        let net = config.init::<B>(&device).map_err(|x| e(&x))?;
+        let net = config.init::<B>(&device)?;
         let spec = net.spec().clone();
         let param_penalty = if self.method == Method::TangleNasPenalty {
-            Some(
-                ParamPenalty::from_counts(s.penalty, &spec, |a| net.params(a))
-                    .map_err(|x| e(&x))?,
-            )
+            Some(ParamPenalty::from_counts(s.penalty, &spec, |a| {
+                net.params(a)
+            })?)
         } else {
             None
         };
@@ -393,16 +380,12 @@ impl Job for LmMethodJob<'_> {
             s.steps,
             self.seed,
             &device,
-        )
-        .map_err(|x| e(&x))?;
+        )?;
         reset_peak_memory();
         let start = Instant::now();
-        let mut search =
-            Search::with_method(net, method, config, self.seed, &device).map_err(|x| e(&x))?;
+        let mut search = Search::with_method(net, method, config, self.seed, &device)?;
         for epoch in 0..s.epochs {
-            search
-                .run_until(&data, &Classification, epoch + 1)
-                .map_err(|x| e(&x))?;
+            search.run_until(&data, &Classification, epoch + 1)?;
             crate::common::print_epoch(search.records.last().expect("a record per epoch"));
         }
         let model = search.model.valid();
@@ -416,10 +399,9 @@ impl Job for LmMethodJob<'_> {
             1,
             self.seed,
             &device,
-        )
-        .map_err(|x| e(&x))?;
+        )?;
         let arch = match strategy {
-            Strategy::Gradient => search.architecture().map_err(|x| e(&x))?,
+            Strategy::Gradient => search.architecture()?,
             Strategy::Spos { es, budget } => {
                 let batches: Vec<_> = (0..s.score_batches).map(|i| v.valid(0, i)).collect();
                 let score = |arch: &Architecture| {
@@ -438,7 +420,7 @@ impl Job for LmMethodJob<'_> {
                 });
                 common::pick(&spec, es, budget, window.as_ref(), self.seed, score)?
                     .best()
-                    .ok_or("no candidate evaluated")?
+                    .ok_or_else(|| ExperimentError::run("no candidate evaluated"))?
                     .architecture
                     .clone()
             }
@@ -453,8 +435,7 @@ impl Job for LmMethodJob<'_> {
             1,
             HELDOUT_SEED,
             &device,
-        )
-        .map_err(|x| e(&x))?;
+        )?;
         let inherited = heldout_loss(&model, &arch, &scorer, s.recipe.eval_batches)?;
         let valid_loss = heldout_loss(&model, &arch, &v, s.recipe.eval_batches)?;
         let gradient = matches!(strategy, Strategy::Gradient);
@@ -478,23 +459,21 @@ impl Job for LmMethodJob<'_> {
 }
 
 /// The language table, ready for look-ups.
-pub fn truth(path: &Path, recipe: &LmRecipe) -> Result<Truth, String> {
+pub fn truth(path: &Path, recipe: &LmRecipe) -> Result<Truth> {
     let t = load_table(path)?;
     if &t.recipe != recipe {
-        return Err(format!(
+        return Err(ExperimentError::usage(format!(
             "{} was built with another recipe ({}) than this comparison's",
             path.display(),
             serde_json::to_string(&t.recipe).unwrap_or_default()
-        ));
+        )));
     }
     let (_, _, vocab) = load_text()?;
     let config = recipe.config(vocab);
-    let spec = config.spec().map_err(|e| e.to_string())?;
+    let spec = config.spec()?;
     let largest = config
-        .init::<tanglenas::backend::Cpu>(&Default::default())
-        .map_err(|e| e.to_string())?
-        .params(&spec.largest())
-        .map_err(|e| e.to_string())?;
+        .init::<tanglenas::backend::Cpu>(&Default::default())?
+        .params(&spec.largest())?;
     Truth::new(
         table::means(&t.entries, false),
         false,
@@ -506,36 +485,31 @@ pub fn truth(path: &Path, recipe: &LmRecipe) -> Result<Truth, String> {
 
 /// The language comparison: `methods` × `seeds` on the tied nanoGPT space.
 pub fn run_language(
-    args: &Args,
+    args: &RunArgs,
     methods: &[Method],
     seeds: u64,
     settings: LmSettings,
     table_path: &Path,
     path: &Path,
-) -> Result<(), String> {
+) -> Result<()> {
     if methods.contains(&Method::DrnasWs) {
-        return Err(
-            "drnas-ws is compared on the image table only: the language space has no WS twin"
-                .into(),
-        );
+        return Err(ExperimentError::usage(
+            "--method drnas-ws is compared on the image table only: the language space has no WS twin",
+        ));
     }
     let truth = truth(table_path, &settings.recipe)?;
     // The random floor's space, built once (the vocabulary comes from the text).
     let (_, _, vocab) = load_text()?;
-    let spec = settings
-        .recipe
-        .config(vocab)
-        .spec()
-        .map_err(|e| e.to_string())?;
+    let spec = settings.recipe.config(vocab).spec()?;
     let arch_lr = ArchLr::of(settings.arch_lr, &settings.arch_lr_candidates);
     let mut one = |method: Method, seed: u64, arch_lr: f64, alphas_svg: Option<PathBuf>| {
         let mut result = None;
         if method == Method::Random {
             let index = random_index(&spec, seed);
-            let arch = spec.architecture(&index).map_err(|e| e.to_string())?;
+            let arch = spec.architecture(&index)?;
             return record(&truth, method, seed, &arch, index, None, 0.0, None, None);
         }
-        let a = Args {
+        let a = RunArgs {
             seed,
             optimizer: method.optimizer().unwrap_or("none").into(),
             ..args.clone()
@@ -552,7 +526,7 @@ pub fn run_language(
             result: &mut result,
         };
         crate::common::dispatch(&a, job, settings.budget)?;
-        result.ok_or_else(|| "the run ended without a result".to_string())
+        result.ok_or_else(|| ExperimentError::run("the run ended without a result"))
     };
     run_all(
         "language",

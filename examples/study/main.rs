@@ -35,7 +35,7 @@ mod table;
 
 use std::path::PathBuf;
 
-use common::{dispatch, Args};
+use common::{dispatch, ExperimentError, Result, RunArgs};
 
 /// The study's command line: the shared options (`--epochs` is the table's recipe, `--out` the
 /// table file, `--arch-lr` the comparison's α lr; each 0 / empty for the table's own default)
@@ -52,7 +52,7 @@ runs already in --results are kept, not redone. Images: search epochs 40, α war
 )]
 struct StudyCli {
     #[command(flatten)]
-    run: Args,
+    run: RunArgs,
     /// Which table: images (the small conv space on MNIST) or language (nanoGPT, global
     /// choices, on Shakespeare).
     #[arg(long, default_value = "images", value_parser = ["images", "language"])]
@@ -134,7 +134,7 @@ fn main() {
     }
 }
 
-fn run(cli: StudyCli) -> Result<(), String> {
+fn run(cli: StudyCli) -> Result<()> {
     let mut a = cli.run.clone();
     let table = cli.table.clone();
     let method = cli.method.clone();
@@ -149,10 +149,10 @@ fn run(cli: StudyCli) -> Result<(), String> {
             .into_iter()
             .filter(|&m| table != "language" || m != methods::Method::DrnasWs)
             .collect(),
-        Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
+        Some(list) => list.split(',').map(str::parse).collect::<Result<_>>()?,
     };
     if seeds == 0 {
-        return Err("--seeds must be positive".into());
+        return Err(ExperimentError::usage("--seeds must be positive"));
     }
     let factors: Vec<f64> = match &cli.tune_arch_lr {
         None => vec![],
@@ -160,10 +160,12 @@ fn run(cli: StudyCli) -> Result<(), String> {
             .split(',')
             .map(|x| match common::num::<f64>("--tune-arch-lr", x) {
                 Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
-                Ok(_) => Err(format!("--tune-arch-lr: {x} is not a positive factor")),
+                Ok(_) => Err(ExperimentError::usage(format!(
+                    "--tune-arch-lr: {x} is not a positive factor"
+                ))),
                 Err(e) => Err(e),
             })
-            .collect::<Result<_, _>>()?,
+            .collect::<Result<_>>()?,
     };
     let default_results = |table: &str| {
         PathBuf::from(if factors.is_empty() {
@@ -172,7 +174,7 @@ fn run(cli: StudyCli) -> Result<(), String> {
             format!("benches/quality/{table}-methods-tuned.json")
         })
     };
-    let out_or = |a: &Args, default: &str| {
+    let out_or = |a: &RunArgs, default: &str| {
         if a.out.as_os_str().is_empty() {
             PathBuf::from(default)
         } else {
@@ -181,9 +183,9 @@ fn run(cli: StudyCli) -> Result<(), String> {
     };
     let check_warmup = |epochs: usize, warmup: usize| {
         if epochs == 0 || warmup >= epochs {
-            Err(format!(
+            Err(ExperimentError::usage(format!(
                 "--search-epochs must be positive and --alpha-warmup ({warmup}) below it ({epochs})"
-            ))
+            )))
         } else {
             Ok(())
         }
@@ -200,13 +202,15 @@ fn run(cli: StudyCli) -> Result<(), String> {
                     train_samples,
                     seeds,
                     limit,
-                    args: Args {
+                    args: RunArgs {
                         out: table_path,
                         ..a.clone()
                     },
                 };
                 if train_samples < 32 {
-                    return Err("--train-samples must be at least a batch (32)".into());
+                    return Err(ExperimentError::usage(
+                        "--train-samples must be at least a batch (32)",
+                    ));
                 }
                 return dispatch(&a, build, 0);
             }
@@ -243,7 +247,7 @@ fn run(cli: StudyCli) -> Result<(), String> {
             if a.epochs == 0 {
                 a.epochs = 8;
             }
-            let list = |key: &str, v: &str| -> Result<Vec<usize>, String> {
+            let list = |key: &str, v: &str| -> Result<Vec<usize>> {
                 v.split(',')
                     .map(|x| common::num(&format!("--{key}"), x))
                     .collect()
@@ -261,7 +265,9 @@ fn run(cli: StudyCli) -> Result<(), String> {
                 eval_batches: cli.eval_batches,
             };
             if recipe.steps == 0 || recipe.epochs == 0 {
-                return Err("--steps and --epochs must be positive".into());
+                return Err(ExperimentError::usage(
+                    "--steps and --epochs must be positive",
+                ));
             }
             let table_path = out_or(&a, "benches/quality/language.json");
             if !comparison {
@@ -305,6 +311,8 @@ fn run(cli: StudyCli) -> Result<(), String> {
             }
             language::run_language(&a, &methods, seeds, settings, &table_path, &results)
         }
-        other => Err(format!("--table {other}: `images` or `language`")),
+        other => Err(ExperimentError::usage(format!(
+            "--table {other}: `images` or `language`"
+        ))),
     }
 }

@@ -23,7 +23,7 @@ use tangle_spaces::small_conv::{self, SmallConvConfig};
 use tangle_twostage::stats::{mann_whitney_u, welch_t_test, MeanStd};
 use tangle_twostage::{Metric, Window};
 
-use crate::common::{self, images, Args, Job, Strategy};
+use crate::common::{self, images, ExperimentError, Job, Result, RunArgs, Strategy};
 use crate::table::{self, Mean, Table};
 
 /// A search method of the comparison.
@@ -110,17 +110,17 @@ impl Method {
 }
 
 impl FromStr for Method {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ExperimentError;
+    fn from_str(s: &str) -> Result<Self> {
         Method::ALL
             .iter()
             .find(|m| m.name() == s)
             .copied()
             .ok_or_else(|| {
-                format!(
-                    "unknown method `{s}` ({}, or all)",
+                ExperimentError::usage(format!(
+                    "--method: unknown method `{s}` ({}, or all)",
                     Method::ALL.map(|m| m.name()).join(", ")
-                )
+                ))
             })
     }
 }
@@ -249,13 +249,13 @@ impl Truth {
         spec: &SearchSpec,
         largest: usize,
         build: &str,
-    ) -> Result<Self, String> {
+    ) -> Result<Self> {
         if (means.len() as u128) < spec.size() {
-            return Err(format!(
+            return Err(ExperimentError::usage(format!(
                 "the table holds {} of {} architectures; finish it first ({build})",
                 means.len(),
                 spec.size()
-            ));
+            )));
         }
         Ok(Truth {
             means,
@@ -266,10 +266,9 @@ impl Truth {
     }
 
     /// The image table.
-    pub fn images(table: &Table) -> Result<Self, String> {
+    pub fn images(table: &Table) -> Result<Self> {
         let spec = small_conv::spec();
-        let largest = small_conv::small_conv_params(&spec.largest(), SmallConvConfig::default())
-            .map_err(|e| e.to_string())?;
+        let largest = small_conv::small_conv_params(&spec.largest(), SmallConvConfig::default())?;
         Truth::new(
             table::means(&table.entries, true),
             true,
@@ -312,12 +311,14 @@ impl Truth {
         }
     }
 
-    fn lookup(&self, index: &[usize]) -> Result<Lookup, String> {
+    fn lookup(&self, index: &[usize]) -> Result<Lookup> {
         let m = self
             .means
             .iter()
             .find(|m| m.index == index)
-            .ok_or_else(|| format!("architecture {index:?} is not in the table"))?;
+            .ok_or_else(|| {
+                ExperimentError::run(format!("architecture {index:?} is not in the table"))
+            })?;
         // `means` is sorted best first.
         let best = self.means[0].value;
         let best_feasible = self.means.iter().find(|x| x.params <= self.limit);
@@ -360,13 +361,13 @@ pub fn record(
     search_seconds: f64,
     peak_memory_mib: Option<f64>,
     probabilities: Option<Vec<Vec<f32>>>,
-) -> Result<Run, String> {
+) -> Result<Run> {
     let l = truth.lookup(&index)?;
     Ok(Run {
         method: method.name().into(),
         seed,
         index,
-        architecture: serde_json::from_str(&arch.to_json()).map_err(|e| e.to_string())?,
+        architecture: common::architecture_value(arch)?,
         params: l.params,
         rank: l.rank,
         table_score: l.value,
@@ -408,15 +409,15 @@ pub fn searched(
     arch: &Architecture,
     inherited: f32,
     alphas: Option<(&[EpochRecord], Vec<Vec<f32>>)>,
-) -> Result<Run, String> {
+) -> Result<Run> {
     if let (Some(path), Some((records, _))) = (s.alphas_svg, &alphas) {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|x| format!("{}: {x}", dir.display()))?;
+            fs::create_dir_all(dir).map_err(|x| ExperimentError::io(dir, x))?;
         }
         fs::write(path, probabilities_svg(records, spec, 4))
-            .map_err(|x| format!("{}: {x}", path.display()))?;
+            .map_err(|x| ExperimentError::io(path, x))?;
     }
-    let index = spec.indices(arch).map_err(|e| e.to_string())?;
+    let index = spec.indices(arch)?;
     let run = record(
         s.truth,
         s.method,
@@ -451,7 +452,7 @@ pub fn peak_memory_mib() -> Option<f64> {
 /// One method with one seed, run by [`common::dispatch`] with the method's mixer.
 pub struct MethodJob<'a> {
     /// The command line (data location, device).
-    pub args: Args,
+    pub args: RunArgs,
     /// The method.
     pub method: Method,
     /// The seed.
@@ -505,7 +506,7 @@ impl MethodJob<'_> {
         method: SearchMethod,
         strategy: Strategy,
         device: B::Device,
-    ) -> Result<(), String>
+    ) -> Result<()>
     where
         B: AutodiffBackend,
         M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
@@ -518,7 +519,6 @@ impl MethodJob<'_> {
         let s = self.settings.clone();
         let (train, test, transform) = images::load(&self.args, 1, 28)?;
         let train = images::first(train, s.train_samples);
-        let e = |e: &dyn std::fmt::Display| e.to_string();
         let data = ImageBatches::<B>::new(
             train.clone(),
             s.train_portion,
@@ -526,18 +526,14 @@ impl MethodJob<'_> {
             transform.clone(),
             self.seed,
             &device,
-        )
-        .map_err(|x| e(&x))?;
+        )?;
         let spec = net.spec().clone();
         let config = self.config(method, &spec);
         reset_peak_memory();
         let start = Instant::now();
-        let mut search =
-            Search::with_method(net, method, config, self.seed, &device).map_err(|x| e(&x))?;
+        let mut search = Search::with_method(net, method, config, self.seed, &device)?;
         for epoch in 0..s.epochs {
-            search
-                .run_until(&data, &Classification, epoch + 1)
-                .map_err(|x| e(&x))?;
+            search.run_until(&data, &Classification, epoch + 1)?;
             common::print_epoch(search.records.last().expect("a record per epoch"));
         }
         // Training batches that re-estimate a single path's batch-norm statistics: the
@@ -555,12 +551,11 @@ impl MethodJob<'_> {
             transform.eval(),
             self.seed,
             &device,
-        )
-        .map_err(|x| e(&x))?;
+        )?;
         let windows = v.split().valid.len() / s.batch;
         let batches: Vec<_> = (0..windows).map(|i| v.valid(0, i)).collect();
         let arch = match strategy {
-            Strategy::Gradient => search.architecture().map_err(|x| e(&x))?,
+            Strategy::Gradient => search.architecture()?,
             Strategy::Spos { es, budget } => {
                 let model = &search.model;
                 let score = |arch: &Architecture| {
@@ -582,22 +577,23 @@ impl MethodJob<'_> {
                 });
                 common::pick(&spec, es, budget, window.as_ref(), self.seed, score)?
                     .best()
-                    .ok_or("no candidate evaluated")?
+                    .ok_or_else(|| ExperimentError::run("no candidate evaluated"))?
                     .architecture
                     .clone()
             }
         };
-        tangle_twostage::recalibrate(&search.model, &arch, &recalibration).map_err(|x| e(&x))?;
+        tangle_twostage::recalibrate(&search.model, &arch, &recalibration)?;
         let search_seconds = start.elapsed().as_secs_f64();
         let peak_memory_mib = peak_memory_mib();
         let model = search.model.valid();
         let valid_loss =
-            -tangle_twostage::score(&model, &arch, &batches, &Classification, Metric::NegLoss)
-                .map_err(|x| e(&x))?;
-        let fixed = Mixtures::fixed(&spec, &arch).map_err(|x| e(&x))?;
+            -tangle_twostage::score(&model, &arch, &batches, &Classification, Metric::NegLoss)?;
+        let fixed = Mixtures::fixed(&spec, &arch)?;
         let inherited =
             common::cnn::accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
-                model.forward_mixed(x, &fixed).map_err(|x| e(&x))
+                model
+                    .forward_mixed(x, &fixed)
+                    .map_err(ExperimentError::from)
             })?;
         let gradient = matches!(strategy, Strategy::Gradient);
         *self.result = Some(searched(
@@ -619,10 +615,10 @@ impl MethodJob<'_> {
     }
 
     /// The floor: a uniformly random architecture from the seed.
-    pub fn random(self) -> Result<(), String> {
+    pub fn random(self) -> Result<()> {
         let spec = small_conv::spec();
         let index = random_index(&spec, self.seed);
-        let arch = spec.architecture(&index).map_err(|e| e.to_string())?;
+        let arch = spec.architecture(&index)?;
         *self.result = Some(record(
             self.truth,
             self.method,
@@ -644,13 +640,13 @@ impl Job for MethodJob<'_> {
         method: SearchMethod,
         strategy: Strategy,
         device: B::Device,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let config = SmallConvConfig::default();
         if self.method == Method::DrnasWs {
-            let net = config.init_ws::<B>(&device).map_err(|e| e.to_string())?;
+            let net = config.init_ws::<B>(&device)?;
             self.search(net, method, strategy, device)
         } else {
-            let net = config.init::<B>(&device).map_err(|e| e.to_string())?;
+            let net = config.init::<B>(&device)?;
             self.search(net, method, strategy, device)
         }
     }
@@ -658,7 +654,7 @@ impl Job for MethodJob<'_> {
 
 /// One (method, seed, α learning rate) run of a comparison: where it draws its α
 /// trajectories, and the run's record.
-pub type RunOne<'a> = dyn FnMut(Method, u64, f64, Option<PathBuf>) -> Result<Run, String> + 'a;
+pub type RunOne<'a> = dyn FnMut(Method, u64, f64, Option<PathBuf>) -> Result<Run> + 'a;
 
 /// The α learning rates a comparison runs with: one for every method, or chosen per method on
 /// the validation split from candidates.
@@ -715,18 +711,18 @@ pub fn run_all<S>(
     path: &Path,
     score: &str,
     one: &mut RunOne<'_>,
-) -> Result<(), String>
+) -> Result<()>
 where
     S: Serialize + serde::de::DeserializeOwned + PartialEq + Clone,
 {
     let mut comparison = if path.exists() {
         let c: Comparison<S> = load(path)?;
         if c.settings != settings {
-            return Err(format!(
+            return Err(ExperimentError::usage(format!(
                 "{} was run with other settings ({}); use the same ones or another --results",
                 path.display(),
                 serde_json::to_string(&c.settings).unwrap_or_default()
-            ));
+            )));
         }
         c
     } else {
@@ -738,10 +734,12 @@ where
         }
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
     }
     if matches!(arch_lr, ArchLr::Tuned(c) if c.is_empty()) {
-        return Err("no candidate α learning rates to choose from".into());
+        return Err(ExperimentError::usage(
+            "no candidate α learning rates to choose from",
+        ));
     }
     let alphas = path.with_file_name("alphas");
     // Tuned comparisons draw beside the fixed-α-lr ones without overwriting them.
@@ -782,7 +780,10 @@ where
                     table::save_json(&comparison, path)?;
                 }
                 let lr = chosen_arch_lr(&comparison.tuning, from, candidates).ok_or_else(|| {
-                    format!("{}: a tuning run has no validation loss", from.name())
+                    ExperimentError::run(format!(
+                        "{}: a tuning run has no validation loss",
+                        from.name()
+                    ))
                 })?;
                 println!(
                     "{}: α lr {lr:.2e} (chosen for {})",
@@ -811,7 +812,7 @@ where
                 Some(run) => {
                     let drawn = tuning_svg(method, lr);
                     if drawn.exists() {
-                        fs::copy(&drawn, &svg).map_err(|e| format!("{}: {e}", svg.display()))?;
+                        fs::copy(&drawn, &svg).map_err(|e| ExperimentError::io(&svg, e))?;
                     }
                     run
                 }
@@ -844,19 +845,19 @@ where
 
 /// The image comparison: `methods` × `seeds` on the small conv space.
 pub fn run_images(
-    args: &Args,
+    args: &RunArgs,
     methods: &[Method],
     seeds: u64,
     settings: Settings,
     table_path: &Path,
     path: &Path,
-) -> Result<(), String> {
+) -> Result<()> {
     let truth = Truth::images(&table::load(table_path)?)?;
     let arch_lr = ArchLr::of(settings.arch_lr, &settings.arch_lr_candidates);
     let mut one = |method: Method, seed: u64, arch_lr: f64, alphas_svg: Option<PathBuf>| {
         let mut result = None;
         let job = MethodJob {
-            args: Args {
+            args: RunArgs {
                 seed,
                 optimizer: method.optimizer().unwrap_or("none").into(),
                 ..args.clone()
@@ -877,7 +878,7 @@ pub fn run_images(
             let a = job.args.clone();
             common::dispatch(&a, job, settings.budget)?;
         }
-        result.ok_or_else(|| "the run ended without a result".to_string())
+        result.ok_or_else(|| ExperimentError::run("the run ended without a result"))
     };
     run_all(
         "images",
@@ -1033,8 +1034,8 @@ pub fn report<S>(c: &Comparison<S>, truth: &Truth, score: &str) -> String {
 }
 
 /// Reads a comparison file written by [`run_all`].
-pub fn load<S: serde::de::DeserializeOwned>(path: &Path) -> Result<Comparison<S>, String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn load<S: serde::de::DeserializeOwned>(path: &Path) -> Result<Comparison<S>> {
+    let text = fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
     serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a comparison file: {e}", path.display()))
+        .map_err(|e| ExperimentError::json(format!("{}: not a comparison file", path.display()), e))
 }

@@ -12,7 +12,7 @@ use tangle_core::{Extract, SearchSpec};
 use tangle_optim::Method as SearchMethod;
 use tangle_spaces::small_conv::{self, SmallConvConfig};
 
-use crate::common::{self, images, Args, Job, Strategy};
+use crate::common::{self, images, ExperimentError, Job, Result, RunArgs, Strategy};
 
 /// One architecture trained alone with one seed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ pub struct Table {
 
 pub struct Build {
     /// The command line.
-    pub args: Args,
+    pub args: RunArgs,
     /// Training digits.
     pub train_samples: usize,
     /// Seeds per architecture.
@@ -118,17 +118,19 @@ pub fn report_progress(runs: usize, spec: &SearchSpec, seeds: u64, path: &Path) 
 
 /// Writes `value` to `path` as pretty JSON, atomically (a partial file renamed into place), so an
 /// interrupted run never leaves a truncated file behind.
-pub fn save_json<T: Serialize>(value: &T, path: &Path) -> Result<(), String> {
+pub fn save_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
     let tmp = path.with_extension("json.partial");
-    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| ExperimentError::json(path.display().to_string(), e))?;
+    fs::write(&tmp, text).map_err(|e| ExperimentError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| ExperimentError::io(path, e))
 }
 
 /// Reads a table written by [`Build`].
-pub fn load(path: &Path) -> Result<Table, String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: not a study table: {e}", path.display()))
+pub fn load(path: &Path) -> Result<Table> {
+    let text = fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ExperimentError::json(format!("{}: not a study table", path.display()), e))
 }
 
 /// A measured run of a ground-truth table: an architecture, a seed, and its score.
@@ -202,19 +204,15 @@ pub fn summarize<R: Row>(
     score_name: &str,
     spec: &SearchSpec,
     largest: usize,
-) -> Result<(), String> {
+) -> Result<()> {
     let m = means(rows, higher_better);
     if m.is_empty() {
         return Ok(());
     }
-    let name = |idx: &[usize]| -> Result<String, String> {
-        Ok(spec
-            .architecture(idx)
-            .map_err(|e| e.to_string())?
-            .to_json()
-            .replace(['\n', ' '], ""))
+    let name = |idx: &[usize]| -> Result<String> {
+        Ok(spec.architecture(idx)?.to_json().replace(['\n', ' '], ""))
     };
-    let largest_idx = spec.indices(&spec.largest()).map_err(|e| e.to_string())?;
+    let largest_idx = spec.indices(&spec.largest())?;
     // Seed agreement: mean |seed 0 − seed 1| over the architectures with two or more seeds.
     let pairs: Vec<f32> = m
         .iter()
@@ -263,7 +261,7 @@ impl Job for Build {
         _method: SearchMethod,
         _strategy: Strategy,
         device: B::Device,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let a = &self.args;
         let config = SmallConvConfig::default();
         let (train, test, transform) = images::load(a, 1, 28)?;
@@ -271,7 +269,7 @@ impl Job for Build {
         let spec = small_conv::spec();
         let path: PathBuf = a.out.clone();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
         }
         let command = format!(
             "cargo run --release --example study -- --table images --train-samples {} --epochs {} --seeds {}",
@@ -280,13 +278,13 @@ impl Job for Build {
         let mut table = if path.exists() {
             let t = load(&path)?;
             if t.train_samples != self.train_samples || t.epochs != a.epochs {
-                return Err(format!(
+                return Err(ExperimentError::usage(format!(
                     "{} was built with --train-samples {} --epochs {}; extend it with the same \
                      settings or choose another --out",
                     path.display(),
                     t.train_samples,
                     t.epochs
-                ));
+                )));
             }
             t
         } else {
@@ -314,12 +312,12 @@ impl Job for Build {
                 .any(|e| e.index == idx && e.seed == seed)
         });
         for (idx, seed) in todo {
-            let arch = spec.architecture(&idx).map_err(|e| e.to_string())?;
+            let arch = spec.architecture(&idx)?;
             let start = Instant::now();
             B::seed(&device, run_seed(&idx, seed));
-            let fresh = config.init::<B>(&device).map_err(|e| e.to_string())?;
-            let net = fresh.extract(&arch).map_err(|e| e.to_string())?;
-            let params = fresh.params(&arch).map_err(|e| e.to_string())?;
+            let fresh = config.init::<B>(&device)?;
+            let net = fresh.extract(&arch)?;
+            let params = fresh.params(&arch)?;
             let net = common::cnn::retrain(
                 net,
                 &train,
@@ -341,7 +339,7 @@ impl Job for Build {
             );
             table.entries.push(Entry {
                 index: idx.clone(),
-                architecture: serde_json::from_str(&arch.to_json()).map_err(|e| e.to_string())?,
+                architecture: common::architecture_value(&arch)?,
                 seed,
                 params,
                 test_accuracy: acc,
@@ -349,8 +347,7 @@ impl Job for Build {
             });
             save_json(&table, &path)?;
         }
-        let largest = small_conv::small_conv_params(&spec.largest(), SmallConvConfig::default())
-            .map_err(|e| e.to_string())?;
+        let largest = small_conv::small_conv_params(&spec.largest(), SmallConvConfig::default())?;
         summarize(&table.entries, true, "test acc.", &spec, largest)?;
         report_progress(table.entries.len(), &spec, self.seeds, &path);
         Ok(())

@@ -1,0 +1,57 @@
+//! The experiment runner the examples are built on, for your own binaries too: one command
+//! line for every search ([`RunArgs`], flattened into a binary's own clap options, with
+//! `--help` generated), backend and method dispatch ([`Job`], [`dispatch`]), data-parallel
+//! peers ([`on_peers`]), a fresh output folder that never overwrites a run ([`run_dir`]), the
+//! epoch loop with a checkpoint after every epoch and `--resume` ([`search_epochs`]), the
+//! second stage of a two-stage search ([`second_stage`]), the same architecture trained alone
+//! ([`reference`], [`train_alone`]), and one error type ([`ExperimentError`]).
+//!
+//! A binary declares its options, flattening [`RunArgs`]:
+//!
+//! ```
+//! use tanglenas::experiment::{command, RunArgs};
+//!
+//! #[derive(Debug, clap::Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     run: RunArgs,
+//!     /// Hidden units of my space's widest layer.
+//!     #[arg(long, default_value_t = 64)]
+//!     hidden: usize,
+//! }
+//!
+//! // The binary's name, description and its own defaults for the shared options.
+//! let cmd = command::<Cli>("my_search", "My space, searched.", &[("epochs", "5".into())]);
+//! let cli: Cli = clap::FromArgMatches::from_arg_matches(
+//!     &cmd.try_get_matches_from(["my_search", "--seed", "3"]).unwrap(),
+//! )
+//! .unwrap();
+//! assert_eq!((cli.run.epochs, cli.run.seed, cli.hidden), (5, 3, 64));
+//! ```
+//!
+//! then implements [`Job`] for its search (data, space, how to print the architecture) and
+//! hands it to [`dispatch`], which picks the backend (`--device`) and method (`--optimizer`).
+
+mod cli;
+mod error;
+mod job;
+mod output;
+mod peers;
+mod train;
+mod two_stage;
+
+pub use cli::{command, num, parse, plan, Cluster, RunArgs, Strategy};
+pub use error::{ExperimentError, Result};
+pub use job::{dispatch, Job};
+pub use output::{architecture_value, fresh_dir, run_dir, write, write_config, write_json};
+pub use peers::{on_peers, peers};
+pub use train::{print_epoch, reference, search_epochs, train_alone};
+pub use two_stage::{evolution_config, pick, second_stage};
+
+/// Ends a binary: on an error, prints it (`error: …`) and exits with status 1.
+pub fn exit_on_error(result: Result<()>) {
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
