@@ -11,17 +11,15 @@ use burn::tensor::{ElementConversion, Int, Tensor};
 use tangle_core::{Architecture, Extract, Mixtures, Supernet, Widening};
 use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
-use tangle_optim::plot::probabilities_svg;
 use tangle_optim::{
-    CandidateMask, Classification, Method, Objective, Progressive, Search, SearchConfig,
-    SearchData as _,
+    CandidateMask, Classification, Method, Objective, Progressive, SearchConfig, SearchData as _,
 };
 use tangle_spaces::ops::Primitive;
 use tangle_spaces::{conv_macro, darts, mobilenet, nb201, toy_cell};
 
 use super::{
-    dispatch, exit_on_error, images, on_peers, print_epoch, run_dir, write, write_config,
-    write_json, ExperimentError, Job, Result, RunArgs, Strategy,
+    dispatch, exit_on_error, images, print_epoch, run_dir, write, write_json, ExperimentError, Job,
+    Result, RunArgs, Strategy,
 };
 
 /// The five spaces.
@@ -321,10 +319,7 @@ impl CnnJob {
         if self.alpha_warmup > 0 {
             config.warmup_epochs = config.warmup_epochs.max(self.alpha_warmup);
         }
-        let search = Search::with_method(net, method, config, a.seed, &device)?
-            .with_log(out.join("metrics.jsonl"))
-            .with_progress(true);
-        let mut search = on_peers(a, &device, search)?;
+        let mut search = super::start_search(a, net, method, config, &out, &device)?;
         println!(
             "{} ({}) on {}: {} architectures, {} with {} epochs of {} steps; output in {}",
             self.space.name(),
@@ -360,30 +355,9 @@ impl CnnJob {
             None => search = super::search_epochs(a, search, &data, &out, &device)?,
         }
         let model = search.model.valid();
-        let arch = match strategy {
-            Strategy::Gradient => search.architecture()?,
-            Strategy::Spos { es, budget } => {
-                let v = ImageBatches::<B::InnerBackend>::new(
-                    train.clone(),
-                    a.train_portion,
-                    self.batch,
-                    transform.eval(),
-                    a.seed,
-                    &device,
-                )?;
-                let batches: Vec<_> = (0..4).map(|s| v.valid(0, s)).collect();
-                super::second_stage(
-                    &model,
-                    &batches,
-                    &Classification,
-                    tangle_twostage::Metric::Accuracy,
-                    es,
-                    budget,
-                    a.seed,
-                    &out,
-                )?
-            }
-        };
+        let batches = || images::valid_batches(&train, a, self.batch, &transform, &device);
+        let metric = tangle_twostage::Metric::Accuracy;
+        let arch = super::discover(a, &search, &model, strategy, batches, metric, &out)?;
         // The supernet's batch-norm statistics were gathered under the mixture (or, with SPOS,
         // over many sampled paths): re-estimate them on the discovered path before scoring and
         // exporting it — training-mode passes at `arch`, no weight change.
@@ -450,12 +424,7 @@ impl CnnJob {
         if let Some(r) = done.retrained {
             println!("test accuracy after retraining from scratch: {r:.4}");
         }
-        write(&out, "architecture.json", &arch.to_json())?;
-        write(
-            &out,
-            "alphas.svg",
-            &probabilities_svg(&search.records, &spec, 7),
-        )?;
+        super::write_search(&out, &search, &arch, 7)?;
         let summary = serde_json::json!({
             "space": self.space.name(),
             "supernet": if self.ws { "ws" } else { "we" },
@@ -483,7 +452,6 @@ impl CnnJob {
         write_json(&out, "summary.json", &summary)?;
         // The space's own configuration (a Burn `Config`: `XConfig::load` reads it back).
         write(&out, "space_config.json", &space_config)?;
-        write_config(&out, "search_config.json", &search.config)?;
         println!("outputs in {}", out.display());
         Ok(())
     }

@@ -87,3 +87,31 @@ pub fn first(set: Images, n: usize) -> Images {
     }
     set.subset(&(0..n).collect::<Vec<_>>())
 }
+
+/// A batch of images and their labels.
+pub type LabelledBatch<B> = (
+    burn::tensor::Tensor<B, 4>,
+    burn::tensor::Tensor<B, 1, burn::tensor::Int>,
+);
+
+/// The validation batches a two-stage search scores its candidates on: the first 4 batches of
+/// `batch` images of `train`'s α split (as `--train-portion` and `--seed` divide it), with the
+/// evaluation transform, on the inference backend `B`.
+pub fn valid_batches<B: burn::tensor::backend::Backend>(
+    train: &Images,
+    a: &RunArgs,
+    batch: usize,
+    transform: &Transform,
+    device: &B::Device,
+) -> Result<Vec<LabelledBatch<B>>> {
+    use tangle_optim::SearchData;
+    let v = tangle_data::ImageBatches::<B>::new(
+        train.clone(),
+        a.train_portion,
+        batch,
+        transform.eval(),
+        a.seed,
+        device,
+    )?;
+    Ok((0..4).map(|s| v.valid(0, s)).collect())
+}

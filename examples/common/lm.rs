@@ -7,13 +7,12 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use tangle_core::{Extract, Supernet};
 use tangle_data::text::{read_text, read_tokens};
 use tangle_data::{shipped, CharVocab, TextBatches};
-use tangle_optim::plot::probabilities_svg;
-use tangle_optim::{Classification, Method, Objective, Search, SearchConfig};
+use tangle_optim::{Classification, Method, Objective, SearchConfig};
 use tangle_spaces::gpt::{GptConfig, GptNet};
 
 use super::{
-    dispatch, exit_on_error, on_peers, run_dir, write, write_config, write_json, ExperimentError,
-    Job, Result, RunArgs, Strategy,
+    dispatch, exit_on_error, run_dir, write, write_config, write_json, ExperimentError, Job,
+    Result, RunArgs, Strategy,
 };
 
 struct LmJob {
@@ -225,10 +224,7 @@ impl Job for LmJob {
             warmup_epochs: self.alpha_warmup,
             ..SearchConfig::language_model(a.epochs)
         };
-        let search = Search::with_method(net, method, search_config, a.seed, &device)?
-            .with_log(out.join("metrics.jsonl"))
-            .with_progress(true);
-        let search = on_peers(a, &device, search)?;
+        let search = super::start_search(a, net, method, search_config, &out, &device)?;
         println!(
             "nanoGPT space on {} (vocabulary {vocab}, context {}): embed {:?}, heads {:?}, ratio {:?}, layers {:?} — {} architectures; {} with {} epochs of {} steps; output in {}",
             a.dataset,
@@ -245,24 +241,14 @@ impl Job for LmJob {
         );
         let search = super::search_epochs(a, search, &data, &out, &device)?;
         let model = search.model.valid();
-        let arch = match strategy {
-            Strategy::Gradient => search.architecture()?,
-            Strategy::Spos { es, budget } => {
-                let batches: Vec<_> = (0..4)
-                    .map(|s| tangle_optim::SearchData::valid(&alpha_windows, 1, s))
-                    .collect();
-                super::second_stage(
-                    &model,
-                    &batches,
-                    &Classification,
-                    tangle_twostage::Metric::NegLoss,
-                    es,
-                    budget,
-                    a.seed,
-                    &out,
-                )?
-            }
+        // SPOS's candidates are scored on α-split windows.
+        let batches = || {
+            Ok((0..4)
+                .map(|s| tangle_optim::SearchData::valid(&alpha_windows, 1, s))
+                .collect())
         };
+        let metric = tangle_twostage::Metric::NegLoss;
+        let arch = super::discover(a, &search, &model, strategy, batches, metric, &out)?;
         let net = model.extract(&arch)?;
         let loss = window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?;
         // The score a setting may be chosen on: the held-out loss is for reporting only.
@@ -278,12 +264,7 @@ impl Job for LmJob {
         let retrained = match retrain_tokens {
             None => None,
             Some((tokens, alpha_tokens)) => {
-                println!(
-                    "\nretraining the discovered architecture from scratch: {} epochs of {} steps on the search's {} tokens",
-                    self.retrain,
-                    self.steps,
-                    tokens.len()
-                );
+                let tokens_len = tokens.len();
                 // The α text serves as the (unused) second stream: every epoch trains weights.
                 let all = TextBatches::<B>::new(
                     tokens,
@@ -299,8 +280,12 @@ impl Job for LmJob {
                     lr_warmup_steps: lr_warmup_steps(self.retrain * self.steps),
                     ..search.config.clone()
                 };
-                let m =
-                    super::train_alone(a, fresh, &arch, &config, &all, &out.join("retrain.jsonl"))?;
+                let what = format!(
+                    "the discovered architecture from scratch: {} epochs of {} steps on the search's {} tokens",
+                    self.retrain, self.steps, tokens_len
+                );
+                let log = out.join("retrain.jsonl");
+                let m = super::train_alone(a, &what, fresh, &arch, &config, &all, &log)?;
                 Some(scored(m)?)
             }
         };
@@ -352,12 +337,7 @@ impl Job for LmJob {
                 write(&out, "sample_retrained.txt", &text)?;
             }
         }
-        write(&out, "architecture.json", &arch.to_json())?;
-        write(
-            &out,
-            "alphas.svg",
-            &probabilities_svg(&search.records, &spec, 6),
-        )?;
+        super::write_search(&out, &search, &arch, 6)?;
         let summary = serde_json::json!({
             "space": "nanogpt",
             "optimizer": a.optimizer,
@@ -379,7 +359,6 @@ impl Job for LmJob {
         });
         write_json(&out, "summary.json", &summary)?;
         write_config(&out, "space_config.json", &config)?;
-        write_config(&out, "search_config.json", &search.config)?;
         tangle_core::subnet::save(&net, out.join("subnet.bpk"))?;
         if let Some((_, retrained_net)) = &retrained {
             tangle_core::subnet::save(retrained_net, out.join("subnet_retrained.bpk"))?;

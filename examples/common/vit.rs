@@ -7,13 +7,12 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use tangle_core::{Extract, Supernet};
 use tangle_data::images::batch;
 use tangle_data::{ImageBatches, Images, Transform};
-use tangle_optim::plot::probabilities_svg;
-use tangle_optim::{Classification, Method, Search, SearchConfig, SearchData as _};
+use tangle_optim::{Method, SearchConfig, SearchData as _};
 use tangle_spaces::autoformer::{AutoFormerConfig, ViT};
 
 use super::{
-    dispatch, exit_on_error, images, on_peers, run_dir, write, write_config, write_json,
-    ExperimentError, Job, Result, RunArgs, Strategy,
+    dispatch, exit_on_error, images, run_dir, write, write_config, write_json, ExperimentError,
+    Job, Result, RunArgs, Strategy,
 };
 
 struct VitJob {
@@ -68,15 +67,7 @@ impl Job for VitJob {
         let valid_batches: Vec<_> = match strategy {
             Strategy::Gradient => Vec::new(),
             Strategy::Spos { .. } => {
-                let v = ImageBatches::<B::InnerBackend>::new(
-                    train.clone(),
-                    a.train_portion,
-                    self.batch,
-                    transform.eval(),
-                    a.seed,
-                    &device,
-                )?;
-                (0..4).map(|s| v.valid(0, s)).collect()
+                images::valid_batches(&train, a, self.batch, &transform, &device)?
             }
         };
         let data = ImageBatches::<B>::new(
@@ -109,10 +100,7 @@ impl Job for VitJob {
             warmup_epochs: self.alpha_warmup,
             ..SearchConfig::autoformer(a.epochs)
         };
-        let search = Search::with_method(net, method, search_config, a.seed, &device)?
-            .with_log(out.join("metrics.jsonl"))
-            .with_progress(true);
-        let search = on_peers(a, &device, search)?;
+        let search = super::start_search(a, net, method, search_config, &out, &device)?;
         println!(
             "AutoFormer-{} on {} ({} training images, {}×{} patches of {}): {} architectures, {} with {} epochs of {} steps; output in {}",
             if self.small { "S" } else { "T" },
@@ -131,19 +119,9 @@ impl Job for VitJob {
         // Discretize (argmax per decision, or the second stage's best) → the plain ViT with
         // the inherited weights.
         let model = search.model.valid();
-        let arch = match strategy {
-            Strategy::Gradient => search.architecture()?,
-            Strategy::Spos { es, budget } => super::second_stage(
-                &model,
-                &valid_batches,
-                &Classification,
-                tangle_twostage::Metric::Accuracy,
-                es,
-                budget,
-                a.seed,
-                &out,
-            )?,
-        };
+        let metric = tangle_twostage::Metric::Accuracy;
+        let batches = || Ok(valid_batches);
+        let arch = super::discover(a, &search, &model, strategy, batches, metric, &out)?;
         let form = model.describe(&arch)?;
         let vit = model.extract(&arch)?;
         let acc = accuracy(&vit, &test, &transform, &device);
@@ -164,14 +142,9 @@ impl Job for VitJob {
         if let Some(r) = alone {
             println!("test accuracy of the same architecture trained alone: {r:.4}");
         }
-        write(&out, "architecture.json", &arch.to_json())?;
         write(&out, "autoformer.json", &form_json)?;
         let probs = search.probabilities();
-        write(
-            &out,
-            "alphas.svg",
-            &probabilities_svg(&search.records, &spec, 6),
-        )?;
+        super::write_search(&out, &search, &arch, 6)?;
         let summary = serde_json::json!({
             "space": if self.small { "autoformer-s" } else { "autoformer-t" },
             "optimizer": a.optimizer,
@@ -193,7 +166,6 @@ impl Job for VitJob {
         });
         write_json(&out, "summary.json", &summary)?;
         write_config(&out, "space_config.json", &config)?;
-        write_config(&out, "search_config.json", &search.config)?;
         let weights: PathBuf = out.join("subnet.bpk");
         tangle_core::subnet::save(&vit, &weights)?;
         println!(

@@ -2,8 +2,10 @@
 //! line for every search ([`RunArgs`], flattened into a binary's own clap options, with
 //! `--help` generated), backend and method dispatch ([`Job`], [`dispatch`]), data-parallel
 //! peers ([`on_peers`]), a fresh output folder that never overwrites a run ([`run_dir`]), the
-//! epoch loop with a checkpoint after every epoch and `--resume` ([`search_epochs`]), the
-//! second stage of a two-stage search ([`second_stage`]), the same architecture trained alone
+//! search with its log and progress bar ([`start_search`]), the epoch loop with a checkpoint
+//! after every epoch and `--resume` ([`search_epochs`]), the discovered architecture
+//! ([`discover`]: argmax, or the second stage of a two-stage search, [`second_stage`]) and the
+//! files every search writes ([`write_search`]), the same architecture trained alone
 //! ([`reference`], [`train_alone`]), and one error type ([`ExperimentError`]).
 //!
 //! A binary declares its options, flattening [`RunArgs`]:
@@ -37,6 +39,7 @@ mod error;
 mod job;
 mod output;
 mod peers;
+mod search;
 mod train;
 mod two_stage;
 
@@ -45,6 +48,7 @@ pub use error::{ExperimentError, Result};
 pub use job::{dispatch, Job};
 pub use output::{architecture_value, fresh_dir, run_dir, write, write_config, write_json};
 pub use peers::{on_peers, peers};
+pub use search::{discover, start_search, write_search};
 pub use train::{print_epoch, reference, search_epochs, train_alone};
 pub use two_stage::{evolution_config, pick, second_stage};
 

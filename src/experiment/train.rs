@@ -85,10 +85,8 @@ pub fn print_epoch(r: &EpochRecord) {
 }
 
 /// The reference a search's inherited weights are compared with, if `wanted`: the same
-/// architecture trained alone — `fresh()` (a newly built supernet, on the device it trains on)
-/// on the single path `arch`, with the search's `config` (every epoch a weight epoch), data,
-/// seed and peers. Logs each epoch to `out/reference.jsonl` and the console; returns the
-/// trained supernet on the inference backend.
+/// architecture `arch` trained alone from `fresh()` with the search's `config`, data, seed and
+/// peers ([`train_alone`]), logged to `out/reference.jsonl`.
 pub fn reference<B, M, T, D>(
     a: &RunArgs,
     wanted: bool,
@@ -109,15 +107,22 @@ where
     if !wanted {
         return Ok(None);
     }
-    println!("\ntraining the discovered architecture alone (reference)");
-    train_alone(a, fresh, arch, config, data, &out.join("reference.jsonl")).map(Some)
+    let what = "the discovered architecture alone (reference)";
+    let log = out.join("reference.jsonl");
+    train_alone(a, what, fresh, arch, config, data, &log).map(Some)
 }
 
 /// Trains `fresh()` (a newly built supernet, on the device it trains on) on the single path
-/// `arch` for `config.epochs` weight epochs on `data`, with `a`'s seed and peers; logs each
-/// epoch to `log` and the console and returns the trained supernet on the inference backend.
+/// `arch` for `config.epochs` weight epochs on `data`, with `a`'s seed and peers (every epoch a
+/// weight epoch, whatever `config.warmup_epochs` says); announces it as `what`, logs each epoch
+/// to `log` and the console, and returns the trained supernet on the inference backend.
+///
+/// With the search's own `config` and data this is the reference a search's inherited weights
+/// are compared with (the same architecture, data, optimizer, schedule and weight steps); with
+/// more epochs or all the training data, retraining from scratch.
 pub fn train_alone<B, M, T, D>(
     a: &RunArgs,
+    what: &str,
     fresh: impl FnOnce() -> Result<M>,
     arch: &tangle_core::Architecture,
     config: &tangle_optim::SearchConfig,
@@ -132,6 +137,7 @@ where
     D: tangle_optim::SearchData<M::Input, T> + Sync,
     tangle_optim::Classification: tangle_optim::Objective<B, M::Output, T>,
 {
+    println!("\ntraining {what}");
     let fresh = fresh()?;
     let device = &fresh
         .devices()
