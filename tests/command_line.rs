@@ -4,10 +4,14 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[allow(dead_code)]
+#[path = "../examples/nanogpt.rs"]
+mod nanogpt;
 
 use clap::{Command, FromArgMatches};
 use common::cnn::{self, Space};
-use common::{lm, vit, RunArgs};
+use common::{vit, RunArgs};
+use nanogpt as lm;
 
 fn every_example() -> Vec<(&'static str, Command)> {
     let mut all = vec![

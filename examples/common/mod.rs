@@ -14,5 +14,4 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod cnn;
 pub mod images;
-pub mod lm;
 pub mod vit;
