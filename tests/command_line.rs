@@ -2,15 +2,19 @@
 //! own validation rejects would stop every run before it starts), and the shared options keep
 //! their meaning — `--devices` at least 1, `--resume DIR`, the last of a repeated option.
 
+#[allow(dead_code)]
+#[path = "../examples/autoformer_t.rs"]
+mod autoformer_t;
 #[path = "../examples/common/mod.rs"]
 mod common;
 #[allow(dead_code)]
 #[path = "../examples/nanogpt.rs"]
 mod nanogpt;
 
+use autoformer_t as vit;
 use clap::{Command, FromArgMatches};
 use common::cnn::{self, Space};
-use common::{vit, RunArgs};
+use common::RunArgs;
 use nanogpt as lm;
 
 fn every_example() -> Vec<(&'static str, Command)> {

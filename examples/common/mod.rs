@@ -13,5 +13,3 @@ pub use tanglenas::experiment::*;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod cnn;
-pub mod images;
-pub mod vit;

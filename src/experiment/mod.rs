@@ -36,6 +36,7 @@
 
 mod cli;
 mod error;
+pub mod images;
 mod job;
 mod output;
 mod peers;

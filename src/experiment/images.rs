@@ -1,4 +1,5 @@
-//! Image datasets for the vision examples.
+//! Image datasets named by `--dataset`: the shipped MNIST digits, or MNIST, Fashion-MNIST and
+//! CIFAR-10/100 read from `--data-dir`.
 
 use std::path::{Path, PathBuf};
 
