@@ -6,7 +6,8 @@
 //! after every epoch and `--resume` ([`search_epochs`]), the discovered architecture
 //! ([`discover`]: argmax, or the second stage of a two-stage search, [`second_stage`]) and the
 //! files every search writes ([`write_search`]), the same architecture trained alone
-//! ([`reference()`], [`train_alone`]), and one error type ([`ExperimentError`]).
+//! ([`reference()`], [`train_alone`]), the image datasets `--dataset` names ([`images`]), and
+//! one error type ([`ExperimentError`]).
 //!
 //! A binary declares its options, flattening [`RunArgs`]:
 //!
