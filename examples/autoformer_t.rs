@@ -147,7 +147,7 @@ impl Job for VitJob {
         let form = model.describe(&arch)?;
         let vit = model.extract(&arch)?;
         let acc = accuracy(&vit, &test, &transform, &device);
-        let fresh = || config.init::<B>(&device).map_err(ExperimentError::from);
+        let fresh = || config.init::<B>(&device);
         let alone = reference(a, self.reference, fresh, &arch, &search.config, &data, &out)?
             .map(|m| -> Result<_> {
                 let net = m.extract(&arch)?;

@@ -39,7 +39,7 @@ use tangle_optim::{
     Classification, Method, Objective, Search, SearchConfig, SearchData, WeightOptimizer,
 };
 use tangle_twostage::{evolution, score, EvolutionConfig, Metric};
-use tanglenas::experiment::ExperimentError;
+use tanglenas::experiment::{write, ExperimentError};
 
 // A binary's choice, worth making in yours: Burn's CPU backend allocates a tensor per op, and
 // glibc's malloc returns every block over 128 KiB to the kernel, so each comes back page-faulted
@@ -466,9 +466,7 @@ pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, Exp
     let history = evolution(&space, &cfg, None, s.seed, |a| {
         score(&supernet, a, &valid, &Classification, Metric::Accuracy)
     })?;
-    let evolution_log = s.out.join("evolution.jsonl");
-    std::fs::write(&evolution_log, history.to_json_lines())
-        .map_err(|e| ExperimentError::io(&evolution_log, e))?;
+    write(&s.out, "evolution.jsonl", &history.to_json_lines())?;
     let best = history
         .best()
         .ok_or_else(|| ExperimentError::run("evolution evaluated nothing"))?;

@@ -214,7 +214,6 @@ impl Job for LmJob {
                 seed,
                 &device,
             )
-            .map_err(ExperimentError::from)
         };
         let alpha_windows = inference(&alpha, a.seed ^ 1)?;
         // Retraining from scratch learns on all the search's text, as DARTS's evaluation
@@ -276,7 +275,7 @@ impl Job for LmJob {
         let loss = window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?;
         // The score a setting may be chosen on: the held-out loss is for reporting only.
         let alpha_loss = window_loss(&net, &alpha_windows, HELD_OUT_BATCHES)?;
-        let fresh = || config.init::<B>(&device).map_err(ExperimentError::from);
+        let fresh = || config.init::<B>(&device);
         let scored = |m: tangle_spaces::gpt::Gpt<B::InnerBackend>| -> Result<_> {
             let net = m.extract(&arch)?;
             Ok((window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?, net))

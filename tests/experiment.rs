@@ -3,7 +3,8 @@
 
 use tangle_optim::Method;
 use tanglenas::experiment::{
-    evolution_config, fresh_dir, num, plan, run_dir, write, ExperimentError, RunArgs, Strategy,
+    evolution_config, fresh_dir, num, plan, read_json, run_dir, write, write_json, ExperimentError,
+    RunArgs, Strategy,
 };
 
 fn temp(name: &str) -> std::path::PathBuf {
@@ -142,4 +143,30 @@ fn evolution_stays_within_its_budget() {
             "budget {budget}: {c:?} evaluates {evaluations}"
         );
     }
+}
+
+#[test]
+fn json_written_atomically_reads_back_and_a_bad_file_is_named() {
+    let dir = temp("json");
+    std::fs::create_dir_all(&dir).unwrap();
+    let value = serde_json::json!({"embed": 240, "depth": [2, 3]});
+    let path = write_json(&dir, "summary.json", &value).unwrap();
+    assert_eq!(path, dir.join("summary.json"));
+    // No partial file is left beside it.
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("summary.json")]);
+    let back: serde_json::Value = read_json(&path, "a summary").unwrap();
+    assert_eq!(back, value);
+    std::fs::write(dir.join("broken.json"), "{\"embed\": ").unwrap();
+    let e = read_json::<serde_json::Value>(&dir.join("broken.json"), "a summary").unwrap_err();
+    assert!(matches!(e, ExperimentError::Json { .. }), "{e:?}");
+    let message = e.to_string();
+    assert!(message.contains("broken.json: not a summary"), "{message}");
+    let missing =
+        read_json::<serde_json::Value>(&dir.join("absent.json"), "a summary").unwrap_err();
+    assert!(matches!(missing, ExperimentError::Io { .. }), "{missing:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -174,13 +174,17 @@ struct CnnJob {
     alpha_warmup: usize,
 }
 
-/// Top-1 accuracy of `logits(x)` over `set`.
-pub fn accuracy<B: Backend>(
+/// Top-1 accuracy of `logits(x)` over `set` (`logits` may fail with any error that converts
+/// into [`ExperimentError`], a space's forward pass for one).
+pub fn accuracy<B: Backend, E>(
     set: &Images,
     t: &Transform,
     device: &B::Device,
-    logits: impl Fn(Tensor<B, 4>) -> Result<Tensor<B, 2>>,
-) -> Result<f32> {
+    logits: impl Fn(Tensor<B, 4>) -> std::result::Result<Tensor<B, 2>, E>,
+) -> Result<f32>
+where
+    ExperimentError: From<E>,
+{
     let idx: Vec<usize> = (0..set.len()).collect();
     let mut correct = 0usize;
     for chunk in idx.chunks(100) {
@@ -194,7 +198,7 @@ pub fn accuracy<B: Backend>(
 /// Trains `net` from scratch on `train` for `epochs` (SGD momentum 0.9, cosine lr 0.025 → 0),
 /// printing the loss; returns it.
 #[allow(clippy::too_many_arguments)]
-pub fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
+pub fn retrain<B: AutodiffBackend, N: AutodiffModule<B>, E>(
     mut net: N,
     train: &Images,
     t: &Transform,
@@ -202,8 +206,11 @@ pub fn retrain<B: AutodiffBackend, N: AutodiffModule<B>>(
     batch_size: usize,
     seed: u64,
     device: &B::Device,
-    logits: impl Fn(&N, Tensor<B, 4>) -> Result<Tensor<B, 2>>,
-) -> Result<N> {
+    logits: impl Fn(&N, Tensor<B, 4>) -> std::result::Result<Tensor<B, 2>, E>,
+) -> Result<N>
+where
+    ExperimentError: From<E>,
+{
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
     if train.len() < batch_size {
@@ -266,7 +273,7 @@ impl CnnJob {
     #[allow(clippy::too_many_arguments)]
     fn go<B, M>(
         &self,
-        make: impl Fn() -> Result<M>,
+        make: impl Fn() -> tangle_core::Result<M>,
         method: Method,
         strategy: Strategy,
         device: B::Device,
@@ -372,31 +379,25 @@ impl CnnJob {
             model
         };
         let fixed = Mixtures::fixed(&spec, &arch)?;
-        let acc = accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
-            model
-                .forward_mixed(x, &fixed)
-                .map_err(ExperimentError::from)
+        let acc = accuracy::<B::InnerBackend, _>(&test, &transform, &device, |x| {
+            model.forward_mixed(x, &fixed)
         })?;
         // The same network on the α half of the training digits: a score to choose settings
         // on, which the test digits must never be (α was trained on these digits, the weights
         // were not).
-        let valid_acc = accuracy::<B::InnerBackend>(
+        let valid_acc = accuracy::<B::InnerBackend, _>(
             &train.subset(&data.split().valid),
             &transform,
             &device,
-            |x| {
-                model
-                    .forward_mixed(x, &fixed)
-                    .map_err(ExperimentError::from)
-            },
+            |x| model.forward_mixed(x, &fixed),
         )?;
         // A single-stage search ends with the mixer's probabilities (DARTS discretizes them);
         // a two-stage one only with the architecture it picked.
         let probabilities = matches!(strategy, Strategy::Gradient).then(|| search.probabilities());
         let alone = super::reference(a, self.reference, &make, &arch, &search.config, &data, &out)?
             .map(|net| {
-                accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
-                    net.forward_mixed(x, &fixed).map_err(ExperimentError::from)
+                accuracy::<B::InnerBackend, _>(&test, &transform, &device, |x| {
+                    net.forward_mixed(x, &fixed)
                 })
             })
             .transpose()?;
@@ -485,34 +486,33 @@ impl CnnJob {
             test,
             t,
             device,
-            |n, x| n.forward_mixed(x, &fixed).map_err(ExperimentError::from),
-            |n, x| {
-                n.forward_mixed(x, &fixed_inner)
-                    .map_err(ExperimentError::from)
-            },
+            |n, x| n.forward_mixed(x, &fixed),
+            |n, x| n.forward_mixed(x, &fixed_inner),
         )
     }
 
     /// If `--retrain` asked for it, trains the network `make` builds from scratch and returns
     /// its test accuracy; `logits` and `logits_inner` are its forward pass on the training and
-    /// the inference backend.
+    /// the inference backend (the three may fail with one error type that converts into
+    /// [`ExperimentError`]).
     #[allow(clippy::too_many_arguments)]
-    fn retrain_plain<B, N>(
+    fn retrain_plain<B, N, E>(
         &self,
-        make: impl FnOnce() -> Result<N>,
+        make: impl FnOnce() -> std::result::Result<N, E>,
         train: &Images,
         test: &Images,
         t: &Transform,
         device: &B::Device,
-        logits: impl Fn(&N, Tensor<B, 4>) -> Result<Tensor<B, 2>>,
+        logits: impl Fn(&N, Tensor<B, 4>) -> std::result::Result<Tensor<B, 2>, E>,
         logits_inner: impl Fn(
             &N::InnerModule,
             Tensor<B::InnerBackend, 4>,
-        ) -> Result<Tensor<B::InnerBackend, 2>>,
+        ) -> std::result::Result<Tensor<B::InnerBackend, 2>, E>,
     ) -> Result<Option<f32>>
     where
         B: AutodiffBackend,
         N: AutodiffModule<B>,
+        ExperimentError: From<E>,
     {
         if self.retrain == 0 {
             return Ok(None);
@@ -528,12 +528,12 @@ impl CnnJob {
             logits,
         )?;
         let inner = net.valid();
-        accuracy::<B::InnerBackend>(test, t, device, |x| logits_inner(&inner, x)).map(Some)
+        accuracy::<B::InnerBackend, _>(test, t, device, |x| logits_inner(&inner, x)).map(Some)
     }
 }
 
 fn save<B: Backend, N: burn::module::Module<B>>(net: &N, out: &Path) -> Result<()> {
-    tangle_core::subnet::save(net, out.join("subnet.bpk")).map_err(ExperimentError::from)
+    Ok(tangle_core::subnet::save(net, out.join("subnet.bpk"))?)
 }
 
 impl Job for CnnJob {
@@ -548,7 +548,7 @@ impl Job for CnnJob {
             conv_macro::ConvMacroConfig::new().with_width_divisor(self.width_divisor);
         match (self.space, self.ws) {
             (Space::ConvMacro, false) => self.go(
-                || conv_macro_cfg.init::<B>(&d).map_err(ExperimentError::from),
+                || conv_macro_cfg.init::<B>(&d),
                 method,
                 strategy,
                 device,
@@ -571,11 +571,7 @@ impl Job for CnnJob {
                 },
             ),
             (Space::ConvMacro, true) => self.go(
-                || {
-                    conv_macro_cfg
-                        .init_ws::<B>(&d)
-                        .map_err(ExperimentError::from)
-                },
+                || conv_macro_cfg.init_ws::<B>(&d),
                 method,
                 strategy,
                 device,
@@ -604,7 +600,6 @@ impl Job for CnnJob {
                     } else {
                         toy_cell::ToyCellConfig::new().init::<B>(&d)
                     }
-                    .map_err(ExperimentError::from)
                 };
                 self.go(
                     net,
@@ -643,7 +638,6 @@ impl Job for CnnJob {
                     } else {
                         cfg.init::<B>(&d)
                     }
-                    .map_err(ExperimentError::from)
                 };
                 self.go(
                     net,
@@ -657,17 +651,13 @@ impl Job for CnnJob {
                         let s = nb201::arch_string(arch)?;
                         // The benchmark's evaluation network (affine cell batch norms), fresh.
                         let retrained = self.retrain_plain(
-                            || {
-                                cfg.init::<B>(&d)
-                                    .and_then(|n| n.extract(arch))
-                                    .map_err(ExperimentError::from)
-                            },
+                            || cfg.init::<B>(&d).and_then(|n| n.extract(arch)),
                             train,
                             test,
                             t,
                             &d,
-                            |n, x| n.forward(x).map_err(ExperimentError::from),
-                            |n, x| n.forward(x).map_err(ExperimentError::from),
+                            |n, x| n.forward(x),
+                            |n, x| n.forward(x),
                         )?;
                         Ok(Finished {
                             description: s,
@@ -699,7 +689,6 @@ impl Job for CnnJob {
                     } else {
                         cfg.init::<B>(&d)
                     }
-                    .map_err(ExperimentError::from)
                 };
                 self.go(
                     net,
@@ -719,16 +708,13 @@ impl Job for CnnJob {
                             ..Default::default()
                         };
                         let retrained = self.retrain_plain(
-                            || {
-                                darts::DartsNetwork::<B>::new(&g, &eval_cfg, &d)
-                                    .map_err(ExperimentError::from)
-                            },
+                            || darts::DartsNetwork::<B>::new(&g, &eval_cfg, &d),
                             train,
                             test,
                             t,
                             &d,
-                            |n, x| n.forward(x).map(|(y, _)| y).map_err(ExperimentError::from),
-                            |n, x| n.forward(x).map(|(y, _)| y).map_err(ExperimentError::from),
+                            |n, x| n.forward(x).map(|(y, _)| y),
+                            |n, x| n.forward(x).map(|(y, _)| y),
                         )?;
                         Ok(Finished {
                             description: g.to_string(),
@@ -744,7 +730,7 @@ impl Job for CnnJob {
                     dropout: 0.1,
                 };
                 self.go(
-                    || cfg.init::<B>(&d).map_err(ExperimentError::from),
+                    || cfg.init::<B>(&d),
                     method,
                     strategy,
                     device,

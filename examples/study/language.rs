@@ -180,9 +180,7 @@ pub struct LmBuild {
 
 /// Reads a language table written by [`LmBuild`].
 pub fn load_table(path: &Path) -> Result<LmTable> {
-    let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| ExperimentError::json(format!("{}: not a language table", path.display()), e))
+    common::read_json(path, "a language table")
 }
 
 impl Job for LmBuild {
@@ -291,7 +289,7 @@ impl Job for LmBuild {
                 train_loss,
                 seconds,
             });
-            table::save_json(&t, path)?;
+            common::save_json(path, &t)?;
         }
         let largest = config
             .init::<B::InnerBackend>(&device)?

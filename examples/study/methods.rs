@@ -590,10 +590,8 @@ impl MethodJob<'_> {
             -tangle_twostage::score(&model, &arch, &batches, &Classification, Metric::NegLoss)?;
         let fixed = Mixtures::fixed(&spec, &arch)?;
         let inherited =
-            common::cnn::accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
-                model
-                    .forward_mixed(x, &fixed)
-                    .map_err(ExperimentError::from)
+            common::cnn::accuracy::<B::InnerBackend, _>(&test, &transform, &device, |x| {
+                model.forward_mixed(x, &fixed)
             })?;
         let gradient = matches!(strategy, Strategy::Gradient);
         *self.result = Some(searched(
@@ -777,7 +775,7 @@ where
                         run.valid_loss.unwrap_or(f32::NAN)
                     );
                     comparison.tuning.push(run);
-                    table::save_json(&comparison, path)?;
+                    common::save_json(path, &comparison)?;
                 }
                 let lr = chosen_arch_lr(&comparison.tuning, from, candidates).ok_or_else(|| {
                     ExperimentError::run(format!(
@@ -836,7 +834,7 @@ where
                 run.search_seconds
             );
             comparison.runs.push(run);
-            table::save_json(&comparison, path)?;
+            common::save_json(path, &comparison)?;
         }
     }
     println!("\n{}", report(&comparison, truth, score));
@@ -1035,7 +1033,5 @@ pub fn report<S>(c: &Comparison<S>, truth: &Truth, score: &str) -> String {
 
 /// Reads a comparison file written by [`run_all`].
 pub fn load<S: serde::de::DeserializeOwned>(path: &Path) -> Result<Comparison<S>> {
-    let text = fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| ExperimentError::json(format!("{}: not a comparison file", path.display()), e))
+    common::read_json(path, "a comparison file")
 }

@@ -116,21 +116,9 @@ pub fn report_progress(runs: usize, spec: &SearchSpec, seeds: u64, path: &Path) 
     );
 }
 
-/// Writes `value` to `path` as pretty JSON, atomically (a partial file renamed into place), so an
-/// interrupted run never leaves a truncated file behind.
-pub fn save_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("json.partial");
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| ExperimentError::json(path.display().to_string(), e))?;
-    fs::write(&tmp, text).map_err(|e| ExperimentError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| ExperimentError::io(path, e))
-}
-
 /// Reads a table written by [`Build`].
 pub fn load(path: &Path) -> Result<Table> {
-    let text = fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| ExperimentError::json(format!("{}: not a study table", path.display()), e))
+    common::read_json(path, "a study table")
 }
 
 /// A measured run of a ground-truth table: an architecture, a seed, and its score.
@@ -326,12 +314,15 @@ impl Job for Build {
                 32,
                 seed,
                 &device,
-                |n, x| Ok(n.forward(x)),
+                |n, x| Ok::<_, ExperimentError>(n.forward(x)),
             )?;
             let inner = net.valid();
-            let acc = common::cnn::accuracy::<B::InnerBackend>(&test, &transform, &device, |x| {
-                Ok(inner.forward(x))
-            })?;
+            let acc = common::cnn::accuracy::<B::InnerBackend, ExperimentError>(
+                &test,
+                &transform,
+                &device,
+                |x| Ok(inner.forward(x)),
+            )?;
             let seconds = start.elapsed().as_secs_f64();
             println!(
                 "{} seed {seed}: {acc:.4} test accuracy, {params} parameters, {seconds:.1} s",
@@ -345,7 +336,7 @@ impl Job for Build {
                 test_accuracy: acc,
                 seconds,
             });
-            save_json(&table, &path)?;
+            common::save_json(&path, &table)?;
         }
         let largest = small_conv::small_conv_params(&spec.largest(), SmallConvConfig::default())?;
         summarize(&table.entries, true, "test acc.", &spec, largest)?;

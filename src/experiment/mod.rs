@@ -48,7 +48,9 @@ mod two_stage;
 pub use cli::{command, num, parse, plan, Cluster, RunArgs, Strategy};
 pub use error::{ExperimentError, Result};
 pub use job::{dispatch, Job};
-pub use output::{architecture_value, fresh_dir, run_dir, write, write_config, write_json};
+pub use output::{
+    architecture_value, fresh_dir, read_json, run_dir, save_json, write, write_config, write_json,
+};
 pub use peers::{on_peers, peers};
 pub use search::{discover, start_search, write_search};
 pub use train::{print_epoch, reference, search_epochs, train_alone};

@@ -79,10 +79,29 @@ pub fn write_config(dir: &Path, name: &str, config: &impl burn::config::Config) 
     write(dir, name, &burn::config::config_to_json(config))
 }
 
-/// Writes `value` as pretty-printed JSON into `dir/name`.
+/// Writes `value` as pretty-printed JSON into `dir/name` ([`save_json`]); returns the path.
 pub fn write_json(dir: &Path, name: &str, value: &impl serde::Serialize) -> Result<PathBuf> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| ExperimentError::json(name, e))?;
-    write(dir, name, &text)
+    let path = dir.join(name);
+    save_json(&path, value)?;
+    Ok(path)
+}
+
+/// Writes `value` to `path` as pretty-printed JSON, atomically (a partial file renamed into
+/// place), so that an interrupted run never leaves a truncated file behind.
+pub fn save_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| ExperimentError::json(path.display().to_string(), e))?;
+    let partial = path.with_extension("json.partial");
+    fs::write(&partial, text).map_err(|e| ExperimentError::io(&partial, e))?;
+    fs::rename(&partial, path).map_err(|e| ExperimentError::io(path, e))
+}
+
+/// Reads `path` as JSON; `what` names the document an error reports it is not ("a study
+/// table": `PATH: not a study table: …`).
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ExperimentError::json(format!("{}: not {what}", path.display()), e))
 }
 
 /// `arch` as a JSON value (`{"embed": 240, "layer0.heads": 4, …}`), to put into a summary.

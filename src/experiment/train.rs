@@ -85,12 +85,13 @@ pub fn print_epoch(r: &EpochRecord) {
 }
 
 /// The reference a search's inherited weights are compared with, if `wanted`: the same
-/// architecture `arch` trained alone from `fresh()` with the search's `config`, data, seed and
+/// architecture `arch` trained alone from `fresh()` (any error that converts into
+/// [`ExperimentError`], such as a space's `init`) with the search's `config`, data, seed and
 /// peers ([`train_alone`]), logged to `out/reference.jsonl`.
-pub fn reference<B, M, T, D>(
+pub fn reference<B, M, T, D, E>(
     a: &RunArgs,
     wanted: bool,
-    fresh: impl FnOnce() -> Result<M>,
+    fresh: impl FnOnce() -> std::result::Result<M, E>,
     arch: &tangle_core::Architecture,
     config: &tangle_optim::SearchConfig,
     data: &D,
@@ -103,6 +104,7 @@ where
     T: tangle_optim::Shard<B>,
     D: tangle_optim::SearchData<M::Input, T> + Sync,
     tangle_optim::Classification: tangle_optim::Objective<B, M::Output, T>,
+    ExperimentError: From<E>,
 {
     if !wanted {
         return Ok(None);
@@ -120,10 +122,10 @@ where
 /// With the search's own `config` and data this is the reference a search's inherited weights
 /// are compared with (the same architecture, data, optimizer, schedule and weight steps); with
 /// more epochs or all the training data, retraining from scratch.
-pub fn train_alone<B, M, T, D>(
+pub fn train_alone<B, M, T, D, E>(
     a: &RunArgs,
     what: &str,
-    fresh: impl FnOnce() -> Result<M>,
+    fresh: impl FnOnce() -> std::result::Result<M, E>,
     arch: &tangle_core::Architecture,
     config: &tangle_optim::SearchConfig,
     data: &D,
@@ -136,6 +138,7 @@ where
     T: tangle_optim::Shard<B>,
     D: tangle_optim::SearchData<M::Input, T> + Sync,
     tangle_optim::Classification: tangle_optim::Objective<B, M::Output, T>,
+    ExperimentError: From<E>,
 {
     println!("\ntraining {what}");
     let fresh = fresh()?;
