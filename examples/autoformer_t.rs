@@ -25,15 +25,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use tangle_core::{Extract, Supernet};
-use tangle_data::images::batch;
-use tangle_data::{ImageBatches, Images, Transform};
+use tangle_data::ImageBatches;
 use tangle_optim::{Method, SearchConfig, SearchData as _};
 use tangle_spaces::autoformer::{AutoFormerConfig, ViT};
 
 use tanglenas::experiment::{
-    command as experiment_command, discover, dispatch, exit_on_error, images, num, parse,
+    accuracy, command as experiment_command, discover, dispatch, exit_on_error, images, num, parse,
     reference, run_dir, search_epochs, start_search, write, write_config, write_json, write_search,
     ExperimentError, Job, Result, RunArgs, Strategy,
 };
@@ -51,27 +50,6 @@ struct VitJob {
     reference: bool,
     /// Epochs of weight training before α is updated.
     alpha_warmup: usize,
-}
-
-/// Top-1 accuracy of `net` on `set`.
-fn accuracy<B: Backend>(net: &ViT<B>, set: &Images, t: &Transform, device: &B::Device) -> f32 {
-    let mut correct = 0usize;
-    let idx: Vec<usize> = (0..set.len()).collect();
-    for chunk in idx.chunks(100) {
-        let (x, y) = batch::<B>(set, chunk, &t.eval(), None, device).expect("checked transform");
-        let pred = net.forward(x).argmax(1).reshape([chunk.len()]);
-        correct += pred.equal(y).int().sum().into_scalar().to_i64_lossy() as usize;
-    }
-    correct as f32 / set.len() as f32
-}
-
-trait ToI64 {
-    fn to_i64_lossy(self) -> i64;
-}
-impl<E: burn::tensor::ElementConversion> ToI64 for E {
-    fn to_i64_lossy(self) -> i64 {
-        self.elem::<i64>()
-    }
 }
 
 impl Job for VitJob {
@@ -146,12 +124,13 @@ impl Job for VitJob {
         let arch = discover(a, &search, &model, strategy, batches, metric, &out)?;
         let form = model.describe(&arch)?;
         let vit = model.extract(&arch)?;
-        let acc = accuracy(&vit, &test, &transform, &device);
+        let logits = |net: &ViT<B::InnerBackend>, x| Ok::<_, ExperimentError>(net.forward(x));
+        let acc = accuracy(&test, &transform, &device, |x| logits(&vit, x))?;
         let fresh = || config.init::<B>(&device);
         let alone = reference(a, self.reference, fresh, &arch, &search.config, &data, &out)?
             .map(|m| -> Result<_> {
                 let net = m.extract(&arch)?;
-                Ok(accuracy(&net, &test, &transform, &device))
+                accuracy(&test, &transform, &device, |x| logits(&net, x))
             })
             .transpose()?;
         let form_json = serde_json::to_string(&form)

@@ -14,7 +14,12 @@
 //!     [--epochs 6] [--seed 0] [--train-portion 0.5] [--arch-lr 3e-3] [--out runs/conv_macro]
 //! ```
 
-mod common;
+/// mimalloc instead of the system allocator: Burn's CPU backend allocates a tensor per op, and
+/// glibc's malloc hands every block over 128 KiB back to the kernel (docs/benchmarks.md).
+/// Left out when a test includes this file (the test binary keeps its own allocator).
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::f32::consts::PI;
 use std::path::PathBuf;
@@ -248,7 +253,7 @@ fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), 
         ..SearchConfig::default()
     };
     // A fresh directory: an earlier run's files are never overwritten.
-    let out = common::fresh_dir(&a.out)?;
+    let out = tanglenas::experiment::fresh_dir(&a.out)?;
     let log = out.join("metrics.jsonl");
     let spec = net.spec().clone();
     let mut search = Search::with_method(net, method, config, a.seed, &device)?

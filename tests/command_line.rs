@@ -5,25 +5,37 @@
 #[allow(dead_code)]
 #[path = "../examples/autoformer_t.rs"]
 mod autoformer_t;
-#[path = "../examples/common/mod.rs"]
-mod common;
+#[allow(dead_code)]
+#[path = "../examples/darts.rs"]
+mod darts;
+#[allow(dead_code)]
+#[path = "../examples/mobilenetv3.rs"]
+mod mobilenetv3;
 #[allow(dead_code)]
 #[path = "../examples/nanogpt.rs"]
 mod nanogpt;
+#[allow(dead_code)]
+#[path = "../examples/nb201.rs"]
+mod nb201;
+#[allow(dead_code)]
+#[path = "../examples/toy_cell.rs"]
+mod toy_cell;
+#[allow(dead_code)]
+#[path = "../examples/toy_conv_macro.rs"]
+mod toy_conv_macro;
 
 use autoformer_t as vit;
 use clap::{Command, FromArgMatches};
-use common::cnn::{self, Space};
-use common::RunArgs;
 use nanogpt as lm;
+use tanglenas::experiment::RunArgs;
 
 fn every_example() -> Vec<(&'static str, Command)> {
     let mut all = vec![
-        ("toy_conv_macro", cnn::command(Space::ConvMacro)),
-        ("toy_cell", cnn::command(Space::ToyCell)),
-        ("nb201", cnn::command(Space::Nb201)),
-        ("darts", cnn::command(Space::Darts)),
-        ("mobilenetv3", cnn::command(Space::MobileNet)),
+        ("toy_conv_macro", toy_conv_macro::command()),
+        ("toy_cell", toy_cell::command()),
+        ("nb201", nb201::command()),
+        ("darts", darts::command()),
+        ("mobilenetv3", mobilenetv3::command()),
         ("autoformer_t", vit::command(false)),
         ("autoformer_s", vit::command(true)),
     ];
@@ -50,19 +62,19 @@ fn every_example_parses_its_defaults() {
 #[test]
 fn each_example_shows_its_own_defaults() {
     let epochs = |cmd: Command, name: &str| shared(cmd, &[name]).unwrap().epochs;
-    assert_eq!(epochs(cnn::command(Space::Nb201), "nb201"), 10);
-    assert_eq!(epochs(cnn::command(Space::ToyCell), "toy_cell"), 9);
+    assert_eq!(epochs(nb201::command(), "nb201"), 10);
+    assert_eq!(epochs(toy_cell::command(), "toy_cell"), 9);
     assert_eq!(epochs(vit::command(false), "autoformer_t"), 14);
     assert_eq!(epochs(lm::command(), "nanogpt"), 24);
-    assert_eq!(epochs(cnn::command(Space::ConvMacro), "toy_conv_macro"), 7);
-    let arch_lr = |space: Space, name: &str| shared(cnn::command(space), &[name]).unwrap().arch_lr;
-    assert_eq!(arch_lr(Space::ToyCell, "toy_cell"), 0.1);
-    assert_eq!(arch_lr(Space::Nb201, "nb201"), 0.1);
-    assert_eq!(arch_lr(Space::MobileNet, "mobilenetv3"), 0.1);
-    assert_eq!(arch_lr(Space::ConvMacro, "toy_conv_macro"), 0.1);
-    assert_eq!(arch_lr(Space::Darts, "darts"), 3e-3);
+    assert_eq!(epochs(toy_conv_macro::command(), "toy_conv_macro"), 7);
+    let arch_lr = |cmd: Command, name: &str| shared(cmd, &[name]).unwrap().arch_lr;
+    assert_eq!(arch_lr(toy_cell::command(), "toy_cell"), 0.1);
+    assert_eq!(arch_lr(nb201::command(), "nb201"), 0.1);
+    assert_eq!(arch_lr(mobilenetv3::command(), "mobilenetv3"), 0.1);
+    assert_eq!(arch_lr(toy_conv_macro::command(), "toy_conv_macro"), 0.1);
+    assert_eq!(arch_lr(darts::command(), "darts"), 3e-3);
     // Conv-macro runs at half the paper's widths by default; the flag is its alone.
-    let conv_macro = cnn::command(Space::ConvMacro).render_help().to_string();
+    let conv_macro = toy_conv_macro::command().render_help().to_string();
     let line = conv_macro
         .lines()
         .find(|l| l.contains("--width-divisor <D>"))
@@ -70,14 +82,14 @@ fn each_example_shows_its_own_defaults() {
     assert!(line.contains("[default: 2]"), "{line}");
     let dataset = shared(lm::command(), &["nanogpt"]).unwrap().dataset;
     assert_eq!(dataset, "shipped-shakespeare");
-    let help = cnn::command(Space::Nb201).render_long_help().to_string();
+    let help = nb201::command().render_long_help().to_string();
     assert!(help.contains("[default: 10]"), "{help}");
     assert!(help.contains("--train-samples"), "{help}");
 }
 
 #[test]
 fn shared_options_keep_their_meaning() {
-    let nb = || cnn::command(Space::Nb201);
+    let nb = || nb201::command();
     assert_eq!(
         shared(nb(), &["nb201", "--devices", "2"]).unwrap().devices,
         Some(2)

@@ -2,9 +2,6 @@
 //! results are looked up in a ground-truth table, checked here against the table recomputed
 //! from its JSON; resumption; a language table built in two pieces.
 
-// `common` allows its own dead code.
-#[path = "../examples/common/mod.rs"]
-mod common;
 #[allow(dead_code)]
 #[path = "../examples/study/language.rs"]
 mod language;
@@ -17,6 +14,9 @@ mod table;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+// The name the study's files use for the library's experiment runner.
+use tanglenas::experiment as common;
 
 use common::{Job, RunArgs, Strategy};
 use methods::{Comparison, Method, Run};

@@ -27,13 +27,21 @@
 //! `benches/quality/images-methods.json`), saved after each one and never redone; α
 //! trajectories of seed 0 to `benches/quality/alphas/`. `--report` prints the comparison.
 
-#[path = "../common/mod.rs"]
-mod common;
+/// mimalloc instead of the system allocator: Burn's CPU backend allocates a tensor per op, and
+/// glibc's malloc hands every block over 128 KiB back to the kernel (docs/benchmarks.md).
+/// Left out when a test includes this file (the test binary keeps its own allocator).
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod language;
 mod methods;
 mod table;
 
 use std::path::PathBuf;
+
+// The library's experiment runner, under the name the study's files use.
+use tanglenas::experiment as common;
 
 use common::{dispatch, ExperimentError, Result, RunArgs};
 

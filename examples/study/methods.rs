@@ -589,10 +589,9 @@ impl MethodJob<'_> {
         let valid_loss =
             -tangle_twostage::score(&model, &arch, &batches, &Classification, Metric::NegLoss)?;
         let fixed = Mixtures::fixed(&spec, &arch)?;
-        let inherited =
-            common::cnn::accuracy::<B::InnerBackend, _>(&test, &transform, &device, |x| {
-                model.forward_mixed(x, &fixed)
-            })?;
+        let inherited = common::accuracy::<B::InnerBackend, _>(&test, &transform, &device, |x| {
+            model.forward_mixed(x, &fixed)
+        })?;
         let gradient = matches!(strategy, Strategy::Gradient);
         *self.result = Some(searched(
             Searched {

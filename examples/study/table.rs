@@ -306,18 +306,16 @@ impl Job for Build {
             let fresh = config.init::<B>(&device)?;
             let net = fresh.extract(&arch)?;
             let params = fresh.params(&arch)?;
-            let net = common::cnn::retrain(
+            let net = common::retrain(
                 net,
                 &train,
                 &transform,
-                a.epochs,
-                32,
-                seed,
+                common::RetrainSettings::darts(a.epochs, 32, seed),
                 &device,
                 |n, x| Ok::<_, ExperimentError>(n.forward(x)),
             )?;
             let inner = net.valid();
-            let acc = common::cnn::accuracy::<B::InnerBackend, ExperimentError>(
+            let acc = common::accuracy::<B::InnerBackend, ExperimentError>(
                 &test,
                 &transform,
                 &device,

@@ -6,8 +6,12 @@
 //! after every epoch and `--resume` ([`search_epochs`]), the discovered architecture
 //! ([`discover`]: argmax, or the second stage of a two-stage search, [`second_stage`]) and the
 //! files every search writes ([`write_search`]), the same architecture trained alone
-//! ([`reference()`], [`train_alone`]), the image datasets `--dataset` names ([`images`]), and
-//! one error type ([`ExperimentError`]).
+//! ([`reference()`], [`train_alone`]), the image datasets `--dataset` names ([`images`]),
+//! accuracy ([`accuracy`]) and retraining from scratch ([`retrain()`]), and one error type
+//! ([`ExperimentError`]). An image-classification space's whole search job — search,
+//! batch-norm re-estimation at the result, scores with inherited weights, the reference, the
+//! retrained network, `summary.json` — is [`ImageSearch`], configured by [`ImageArgs`]; the
+//! space's example adds only its supernet and how to export and print what it found.
 //!
 //! A binary declares its options, flattening [`RunArgs`]:
 //!
@@ -37,21 +41,27 @@
 
 mod cli;
 mod error;
+mod evaluate;
+mod image_search;
 pub mod images;
 mod job;
 mod output;
 mod peers;
+mod retrain;
 mod search;
 mod train;
 mod two_stage;
 
 pub use cli::{command, num, parse, plan, Cluster, RunArgs, Strategy};
 pub use error::{ExperimentError, Result};
+pub use evaluate::accuracy;
+pub use image_search::{Found, ImageArgs, ImageSearch, Outcome, Progression, Widen};
 pub use job::{dispatch, Job};
 pub use output::{
     architecture_value, fresh_dir, read_json, run_dir, save_json, write, write_config, write_json,
 };
 pub use peers::{on_peers, peers};
+pub use retrain::{retrain, RetrainSettings};
 pub use search::{discover, start_search, write_search};
 pub use train::{print_epoch, reference, search_epochs, train_alone};
 pub use two_stage::{evolution_config, pick, second_stage};

@@ -344,26 +344,6 @@ impl<B: Backend> ConvMacroWs<B> {
             dropout: config.dropout,
         })
     }
-
-    /// The discretized network at `arch`: the chosen candidates' own weights, their input
-    /// channels cut to the previous layer's chosen width (the rest only ever saw zeros).
-    pub fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
-        arch.validate(&self.spec)?;
-        let mut convs = Vec::new();
-        let mut c_in = 3;
-        for (layer, k) in self.layers.iter().zip(&self.keys) {
-            let op = arch.index(&k.channels)? * k.kernel.len() + arch.index(&k.kernel)?;
-            let conv = first_inputs(layer.ops[op].clone(), c_in);
-            c_in = conv.weight.dims()[0];
-            convs.push(conv);
-        }
-        convs.push(first_inputs(self.conv5.clone(), c_in));
-        Ok(ConvMacroNet {
-            convs,
-            fcs: self.fcs.clone(),
-            dropout: self.dropout,
-        })
-    }
 }
 
 impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
@@ -391,6 +371,30 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
         }
         let x = relu(self.conv5.forward(x));
         Ok(classifier(&self.fcs, mix.dropout_channels(x, self.dropout)))
+    }
+}
+
+impl<B: Backend> tangle_core::Extract<B> for ConvMacroWs<B> {
+    type Subnet = ConvMacroNet<B>;
+
+    /// The discretized network at `arch`: the chosen candidates' own weights, their input
+    /// channels cut to the previous layer's chosen width (the rest only ever saw zeros).
+    fn extract(&self, arch: &Architecture) -> Result<ConvMacroNet<B>> {
+        arch.validate(&self.spec)?;
+        let mut convs = Vec::new();
+        let mut c_in = 3;
+        for (layer, k) in self.layers.iter().zip(&self.keys) {
+            let op = arch.index(&k.channels)? * k.kernel.len() + arch.index(&k.kernel)?;
+            let conv = first_inputs(layer.ops[op].clone(), c_in);
+            c_in = conv.weight.dims()[0];
+            convs.push(conv);
+        }
+        convs.push(first_inputs(self.conv5.clone(), c_in));
+        Ok(ConvMacroNet {
+            convs,
+            fcs: self.fcs.clone(),
+            dropout: self.dropout,
+        })
     }
 }
 
