@@ -22,34 +22,22 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::PathBuf;
-
-use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use tangle_core::{Extract, Supernet};
-use tangle_data::ImageBatches;
-use tangle_optim::{Method, SearchConfig, SearchData as _};
-use tangle_spaces::autoformer::{AutoFormerConfig, ViT};
+use tangle_core::Extract;
+use tangle_optim::{Method, SearchConfig};
+use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig};
 
 use tanglenas::experiment::{
-    accuracy, command as experiment_command, discover, dispatch, exit_on_error, images, num, parse,
-    reference, run_dir, search_epochs, start_search, write, write_config, write_json, write_search,
-    ExperimentError, Job, Result, RunArgs, Strategy,
+    command as experiment_command, dispatch, exit_on_error, images, num, parse, write,
+    ExperimentError, Found, ImageArgs, ImageSearch, Job, Outcome, Result, Strategy,
 };
 
+/// AutoFormer-T's or -S's search, as the command line asks.
 struct VitJob {
-    args: RunArgs,
+    cli: VitCli,
     small: bool,
-    patch: usize,
-    image_size: usize,
-    train_samples: usize,
-    batch: usize,
-    lr: f64,
+    /// `--depths`, parsed (`None`: the paper's).
     depths: Option<Vec<usize>>,
-    /// Also train the discovered architecture alone (fresh weights, same data and weight steps).
-    reference: bool,
-    /// Epochs of weight training before α is updated.
-    alpha_warmup: usize,
 }
 
 impl Job for VitJob {
@@ -59,29 +47,13 @@ impl Job for VitJob {
         strategy: Strategy,
         device: B::Device,
     ) -> Result<()> {
-        let a = &self.args;
-        let (train, test, transform) = images::load(a, 3, self.image_size)?;
-        let train = images::first(train, self.train_samples);
-        let classes = train.classes;
-        // The validation batches a two-stage search scores candidates on (inference backend).
-        let valid_batches: Vec<_> = match strategy {
-            Strategy::Gradient => Vec::new(),
-            Strategy::Spos { .. } => {
-                images::valid_batches(&train, a, self.batch, &transform, &device)?
-            }
-        };
-        let data = ImageBatches::<B>::new(
-            train,
-            a.train_portion,
-            self.batch,
-            transform.clone(),
-            a.seed,
-            &device,
-        )?;
+        let image = &self.cli.image;
+        let (size, patch) = (self.cli.image_size, self.cli.patch);
+        let classes = images::classes(&image.run.dataset)?;
         let config = if self.small {
-            AutoFormerConfig::small(self.image_size, self.patch, classes)
+            AutoFormerConfig::small(size, patch, classes)
         } else {
-            AutoFormerConfig::tiny(self.image_size, self.patch, classes)
+            AutoFormerConfig::tiny(size, patch, classes)
         };
         let config = match &self.depths {
             Some(d) => AutoFormerConfig {
@@ -90,94 +62,41 @@ impl Job for VitJob {
             },
             None => config,
         };
-        let net = config.clone().init::<B>(&device)?;
-        let spec = net.spec().clone();
-        let out = run_dir(a)?;
-        let search_config = SearchConfig {
-            arch_lr: a.arch_lr,
-            lr: self.lr,
-            lr_min: self.lr / 50.0,
-            warmup_epochs: self.alpha_warmup,
-            ..SearchConfig::autoformer(a.epochs)
-        };
-        let search = start_search(a, net, method, search_config, &out, &device)?;
-        println!(
-            "AutoFormer-{} on {} ({} training images, {}×{} patches of {}): {} architectures, {} with {} epochs of {} steps; output in {}",
-            if self.small { "S" } else { "T" },
-            a.dataset,
-            data.split().train.len() + data.split().valid.len(),
-            self.image_size / self.patch,
-            self.image_size / self.patch,
-            self.patch,
-            spec.size(),
-            a.optimizer,
-            a.epochs,
-            data.steps_per_epoch(),
-            out.display()
-        );
-        let search = search_epochs(a, search, &data, &out, &device)?;
-        // Discretize (argmax per decision, or the second stage's best) → the plain ViT with
-        // the inherited weights.
-        let model = search.model.valid();
-        let metric = tangle_twostage::Metric::Accuracy;
-        let batches = || Ok(valid_batches);
-        let arch = discover(a, &search, &model, strategy, batches, metric, &out)?;
-        let form = model.describe(&arch)?;
-        let vit = model.extract(&arch)?;
-        let logits = |net: &ViT<B::InnerBackend>, x| Ok::<_, ExperimentError>(net.forward(x));
-        let acc = accuracy(&test, &transform, &device, |x| logits(&vit, x))?;
-        let fresh = || config.init::<B>(&device);
-        let alone = reference(a, self.reference, fresh, &arch, &search.config, &data, &out)?
-            .map(|m| -> Result<_> {
-                let net = m.extract(&arch)?;
-                accuracy(&test, &transform, &device, |x| logits(&net, x))
-            })
-            .transpose()?;
-        let form_json = serde_json::to_string(&form)
-            .map_err(|e| ExperimentError::json("the AutoFormer form", e))?;
-        println!("\ndiscovered architecture (AutoFormer form): {form_json}");
-        println!(
-            "test accuracy of the discovered network with inherited weights: {acc:.4} ({} test images)",
-            test.len()
-        );
-        if let Some(r) = alone {
-            println!("test accuracy of the same architecture trained alone: {r:.4}");
+        if image.retrain > 0 {
+            // The library's retraining is DARTS's SGD recipe, which is not a ViT's.
+            return Err(ExperimentError::usage(
+                "--retrain: not for AutoFormer (retraining is DARTS's SGD recipe, not \
+                 AutoFormer's AdamW); --reference trains the discovered ViT alone",
+            ));
         }
-        write(&out, "autoformer.json", &form_json)?;
-        let probs = search.probabilities();
-        write_search(&out, &search, &arch, 6)?;
-        let summary = serde_json::json!({
-            "space": if self.small { "autoformer-s" } else { "autoformer-t" },
-            "optimizer": a.optimizer,
-            "dataset": a.dataset,
-            "epochs": a.epochs,
-            "seed": a.seed,
-            "architecture": form,
-            "test_accuracy": acc,
-            "test_accuracy_trained_alone": alone,
-            "train_portion": a.train_portion,
-            "train_samples": self.train_samples,
-            "batch": self.batch,
-            "lr": self.lr,
-            "arch_lr": a.arch_lr,
-            "warmup_epochs": search.config.warmup_epochs,
-            "test_images": test.len(),
-            "final_probabilities": probs,
-            "seconds": search.records.last().map(|r| r.seconds),
-        });
-        write_json(&out, "summary.json", &summary)?;
-        write_config(&out, "space_config.json", &config)?;
-        let weights: PathBuf = out.join("subnet.bpk");
-        tangle_core::subnet::save(&vit, &weights)?;
-        println!(
-            "wrote metrics.jsonl, architecture.json, autoformer.json, alphas.svg, summary.json, space_config.json, search_config.json and subnet.bpk to {}",
-            out.display()
-        );
-        Ok(())
+        let name = if self.small {
+            "autoformer-s"
+        } else {
+            "autoformer-t"
+        };
+        let search = ImageSearch::new(image, name, SearchConfig::autoformer(image.run.epochs))
+            .with_input(3, size)
+            .with_classes(classes)
+            .with_space_config(&config)
+            .with_summary("patch", patch);
+        let report = |found: Found<'_, B, AutoFormer<B::InnerBackend>>| {
+            // The plain ViT with the inherited weights, and AutoFormer's own form of it.
+            found.save_subnet(&found.model.extract(found.arch)?)?;
+            let form = found.model.describe(found.arch)?;
+            let form = serde_json::to_string(&form)
+                .map_err(|e| ExperimentError::json("the AutoFormer form", e))?;
+            write(found.out, "autoformer.json", &form)?;
+            Ok(Outcome {
+                description: form,
+                retrained: None,
+            })
+        };
+        let d = device.clone();
+        search.run(|| config.init::<B>(&d), method, strategy, device, report)
     }
 }
 
-/// The command line of the AutoFormer examples: the shared options and this job's own.
+/// The command line of the AutoFormer examples: the image search's options and this space's.
 #[derive(Debug, clap::Parser)]
 #[command(
     after_help = "Defaults: a scaled-down search that finishes in under 10 minutes on 2 \
@@ -189,32 +108,13 @@ paper --patch 4 --train-samples 0 --train-portion 0.8 --lr 5e-4 --arch-lr 3e-4 -
 )]
 pub struct VitCli {
     #[command(flatten)]
-    run: RunArgs,
+    image: ImageArgs,
     /// Patch size.
     #[arg(long, default_value_t = 8)]
     patch: usize,
     /// Input images are resized to this side.
     #[arg(long, default_value_t = 32)]
     image_size: usize,
-    /// Training digits, half for the weights and half for α (0 = all).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    train_samples: usize,
-    /// Mini-batch size (split between the peers).
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
-    /// Weight learning rate (AdamW).
-    #[arg(long, default_value_t = 5e-4)]
-    lr: f64,
-    /// Candidates evaluated by spos-rs / spos-es.
-    #[arg(long, default_value_t = 100)]
-    budget: usize,
-    /// Also train the discovered architecture alone (same data and weight steps).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false,
-          action = clap::ArgAction::Set)]
-    reference: bool,
-    /// Epochs that train the weights only, before α.
-    #[arg(long, value_name = "EPOCHS", default_value_t = 0)]
-    alpha_warmup: usize,
     /// Candidate depths, comma-separated, or `paper` ({12, 13, 14}).
     #[arg(long, default_value = "2,3,4")]
     depths: String,
@@ -245,6 +145,10 @@ pub fn command(small: bool) -> clap::Command {
                 "train_samples",
                 (if small { 2000 } else { 6000 }).to_string(),
             ),
+            // AutoFormer's AdamW lr (its supernet recipe).
+            ("lr", SearchConfig::autoformer(1).lr.to_string()),
+            // No batch norm in a ViT: nothing to re-estimate.
+            ("recalibrate", "0".into()),
             ("out", format!("runs/{name}")),
         ],
     )
@@ -253,7 +157,6 @@ pub fn command(small: bool) -> clap::Command {
 /// Parses the command line and runs the search on AutoFormer-T's space, or -S's if `small`.
 pub fn search(small: bool) {
     let cli: VitCli = parse(command(small));
-    let a = cli.run;
     let result = (|| -> Result<()> {
         let depths = match cli.depths.as_str() {
             "paper" => None,
@@ -263,19 +166,9 @@ pub fn search(small: bool) {
                     .collect::<Result<Vec<usize>>>()?,
             ),
         };
-        let job = VitJob {
-            small,
-            patch: cli.patch,
-            image_size: cli.image_size,
-            train_samples: cli.train_samples,
-            batch: cli.batch,
-            lr: cli.lr,
-            reference: cli.reference,
-            alpha_warmup: cli.alpha_warmup,
-            depths,
-            args: a.clone(),
-        };
-        dispatch(&a, job, cli.budget)
+        let run = cli.image.run.clone();
+        let budget = cli.image.budget;
+        dispatch(&run, VitJob { cli, small, depths }, budget)
     })();
     exit_on_error(result);
 }

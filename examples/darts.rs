@@ -29,7 +29,7 @@ use tangle_spaces::darts::{
 };
 use tangle_spaces::ops::Primitive;
 use tanglenas::experiment::{
-    command as experiment_command, dispatch, exit_on_error, parse, write, Found, ImageArgs,
+    command as experiment_command, dispatch, exit_on_error, images, parse, write, Found, ImageArgs,
     ImageSearch, Job, Outcome, Progression, Result, Strategy,
 };
 
@@ -60,10 +60,11 @@ impl Job for Cli {
         // `none`) then the 4 strongest per edge, the epochs split in two stages, α updated
         // from the first fifth of the run on (from epoch 10 of 50 in DrNAS's code).
         let progressive = a.optimizer == "drnas";
+        let classes = images::classes(&a.dataset)?;
         let cfg = DartsConfig {
             channels: self.channels,
             layers: self.cells,
-            classes: 10,
+            classes,
             partial: if progressive { 6 } else { 1 },
         };
         let (epochs, seed) = (a.epochs, a.seed);
@@ -73,6 +74,7 @@ impl Job for Cli {
             widen: Box::new(move |m: Darts<B>, k| m.with_partial(k, seed ^ 0x77)),
         });
         let search = ImageSearch::new(&self.image, NAME, SearchConfig::darts())
+            .with_classes(classes)
             .with_alpha_warmup(if progressive { epochs / 5 } else { 0 })
             .with_space_config(&cfg)
             .with_summary("channels", self.channels)
@@ -94,6 +96,7 @@ impl Job for Cli {
             write(found.out, "genotype.txt", &genotype.to_string())?;
             // DARTS's evaluation network of the genotype (no auxiliary head), fresh.
             let eval = DartsNetworkConfig {
+                classes,
                 channels: self.channels,
                 layers: self.cells,
                 auxiliary: false,

@@ -25,8 +25,8 @@ use tangle_core::Extract;
 use tangle_optim::{Method, SearchConfig};
 use tangle_spaces::mobilenet::{MobileNetConfig, MobileNetV3};
 use tanglenas::experiment::{
-    command as experiment_command, dispatch, exit_on_error, parse, Found, ImageArgs, ImageSearch,
-    Job, Outcome, Result, Strategy,
+    command as experiment_command, dispatch, exit_on_error, images, parse, Found, ImageArgs,
+    ImageSearch, Job, Outcome, Result, Strategy,
 };
 
 const NAME: &str = "mobilenetv3";
@@ -45,17 +45,19 @@ impl Job for Cli {
         strategy: Strategy,
         device: B::Device,
     ) -> Result<()> {
+        let classes = images::classes(&self.image.run.dataset)?;
         let cfg = MobileNetConfig {
             image_size: 32,
-            classes: 10,
+            classes,
             dropout: 0.1,
         };
         // The space has no weight-sharing twin here: `--supernet ws` is an error.
         self.image.weight_sharing(NAME, false)?;
         // The weights train with NB201's settings (SGD lr 0.025 → 1e-3, momentum 0.9, weight
         // decay 3e-4).
-        let search =
-            ImageSearch::new(&self.image, NAME, SearchConfig::nb201()).with_space_config(&cfg);
+        let search = ImageSearch::new(&self.image, NAME, SearchConfig::nb201())
+            .with_classes(classes)
+            .with_space_config(&cfg);
         let d = device.clone();
         let report = |found: Found<'_, B, MobileNetV3<B::InnerBackend>>| {
             found.save_subnet(&found.model.extract(found.arch)?)?;

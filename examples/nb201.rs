@@ -24,8 +24,8 @@ use tangle_core::Extract;
 use tangle_optim::{Method, SearchConfig};
 use tangle_spaces::nb201::{arch_string, Nb201Config};
 use tanglenas::experiment::{
-    command as experiment_command, dispatch, exit_on_error, parse, Found, ImageArgs, ImageSearch,
-    Job, Outcome, Result, Strategy,
+    command as experiment_command, dispatch, exit_on_error, images, parse, Found, ImageArgs,
+    ImageSearch, Job, Outcome, Result, Strategy,
 };
 
 const NAME: &str = "nb201";
@@ -50,12 +50,14 @@ impl Job for Cli {
         strategy: Strategy,
         device: B::Device,
     ) -> Result<()> {
+        let classes = images::classes(&self.image.run.dataset)?;
         let cfg = Nb201Config {
             channels: self.channels,
             cells: self.cells,
-            classes: 10,
+            classes,
         };
         let search = ImageSearch::new(&self.image, NAME, SearchConfig::nb201())
+            .with_classes(classes)
             .with_space_config(&cfg)
             .with_summary("channels", self.channels)
             .with_summary("cells", self.cells);

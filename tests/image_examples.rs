@@ -51,7 +51,16 @@ fn nb201_exports_the_network_it_scores() {
     let out = temp("nb201");
     let mut c = Command::new(example("nb201"));
     tiny(&mut c, &out);
-    c.args(["--epochs", "1", "--channels", "4", "--cells", "1", "--recalibrate", "2"]);
+    c.args([
+        "--epochs",
+        "1",
+        "--channels",
+        "4",
+        "--cells",
+        "1",
+        "--recalibrate",
+        "2",
+    ]);
     c.args(["--reference", "true"]);
     run(c);
     let summary: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
@@ -63,7 +72,10 @@ fn nb201_exports_the_network_it_scores() {
     let spec = cfg.init::<Cpu>(&Default::default()).unwrap().spec().clone();
     let arch = Architecture::from_json(&read(&out.join("architecture.json")), &spec).unwrap();
     assert_eq!(summary["architecture"], arch_string(&arch).unwrap());
-    assert_eq!((summary["channels"].as_u64(), summary["cells"].as_u64()), (Some(4), Some(1)));
+    assert_eq!(
+        (summary["channels"].as_u64(), summary["cells"].as_u64()),
+        (Some(4), Some(1))
+    );
     // The exported network, reloaded into a fresh one of its shape and scored here, scores
     // what the run reported for the supernet at its architecture (within a tie or two).
     let device = Default::default();
@@ -73,8 +85,8 @@ fn nb201_exports_the_network_it_scores() {
         .and_then(|s| s.with_channels(3))
         .and_then(|s| s.padded_to(32))
         .unwrap();
-    let reloaded = accuracy::<Cpu, _>(&test, &Transform::mnist(3), &device, |x| net.forward(x))
-        .unwrap();
+    let reloaded =
+        accuracy::<Cpu, _>(&test, &Transform::mnist(3), &device, |x| net.forward(x)).unwrap();
     let inherited = summary["test_accuracy_inherited"].as_f64().unwrap() as f32;
     assert!(
         (reloaded - inherited).abs() <= 0.002,
@@ -97,7 +109,16 @@ fn darts_writes_the_genotype_of_its_final_probabilities() {
     let mut c = Command::new(example("darts"));
     tiny(&mut c, &out);
     // DrNAS's progressive recipe in two one-epoch stages.
-    c.args(["--epochs", "2", "--channels", "12", "--cells", "3", "--recalibrate", "1"]);
+    c.args([
+        "--epochs",
+        "2",
+        "--channels",
+        "12",
+        "--cells",
+        "3",
+        "--recalibrate",
+        "1",
+    ]);
     run(c);
     let cfg = DartsConfig {
         channels: 12,
@@ -160,7 +181,10 @@ fn accuracy_counts_the_argmax_hits() {
     let acc = accuracy::<Cpu, ExperimentError>(&set, &identity(), &device, |x| {
         let first = x.slice([0..4, 0..1, 0..1, 0..1]).reshape([4, 1]);
         let zeros = first.zeros_like();
-        Ok(Tensor::cat(vec![first.clone().neg() + 0.5, zeros, first], 1))
+        Ok(Tensor::cat(
+            vec![first.clone().neg() + 0.5, zeros, first],
+            1,
+        ))
     })
     .unwrap();
     // Images 0 (2 ✓), 1 (0 ✓), 2 (2 ✓), 3 (0, label 1 ✗).
@@ -182,14 +206,27 @@ fn retraining_takes_sgd_momentum_steps_on_its_cosine_schedule() {
         linear: LinearConfig::new(2, 3).init(&device),
     };
     let w0 = net.linear.weight.val().into_data().to_vec::<f32>().unwrap();
-    let b0 = net.linear.bias.as_ref().unwrap().val().into_data().to_vec::<f32>().unwrap();
+    let b0 = net
+        .linear
+        .bias
+        .as_ref()
+        .unwrap()
+        .val()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
     // Two epochs of one step each (the batch is the whole set, so the order does not matter):
     // lr 0.025 then 0.0125 (cosine over 2 epochs), momentum 0.9, no dampening.
     let settings = RetrainSettings::darts(2, 4, 7);
     assert_eq!((settings.lr_at(0), settings.lr_at(1)), (0.025, 0.0125));
-    let trained = retrain(net, &set, &identity(), settings, &device, |n: &Tiny<B>, x| {
-        Ok::<_, ExperimentError>(n.linear.forward(x.reshape([4, 2])))
-    })
+    let trained = retrain(
+        net,
+        &set,
+        &identity(),
+        settings,
+        &device,
+        |n: &Tiny<B>, x| Ok::<_, ExperimentError>(n.linear.forward(x.reshape([4, 2]))),
+    )
     .unwrap();
     // The same two steps by hand, in f64: the mean cross-entropy's gradient is
     // Xᵀ(softmax(XWᵀ + b) − onehot) / n.
@@ -219,18 +256,42 @@ fn retraining_takes_sgd_momentum_steps_on_its_cosine_schedule() {
             }
         }
         for i in 0..6 {
-            vw[i] = if step == 0 { gw[i] } else { 0.9 * vw[i] + gw[i] };
+            vw[i] = if step == 0 {
+                gw[i]
+            } else {
+                0.9 * vw[i] + gw[i]
+            };
             w[i] -= lr * vw[i];
         }
         for o in 0..3 {
-            vb[o] = if step == 0 { gb[o] } else { 0.9 * vb[o] + gb[o] };
+            vb[o] = if step == 0 {
+                gb[o]
+            } else {
+                0.9 * vb[o] + gb[o]
+            };
             b[o] -= lr * vb[o];
         }
     }
-    let got_w = trained.linear.weight.val().into_data().to_vec::<f32>().unwrap();
-    let got_b = trained.linear.bias.unwrap().val().into_data().to_vec::<f32>().unwrap();
+    let got_w = trained
+        .linear
+        .weight
+        .val()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let got_b = trained
+        .linear
+        .bias
+        .unwrap()
+        .val()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
     for (g, e) in got_w.iter().zip(&w).chain(got_b.iter().zip(&b)) {
-        assert!((*g as f64 - e).abs() < 1e-6, "{got_w:?} {got_b:?} against {w:?} {b:?}");
+        assert!(
+            (*g as f64 - e).abs() < 1e-6,
+            "{got_w:?} {got_b:?} against {w:?} {b:?}"
+        );
     }
     // And the weights did move.
     assert!(w.iter().zip(&w0).any(|(a, &b)| (a - b as f64).abs() > 1e-4));
@@ -253,5 +314,8 @@ fn retraining_names_the_batch_when_the_set_is_smaller() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("--batch 4") && err.contains("1 training images"), "{err}");
+    assert!(
+        err.contains("--batch 4") && err.contains("1 training images"),
+        "{err}"
+    );
 }

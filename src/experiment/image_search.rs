@@ -111,6 +111,8 @@ pub struct Found<'a, B: AutodiffBackend, N> {
     pub test: &'a Images,
     /// The dataset's transform.
     pub transform: &'a Transform,
+    /// The dataset's number of classes.
+    pub classes: usize,
     /// The device the search ran on.
     pub device: &'a B::Device,
     /// `--retrain`'s epochs with the search's batch and seed (0 epochs: off).
@@ -209,6 +211,7 @@ pub struct ImageSearch<'a> {
     space: &'static str,
     preset: SearchConfig,
     input: (usize, usize),
+    classes: usize,
     alpha_warmup: usize,
     summary: Map<String, Value>,
     space_config: Option<String>,
@@ -224,6 +227,7 @@ impl<'a> ImageSearch<'a> {
             space,
             preset,
             input: (3, 32),
+            classes: 10,
             alpha_warmup: 0,
             summary: Map::new(),
             space_config: None,
@@ -233,6 +237,14 @@ impl<'a> ImageSearch<'a> {
     /// The supernet's input: `channels` × `size` × `size` (the images are adapted to it).
     pub fn with_input(mut self, channels: usize, size: usize) -> Self {
         self.input = (channels, size);
+        self
+    }
+
+    /// The number of classes the space's networks output (10 unless set; for a configurable
+    /// space, [`images::classes`] of `--dataset`). A dataset with another number is an error
+    /// naming `--dataset`.
+    pub fn with_classes(mut self, classes: usize) -> Self {
+        self.classes = classes;
         self
     }
 
@@ -315,9 +327,16 @@ impl<'a> ImageSearch<'a> {
                  prune and widen the supernet); rerun, or use another --optimizer",
             ));
         }
-        let net = make()?;
         let (c, size) = self.input;
         let (all_train, test, transform) = images::load(a, c, size)?;
+        let classes = all_train.classes;
+        if classes != self.classes {
+            return Err(ExperimentError::usage(format!(
+                "--dataset {}: {classes} classes, and {} classifies {}",
+                a.dataset, self.space, self.classes
+            )));
+        }
+        let net = make()?;
         // The search sees the first --train-samples; retraining from scratch, as DARTS's
         // protocol, uses every training image.
         let train = images::first(all_train.clone(), ia.train_samples);
@@ -419,6 +438,7 @@ impl<'a> ImageSearch<'a> {
             train: &all_train,
             test: &test,
             transform: &transform,
+            classes,
             device: &device,
             retraining: RetrainSettings::darts(ia.retrain, ia.batch, a.seed),
         })?;
@@ -455,7 +475,11 @@ impl<'a> ImageSearch<'a> {
             "test_accuracy_retrained": outcome.retrained,
             "test_accuracy_trained_alone": alone,
             "train_samples": ia.train_samples,
+            "train_portion": a.train_portion,
             "batch": ia.batch,
+            "arch_lr": a.arch_lr,
+            "test_images": test.len(),
+            "final_probabilities": probabilities,
             "seconds": search.records.last().map(|r| r.seconds),
         });
         if let Value::Object(m) = &mut summary {

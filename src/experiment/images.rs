@@ -67,11 +67,7 @@ pub fn load(a: &RunArgs, channels: usize, size: usize) -> Result<(Images, Images
                 Transform::cifar100(),
             )
         }
-        other => {
-            return Err(ExperimentError::usage(format!(
-                "unknown dataset `{other}` (shipped-mnist, mnist, fashion-mnist, cifar10, cifar100)"
-            )))
-        }
+        other => return Err(unknown(other)),
     };
     let adapt = |s: Images| -> Result<Images> {
         s.with_channels(channels)
@@ -79,6 +75,22 @@ pub fn load(a: &RunArgs, channels: usize, size: usize) -> Result<(Images, Images
             .map_err(ExperimentError::from)
     };
     Ok((adapt(train)?, adapt(test)?, transform))
+}
+
+/// The number of classes of `--dataset` (`dataset`), known from its name: 100 for CIFAR-100,
+/// 10 for the others; an error naming an unknown one.
+pub fn classes(dataset: &str) -> Result<usize> {
+    match dataset {
+        "cifar100" => Ok(100),
+        "shipped-mnist" | "mnist" | "fashion-mnist" | "cifar10" => Ok(10),
+        other => Err(unknown(other)),
+    }
+}
+
+fn unknown(dataset: &str) -> ExperimentError {
+    ExperimentError::usage(format!(
+        "unknown dataset `{dataset}` (shipped-mnist, mnist, fashion-mnist, cifar10, cifar100)"
+    ))
 }
 
 /// The first `n` images (all if `n` is 0 or larger).
