@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use rand::{Rng, SeedableRng};
@@ -509,12 +508,7 @@ impl MethodJob<'_> {
     ) -> Result<()>
     where
         B: AutodiffBackend,
-        M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
-        M::InnerModule: Supernet<
-            B::InnerBackend,
-            Input = Tensor<B::InnerBackend, 4>,
-            Output = Tensor<B::InnerBackend, 2>,
-        >,
+        M: common::ImageSupernet<B>,
     {
         let s = self.settings.clone();
         let (train, test, transform) = images::load(&self.args, 1, 28)?;

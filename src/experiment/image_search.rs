@@ -77,6 +77,33 @@ impl ImageArgs {
     }
 }
 
+/// A supernet that classifies images: images in, logits out, on the training backend and on
+/// its inference copy. Every image space's supernet is one (implemented for all such types).
+pub trait ImageSupernet<B: AutodiffBackend>:
+    Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>>
+    + AutodiffModule<
+        B,
+        InnerModule: Supernet<
+            B::InnerBackend,
+            Input = Tensor<B::InnerBackend, 4>,
+            Output = Tensor<B::InnerBackend, 2>,
+        >,
+    >
+{
+}
+
+impl<B, M> ImageSupernet<B> for M
+where
+    B: AutodiffBackend,
+    M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
+    M::InnerModule: Supernet<
+        B::InnerBackend,
+        Input = Tensor<B::InnerBackend, 4>,
+        Output = Tensor<B::InnerBackend, 2>,
+    >,
+{
+}
+
 /// DrNAS's progressive search (its DARTS-space recipe): the stages, the candidates the first
 /// stage keeps (`keep(decision, candidate)`), and how the supernet widens to a stage's partial
 /// channel factor.
@@ -136,12 +163,7 @@ impl<B: AutodiffBackend, N> Found<'_, B, N> {
     /// at the discovered architecture from scratch, and returns its test accuracy.
     pub fn retrain_path<M>(&self, fresh: M) -> Result<Option<f32>>
     where
-        M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
-        M::InnerModule: Supernet<
-            B::InnerBackend,
-            Input = Tensor<B::InnerBackend, 4>,
-            Output = Tensor<B::InnerBackend, 2>,
-        >,
+        M: ImageSupernet<B>,
     {
         let spec = fresh.spec().clone();
         let fixed = Mixtures::<B>::fixed(&spec, self.arch)?;
@@ -290,12 +312,7 @@ impl<'a> ImageSearch<'a> {
     ) -> Result<()>
     where
         B: AutodiffBackend,
-        M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
-        M::InnerModule: Supernet<
-            B::InnerBackend,
-            Input = Tensor<B::InnerBackend, 4>,
-            Output = Tensor<B::InnerBackend, 2>,
-        >,
+        M: ImageSupernet<B>,
     {
         self.run_progressive(make, None, method, strategy, device, report)
     }
@@ -312,12 +329,7 @@ impl<'a> ImageSearch<'a> {
     ) -> Result<()>
     where
         B: AutodiffBackend,
-        M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
-        M::InnerModule: Supernet<
-            B::InnerBackend,
-            Input = Tensor<B::InnerBackend, 4>,
-            Output = Tensor<B::InnerBackend, 2>,
-        >,
+        M: ImageSupernet<B>,
     {
         let ia = self.args;
         let a = &ia.run;

@@ -55,7 +55,7 @@ mod two_stage;
 pub use cli::{command, num, parse, plan, Cluster, RunArgs, Strategy};
 pub use error::{ExperimentError, Result};
 pub use evaluate::accuracy;
-pub use image_search::{Found, ImageArgs, ImageSearch, Outcome, Progression, Widen};
+pub use image_search::{Found, ImageArgs, ImageSearch, ImageSupernet, Outcome, Progression, Widen};
 pub use job::{dispatch, Job};
 pub use output::{
     architecture_value, fresh_dir, read_json, run_dir, save_json, write, write_config, write_json,
