@@ -151,6 +151,36 @@ fn a_space_without_a_weight_sharing_twin_names_the_flag() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+#[test]
+fn a_space_with_ten_classes_names_a_dataset_with_more() {
+    // Two CIFAR-100 records (coarse label, fine label, 3072 pixels) for each split.
+    let data = temp("cifar100");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut records = Vec::new();
+    for fine in [42u8, 7] {
+        records.extend([0u8, fine]);
+        records.extend(std::iter::repeat_n(128u8, 3072));
+    }
+    for file in ["train.bin", "test.bin"] {
+        std::fs::write(data.join(file), &records).unwrap();
+    }
+    let out = temp("conv-macro-cifar100");
+    let mut c = Command::new(example("toy_conv_macro"));
+    c.args(["--dataset", "cifar100", "--devices", "1"]);
+    c.arg("--data-dir").arg(&data).arg("--out").arg(&out);
+    let o = c.output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--dataset cifar100") && err.contains("100 classes"),
+        "{err}"
+    );
+    // Nothing was written: the run stopped before its output folder.
+    assert!(!out.join("metrics.jsonl").exists());
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// One-channel 1 × 2 images (2 bytes each) with `labels`, of 3 classes.
 fn images(pixels: Vec<u8>, labels: Vec<usize>) -> Images {
     Images {
