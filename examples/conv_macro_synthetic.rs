@@ -4,14 +4,16 @@
 //! The supernet has six decisions — three conv widths and three kernel sizes (324 architectures)
 //! — realized by weight superposition: every conv runs once on `W ⊙ mask`. The search runs in
 //! `tangle-optim`'s bi-level engine (an α step on a validation batch, then a weight step on a
-//! training batch) with DrNAS by default (TangleNAS), or DARTS v1/v2 or GDAS. The data are
-//! 4-class oriented gratings in heavy noise, generated from the seed and split by
-//! `--train-portion`. The discovered architecture (argmax per decision) runs as a single path
-//! with the inherited weights; metrics, architecture and a checkpoint are written to `--out`.
+//! training batch) with DrNAS by default (TangleNAS), or DARTS v1/v2, GDAS or SPOS with random
+//! or evolutionary search. The data are 4-class oriented gratings in heavy noise, generated from
+//! the seed and split by `--train-portion`. The discovered architecture runs as a single path
+//! with the inherited weights. The command line, output folder, checkpoints (`--resume`) and
+//! files are the library's experiment runner (`tanglenas::experiment`); this file holds the
+//! space and the data.
 //!
 //! ```text
-//! cargo run --release --example conv_macro_synthetic -- [--optimizer drnas|darts-v1|darts-v2|gdas]
-//!     [--epochs 6] [--seed 0] [--train-portion 0.5] [--arch-lr 3e-3] [--out runs/conv_macro]
+//! cargo run --release --example conv_macro_synthetic                 # DrNAS, 6 epochs, seed 0
+//! cargo run --release --example conv_macro_synthetic -- --help        # options
 //! ```
 
 /// mimalloc instead of the system allocator: Burn's CPU backend allocates a tensor per op, and
@@ -22,7 +24,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::f32::consts::PI;
-use std::path::PathBuf;
 
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::activation::relu;
@@ -35,11 +36,11 @@ use tangle_core::{
     SuperConv2d, SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
 };
 use tangle_data::InMemory;
-use tangle_optim::{
-    Classification, Method, Mixer, Objective, Search, SearchConfig, WeightOptimizer,
+use tangle_optim::{Classification, Method, Objective, SearchConfig, SearchData, WeightOptimizer};
+use tanglenas::experiment::{
+    command as experiment_command, discover, dispatch, exit_on_error, parse, run_dir,
+    search_epochs, start_search, write_search, ExperimentError, Job, RunArgs, Strategy,
 };
-use tanglenas::backend::CpuAutodiff;
-use tanglenas::experiment::{write, ExperimentError};
 
 const CLASSES: usize = 4;
 const SIDE: usize = 16;
@@ -200,132 +201,107 @@ fn evaluate<B: Backend>(
     Ok(correct / n as f32)
 }
 
-/// The command line.
+/// The command line: the options every search takes, and the generated data's size.
 #[derive(Debug, clap::Parser)]
-#[command(
-    name = "conv_macro_synthetic",
-    about = "A differentiable architecture search on a \
-small conv-macro supernet, on synthetic gratings."
-)]
-struct Args {
-    /// Search method.
-    #[arg(long, default_value = "drnas", value_parser = ["drnas", "darts-v1", "darts-v2", "gdas"])]
-    optimizer: String,
-    /// Search epochs.
-    #[arg(long, default_value_t = 6)]
-    epochs: usize,
-    /// Seed of everything.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Output directory.
-    #[arg(long, value_name = "DIR", default_value = "runs/conv_macro")]
-    out: PathBuf,
-    /// α learning rate.
-    #[arg(long, default_value_t = 3e-3)]
-    arch_lr: f64,
-    /// Fraction of the samples that trains the weights (the rest trains α).
-    #[arg(long, default_value_t = 0.5)]
-    train_portion: f64,
-    /// Generated training samples.
+pub struct Cli {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Generated training samples (half for the weights, half for α by default).
     #[arg(long, default_value_t = 2048)]
     samples: usize,
 }
 
-fn run<B: AutodiffBackend>(a: &Args, method: Method) -> std::result::Result<(), ExperimentError> {
-    let device = B::Device::default();
-    B::seed(&device, a.seed);
-    let mut rng = StdRng::seed_from_u64(a.seed);
-    let (x, y) = dataset::<B>(a.samples, &mut rng, &device);
-    let data = InMemory::new(x, y, a.train_portion, 64, a.seed)?;
-    let (xt, yt) = dataset::<B::InnerBackend>(1024, &mut rng, &device);
-
-    let net = MacroNet::<B>::new(&device)?;
-    let config = SearchConfig {
-        epochs: a.epochs,
-        weight_optimizer: WeightOptimizer::Sgd {
-            momentum: 0.9,
-            nesterov: false,
-            weight_decay: 3e-4,
-        },
-        lr: 0.05,
-        lr_min: 1e-3,
-        arch_lr: a.arch_lr,
-        ..SearchConfig::default()
-    };
-    // A fresh directory: an earlier run's files are never overwritten.
-    let out = tanglenas::experiment::fresh_dir(&a.out)?;
-    let log = out.join("metrics.jsonl");
-    let spec = net.spec().clone();
-    let mut search = Search::with_method(net, method, config, a.seed, &device)?
-        .with_log(&log)
-        .with_progress(true);
-    println!(
-        "searching {} architectures ({} decisions) with {}, {} epochs, {} steps per epoch",
-        spec.size(),
-        spec.decisions().len(),
-        a.optimizer,
-        a.epochs,
-        tangle_optim::SearchData::steps_per_epoch(&data)
-    );
-    for epoch in 0..a.epochs {
-        search.run_until(&data, &Classification, epoch + 1)?;
-        let r = search.records.last().expect("one record per epoch");
+impl Job for Cli {
+    fn run<B: AutodiffBackend>(
+        self,
+        method: Method,
+        strategy: Strategy,
+        device: B::Device,
+    ) -> std::result::Result<(), ExperimentError> {
+        let a = &self.run;
+        if a.dataset != "shipped-mnist" || a.data_dir.is_some() {
+            return Err(ExperimentError::usage(format!(
+                "--dataset {}: this example generates its data (--samples)",
+                a.dataset
+            )));
+        }
+        let mut rng = StdRng::seed_from_u64(a.seed);
+        let (x, y) = dataset::<B>(self.samples, &mut rng, &device);
+        // The α split on the inference backend, for a two-stage search's candidates.
+        let (x_inner, y_inner) = (x.clone().inner(), y.clone().inner());
+        let data = InMemory::new(x, y, a.train_portion, 64, a.seed)?;
+        let (xt, yt) = dataset::<B::InnerBackend>(1024, &mut rng, &device);
+        let net = MacroNet::<B>::new(&device)?;
+        let config = SearchConfig {
+            epochs: a.epochs,
+            weight_optimizer: WeightOptimizer::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+                weight_decay: 3e-4,
+            },
+            lr: 0.05,
+            lr_min: 1e-3,
+            arch_lr: a.arch_lr,
+            ..SearchConfig::default()
+        };
+        let out = run_dir(a)?;
+        let spec = net.spec().clone();
+        let search = start_search(a, net, method, config, &out, &device)?;
         println!(
-            "epoch {epoch:>2}  train loss {:.3} acc {:.3}  valid loss {} acc {:.3}  argmax {}  [{:.0}s]",
-            r.train_loss,
-            r.train_acc.unwrap_or(0.0),
-            r.valid_loss.map_or("-".to_string(), |v| format!("{v:.3}")),
-            r.valid_acc.unwrap_or(0.0),
-            r.architecture
-                .as_ref()
-                .map_or("-".to_string(), |a| a.to_string()),
-            r.seconds
+            "searching {} architectures ({} decisions) with {}, {} epochs, {} steps per epoch",
+            spec.size(),
+            spec.decisions().len(),
+            a.optimizer,
+            a.epochs,
+            tangle_optim::SearchData::steps_per_epoch(&data)
         );
+        let search = search_epochs(a, search, &data, &out, &device)?;
+        println!("\nfinal mixture probabilities:");
+        for (d, p) in spec.decisions().iter().zip(search.probabilities()) {
+            let cells: Vec<String> = d
+                .candidates()
+                .iter()
+                .zip(&p)
+                .map(|(c, v)| format!("{c}: {v:.3}"))
+                .collect();
+            println!("  {:<16} {}", d.name(), cells.join("  "));
+        }
+        // Discretize (argmax per decision, or SPOS's second stage on 4 batches of the α split)
+        // and run the single path with the inherited weights.
+        let model = search.model.valid();
+        let batches = || {
+            let valid = InMemory::new(x_inner, y_inner, a.train_portion, 64, a.seed)?;
+            Ok((0..4).map(|s| valid.valid(0, s)).collect())
+        };
+        let metric = tangle_twostage::Metric::Accuracy;
+        let arch = discover(a, &search, &model, strategy, batches, metric, &out)?;
+        let fixed = Mixtures::fixed(&spec, &arch)?;
+        let test_acc = evaluate(&model, &fixed, &xt, &yt)?;
+        println!("\ndiscovered architecture: {}", arch.to_json());
+        println!("inherited-weight test accuracy of the discovered single path: {test_acc:.3}");
+        write_search(&out, &search, &arch, 6)?;
+        println!("outputs in {}", out.display());
+        Ok(())
     }
-    println!("\nfinal mixture probabilities:");
-    for (d, p) in spec
-        .decisions()
-        .iter()
-        .zip(search.mixer.probabilities(&search.alphas))
-    {
-        let cells: Vec<String> = d
-            .candidates()
-            .iter()
-            .zip(&p)
-            .map(|(c, v)| format!("{c}: {v:.3}"))
-            .collect();
-        println!("  {:<16} {}", d.name(), cells.join("  "));
-    }
-    // Discretize: argmax per decision, run the single path with the inherited weights.
-    let arch = search.architecture()?;
-    let fixed = Mixtures::fixed(&spec, &arch)?;
-    let test_acc = evaluate(&search.model.valid(), &fixed, &xt, &yt)?;
-    println!("\ndiscovered architecture: {}", arch.to_json());
-    println!("inherited-weight test accuracy of the discovered single path: {test_acc:.3}");
-    write(&out, "architecture.json", &arch.to_json())?;
-    search.save_checkpoint(out.join("checkpoint"))?;
-    println!(
-        "wrote {}, {} and {}",
-        log.display(),
-        out.join("architecture.json").display(),
-        out.join("checkpoint").display()
-    );
-    Ok(())
+}
+
+/// The command line with this example's defaults: 6 epochs, one peer (the supernet has batch
+/// norms, whose statistics differ on half batches).
+pub fn command() -> clap::Command {
+    experiment_command::<Cli>(
+        "conv_macro_synthetic",
+        "A differentiable architecture search on a small conv-macro supernet, on synthetic \
+         gratings.",
+        &[
+            ("epochs", "6".into()),
+            ("devices", "1".into()),
+            ("out", "runs/conv_macro_synthetic".into()),
+        ],
+    )
 }
 
 fn main() {
-    let a = <Args as clap::Parser>::parse();
-    // A gradient method: SPOS has no architecture of its own to report here.
-    let result = match a.optimizer.parse::<Method>() {
-        Ok(Method::Spos) => Err(ExperimentError::usage(
-            "--optimizer spos: this example runs gradient methods only \
-             (drnas, darts-v1, darts-v2, gdas)",
-        )),
-        Ok(method) => run::<CpuAutodiff>(&a, method),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    let cli: Cli = parse(command());
+    let run = cli.run.clone();
+    exit_on_error(dispatch(&run, cli, 100));
 }
