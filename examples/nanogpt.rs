@@ -11,10 +11,10 @@
 //!
 //! Writes `metrics.jsonl`, `architecture.json`, `alphas.svg`, `summary.json`, `sample.txt` and
 //! the discovered model's weights `subnet.bpk` to `--out` (default `runs/nanogpt`, never
-//! overwritten). The file reads on its own: the data (one text split three ways), the space
-//! (`GptConfig::table18` with its embeddings divided by `--scale`), how the discovered model is
-//! scored and sampled, and the command line; everything else is the library's experiment
-//! runner (`tanglenas::experiment`).
+//! overwritten). The file reads on its own: the space (`GptConfig::table18` with its
+//! embeddings divided by `--scale`), how the discovered model is scored, sampled and retrained,
+//! and the command line; the text (split three ways: the weights', α's, held out) and
+//! everything else are the library's experiment runner (`tanglenas::experiment`).
 
 /// mimalloc instead of the system allocator: Burn's CPU backend allocates a tensor per op, and
 /// glibc's malloc hands every block over 128 KiB back to the kernel (docs/benchmarks.md).
@@ -23,15 +23,13 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::PathBuf;
-
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use tangle_core::{Extract, Supernet};
-use tangle_data::text::{read_text, read_tokens};
-use tangle_data::{shipped, CharVocab, TextBatches};
+use tangle_data::TextBatches;
 use tangle_optim::{Classification, Method, Objective, SearchConfig};
 use tangle_spaces::gpt::{GptConfig, GptNet};
+use tanglenas::experiment::text::{load, Tokens, HELD_OUT};
 
 use tanglenas::experiment::{
     architecture_value, command as experiment_command, discover, dispatch, exit_on_error, parse,
@@ -55,110 +53,6 @@ struct LmJob {
     /// Epochs of `steps` steps that retrain the discovered architecture from scratch after the
     /// search (0: none).
     retrain: usize,
-}
-
-/// The token streams of a run: `weights` trains the supernet's weights, `alpha` trains α, and
-/// `held_out` is seen by neither: the discovered model is scored on it.
-struct Tokens {
-    weights: Vec<usize>,
-    alpha: Vec<usize>,
-    held_out: Vec<usize>,
-    chars: Option<CharVocab>,
-    vocab: usize,
-}
-
-/// The share of a single text kept for scoring, as nanoGPT's 90/10 train/val split of
-/// Shakespeare; the rest is split between weights and α by `--train-portion`.
-pub const HELD_OUT: f64 = 0.1;
-
-/// Splits `ids` at `portion`: the first part, and the rest.
-fn cut(mut ids: Vec<usize>, portion: f64) -> Result<(Vec<usize>, Vec<usize>)> {
-    let at = tangle_data::train_valid_split(ids.len(), portion)?
-        .train
-        .len();
-    let rest = ids.split_off(at);
-    Ok((ids, rest))
-}
-
-/// One text's tokens split three ways, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TextSplit {
-    /// Trains the supernet's weights.
-    pub weights: Vec<usize>,
-    /// Trains α.
-    pub alpha: Vec<usize>,
-    /// Seen by neither: scores the discovered model.
-    pub held_out: Vec<usize>,
-}
-
-/// Divides a search's tokens between the weights (the first `train_portion`) and α.
-fn weights_and_alpha(ids: Vec<usize>, train_portion: f64) -> Result<(Vec<usize>, Vec<usize>)> {
-    cut(ids, train_portion).map_err(|e| ExperimentError::usage(format!("--train-portion: {e}")))
-}
-
-/// Splits `ids`: the held-out last [`HELD_OUT`] share, and the rest divided between the
-/// weights and α by `train_portion`.
-pub fn split_text(ids: Vec<usize>, train_portion: f64) -> Result<TextSplit> {
-    let (search, held_out) = cut(ids, 1.0 - HELD_OUT)?;
-    let (weights, alpha) = weights_and_alpha(search, train_portion)?;
-    Ok(TextSplit {
-        weights,
-        alpha,
-        held_out,
-    })
-}
-
-fn load(a: &RunArgs, vocab: usize) -> Result<Tokens> {
-    let dir = || {
-        a.data_dir.clone().ok_or_else(|| {
-            ExperimentError::usage(format!("--dataset {} needs --data-dir", a.dataset))
-        })
-    };
-    match a.dataset.as_str() {
-        "shipped-shakespeare" | "text" => {
-            let text = if a.dataset == "text" {
-                read_text(dir()?.join("input.txt"))?
-            } else {
-                shipped::shakespeare()?
-            };
-            let v = CharVocab::from_text(&text);
-            let ids = v.encode(&text)?;
-            let TextSplit {
-                weights,
-                alpha,
-                held_out,
-            } = split_text(ids, a.train_portion)?;
-            let vocab = v.len();
-            Ok(Tokens {
-                weights,
-                alpha,
-                held_out,
-                chars: Some(v),
-                vocab,
-            })
-        }
-        "tokens" => {
-            let d: PathBuf = dir()?;
-            let train = read_tokens(d.join("train.bin"))?;
-            let held_out = read_tokens(d.join("val.bin"))?;
-            if let Some(&bad) = train.iter().chain(&held_out).find(|&&t| t >= vocab) {
-                return Err(ExperimentError::usage(format!(
-                    "token {bad} is outside --vocab {vocab}"
-                )));
-            }
-            let (weights, alpha) = weights_and_alpha(train, a.train_portion)?;
-            Ok(Tokens {
-                weights,
-                alpha,
-                held_out,
-                chars: None,
-                vocab,
-            })
-        }
-        other => Err(ExperimentError::usage(format!(
-            "unknown dataset `{other}` (shipped-shakespeare, text: DIR/input.txt, tokens: DIR/train.bin (weights and α) + DIR/val.bin (held out))"
-        ))),
-    }
 }
 
 /// Batches of windows the discovered model is scored on, held-out and on the α split: 50 of

@@ -30,7 +30,7 @@ mod toy_conv_macro;
 use autoformer_t as vit;
 use clap::{Command, FromArgMatches};
 use nanogpt as lm;
-use tanglenas::experiment::RunArgs;
+use tanglenas::experiment::{text, RunArgs};
 
 fn every_example() -> Vec<(&'static str, Command)> {
     let mut all = vec![
@@ -120,17 +120,17 @@ fn shared_options_keep_their_meaning() {
 #[test]
 fn nanogpt_holds_out_text_that_neither_the_weights_nor_alpha_train_on() {
     let ids: Vec<usize> = (0..1000).collect();
-    let lm::TextSplit {
+    let text::TextSplit {
         weights,
         alpha,
         held_out,
-    } = lm::split_text(ids, 0.9).unwrap();
+    } = text::split_text(ids, 0.9).unwrap();
     // The last tenth is held out; the first nine tenths split 0.9 / 0.1.
-    assert_eq!(lm::HELD_OUT, 0.1);
+    assert_eq!(text::HELD_OUT, 0.1);
     assert_eq!(held_out, (900..1000).collect::<Vec<_>>());
     assert_eq!(weights, (0..810).collect::<Vec<_>>());
     assert_eq!(alpha, (810..900).collect::<Vec<_>>());
-    let err = lm::split_text((0..1000).collect(), 1.5)
+    let err = text::split_text((0..1000).collect(), 1.5)
         .unwrap_err()
         .to_string();
     assert!(

@@ -6,7 +6,8 @@
 //! after every epoch and `--resume` ([`search_epochs`]), the discovered architecture
 //! ([`discover`]: argmax, or the second stage of a two-stage search, [`second_stage`]) and the
 //! files every search writes ([`write_search`]), the same architecture trained alone
-//! ([`reference()`], [`train_alone`]), the image datasets `--dataset` names ([`images`]),
+//! ([`reference()`], [`train_alone`]), the image and text datasets `--dataset` names
+//! ([`images`], [`text`]),
 //! accuracy ([`accuracy`]) and retraining from scratch ([`retrain()`]), and one error type
 //! ([`ExperimentError`]). An image-classification space's whole search job — search,
 //! batch-norm re-estimation at the result, scores with inherited weights, the reference, the
@@ -49,6 +50,7 @@ mod output;
 mod peers;
 mod retrain;
 mod search;
+pub mod text;
 mod train;
 mod two_stage;
 
