@@ -80,14 +80,9 @@ impl Job for Cli {
             .with_summary("channels", self.channels)
             .with_summary("cells", self.cells);
         let d = device.clone();
-        let ws = self.image.weight_sharing(NAME, true)?;
-        let make = || {
-            if ws {
-                cfg.init_ws::<B>(&d)
-            } else {
-                cfg.init::<B>(&d)
-            }
-        };
+        let make = self
+            .image
+            .supernet(NAME, || cfg.init::<B>(&d), || cfg.init_ws::<B>(&d))?;
         let report = |found: Found<'_, B, Darts<B::InnerBackend>>| {
             found.save_subnet(&found.model.extract(found.arch)?)?;
             // The genotype from the mixer's probabilities: each node's two strongest incoming

@@ -50,14 +50,9 @@ impl Job for Cli {
             .with_input(1, 28)
             .with_space_config(&cfg);
         let d = device.clone();
-        let ws = self.image.weight_sharing(NAME, true)?;
-        let make = || {
-            if ws {
-                cfg.init_ws::<B>(&d)
-            } else {
-                cfg.init::<B>(&d)
-            }
-        };
+        let make = self
+            .image
+            .supernet(NAME, || cfg.init::<B>(&d), || cfg.init_ws::<B>(&d))?;
         search.run(make, method, strategy, device, |found| report(found, &cfg))
     }
 }

@@ -181,6 +181,35 @@ fn a_space_with_ten_classes_names_a_dataset_with_more() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+#[test]
+fn supernet_builds_what_the_flag_names() {
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        image: tanglenas::experiment::ImageArgs,
+    }
+    let parse = |argv: &[&str]| -> tanglenas::experiment::ImageArgs {
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().image
+    };
+    let build = |args: &tanglenas::experiment::ImageArgs, available: bool| {
+        let built = if available {
+            args.supernet("space", || Ok("we"), || Ok("ws"))
+                .map(|make| make().unwrap())
+        } else {
+            args.weight_sharing("space", false).map(|_| "we")
+        };
+        built.map_err(|e| e.to_string())
+    };
+    assert_eq!(build(&parse(&["x"]), true), Ok("we"));
+    assert_eq!(build(&parse(&["x", "--supernet", "ws"]), true), Ok("ws"));
+    let err = build(&parse(&["x", "--supernet", "ws"]), false).unwrap_err();
+    assert!(
+        err.contains("--supernet ws") && err.contains("space"),
+        "{err}"
+    );
+    assert_eq!(build(&parse(&["x", "--supernet", "we"]), false), Ok("we"));
+}
+
 /// One-channel 1 × 2 images (2 bytes each) with `labels`, of 3 classes.
 fn images(pixels: Vec<u8>, labels: Vec<usize>) -> Images {
     Images {

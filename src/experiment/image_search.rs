@@ -75,6 +75,18 @@ impl ImageArgs {
             other => Ok(other == "ws"),
         }
     }
+
+    /// The builder of the supernet `--supernet` names, for a space whose weight-entangled
+    /// (`we`) and weight-sharing (`ws`) supernets are one type.
+    pub fn supernet<M>(
+        &self,
+        space: &str,
+        we: impl Fn() -> tangle_core::Result<M>,
+        ws: impl Fn() -> tangle_core::Result<M>,
+    ) -> Result<impl Fn() -> tangle_core::Result<M>> {
+        let sharing = self.weight_sharing(space, true)?;
+        Ok(move || if sharing { ws() } else { we() })
+    }
 }
 
 /// A supernet that classifies images: images in, logits out, on the training backend and on
