@@ -4,117 +4,19 @@
 //! write the run's files. A space's example supplies only its supernet, how to export and print
 //! its architecture, and its defaults.
 
-use std::path::Path;
-
-use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
 use serde_json::{json, Map, Value};
-use tangle_core::{Architecture, Mixtures, Supernet, Widening};
-use tangle_data::{ImageBatches, Images, Transform};
+use tangle_core::{Mixtures, Supernet, Widening};
+use tangle_data::ImageBatches;
 use tangle_optim::{
     CandidateMask, Classification, Method, Progressive, SearchConfig, SearchData as _,
 };
 
 use super::{
-    accuracy, discover, images, print_epoch, reference, retrain, run_dir, search_epochs,
-    start_search, write, write_json, write_search, ExperimentError, Result, RetrainSettings,
-    RunArgs, Strategy,
+    accuracy, discover, images, print_epoch, reference, run_dir, search_epochs, start_search,
+    write, write_json, write_search, ExperimentError, Found, ImageArgs, ImageSupernet, Outcome,
+    Result, RetrainSettings, Strategy,
 };
-
-/// The options every image-classification search takes: [`RunArgs`] and the image job's own.
-/// An example flattens it into its command line (`#[command(flatten)]`) beside its space's
-/// options, and sets its defaults with [`super::command`].
-#[derive(Debug, Clone, clap::Args)]
-pub struct ImageArgs {
-    /// The options every experiment takes.
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// Supernet: we (weight-entangled) or ws (weight-sharing, where the space has one).
-    #[arg(long, default_value = "we", value_parser = ["we", "ws"])]
-    pub supernet: String,
-    /// Mini-batch size (split between the peers).
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
-    /// Training images the search sees, half for the weights and half for α (0 = all).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub train_samples: usize,
-    /// Also retrain the discovered architecture from scratch for this many epochs (0 = off), on
-    /// every training image (not only the search's --train-samples).
-    #[arg(long, value_name = "EPOCHS", default_value_t = 0)]
-    pub retrain: usize,
-    /// Candidates evaluated by spos-rs / spos-es.
-    #[arg(long, default_value_t = 100)]
-    pub budget: usize,
-    /// Weight learning rate (0 = the space's preset).
-    #[arg(long, default_value_t = 0.0)]
-    pub lr: f64,
-    /// Steps of linear learning-rate warm-up before the cosine schedule.
-    #[arg(long, value_name = "STEPS", default_value_t = 0)]
-    pub warmup: usize,
-    /// Epochs that train the weights only, before α steps start (default: the space's).
-    #[arg(long, value_name = "EPOCHS")]
-    pub alpha_warmup: Option<usize>,
-    /// Also train the discovered architecture alone (same data and weight steps).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = false,
-          action = clap::ArgAction::Set)]
-    pub reference: bool,
-    /// Batch-norm re-estimation batches at the result (0 = off).
-    #[arg(long, default_value_t = 30)]
-    pub recalibrate: usize,
-}
-
-impl ImageArgs {
-    /// Whether `--supernet ws` asked for the weight-sharing supernet; an error naming the flag
-    /// and `space` when the space has none (`available` false).
-    pub fn weight_sharing(&self, space: &str, available: bool) -> Result<bool> {
-        match self.supernet.as_str() {
-            "ws" if !available => Err(ExperimentError::usage(format!(
-                "--supernet ws: {space} has `we` only"
-            ))),
-            other => Ok(other == "ws"),
-        }
-    }
-
-    /// The builder of the supernet `--supernet` names, for a space whose weight-entangled
-    /// (`we`) and weight-sharing (`ws`) supernets are one type.
-    pub fn supernet<M>(
-        &self,
-        space: &str,
-        we: impl Fn() -> tangle_core::Result<M>,
-        ws: impl Fn() -> tangle_core::Result<M>,
-    ) -> Result<impl Fn() -> tangle_core::Result<M>> {
-        let sharing = self.weight_sharing(space, true)?;
-        Ok(move || if sharing { ws() } else { we() })
-    }
-}
-
-/// A supernet that classifies images: images in, logits out, on the training backend and on
-/// its inference copy. Every image space's supernet is one (implemented for all such types).
-pub trait ImageSupernet<B: AutodiffBackend>:
-    Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>>
-    + AutodiffModule<
-        B,
-        InnerModule: Supernet<
-            B::InnerBackend,
-            Input = Tensor<B::InnerBackend, 4>,
-            Output = Tensor<B::InnerBackend, 2>,
-        >,
-    >
-{
-}
-
-impl<B, M> ImageSupernet<B> for M
-where
-    B: AutodiffBackend,
-    M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
-    M::InnerModule: Supernet<
-        B::InnerBackend,
-        Input = Tensor<B::InnerBackend, 4>,
-        Output = Tensor<B::InnerBackend, 2>,
-    >,
-{
-}
 
 /// DrNAS's progressive search (its DARTS-space recipe): the stages, the candidates the first
 /// stage keeps (`keep(decision, candidate)`), and how the supernet widens to a stage's partial
@@ -130,112 +32,6 @@ pub struct Progression<M> {
 
 /// Rebuilds a supernet at partial channel factor K ([`Progression::widen`]).
 pub type Widen<M> = Box<dyn FnMut(M, usize) -> tangle_core::Result<(M, Widening)>>;
-
-/// The discovered architecture handed to a space's report ([`ImageSearch::run`]'s `report`):
-/// the searched supernet (inference copy, batch norms re-estimated at `arch`), the
-/// architecture, the run's data and output folder, and retraining from scratch as `--retrain`
-/// asks.
-pub struct Found<'a, B: AutodiffBackend, N> {
-    /// The searched supernet on the inference backend.
-    pub model: &'a N,
-    /// The discovered architecture.
-    pub arch: &'a Architecture,
-    /// The mixer's final probabilities per decision (single-stage searches only).
-    pub probabilities: Option<&'a [Vec<f32>]>,
-    /// The run's output folder.
-    pub out: &'a Path,
-    /// Every training image (retraining uses all of them).
-    pub train: &'a Images,
-    /// The test images.
-    pub test: &'a Images,
-    /// The dataset's transform.
-    pub transform: &'a Transform,
-    /// The dataset's number of classes.
-    pub classes: usize,
-    /// The device the search ran on.
-    pub device: &'a B::Device,
-    /// `--retrain`'s epochs with the search's batch and seed (0 epochs: off).
-    pub retraining: RetrainSettings,
-}
-
-impl<B: AutodiffBackend, N> Found<'_, B, N> {
-    /// Saves `subnet`, the discovered network's weights, as `subnet.bpk` (burnpack; reload it
-    /// with `tangle_core::subnet::load`).
-    pub fn save_subnet<B2: burn::tensor::backend::Backend>(
-        &self,
-        subnet: &impl Module<B2>,
-    ) -> Result<()> {
-        Ok(tangle_core::subnet::save(
-            subnet,
-            self.out.join("subnet.bpk"),
-        )?)
-    }
-
-    /// If `--retrain` asked for it, trains `fresh` (a newly built supernet) on its single path
-    /// at the discovered architecture from scratch, and returns its test accuracy.
-    pub fn retrain_path<M>(&self, fresh: M) -> Result<Option<f32>>
-    where
-        M: ImageSupernet<B>,
-    {
-        let spec = fresh.spec().clone();
-        let fixed = Mixtures::<B>::fixed(&spec, self.arch)?;
-        let fixed_inner = Mixtures::fixed(&spec, self.arch)?;
-        self.retrain(
-            || Ok::<_, tangle_core::CoreError>(fresh),
-            |n, x| n.forward_mixed(x, &fixed),
-            |n, x| n.forward_mixed(x, &fixed_inner),
-        )
-    }
-
-    /// If `--retrain` asked for it, trains the network `make` builds (a space's evaluation
-    /// network, say) from scratch and returns its test accuracy; `logits` and `logits_inner`
-    /// are its forward pass on the training and the inference backend. The three may fail
-    /// with one error type that converts into [`ExperimentError`].
-    pub fn retrain<T, E>(
-        &self,
-        make: impl FnOnce() -> std::result::Result<T, E>,
-        logits: impl Fn(&T, Tensor<B, 4>) -> std::result::Result<Tensor<B, 2>, E>,
-        logits_inner: impl Fn(
-            &T::InnerModule,
-            Tensor<B::InnerBackend, 4>,
-        ) -> std::result::Result<Tensor<B::InnerBackend, 2>, E>,
-    ) -> Result<Option<f32>>
-    where
-        T: AutodiffModule<B>,
-        ExperimentError: From<E>,
-    {
-        if self.retraining.epochs == 0 {
-            return Ok(None);
-        }
-        println!(
-            "\nretraining the discovered architecture from scratch: {} epochs on {} images",
-            self.retraining.epochs,
-            self.train.len()
-        );
-        let net = retrain(
-            make()?,
-            self.train,
-            self.transform,
-            self.retraining,
-            self.device,
-            logits,
-        )?;
-        let inner = net.valid();
-        accuracy::<B::InnerBackend, _>(self.test, self.transform, self.device, |x| {
-            logits_inner(&inner, x)
-        })
-        .map(Some)
-    }
-}
-
-/// What a space's report says of the discovered architecture.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// The architecture in the space's own form (a genotype, an NB201 string, JSON).
-    pub description: String,
-    /// Test accuracy after retraining from scratch, if `--retrain` asked for it.
-    pub retrained: Option<f32>,
-}
 
 /// An image-classification search on one space, configured by [`ImageArgs`] and the space's
 /// defaults; [`ImageSearch::run`] runs it.

@@ -43,6 +43,8 @@
 mod cli;
 mod error;
 mod evaluate;
+mod found;
+mod image_args;
 mod image_search;
 pub mod images;
 mod job;
@@ -57,7 +59,9 @@ mod two_stage;
 pub use cli::{command, num, parse, plan, Cluster, RunArgs, Strategy};
 pub use error::{ExperimentError, Result};
 pub use evaluate::accuracy;
-pub use image_search::{Found, ImageArgs, ImageSearch, ImageSupernet, Outcome, Progression, Widen};
+pub use found::{Found, ImageSupernet, Outcome};
+pub use image_args::ImageArgs;
+pub use image_search::{ImageSearch, Progression, Widen};
 pub use job::{dispatch, Job};
 pub use output::{
     architecture_value, fresh_dir, read_json, run_dir, save_json, write, write_config, write_json,
