@@ -39,10 +39,10 @@ where
 {
 }
 
-/// The discovered architecture handed to a space's report ([`super::ImageSearch::run`]'s `report`):
-/// the searched supernet (inference copy, batch norms re-estimated at `arch`), the
-/// architecture, the run's data and output folder, and retraining from scratch as `--retrain`
-/// asks.
+/// The discovered architecture handed to a space's report (the `report` of
+/// [`super::ImageSearch::run`]): the searched supernet (inference copy, batch norms
+/// re-estimated at `arch`), the architecture, the run's data and output folder, and retraining
+/// from scratch as `--retrain` asks.
 pub struct Found<'a, B: AutodiffBackend, N> {
     /// The searched supernet on the inference backend.
     pub model: &'a N,
