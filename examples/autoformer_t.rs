@@ -23,7 +23,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use burn::tensor::backend::AutodiffBackend;
-use tangle_core::Extract;
 use tangle_optim::{Method, SearchConfig};
 use tangle_spaces::autoformer::{AutoFormer, AutoFormerConfig};
 
@@ -80,8 +79,7 @@ impl Job for VitJob {
             .with_space_config(&config)
             .with_summary("patch", patch);
         let report = |found: Found<'_, B, AutoFormer<B::InnerBackend>>| {
-            // The plain ViT with the inherited weights, and AutoFormer's own form of it.
-            found.save_subnet(&found.model.extract(found.arch)?)?;
+            // AutoFormer's own form of the discovered ViT.
             let form = found.model.describe(found.arch)?;
             let form = serde_json::to_string(&form)
                 .map_err(|e| ExperimentError::json("the AutoFormer form", e))?;

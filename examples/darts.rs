@@ -2,7 +2,7 @@
 //! DARTS genotype, and `--retrain` trains its evaluation network from scratch (DARTS's
 //! protocol). The search, batch-norm re-estimation, scores, reference and retraining are the
 //! library's image job (`tanglenas::experiment::ImageSearch`); this file holds the space, its
-//! recipe, its defaults and how the result is discretized and exported.
+//! recipe, its defaults and how the result is discretized.
 //!
 //! ```text
 //! cargo run --release --example darts                 # scaled-down search on shipped MNIST
@@ -22,7 +22,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use burn::tensor::backend::AutodiffBackend;
-use tangle_core::Extract;
 use tangle_optim::{Method, Progressive, SearchConfig};
 use tangle_spaces::darts::{
     Darts, DartsConfig, DartsNetwork, DartsNetworkConfig, Genotype, PRIMITIVES,
@@ -84,7 +83,6 @@ impl Job for Cli {
             .image
             .supernet(NAME, || cfg.init::<B>(&d), || cfg.init_ws::<B>(&d))?;
         let report = |found: Found<'_, B, Darts<B::InnerBackend>>| {
-            found.save_subnet(&found.model.extract(found.arch)?)?;
             // The genotype from the mixer's probabilities: each node's two strongest incoming
             // edges, each edge's strongest operation other than `none`.
             let genotype = Genotype::discretize(found.arch, found.probabilities)?;

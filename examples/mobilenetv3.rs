@@ -2,7 +2,7 @@
 //! in OFA's form (kernels, expansions, depths). The search, batch-norm re-estimation, scores,
 //! reference and retraining are the library's image job
 //! (`tanglenas::experiment::ImageSearch`); this file holds the space, its defaults and how the
-//! result is exported.
+//! result is named.
 //!
 //! ```text
 //! cargo run --release --example mobilenetv3                 # scaled-down search on shipped MNIST
@@ -21,7 +21,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use burn::tensor::backend::AutodiffBackend;
-use tangle_core::Extract;
 use tangle_optim::{Method, SearchConfig};
 use tangle_spaces::mobilenet::{MobileNetConfig, MobileNetV3};
 use tanglenas::experiment::{
@@ -60,7 +59,6 @@ impl Job for Cli {
             .with_space_config(&cfg);
         let d = device.clone();
         let report = |found: Found<'_, B, MobileNetV3<B::InnerBackend>>| {
-            found.save_subnet(&found.model.extract(found.arch)?)?;
             Ok(Outcome {
                 description: found.model.describe(found.arch)?,
                 retrained: found.retrain_path(cfg.init::<B>(found.device)?)?,

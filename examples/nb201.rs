@@ -1,7 +1,7 @@
 //! TangleNAS on NAS-Bench-201, searched on images; prints the benchmark's architecture string.
 //! The search, batch-norm re-estimation, scores, reference and retraining are the library's
 //! image job (`tanglenas::experiment::ImageSearch`); this file holds the space, its defaults
-//! and how the result is exported.
+//! and how the result is named.
 //!
 //! ```text
 //! cargo run --release --example nb201                 # scaled-down search on shipped MNIST
@@ -69,15 +69,10 @@ impl Job for Cli {
     }
 }
 
-/// Exports the discovered network, names it as the benchmark does, and retrains it from
-/// scratch if `--retrain` asks — as the benchmark's evaluation network (affine batch norms in
-/// the cells), not the search supernet's path.
-fn report<B, N>(found: Found<'_, B, N>, cfg: &Nb201Config) -> Result<Outcome>
-where
-    B: AutodiffBackend,
-    N: Extract<B::InnerBackend>,
-{
-    found.save_subnet(&found.model.extract(found.arch)?)?;
+/// Names the discovered network as the benchmark does, and retrains it from scratch if
+/// `--retrain` asks — as the benchmark's evaluation network (affine batch norms in the cells),
+/// not the search supernet's path.
+fn report<B: AutodiffBackend, N>(found: Found<'_, B, N>, cfg: &Nb201Config) -> Result<Outcome> {
     let fresh = || {
         cfg.init::<B>(found.device)
             .and_then(|n| n.extract(found.arch))

@@ -2,7 +2,7 @@
 //! on images; prints the discovered cells as a genotype. The search, batch-norm re-estimation,
 //! scores, reference and retraining are the library's image job
 //! (`tanglenas::experiment::ImageSearch`); this file holds the space, its defaults and how the
-//! result is exported.
+//! result is named.
 //!
 //! ```text
 //! cargo run --release --example toy_cell                 # scaled-down search on shipped MNIST
@@ -21,7 +21,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use burn::tensor::backend::AutodiffBackend;
-use tangle_core::Extract;
 use tangle_optim::{Method, SearchConfig};
 use tangle_spaces::toy_cell::{ToyCellConfig, ToyGenotype};
 use tanglenas::experiment::{
@@ -57,14 +56,9 @@ impl Job for Cli {
     }
 }
 
-/// Exports the discovered network, names its cells, and retrains it from scratch on its
-/// single path in a fresh supernet if `--retrain` asks.
-fn report<B, N>(found: Found<'_, B, N>, cfg: &ToyCellConfig) -> Result<Outcome>
-where
-    B: AutodiffBackend,
-    N: Extract<B::InnerBackend>,
-{
-    found.save_subnet(&found.model.extract(found.arch)?)?;
+/// Names the discovered cells, and retrains them from scratch on their single path in a fresh
+/// supernet if `--retrain` asks.
+fn report<B: AutodiffBackend, N>(found: Found<'_, B, N>, cfg: &ToyCellConfig) -> Result<Outcome> {
     let genotype = ToyGenotype::from_architecture(found.arch)?;
     Ok(Outcome {
         description: genotype.to_string(),

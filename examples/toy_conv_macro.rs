@@ -2,7 +2,7 @@
 //! four choosing its kernel {3, 5, 7} and width, searched on images. The search, batch-norm
 //! re-estimation, scores, reference and retraining are the library's image job
 //! (`tanglenas::experiment::ImageSearch`); this file holds the space, its defaults and how the
-//! result is exported.
+//! result is named.
 //!
 //! ```text
 //! cargo run --release --example toy_conv_macro                 # scaled-down search on shipped MNIST
@@ -21,7 +21,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use burn::tensor::backend::AutodiffBackend;
-use tangle_core::Extract;
 use tangle_optim::{Method, SearchConfig};
 use tangle_spaces::conv_macro::ConvMacroConfig;
 use tanglenas::experiment::{
@@ -71,14 +70,9 @@ impl Job for Cli {
     }
 }
 
-/// Exports the discovered network, and retrains it from scratch on its single path in a fresh
+/// Retrains the discovered network from scratch on its single path in a fresh
 /// weight-entangled supernet if `--retrain` asks.
-fn report<B, N>(found: Found<'_, B, N>, cfg: &ConvMacroConfig) -> Result<Outcome>
-where
-    B: AutodiffBackend,
-    N: Extract<B::InnerBackend>,
-{
-    found.save_subnet(&found.model.extract(found.arch)?)?;
+fn report<B: AutodiffBackend, N>(found: Found<'_, B, N>, cfg: &ConvMacroConfig) -> Result<Outcome> {
     Ok(Outcome {
         description: found.arch.to_json(),
         retrained: found.retrain_path(cfg.init::<B>(found.device)?)?,

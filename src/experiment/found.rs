@@ -1,19 +1,21 @@
 //! What an image search hands a space's report: the discovered architecture with the searched
 //! supernet and the run's data ([`Found`]), and what the report says back ([`Outcome`]); the
-//! bound every image supernet meets ([`ImageSupernet`]).
+//! bound every image supernet meets ([`ImageSupernet`]): images in, logits out, and a
+//! discovered network to export.
 
 use std::path::Path;
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
-use tangle_core::{Architecture, Mixtures, Supernet};
+use tangle_core::{Architecture, Extract, Mixtures, Supernet};
 use tangle_data::{Images, Transform};
 
 use super::{accuracy, retrain, ExperimentError, Result, RetrainSettings};
 
 /// A supernet that classifies images: images in, logits out, on the training backend and on
-/// its inference copy. Every image space's supernet is one (implemented for all such types).
+/// its inference copy, which also extracts the discovered network (the search exports it as
+/// `subnet.bpk`). Every image space's supernet is one (implemented for all such types).
 pub trait ImageSupernet<B: AutodiffBackend>:
     Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>>
     + AutodiffModule<
@@ -22,7 +24,7 @@ pub trait ImageSupernet<B: AutodiffBackend>:
             B::InnerBackend,
             Input = Tensor<B::InnerBackend, 4>,
             Output = Tensor<B::InnerBackend, 2>,
-        >,
+        > + Extract<B::InnerBackend>,
     >
 {
 }
@@ -32,17 +34,18 @@ where
     B: AutodiffBackend,
     M: Supernet<B, Input = Tensor<B, 4>, Output = Tensor<B, 2>> + AutodiffModule<B>,
     M::InnerModule: Supernet<
-        B::InnerBackend,
-        Input = Tensor<B::InnerBackend, 4>,
-        Output = Tensor<B::InnerBackend, 2>,
-    >,
+            B::InnerBackend,
+            Input = Tensor<B::InnerBackend, 4>,
+            Output = Tensor<B::InnerBackend, 2>,
+        > + Extract<B::InnerBackend>,
 {
 }
 
 /// The discovered architecture handed to a space's report (the `report` of
-/// [`super::ImageSearch::run`]): the searched supernet (inference copy, batch norms
-/// re-estimated at `arch`), the architecture, the run's data and output folder, and retraining
-/// from scratch as `--retrain` asks.
+/// [`super::ImageSearch::run`], called once the discovered network is exported as
+/// `subnet.bpk`): the searched supernet (inference copy, batch norms re-estimated at `arch`),
+/// the architecture, the run's data and output folder, and retraining from scratch as
+/// `--retrain` asks.
 pub struct Found<'a, B: AutodiffBackend, N> {
     /// The searched supernet on the inference backend.
     pub model: &'a N,
@@ -58,8 +61,6 @@ pub struct Found<'a, B: AutodiffBackend, N> {
     pub test: &'a Images,
     /// The dataset's transform.
     pub transform: &'a Transform,
-    /// The dataset's number of classes.
-    pub classes: usize,
     /// The device the search ran on.
     pub device: &'a B::Device,
     /// `--retrain`'s epochs with the search's batch and seed (0 epochs: off).
@@ -67,18 +68,6 @@ pub struct Found<'a, B: AutodiffBackend, N> {
 }
 
 impl<B: AutodiffBackend, N> Found<'_, B, N> {
-    /// Saves `subnet`, the discovered network's weights, as `subnet.bpk` (burnpack; reload it
-    /// with `tangle_core::subnet::load`).
-    pub fn save_subnet<B2: burn::tensor::backend::Backend>(
-        &self,
-        subnet: &impl Module<B2>,
-    ) -> Result<()> {
-        Ok(tangle_core::subnet::save(
-            subnet,
-            self.out.join("subnet.bpk"),
-        )?)
-    }
-
     /// If `--retrain` asked for it, trains `fresh` (a newly built supernet) on its single path
     /// at the discovered architecture from scratch, and returns its test accuracy.
     pub fn retrain_path<M>(&self, fresh: M) -> Result<Option<f32>>

@@ -1,12 +1,12 @@
 //! The search job of an image-classification space, whole: load the images, search (single- or
 //! two-stage, or DrNAS's progressive recipe), discretize, re-estimate batch norms at the result,
 //! score it with inherited weights, optionally train it alone and retrain it from scratch, and
-//! write the run's files. A space's example supplies only its supernet, how to export and print
-//! its architecture, and its defaults.
+//! write the run's files (the discovered network's weights among them). A space's example
+//! supplies only its supernet, how to print its architecture, and its defaults.
 
 use burn::tensor::backend::AutodiffBackend;
 use serde_json::{json, Map, Value};
-use tangle_core::{Mixtures, Supernet, Widening};
+use tangle_core::{Extract, Mixtures, Supernet, Widening};
 use tangle_data::ImageBatches;
 use tangle_optim::{
     CandidateMask, Classification, Method, Progressive, SearchConfig, SearchData as _,
@@ -250,6 +250,9 @@ impl<'a> ImageSearch<'a> {
                 })
             })
             .transpose()?;
+        // The discovered network with the inherited weights (burnpack; reload it with
+        // `tangle_core::subnet::load`).
+        tangle_core::subnet::save(&model.extract(&arch)?, out.join("subnet.bpk"))?;
         let outcome = report(Found {
             model: &model,
             arch: &arch,
@@ -258,7 +261,6 @@ impl<'a> ImageSearch<'a> {
             train: &all_train,
             test: &test,
             transform: &transform,
-            classes,
             device: &device,
             retraining: RetrainSettings::darts(ia.retrain, ia.batch, a.seed),
         })?;

@@ -12,7 +12,7 @@
 //! ([`ExperimentError`]). An image-classification space's whole search job — search,
 //! batch-norm re-estimation at the result, scores with inherited weights, the reference, the
 //! retrained network, `summary.json` — is [`ImageSearch`], configured by [`ImageArgs`]; the
-//! space's example adds only its supernet and how to export and print what it found.
+//! space's example adds only its supernet and how to print what it found.
 //!
 //! A binary declares its options, flattening [`RunArgs`]:
 //!
