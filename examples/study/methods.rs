@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tangle_core::{Architecture, Mixtures, SearchSpec, Supernet};
@@ -532,10 +531,7 @@ impl MethodJob<'_> {
         }
         // Training batches that re-estimate a single path's batch-norm statistics: the
         // supernet's were gathered under the mixture or over many sampled paths.
-        let steps = data.steps_per_epoch().max(1);
-        let recalibration: Vec<Tensor<B, 4>> = (0..s.recalibration_batches)
-            .map(|i| data.train(i / steps, i % steps).0)
-            .collect();
+        let recalibration = tangle_twostage::recalibration_batches(&data, s.recalibration_batches);
         // The validation (α) split without augmentation: SPOS scores its candidates on it, and
         // every method's final architecture gets its inherited-weight loss there.
         let v = ImageBatches::<B::InnerBackend>::new(

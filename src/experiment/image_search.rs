@@ -218,10 +218,7 @@ impl<'a> ImageSearch<'a> {
         // over many sampled paths): re-estimate them on the discovered path before scoring and
         // exporting it — training-mode passes at `arch`, no weight change.
         let model = if ia.recalibrate > 0 {
-            let steps = data.steps_per_epoch().max(1);
-            let inputs: Vec<_> = (0..ia.recalibrate)
-                .map(|i| data.train(i / steps, i % steps).0)
-                .collect();
+            let inputs = tangle_twostage::recalibration_batches(&data, ia.recalibrate);
             tangle_twostage::recalibrate(&search.model, &arch, &inputs)?;
             search.model.valid()
         } else {

@@ -2,7 +2,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ElementConversion;
-use tangle_core::{Architecture, Mixtures, Supernet};
+use tangle_core::{Architecture, Mixtures, SearchData, Supernet};
 use tangle_optim::Objective;
 
 use crate::error::{Result, TwoStageError};
@@ -46,6 +46,13 @@ where
         };
     }
     Ok(total / batches.len() as f32)
+}
+
+/// The inputs of [`recalibrate`]'s passes: the first `n` training batches of `data`, in its
+/// order (epoch 0's steps, then epoch 1's, … when `n` is over an epoch's steps).
+pub fn recalibration_batches<I, T>(data: &impl SearchData<I, T>, n: usize) -> Vec<I> {
+    let steps = data.steps_per_epoch().max(1);
+    (0..n).map(|i| data.train(i / steps, i % steps).0).collect()
 }
 
 /// Batch-norm recalibration before scoring (conv spaces, optional): the supernet's running

@@ -63,7 +63,7 @@ pub mod stats;
 pub mod supernet;
 
 pub use error::{Result, TwoStageError};
-pub use evaluate::{recalibrate, score, Metric};
+pub use evaluate::{recalibrate, recalibration_batches, score, Metric};
 pub use search::{
     evolution, random_search, Candidate, EvolutionConfig, Genome, History, Resource, Window,
 };

@@ -313,3 +313,26 @@ fn recalibration_brings_inference_to_the_candidates_batch_statistics() {
         "before {before}, after {after}"
     );
 }
+
+/// Data whose batch is its own `(epoch, step)`, 3 steps an epoch.
+struct Positions;
+
+impl SearchData<(usize, usize), ()> for Positions {
+    fn steps_per_epoch(&self) -> usize {
+        3
+    }
+    fn train(&self, epoch: usize, step: usize) -> ((usize, usize), ()) {
+        ((epoch, step), ())
+    }
+    fn valid(&self, _epoch: usize, _step: usize) -> ((usize, usize), ()) {
+        unreachable!("recalibration uses training batches only")
+    }
+}
+
+#[test]
+fn recalibration_batches_take_the_training_batches_in_order_across_epochs() {
+    let got = tangle_twostage::recalibration_batches(&Positions, 7);
+    let want = vec![(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0)];
+    assert_eq!(got, want);
+    assert!(tangle_twostage::recalibration_batches(&Positions, 0).is_empty());
+}
