@@ -24,12 +24,12 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use tangle_core::{Extract, Supernet};
 use tangle_data::TextBatches;
-use tangle_optim::{Classification, Method, Objective, SearchConfig};
+use tangle_optim::{Method, SearchConfig};
 use tangle_spaces::gpt::{GptConfig, GptNet};
-use tanglenas::experiment::text::{load, Tokens, HELD_OUT};
+use tanglenas::experiment::text::{load, window_loss, Tokens, HELD_OUT};
 
 use tanglenas::experiment::{
     architecture_value, command as experiment_command, discover, dispatch, exit_on_error, parse,
@@ -64,20 +64,6 @@ const HELD_OUT_BATCHES: usize = 50;
 fn lr_warmup_steps(steps: usize) -> usize {
     (steps / 60).clamp(1, 100)
 }
-
-/// Mean next-token loss of `net` over `batches` windows of `data`'s second stream (the one
-/// it serves as validation windows).
-fn window_loss<B: Backend>(net: &GptNet<B>, data: &TextBatches<B>, batches: usize) -> Result<f32> {
-    let mut total = 0.0;
-    for s in 0..batches {
-        let (x, y) = tangle_optim::SearchData::valid(data, 0, s);
-        let logits = net.forward(x)?;
-        total += Classification.loss(logits, &y).into_scalar().elem::<f32>();
-    }
-    Ok(total / batches as f32)
-}
-
-use burn::tensor::ElementConversion;
 
 impl Job for LmJob {
     fn run<B: AutodiffBackend>(
@@ -166,13 +152,16 @@ impl Job for LmJob {
         let metric = tangle_twostage::Metric::NegLoss;
         let arch = discover(a, &search, &model, strategy, batches, metric, &out)?;
         let net = model.extract(&arch)?;
-        let loss = window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?;
+        let loss = window_loss(&held_out_windows, HELD_OUT_BATCHES, |x| net.forward(x))?;
         // The score a setting may be chosen on: the held-out loss is for reporting only.
-        let alpha_loss = window_loss(&net, &alpha_windows, HELD_OUT_BATCHES)?;
+        let alpha_loss = window_loss(&alpha_windows, HELD_OUT_BATCHES, |x| net.forward(x))?;
         let fresh = || config.init::<B>(&device);
         let scored = |m: tangle_spaces::gpt::Gpt<B::InnerBackend>| -> Result<_> {
             let net = m.extract(&arch)?;
-            Ok((window_loss(&net, &held_out_windows, HELD_OUT_BATCHES)?, net))
+            Ok((
+                window_loss(&held_out_windows, HELD_OUT_BATCHES, |x| net.forward(x))?,
+                net,
+            ))
         };
         let alone = reference(a, self.reference, fresh, &arch, &search.config, &data, &out)?
             .map(scored)

@@ -7,13 +7,12 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::ElementConversion;
 use serde::{Deserialize, Serialize};
 use tangle_core::{Architecture, Extract, SearchSpec, Supernet};
 use tangle_data::{shipped, CharVocab, TextBatches};
 use tangle_optim::{
-    Classification, FixedPath, Method as SearchMethod, Objective, ParamPenalty, Search,
-    SearchConfig, SearchData as _,
+    Classification, FixedPath, Method as SearchMethod, ParamPenalty, Search, SearchConfig,
+    SearchData as _,
 };
 use tangle_spaces::gpt::{Gpt, GptConfig};
 use tangle_twostage::Window;
@@ -157,13 +156,7 @@ pub fn heldout_loss<B: Backend>(
     batches: usize,
 ) -> Result<f32> {
     let net = model.extract(arch)?;
-    let mut total = 0.0;
-    for s in 0..batches {
-        let (x, y) = heldout.valid(0, s);
-        let logits = net.forward(x)?;
-        total += Classification.loss(logits, &y).into_scalar().elem::<f32>();
-    }
-    Ok(total / batches.max(1) as f32)
+    common::text::window_loss(heldout, batches, |x| net.forward(x))
 }
 
 /// Builds (or extends) the language table.

@@ -5,8 +5,11 @@
 
 use std::path::PathBuf;
 
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor};
+use tangle_core::{Classification, Objective, SearchData};
 use tangle_data::text::{read_text, read_tokens};
-use tangle_data::{shipped, CharVocab};
+use tangle_data::{shipped, CharVocab, TextBatches};
 
 use super::{ExperimentError, Result, RunArgs};
 
@@ -121,4 +124,26 @@ pub fn load(a: &RunArgs, vocab: usize) -> Result<Tokens> {
             "unknown dataset `{other}` (shipped-shakespeare, text: DIR/input.txt, tokens: DIR/train.bin (weights and α) + DIR/val.bin (held out))"
         ))),
     }
+}
+
+/// Mean next-token loss of `logits` (a language model's forward pass, which may fail with any
+/// error that converts into [`ExperimentError`]) over the first `batches` windows `windows`
+/// serves as validation windows (its second stream).
+pub fn window_loss<B: Backend, E>(
+    windows: &TextBatches<B>,
+    batches: usize,
+    logits: impl Fn(Tensor<B, 2, Int>) -> std::result::Result<Tensor<B, 3>, E>,
+) -> Result<f32>
+where
+    ExperimentError: From<E>,
+{
+    let mut total = 0.0;
+    for s in 0..batches {
+        let (x, y) = windows.valid(0, s);
+        total += Classification
+            .loss(logits(x)?, &y)
+            .into_scalar()
+            .elem::<f32>();
+    }
+    Ok(total / batches.max(1) as f32)
 }
