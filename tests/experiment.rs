@@ -170,3 +170,31 @@ fn json_written_atomically_reads_back_and_a_bad_file_is_named() {
     assert!(matches!(missing, ExperimentError::Io { .. }), "{missing:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn window_loss_of_uniform_logits_is_the_log_of_the_vocabulary() {
+    use burn::tensor::{Int, Tensor};
+    use tanglenas::experiment::text::window_loss;
+    type B = tanglenas::backend::Cpu;
+    let device = Default::default();
+    let tokens: Vec<usize> = (0..200).map(|i| i % 5).collect();
+    let windows =
+        tangle_data::TextBatches::<B>::new(tokens.clone(), tokens, 8, 4, 1, 0, &device).unwrap();
+    // Equal logits over 5 tokens: every next-token loss is ln 5.
+    let uniform = |x: Tensor<B, 2, Int>| {
+        let [b, t] = x.dims();
+        Ok::<_, ExperimentError>(Tensor::<B, 3>::zeros([b, t, 5], &device))
+    };
+    let loss = window_loss(&windows, 3, uniform).unwrap();
+    assert!((loss - 5f32.ln()).abs() < 1e-5, "{loss}");
+    // A model sure that every next token is 0 is wrong on four positions in five (the tokens
+    // cycle through 0..5), and loses more than the uniform one.
+    let wrong = |x: Tensor<B, 2, Int>| {
+        let [b, t] = x.dims();
+        let sure = Tensor::ones([b, t, 1], &device) * 20.0;
+        let logits =
+            Tensor::<B, 3>::zeros([b, t, 5], &device).slice_assign([0..b, 0..t, 0..1], sure);
+        Ok::<_, ExperimentError>(logits)
+    };
+    assert!(window_loss(&windows, 3, wrong).unwrap() > loss);
+}
