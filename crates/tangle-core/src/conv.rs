@@ -3,10 +3,11 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
-use burn::tensor::{backend::Backend, module::conv2d, ops::ConvOptions, Tensor};
+use burn::tensor::{backend::Backend, ops::ConvOptions, Tensor};
 
 use crate::combi::{Combi, Plan};
 use crate::error::{CoreError, Result};
+use crate::fast_conv::conv2d;
 use crate::mask::kernel_taps;
 use crate::mixture::Mixture;
 use crate::spec::{check_increasing_sizes, Decision};

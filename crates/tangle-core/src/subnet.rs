@@ -15,6 +15,7 @@ use burn_store::{BurnpackStore, ModuleSnapshot};
 
 use crate::attention::{attend, project_qkv};
 use crate::error::{CoreError, Result};
+use crate::fast_conv::conv2d_forward;
 
 /// Row layout of a fused qkv projection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +94,9 @@ pub struct PatchEmbed<B: Backend> {
 impl<B: Backend> PatchEmbed<B> {
     /// `[batch, channels, h, w]` → `[batch, patches, embed]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 3> {
-        self.proj.forward(x).flatten::<3>(2, 3).swap_dims(1, 2)
+        conv2d_forward(&self.proj, x)
+            .flatten::<3>(2, 3)
+            .swap_dims(1, 2)
     }
 }
 

@@ -15,6 +15,7 @@ use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use tangle_core::conv2d_forward;
 use tangle_core::random::dropout_channels;
 use tangle_core::{
     Architecture, CoreError, DecisionKey, Mixture, Mixtures, Result, SearchSpec, SuperConv2d,
@@ -271,17 +272,17 @@ pub struct ConvMacroNet<B: Backend> {
 impl<B: Backend> ConvMacroNet<B> {
     /// `[batch, 3, 32, 32]` → logits `[batch, 10]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = relu(self.convs[0].forward(x));
-        let x = max_pool_2x2(relu(self.convs[1].forward(x)));
+        let x = relu(conv2d_forward(&self.convs[0], x));
+        let x = max_pool_2x2(relu(conv2d_forward(&self.convs[1], x)));
         // The discretized network's channel dropout draws from Burn's generator; the
         // supernets' from the pass's seeded stream (`Mixtures::dropout_channels`).
         let x = max_pool_2x2(dropout_channels(
-            relu(self.convs[2].forward(x)),
+            relu(conv2d_forward(&self.convs[2], x)),
             self.dropout,
             None,
         ));
-        let x = relu(self.convs[3].forward(x));
-        let x = relu(self.convs[4].forward(x));
+        let x = relu(conv2d_forward(&self.convs[3], x));
+        let x = relu(conv2d_forward(&self.convs[4], x));
         classifier(&self.fcs, dropout_channels(x, self.dropout, None))
     }
 }
@@ -362,14 +363,16 @@ impl<B: Backend> Supernet<B> for ConvMacroWs<B> {
             let (c, kernel) = (mix.of(&k.channels)?, mix.of(&k.kernel)?);
             let pair = Mixture::joint(c, k.channels.len(), kernel, k.kernel.len(), &device)?;
             let widest = *k.channels.largest();
-            x = relu(layer.forward(x, &pair, |op, x| Ok(pad_channels(op.forward(x), widest)))?);
+            x = relu(layer.forward(x, &pair, |op, x| {
+                Ok(pad_channels(conv2d_forward(op, x), widest))
+            })?);
             if i == 1 {
                 x = max_pool_2x2(x);
             } else if i == 2 {
                 x = max_pool_2x2(mix.dropout_channels(x, self.dropout));
             }
         }
-        let x = relu(self.conv5.forward(x));
+        let x = relu(conv2d_forward(&self.conv5, x));
         Ok(classifier(&self.fcs, mix.dropout_channels(x, self.dropout)))
     }
 }

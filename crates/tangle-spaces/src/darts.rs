@@ -24,6 +24,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::{Distribution, Tensor};
+use tangle_core::conv2d_forward;
 use tangle_core::{
     batch_norm_forward, widen_module, Architecture, CoreError, Mixtures, Result, SearchSpec,
     Supernet, Widening,
@@ -162,7 +163,10 @@ impl<B: Backend> Frame<B> {
                 got: dims.to_vec(),
             });
         }
-        Ok(batch_norm_forward(&self.stem_bn, self.stem.forward(x)))
+        Ok(batch_norm_forward(
+            &self.stem_bn,
+            conv2d_forward(&self.stem, x),
+        ))
     }
 
     fn head(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
@@ -559,8 +563,14 @@ impl<B: Backend> AuxiliaryHead<B> {
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = avg_pool2d(relu(x), [5, 5], [3, 3], [0, 0], false, false);
-        let x = relu(batch_norm_forward(&self.bn1, self.conv1.forward(x)));
-        let x = relu(batch_norm_forward(&self.bn2, self.conv2.forward(x)));
+        let x = relu(batch_norm_forward(
+            &self.bn1,
+            conv2d_forward(&self.conv1, x),
+        ));
+        let x = relu(batch_norm_forward(
+            &self.bn2,
+            conv2d_forward(&self.conv2, x),
+        ));
         self.classifier.forward(global_avg_pool(x))
     }
 }

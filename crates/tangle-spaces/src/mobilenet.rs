@@ -14,6 +14,7 @@ use burn::nn::{BatchNorm, Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::{hard_sigmoid, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use tangle_core::conv2d_forward;
 use tangle_core::{
     batch_norm_forward, Architecture, CoreError, DecisionKey, DepthMixer, Mixture, Mixtures,
     Result, SearchSpec, SuperBatchNorm2d, SuperBatchNorm2dConfig, SuperConv2d, SuperConv2dConfig,
@@ -291,17 +292,17 @@ impl<B: Backend> MbConv<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut h = x.clone();
         if let (Some(c), Some(bn)) = (&self.expand, &self.expand_bn) {
-            h = act(batch_norm_forward(bn, c.forward(h)), self.hswish);
+            h = act(batch_norm_forward(bn, conv2d_forward(c, h)), self.hswish);
         }
         h = act(
-            batch_norm_forward(&self.depthwise_bn, self.depthwise.forward(h)),
+            batch_norm_forward(&self.depthwise_bn, conv2d_forward(&self.depthwise, h)),
             self.hswish,
         );
         if let Some((reduce, grow)) = &self.se {
-            let s = grow.forward(relu(reduce.forward(pool(h.clone()))));
+            let s = conv2d_forward(grow, relu(conv2d_forward(reduce, pool(h.clone()))));
             h = h * hard_sigmoid(s, 1.0 / 6.0, 0.5);
         }
-        let y = batch_norm_forward(&self.project_bn, self.project.forward(h));
+        let y = batch_norm_forward(&self.project_bn, conv2d_forward(&self.project, h));
         if self.residual {
             y + x
         } else {
@@ -369,7 +370,7 @@ impl<B: Backend> Frame<B> {
         }
         let x = hswish(batch_norm_forward(
             &self.first_bn,
-            self.first_conv.forward(x),
+            conv2d_forward(&self.first_conv, x),
         ));
         Ok(self.first_block.forward(x))
     }
@@ -379,9 +380,9 @@ impl<B: Backend> Frame<B> {
     fn head(&self, x: Tensor<B, 4>, mix: Option<&Mixtures<B>>) -> Tensor<B, 2> {
         let x = hswish(batch_norm_forward(
             &self.final_bn,
-            self.final_expand.forward(x),
+            conv2d_forward(&self.final_expand, x),
         ));
-        let x = hswish(self.feature_mix.forward(pool(x)));
+        let x = hswish(conv2d_forward(&self.feature_mix, pool(x)));
         let n = x.dims()[0];
         let x = x.reshape([n, 1280]);
         let x = match mix {

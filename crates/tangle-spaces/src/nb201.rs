@@ -14,6 +14,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::Tensor;
+use tangle_core::conv2d_forward;
 use tangle_core::{
     batch_norm_forward, Architecture, CoreError, DecisionKey, Mixtures, Result, SearchSpec,
     Supernet,
@@ -145,9 +146,10 @@ impl<B: Backend> ResBlock<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let short =
-            self.shortcut
-                .forward(avg_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], true, false));
+        let short = conv2d_forward(
+            &self.shortcut,
+            avg_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], true, false),
+        );
         self.conv_b.forward(self.conv_a.forward(x)) + short
     }
 }
@@ -209,7 +211,7 @@ impl<B: Backend> Frame<B> {
                 got: dims.to_vec(),
             });
         }
-        let mut x = batch_norm_forward(&self.stem_bn, self.stem.forward(x));
+        let mut x = batch_norm_forward(&self.stem_bn, conv2d_forward(&self.stem, x));
         for stage in 0..3 {
             if stage > 0 {
                 x = self.blocks[stage - 1].forward(x);

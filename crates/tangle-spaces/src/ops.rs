@@ -14,6 +14,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::Tensor;
+use tangle_core::conv2d_forward;
 use tangle_core::{batch_norm_forward, CoreError, Mixture, Result, SuperConv2d, SuperConv2dConfig};
 
 /// A candidate operation on a cell edge.
@@ -163,9 +164,9 @@ impl<B: Backend> ConvBn<B> {
 
     /// `ReLU → x`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut x = self.conv.forward(relu(x));
+        let mut x = conv2d_forward(&self.conv, relu(x));
         if let Some(pw) = &self.pw {
-            x = pw.forward(x);
+            x = conv2d_forward(pw, x);
         }
         batch_norm_forward(&self.bn, x)
     }
@@ -296,7 +297,7 @@ impl<B: Backend> SuperConvOp<B> {
             let channels: Vec<&Mixture<B>> = vec![&one; u.conv.table().counts().len()];
             x = u.conv.forward(relu(x), &channels, Some(kernel))?;
             if let Some(pw) = &u.pw {
-                x = pw.forward(x);
+                x = conv2d_forward(pw, x);
             }
             x = batch_norm_forward(&u.bn, x);
         }
@@ -356,7 +357,7 @@ impl<B: Backend> FactorizedReduce<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = relu(x);
         let [n, c, h, w] = x.dims();
-        let a = self.conv1.forward(x.clone());
+        let a = conv2d_forward(&self.conv1, x.clone());
         // The shifted grid; one zero row/column keeps odd sizes aligned with the even grid.
         let mut shifted = x.slice([0..n, 0..c, 1..h, 1..w]);
         if h % 2 == 1 || w % 2 == 1 {
@@ -365,7 +366,7 @@ impl<B: Backend> FactorizedReduce<B> {
                 burn::tensor::ops::PadMode::Constant(0.0),
             );
         }
-        let b = self.conv2.forward(shifted);
+        let b = conv2d_forward(&self.conv2, shifted);
         batch_norm_forward(&self.bn, Tensor::cat(vec![a, b], 1))
     }
 }

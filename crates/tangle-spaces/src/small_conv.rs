@@ -15,6 +15,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use tangle_core::conv2d_forward;
 use tangle_core::{
     batch_norm_forward, Architecture, CoreError, DecisionKey, Mixture, Mixtures, Result,
     SearchSpec, SuperBatchNorm2d, SuperBatchNorm2dConfig, SuperConv2d, SuperConv2dConfig,
@@ -206,7 +207,7 @@ impl<B: Backend> SmallConvNet<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = x;
         for (i, (conv, bn)) in self.convs.iter().zip(&self.bns).enumerate() {
-            x = relu(batch_norm_forward(bn, conv.forward(x)));
+            x = relu(batch_norm_forward(bn, conv2d_forward(conv, x)));
             if i + 1 < LAYERS {
                 x = max_pool_2x2(x);
             }
@@ -347,7 +348,7 @@ impl<B: Backend> Supernet<B> for SmallConvWs<B> {
             let widest = *width.largest();
             x = layer.forward(x, &pair, |op, x| {
                 Ok(pad_channels(
-                    relu(batch_norm_forward(&op.bn, op.conv.forward(x))),
+                    relu(batch_norm_forward(&op.bn, conv2d_forward(&op.conv, x))),
                     widest,
                 ))
             })?;

@@ -130,3 +130,58 @@ fn straight_through_kernel_weight_scales_the_batch_norm_output() {
         "scaling the batch norm changed nothing ({diff})"
     );
 }
+
+/// The superposed supernet's gradients (the weights' and the superposition weights') with
+/// `tangle_core::conv2d`'s backward pass equal those with Burn's: the same network, seeded
+/// alike, on `Autodiff<Flex>` (this crate's backward) and on `Autodiff<Flex,
+/// BalancedCheckpointing>` (Burn's, which `conv2d` leaves alone).
+#[test]
+fn supernet_gradients_match_burns_convolution() {
+    use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+    use burn::backend::{Autodiff, Flex};
+    use tangle_core::Mixture;
+    type Burns = Autodiff<Flex, BalancedCheckpointing>;
+    assert!(tangle_core::has_fast_backward::<AB>());
+    assert!(!tangle_core::has_fast_backward::<Burns>());
+
+    fn grads<Bk: burn::tensor::backend::AutodiffBackend>() -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let device = Default::default();
+        Bk::seed(&device, 11);
+        let mut net = SMALL.init::<Bk>(&device).unwrap();
+        net.frame.dropout = DropoutConfig::new(0.0).init();
+        let x = Tensor::<Bk, 4>::random([4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+        let sp = spec();
+        let weights: Vec<Tensor<Bk, 1>> = sp
+            .decisions()
+            .iter()
+            .map(|d| {
+                Tensor::<Bk, 1>::random([d.len()], Distribution::Uniform(0.1, 1.0), &device)
+                    .require_grad()
+            })
+            .collect();
+        let mix = weights
+            .iter()
+            .map(|w| Mixture::weights(w.clone()))
+            .collect();
+        let y = net
+            .forward_mixed(x, &Mixtures::new(&sp, mix).unwrap())
+            .unwrap();
+        let r = Tensor::<Bk, 2>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let g = (y * r).sum().backward();
+        let flat = |t: Tensor<Bk::InnerBackend, 4>| t.into_data().to_vec::<f32>().unwrap();
+        let block = &net.stages[1][0];
+        let alpha: Vec<f32> = weights
+            .iter()
+            .flat_map(|w| w.grad(&g).unwrap().into_data().to_vec::<f32>().unwrap())
+            .collect();
+        let dw = flat(block.depthwise.weight.grad(&g).unwrap());
+        let mut first = flat(net.frame.first_conv.weight.grad(&g).unwrap());
+        first.extend(flat(block.expand.weight.grad(&g).unwrap()));
+        first.extend(flat(block.project.weight.grad(&g).unwrap()));
+        (alpha, dw, first)
+    }
+    let (fast, burn) = (grads::<AB>(), grads::<Burns>());
+    close(&fast.0, &burn.0, 1e-4);
+    close(&fast.1, &burn.1, 1e-4);
+    close(&fast.2, &burn.2, 1e-4);
+}
