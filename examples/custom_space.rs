@@ -7,15 +7,20 @@
 //!   `width × expand` is a combi-superposition of two decisions. It implements [`Supernet`],
 //!   which is all the optimizers and searchers need, and [`Extract`], for the smallest
 //!   standalone network of plain Burn modules.
-//! * The run: DrNAS (TangleNAS) with the bi-level engine, then SPOS supernet training with
-//!   evolutionary search on the same space; each result is discretized, exported with
-//!   burnpack, reloaded into a fresh plain network, and evaluated on held-out data.
+//! * The run, on the library's experiment runner (`tanglenas::experiment`: the command line,
+//!   output folder, metrics, checkpoints and `--resume`, data-parallel peers): DrNAS (TangleNAS)
+//!   by default, or any `--optimizer` — DARTS, GDAS, or SPOS supernet training with random or
+//!   evolutionary search. The result is discretized, exported with burnpack, reloaded into a
+//!   fresh plain network, checked against the supernet's single path, evaluated on held-out
+//!   data, and fine-tuned. Copy this file to start a binary of your own.
 //!
 //! The data (4 classes of noisy wave bursts whose frequency decides the class) are generated
 //! from the seed, so it runs offline:
 //!
 //! ```text
-//! cargo run --release --example custom_space -- [--epochs 6] [--seed 0] [--out runs/custom_space]
+//! cargo run --release --example custom_space                          # DrNAS, 8 epochs
+//! cargo run --release --example custom_space -- --optimizer spos-es   # SPOS + evolution
+//! cargo run --release --example custom_space -- --help                # options
 //! ```
 
 use std::f32::consts::PI;
@@ -27,7 +32,7 @@ use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tangle_core::{
@@ -35,11 +40,12 @@ use tangle_core::{
     SuperConv1dConfig, SuperLinear, SuperLinearConfig, Supernet,
 };
 use tangle_data::InMemory;
-use tangle_optim::{
-    Classification, Method, Objective, Search, SearchConfig, SearchData, WeightOptimizer,
+use tangle_optim::{Classification, Method, Objective, SearchConfig, SearchData, WeightOptimizer};
+use tangle_twostage::Metric;
+use tanglenas::experiment::{
+    command as experiment_command, discover, dispatch, exit_on_error, parse, run_dir,
+    search_epochs, start_search, write_search, ExperimentError, Job, RunArgs, Strategy,
 };
-use tangle_twostage::{evolution, score, EvolutionConfig, Metric};
-use tanglenas::experiment::{write, ExperimentError};
 
 // A binary's choice, worth making in yours: Burn's CPU backend allocates a tensor per op, and
 // glibc's malloc returns every block over 128 KiB to the kernel, so each comes back page-faulted
@@ -276,64 +282,118 @@ fn dataset<B: Backend>(
     )
 }
 
-/// Settings of one run.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Search epochs (DrNAS) and SPOS supernet epochs.
-    pub epochs: usize,
-    /// Training + validation sequences.
+/// The command line: the options every search takes ([`RunArgs`]: `--optimizer`, `--epochs`,
+/// `--seed`, `--out`, `--resume`, `--devices`, …, with `--help`), and this example's own.
+#[derive(Debug, clap::Parser)]
+pub struct Cli {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Generated sequences the search sees, split between the weights and α by --train-portion.
+    #[arg(long, default_value_t = 4096)]
     pub samples: usize,
-    /// Held-out test sequences.
+    /// Generated held-out test sequences.
+    #[arg(long, default_value_t = 1024)]
     pub test: usize,
-    /// Fine-tuning epochs of each discovered network.
+    /// Epochs of fine-tuning the exported network (Adam, lr 1e-3) on the weights' split.
+    #[arg(long, default_value_t = 4)]
     pub finetune: usize,
-    /// Evolution: population and generations.
-    pub population: usize,
-    /// Evolution generations.
-    pub generations: usize,
-    /// Seed of everything.
-    pub seed: u64,
-    /// Output directory (a fresh one is made).
+}
+
+/// What a run found: the architecture, and the exported network's test accuracy with the
+/// inherited weights and after fine-tuning.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The discovered architecture.
+    pub architecture: Architecture,
+    /// Test accuracy of the reloaded network with the supernet's weights.
+    pub inherited: f32,
+    /// Test accuracy after `--finetune` epochs.
+    pub tuned: f32,
+    /// The run's output directory.
     pub out: PathBuf,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            epochs: 8,
-            samples: 4096,
-            test: 1024,
-            finetune: 4,
-            population: 12,
-            generations: 4,
-            seed: 0,
-            out: PathBuf::from("runs/custom_space"),
+impl Cli {
+    /// The run: search with `method` (the runner's `start_search` / `search_epochs`: metrics,
+    /// checkpoints, `--resume`, peers), find the architecture (`discover`: argmax, or SPOS's
+    /// random or evolutionary second stage), then export, reload, evaluate and fine-tune it.
+    pub fn search<B: AutodiffBackend>(
+        &self,
+        method: Method,
+        strategy: Strategy,
+        device: B::Device,
+    ) -> std::result::Result<Outcome, ExperimentError> {
+        let a = &self.run;
+        if a.dataset != "shipped-mnist" || a.data_dir.is_some() {
+            return Err(ExperimentError::usage(format!(
+                "--dataset {}: this example generates its data (--samples)",
+                a.dataset
+            )));
         }
+        let mut rng = StdRng::seed_from_u64(a.seed);
+        let (x, y) = dataset::<B>(self.samples, &mut rng, &device);
+        let test = dataset::<B::InnerBackend>(self.test, &mut rng, &device);
+        let (x_inner, y_inner) = (x.clone().inner(), y.clone().inner());
+        let data = InMemory::new(x, y, a.train_portion, 64, a.seed)?;
+        let config = SearchConfig {
+            epochs: a.epochs,
+            weight_optimizer: WeightOptimizer::Adam { weight_decay: 0.0 },
+            lr: 3e-3,
+            lr_min: 3e-4,
+            arch_lr: a.arch_lr,
+            warmup_epochs: 1,
+            ..SearchConfig::default()
+        };
+        let out = run_dir(a)?;
+        let net = SeqNet::<B>::new(&device)?;
+        println!(
+            "{} over {} architectures, {} epochs; output in {}",
+            a.optimizer,
+            net.spec().size(),
+            a.epochs,
+            out.display()
+        );
+        let search = start_search(a, net, method, config, &out, &device)?;
+        let search = search_epochs(a, search, &data, &out, &device)?;
+        let model = search.model.valid();
+        // SPOS's second stage scores its candidates on 4 batches of the α split.
+        let batches = || {
+            let valid = InMemory::new(x_inner, y_inner, a.train_portion, 64, a.seed)?;
+            Ok((0..4).map(|s| valid.valid(0, s)).collect())
+        };
+        let arch = discover(
+            a,
+            &search,
+            &model,
+            strategy,
+            batches,
+            Metric::Accuracy,
+            &out,
+        )?;
+        write_search(&out, &search, &arch, 4)?;
+        println!("\ndiscovered architecture: {}", arch.to_json());
+        let subnet = out.join("subnet.bpk");
+        let (inherited, tuned) =
+            export_and_evaluate(&search.model, &arch, &subnet, &data, self.finetune, &test)?;
+        Ok(Outcome {
+            architecture: arch,
+            inherited,
+            tuned,
+            out,
+        })
     }
 }
 
-/// What a run found.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// DrNAS's architecture and its test accuracy after export → reload, with the inherited
-    /// weights and after fine-tuning.
-    pub drnas: (Architecture, f32, f32),
-    /// The same for SPOS + evolution.
-    pub spos_es: (Architecture, f32, f32),
-}
-
+/// Top-1 accuracy of the plain network on `(x, y)`.
 fn accuracy<B: Backend>(net: &SeqSubnet<B>, x: &Tensor<B, 3>, y: &Tensor<B, 1, Int>) -> f32 {
-    <Classification as Objective<B, Tensor<B, 2>, Tensor<B, 1, Int>>>::accuracy(
-        &Classification,
-        &net.forward(x.clone()),
-        y,
-    )
-    .unwrap_or(0.0)
+    Classification
+        .accuracy(&net.forward(x.clone()), y)
+        .unwrap_or(0.0)
 }
 
-/// Discretizes `arch` from `supernet`, saves the subnet, reloads it into a fresh network,
-/// checks that the reload computes what the supernet's single path does, and returns the test
-/// accuracy with the inherited weights and after fine-tuning the plain network for `epochs`.
+/// Discretizes `arch` from `supernet`, saves the subnet to `path`, reloads it into a fresh
+/// network, checks that the reload computes what the supernet's single path does, and returns
+/// the test accuracy with the inherited weights and after fine-tuning for `epochs`.
 fn export_and_evaluate<B: AutodiffBackend>(
     supernet: &SeqNet<B>,
     arch: &Architecture,
@@ -343,36 +403,31 @@ fn export_and_evaluate<B: AutodiffBackend>(
     test: &(Tensor<B::InnerBackend, 3>, Tensor<B::InnerBackend, 1, Int>),
 ) -> std::result::Result<(f32, f32), ExperimentError> {
     let device = supernet.head.weight.device();
-    let sub = supernet.extract(arch)?;
-    tangle_core::subnet::save(&sub, path)?;
-    let json = path.with_extension("json");
-    std::fs::write(&json, arch.to_json()).map_err(|e| ExperimentError::io(&json, e))?;
+    tangle_core::subnet::save(&supernet.extract(arch)?, path)?;
     // A fresh network of the same shape to load into: the extraction of a new supernet.
     let fresh = SeqNet::<B>::new(&device).and_then(|net| net.extract(arch))?;
     let reloaded = tangle_core::subnet::load(fresh, path)?;
     let (inner, reloaded_inner) = (supernet.valid(), reloaded.valid());
-    let fixed = Mixtures::fixed(&inner.spec, arch)?;
-    let single = inner.forward_mixed(test.0.clone(), &fixed)?;
-    let diff: f32 = burn::tensor::ElementConversion::elem(
-        (reloaded_inner.forward(test.0.clone()) - single)
-            .abs()
-            .max()
-            .into_scalar(),
-    );
+    let single = inner.forward_mixed(test.0.clone(), &Mixtures::fixed(&inner.spec, arch)?)?;
+    let diff: f32 = (reloaded_inner.forward(test.0.clone()) - single)
+        .abs()
+        .max()
+        .into_scalar()
+        .elem();
     if diff > 1e-4 {
         return Err(ExperimentError::run(format!(
             "reloaded subnet differs from the supernet's path by {diff}"
         )));
     }
     println!(
-        "  {} parameters, saved to {}, reloaded (max difference to the supernet's path {diff:.1e})",
+        "{} parameters, saved to {}, reloaded (max difference to the supernet's path {diff:.1e})",
         supernet.params(arch)?,
         path.display()
     );
     let inherited = accuracy(&reloaded_inner, &test.0, &test.1);
-    // Fine-tune the plain network on the training split (Adam, lr 1e-3).
+    // Fine-tune the plain network on the weights' split. Every hyperparameter explicit:
+    // Burn's default ε is 1e-5, PyTorch's 1e-8.
     let mut net = reloaded;
-    // Every hyperparameter explicit: Burn's default ε is 1e-5, PyTorch's 1e-8.
     let mut opt = AdamConfig::new()
         .with_beta_1(0.9)
         .with_beta_2(0.999)
@@ -389,154 +444,41 @@ fn export_and_evaluate<B: AutodiffBackend>(
     Ok((inherited, accuracy(&net.valid(), &test.0, &test.1)))
 }
 
-/// The whole example: DrNAS search, then SPOS + evolution, each exported, reloaded, evaluated.
-pub fn run<B: AutodiffBackend>(s: &Settings) -> std::result::Result<Outcome, ExperimentError> {
-    let device = B::Device::default();
-    B::seed(&device, s.seed);
-    let mut rng = StdRng::seed_from_u64(s.seed);
-    let (x, y) = dataset::<B>(s.samples, &mut rng, &device);
-    let test = dataset::<B::InnerBackend>(s.test, &mut rng, &device);
-    let data = InMemory::new(x, y, 0.5, 64, s.seed)?;
-    std::fs::create_dir_all(&s.out).map_err(|e| ExperimentError::io(&s.out, e))?;
-    let base = SearchConfig {
-        epochs: s.epochs,
-        weight_optimizer: WeightOptimizer::Adam { weight_decay: 0.0 },
-        lr: 3e-3,
-        lr_min: 3e-4,
-        arch_lr: 3e-3,
-        warmup_epochs: 1,
-        ..SearchConfig::default()
-    };
-
-    // 1. TangleNAS: DrNAS on the superposed supernet.
-    let (space, _) = declare()?;
-    println!(
-        "DrNAS over {} architectures, {} epochs",
-        space.size(),
-        s.epochs
-    );
-    let net = SeqNet::<B>::new(&device)?;
-    let mut search = Search::with_method(net, Method::Drnas, base.clone(), s.seed, &device)?
-        .with_log(s.out.join("drnas.jsonl"));
-    search.run(&data, &Classification)?;
-    for r in &search.records {
+impl Job for Cli {
+    fn run<B: AutodiffBackend>(
+        self,
+        method: Method,
+        strategy: Strategy,
+        device: B::Device,
+    ) -> std::result::Result<(), ExperimentError> {
+        let o = self.search::<B>(method, strategy, device)?;
         println!(
-            "  epoch {}  train loss {:.3}  valid acc {:.3}  argmax {}",
-            r.epoch,
-            r.train_loss,
-            r.valid_acc.unwrap_or(0.0),
-            r.architecture
-                .as_ref()
-                .map_or("-".to_string(), |a| a.to_string())
+            "test accuracy {:.3} with inherited weights, {:.3} after fine-tuning; outputs in {}",
+            o.inherited,
+            o.tuned,
+            o.out.display()
         );
+        Ok(())
     }
-    let arch = search.architecture()?;
-    println!("DrNAS found {}", arch.to_json());
-    let (inherited, tuned) = export_and_evaluate(
-        &search.model,
-        &arch,
-        &s.out.join("drnas.bpk"),
-        &data,
-        s.finetune,
-        &test,
-    )?;
-    println!("  test accuracy {inherited:.3} with inherited weights, {tuned:.3} after fine-tuning");
-    let drnas = (arch, inherited, tuned);
-
-    // 2. Two-stage: SPOS supernet training, then evolution scored with inherited weights.
-    println!("SPOS supernet training, {} epochs", s.epochs);
-    let net = SeqNet::<B>::new(&device)?;
-    let mut spos = Search::with_method(net, Method::Spos, base, s.seed, &device)?;
-    spos.run(&data, &Classification)?;
-    let supernet = spos.model.valid();
-    let valid: Vec<_> = (0..4)
-        .map(|i| {
-            let (xv, yv) = data.valid(0, i);
-            (xv.inner(), yv.inner())
-        })
-        .collect();
-    let cfg = EvolutionConfig {
-        population: s.population,
-        top_k: (s.population / 3).max(2),
-        mutations: s.population / 2,
-        crossovers: s.population / 2,
-        generations: s.generations,
-        ..EvolutionConfig::default()
-    };
-    let history = evolution(&space, &cfg, None, s.seed, |a| {
-        score(&supernet, a, &valid, &Classification, Metric::Accuracy)
-    })?;
-    write(&s.out, "evolution.jsonl", &history.to_json_lines())?;
-    let best = history
-        .best()
-        .ok_or_else(|| ExperimentError::run("evolution evaluated nothing"))?;
-    println!(
-        "evolution: {} candidates, best valid accuracy {:.3}: {}",
-        history.evaluated.len(),
-        best.score,
-        best.architecture.to_json()
-    );
-    let (inherited, tuned) = export_and_evaluate(
-        &spos.model,
-        &best.architecture,
-        &s.out.join("spos_es.bpk"),
-        &data,
-        s.finetune,
-        &test,
-    )?;
-    println!("  test accuracy {inherited:.3} with inherited weights, {tuned:.3} after fine-tuning");
-    Ok(Outcome {
-        drnas,
-        spos_es: (best.architecture.clone(), inherited, tuned),
-    })
 }
 
-/// The command line.
+/// The command line with this example's defaults: 8 epochs (α's Adam keeps the runner's lr,
+/// 3e-3).
+pub fn command() -> clap::Command {
+    experiment_command::<Cli>(
+        "custom_space",
+        "A search space of your own: a 1-D convolutional sequence classifier searched by DrNAS \
+         (or --optimizer), exported, reloaded and fine-tuned, on generated data.",
+        &[
+            ("epochs", "8".into()),
+            ("out", "runs/custom_space".into()),
+        ],
+    )
+}
+
 #[allow(dead_code)] // (tests/custom_space.rs includes this file without `main`)
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "custom_space",
-    about = "A search space of your own: DrNAS and SPOS + \
-evolution on a 1-D convolutional sequence classifier, on generated data."
-)]
-struct Cli {
-    /// Search epochs (DrNAS) and SPOS supernet epochs.
-    #[arg(long, default_value_t = Settings::default().epochs)]
-    epochs: usize,
-    /// Seed of everything.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Output directory (a numbered sibling if it exists).
-    #[arg(long, value_name = "DIR", default_value = "runs/custom_space")]
-    out: PathBuf,
-}
-
-#[allow(dead_code)]
 fn main() {
-    let cli = <Cli as clap::Parser>::parse();
-    let mut s = Settings {
-        epochs: cli.epochs,
-        seed: cli.seed,
-        out: cli.out,
-        ..Settings::default()
-    };
-    // Never overwrite an earlier run: a numbered sibling directory if this one is not empty.
-    let result = tanglenas::experiment::fresh_dir(&s.out).and_then(|out| {
-        s.out = out;
-        run::<tanglenas::backend::CpuAutodiff>(&s)
-    });
-    match result {
-        Ok(o) => println!(
-            "\ntest accuracy, inherited → fine-tuned: DrNAS {:.3} → {:.3}; SPOS + evolution {:.3} → {:.3}. Results in {}",
-            o.drnas.1,
-            o.drnas.2,
-            o.spos_es.1,
-            o.spos_es.2,
-            s.out.display()
-        ),
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    }
+    let cli: Cli = parse(command());
+    let run = cli.run.clone();
+    exit_on_error(dispatch(&run, cli, 100));
 }
