@@ -469,10 +469,7 @@ pub fn command() -> clap::Command {
         "custom_space",
         "A search space of your own: a 1-D convolutional sequence classifier searched by DrNAS \
          (or --optimizer), exported, reloaded and fine-tuned, on generated data.",
-        &[
-            ("epochs", "8".into()),
-            ("out", "runs/custom_space".into()),
-        ],
+        &[("epochs", "8".into()), ("out", "runs/custom_space".into())],
     )
 }
 

@@ -258,6 +258,11 @@ struct Tiny<B: Backend> {
 
 #[test]
 fn retraining_takes_sgd_momentum_steps_on_its_cosine_schedule() {
+    // DARTS's recipe; the test raises the weight decay and lowers the clipping norm so that
+    // both act visibly on this tiny problem.
+    let darts = RetrainSettings::darts(2, 4, 7);
+    assert_eq!((darts.weight_decay, darts.clip_norm), (3e-4, Some(5.0)));
+    let (decay, clip) = (0.05, 0.05);
     type B = CpuAutodiff;
     let device = Default::default();
     let set = images(vec![255, 0, 0, 255, 128, 128, 51, 204], vec![0, 1, 2, 1]);
@@ -276,7 +281,11 @@ fn retraining_takes_sgd_momentum_steps_on_its_cosine_schedule() {
         .unwrap();
     // Two epochs of one step each (the batch is the whole set, so the order does not matter):
     // lr 0.025 then 0.0125 (cosine over 2 epochs), momentum 0.9, no dampening.
-    let settings = RetrainSettings::darts(2, 4, 7);
+    let settings = RetrainSettings {
+        weight_decay: decay,
+        clip_norm: Some(clip),
+        ..darts
+    };
     assert_eq!((settings.lr_at(0), settings.lr_at(1)), (0.025, 0.0125));
     let trained = retrain(
         net,
@@ -314,20 +323,19 @@ fn retraining_takes_sgd_momentum_steps_on_its_cosine_schedule() {
                 gw[3 + o] += xi[1] * d;
             }
         }
+        // The global norm over every gradient, clipped to `clip` (PyTorch's factor), then the
+        // weight decay added, then momentum.
+        let norm = gw.iter().chain(&gb).map(|g| g * g).sum::<f64>().sqrt();
+        assert!(norm > clip, "the clipping acts (norm {norm})");
+        let scale = clip / (norm + 1e-6);
         for i in 0..6 {
-            vw[i] = if step == 0 {
-                gw[i]
-            } else {
-                0.9 * vw[i] + gw[i]
-            };
+            let d = gw[i] * scale + decay * w[i];
+            vw[i] = if step == 0 { d } else { 0.9 * vw[i] + d };
             w[i] -= lr * vw[i];
         }
         for o in 0..3 {
-            vb[o] = if step == 0 {
-                gb[o]
-            } else {
-                0.9 * vb[o] + gb[o]
-            };
+            let d = gb[o] * scale + decay * b[o];
+            vb[o] = if step == 0 { d } else { 0.9 * vb[o] + d };
             b[o] -= lr * vb[o];
         }
     }

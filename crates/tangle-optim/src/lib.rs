@@ -48,8 +48,9 @@ pub mod uniform;
 pub use darts::{Darts, Normalizer};
 pub use drnas::Drnas;
 pub use engine::{
-    checkpoint_exists, ArchStep, Classification, EpochRecord, JsonLinesLog, Objective, Observer,
-    ParamPenalty, ProgressBar, Regression, Search, SearchConfig, SearchData, WeightOptimizer,
+    checkpoint_exists, clip_global_norm, ArchStep, Classification, EpochRecord, JsonLinesLog,
+    Objective, Observer, ParamPenalty, ProgressBar, Regression, Search, SearchConfig, SearchData,
+    WeightOptimizer,
 };
 pub use error::{OptimError, Result};
 pub use fixed::FixedPath;

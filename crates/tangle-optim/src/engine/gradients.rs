@@ -19,9 +19,10 @@ impl<B: Backend> ModuleVisitor<B> for Realize {
     }
 }
 
-/// Scales every gradient so that their global L2 norm is at most `max` (PyTorch's
-/// `clip_grad_norm_`; Burn's own clipping is per tensor).
-pub(super) fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+/// Scales every gradient of `model`'s parameters so that their global L2 norm is at most `max`
+/// (PyTorch's `clip_grad_norm_`, the same `max / (norm + 1e-6)` factor; Burn's own clipping is
+/// per tensor). The search's `grad_clip` and `tanglenas::experiment::retrain` use it.
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: GradientsParams,
     max: f64,

@@ -39,6 +39,7 @@ pub use tangle_core::task::{Classification, Objective, Regression, SearchData};
 
 use arch_step::*;
 use checkpoint::*;
+pub use gradients::clip_global_norm;
 use gradients::*;
 use weight_opt::*;
 
