@@ -324,12 +324,7 @@ impl Cli {
         device: B::Device,
     ) -> std::result::Result<Outcome, ExperimentError> {
         let a = &self.run;
-        if a.dataset != "shipped-mnist" || a.data_dir.is_some() {
-            return Err(ExperimentError::usage(format!(
-                "--dataset {}: this example generates its data (--samples)",
-                a.dataset
-            )));
-        }
+        a.generates_data("--samples")?;
         let mut rng = StdRng::seed_from_u64(a.seed);
         let (x, y) = dataset::<B>(self.samples, &mut rng, &device);
         let test = dataset::<B::InnerBackend>(self.test, &mut rng, &device);

@@ -198,3 +198,21 @@ fn window_loss_of_uniform_logits_is_the_log_of_the_vocabulary() {
     };
     assert!(window_loss(&windows, 3, wrong).unwrap() > loss);
 }
+
+#[test]
+fn an_example_that_generates_its_data_names_a_dataset_flag() {
+    assert!(args(&[]).generates_data("--samples").is_ok());
+    let err = args(&["--dataset", "cifar10"])
+        .generates_data("--samples")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--dataset cifar10") && err.contains("--samples"),
+        "{err}"
+    );
+    let err = args(&["--data-dir", "/data/mnist"])
+        .generates_data("--samples")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--data-dir /data/mnist"), "{err}");
+}

@@ -54,6 +54,27 @@ pub struct RunArgs {
     pub cluster: Cluster,
 }
 
+impl RunArgs {
+    /// For an example that generates its data: an error naming `--dataset` (or `--data-dir`)
+    /// when the command line asks for a dataset, and `size_flag`, the option that sizes the
+    /// generated data.
+    pub fn generates_data(&self, size_flag: &str) -> Result<()> {
+        if self.dataset != "shipped-mnist" {
+            return Err(ExperimentError::usage(format!(
+                "--dataset {}: this example generates its data ({size_flag})",
+                self.dataset
+            )));
+        }
+        if let Some(dir) = &self.data_dir {
+            return Err(ExperimentError::usage(format!(
+                "--data-dir {}: this example generates its data ({size_flag})",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
 fn at_least_one(v: &str) -> std::result::Result<usize, String> {
     match v.parse::<usize>() {
         Ok(0) => Err("give at least 1".into()),
