@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release --example darts                 # scaled-down search on shipped MNIST
-//! cargo run --release --example darts -- --retrain 2   # then retrain the genotype's network
+//! cargo run --release --example darts -- --retrain 3   # then retrain the genotype's network (≈ 10 min in all)
 //! cargo run --release --example darts -- --help        # options
 //! ```
 //!
