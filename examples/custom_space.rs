@@ -49,7 +49,9 @@ use tanglenas::experiment::{
 
 // A binary's choice, worth making in yours: Burn's CPU backend allocates a tensor per op, and
 // glibc's malloc returns every block over 128 KiB to the kernel, so each comes back page-faulted
-// and zeroed. mimalloc keeps them: the main job runs 1.5× faster (docs/benchmarks.md).
+// and zeroed. mimalloc keeps them: the main job runs 1.5× faster (docs/benchmarks.md). (Left
+// out when a test includes this file: the test binary keeps its own allocator.)
+#[cfg(not(test))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use tangle_core::{Architecture, SearchSpec};
 use tangle_twostage::{evolution, random_search, EvolutionConfig, Genome};
 
-/// mimalloc instead of glibc's malloc, as every example (see `examples/common/mod.rs`).
+/// mimalloc instead of glibc's malloc, as every example (docs/benchmarks.md, "The allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -9,6 +9,9 @@ mod autoformer_t;
 #[path = "../examples/conv_macro_synthetic.rs"]
 mod conv_macro_synthetic;
 #[allow(dead_code)]
+#[path = "../examples/custom_space.rs"]
+mod custom_space;
+#[allow(dead_code)]
 #[path = "../examples/darts.rs"]
 mod darts;
 #[allow(dead_code)]
@@ -44,6 +47,7 @@ fn every_example() -> Vec<(&'static str, Command)> {
     ];
     all.push(("nanogpt", lm::command()));
     all.push(("conv_macro_synthetic", conv_macro_synthetic::command()));
+    all.push(("custom_space", custom_space::command()));
     all
 }
 
@@ -73,6 +77,8 @@ fn each_example_shows_its_own_defaults() {
     assert_eq!(epochs(vit::command(false), "autoformer_t"), 14);
     assert_eq!(epochs(lm::command(), "nanogpt"), 24);
     assert_eq!(epochs(toy_conv_macro::command(), "toy_conv_macro"), 7);
+    assert_eq!(epochs(custom_space::command(), "custom_space"), 8);
+    assert_eq!(epochs(mobilenetv3::command(), "mobilenetv3"), 6);
     let arch_lr = |cmd: Command, name: &str| shared(cmd, &[name]).unwrap().arch_lr;
     assert_eq!(arch_lr(toy_cell::command(), "toy_cell"), 0.1);
     assert_eq!(arch_lr(nb201::command(), "nb201"), 0.1);
