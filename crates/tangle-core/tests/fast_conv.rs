@@ -7,164 +7,35 @@ mod common;
 use burn::tensor::{module, ops::ConvOptions, Distribution, Tensor};
 use common::{dev, vec_of, AB, B, GPU};
 
-/// One convolution: `[batch, in, h, w]` input, `[out, in / groups, kh, kw]` kernel.
-struct Case {
-    name: &'static str,
-    input: [usize; 4],
-    kernel: [usize; 4],
-    stride: [usize; 2],
-    padding: [usize; 2],
-    dilation: [usize; 2],
-    groups: usize,
-}
+/// One convolution: (what, input `[batch, in, h, w]`, kernel `[out, in / groups, kh, kw]`,
+/// stride, padding, dilation, groups).
+type Case = (
+    &'static str,
+    [usize; 4],
+    [usize; 4],
+    [usize; 2],
+    [usize; 2],
+    [usize; 2],
+    usize,
+);
 
-const fn case(
-    name: &'static str,
-    input: [usize; 4],
-    kernel: [usize; 4],
-    stride: [usize; 2],
-    padding: [usize; 2],
-    dilation: [usize; 2],
-    groups: usize,
-) -> Case {
-    Case {
-        name,
-        input,
-        kernel,
-        stride,
-        padding,
-        dilation,
-        groups,
-    }
-}
-
+#[rustfmt::skip]
 const CASES: &[Case] = &[
-    case(
-        "depthwise 3x3",
-        [3, 8, 10, 10],
-        [8, 1, 3, 3],
-        [1, 1],
-        [1, 1],
-        [1, 1],
-        8,
-    ),
-    case(
-        "depthwise 7x7",
-        [2, 5, 12, 12],
-        [5, 1, 7, 7],
-        [1, 1],
-        [3, 3],
-        [1, 1],
-        5,
-    ),
-    case(
-        "depthwise 5x5 stride 2, odd size",
-        [3, 6, 9, 9],
-        [6, 1, 5, 5],
-        [2, 2],
-        [2, 2],
-        [1, 1],
-        6,
-    ),
-    case(
-        "depthwise 3x3 dilated",
-        [2, 4, 11, 11],
-        [4, 1, 3, 3],
-        [1, 1],
-        [2, 2],
-        [2, 2],
-        4,
-    ),
-    case(
-        "depthwise 3x3 stride 2, even size",
-        [2, 4, 8, 8],
-        [4, 1, 3, 3],
-        [2, 2],
-        [1, 1],
-        [1, 1],
-        4,
-    ),
-    case(
-        "depthwise, channel multiplier 2",
-        [2, 4, 7, 7],
-        [8, 1, 3, 3],
-        [1, 1],
-        [1, 1],
-        [1, 1],
-        4,
-    ),
-    case(
-        "dense 3x3",
-        [3, 3, 9, 9],
-        [5, 3, 3, 3],
-        [1, 1],
-        [1, 1],
-        [1, 1],
-        1,
-    ),
-    case(
-        "dense 3x3 unpadded",
-        [2, 4, 8, 8],
-        [6, 4, 3, 3],
-        [1, 1],
-        [0, 0],
-        [1, 1],
-        1,
-    ),
-    case(
-        "dense 3x3 stride 2",
-        [2, 4, 9, 9],
-        [6, 4, 3, 3],
-        [2, 2],
-        [1, 1],
-        [1, 1],
-        1,
-    ),
-    case(
-        "dense 3x5 asymmetric",
-        [2, 3, 8, 10],
-        [4, 3, 3, 5],
-        [2, 1],
-        [1, 2],
-        [1, 1],
-        1,
-    ),
-    case(
-        "pointwise",
-        [3, 6, 7, 7],
-        [4, 6, 1, 1],
-        [1, 1],
-        [0, 0],
-        [1, 1],
-        1,
-    ),
-    case(
-        "pointwise stride 2",
-        [2, 6, 8, 8],
-        [5, 6, 1, 1],
-        [2, 2],
-        [0, 0],
-        [1, 1],
-        1,
-    ),
-    case(
-        "grouped 3x3 stride 2",
-        [2, 4, 9, 9],
-        [6, 2, 3, 3],
-        [2, 2],
-        [1, 1],
-        [1, 1],
-        2,
-    ),
-    case(
-        "padding past the kernel's reach",
-        [2, 3, 6, 6],
-        [4, 3, 1, 1],
-        [1, 1],
-        [1, 1],
-        [1, 1],
-        1,
-    ),
+    ("depthwise 3x3", [3, 8, 10, 10], [8, 1, 3, 3], [1, 1], [1, 1], [1, 1], 8),
+    ("depthwise 7x7", [2, 5, 12, 12], [5, 1, 7, 7], [1, 1], [3, 3], [1, 1], 5),
+    ("depthwise 5x5 stride 2, odd size", [3, 6, 9, 9], [6, 1, 5, 5], [2, 2], [2, 2], [1, 1], 6),
+    ("depthwise 9x9, wider than 8 lanes", [2, 3, 12, 14], [3, 1, 9, 9], [1, 1], [4, 4], [1, 1], 3),
+    ("depthwise 3x3 dilated", [2, 4, 11, 11], [4, 1, 3, 3], [1, 1], [2, 2], [2, 2], 4),
+    ("depthwise 3x3 stride 2, even size", [2, 4, 8, 8], [4, 1, 3, 3], [2, 2], [1, 1], [1, 1], 4),
+    ("depthwise, channel multiplier 2", [2, 4, 7, 7], [8, 1, 3, 3], [1, 1], [1, 1], [1, 1], 4),
+    ("dense 3x3", [3, 3, 9, 9], [5, 3, 3, 3], [1, 1], [1, 1], [1, 1], 1),
+    ("dense 3x3 unpadded", [2, 4, 8, 8], [6, 4, 3, 3], [1, 1], [0, 0], [1, 1], 1),
+    ("dense 3x3 stride 2", [2, 4, 9, 9], [6, 4, 3, 3], [2, 2], [1, 1], [1, 1], 1),
+    ("dense 3x5 asymmetric", [2, 3, 8, 10], [4, 3, 3, 5], [2, 1], [1, 2], [1, 1], 1),
+    ("pointwise", [3, 6, 7, 7], [4, 6, 1, 1], [1, 1], [0, 0], [1, 1], 1),
+    ("pointwise stride 2", [2, 6, 8, 8], [5, 6, 1, 1], [2, 2], [0, 0], [1, 1], 1),
+    ("grouped 3x3 stride 2", [2, 4, 9, 9], [6, 2, 3, 3], [2, 2], [1, 1], [1, 1], 2),
+    ("padding past the kernel's reach", [2, 3, 6, 6], [4, 3, 1, 1], [1, 1], [1, 1], [1, 1], 1),
 ];
 
 struct Grads {
@@ -174,15 +45,14 @@ struct Grads {
     b: Vec<f32>,
 }
 
-fn run(c: &Case, fast: bool) -> Grads {
+fn run(&(_, input, kernel, stride, padding, dilation, groups): &Case, fast: bool) -> Grads {
     let d = dev();
     // Seeded so both runs see the same tensors.
     <AB as burn::tensor::backend::Backend>::seed(&d, 7);
-    let x = Tensor::<AB, 4>::random(c.input, Distribution::Normal(0.0, 1.0), &d).require_grad();
-    let w = Tensor::<AB, 4>::random(c.kernel, Distribution::Normal(0.0, 1.0), &d).require_grad();
-    let b =
-        Tensor::<AB, 1>::random([c.kernel[0]], Distribution::Normal(0.0, 1.0), &d).require_grad();
-    let opts = ConvOptions::new(c.stride, c.padding, c.dilation, c.groups);
+    let x = Tensor::<AB, 4>::random(input, Distribution::Normal(0.0, 1.0), &d).require_grad();
+    let w = Tensor::<AB, 4>::random(kernel, Distribution::Normal(0.0, 1.0), &d).require_grad();
+    let b = Tensor::<AB, 1>::random([kernel[0]], Distribution::Normal(0.0, 1.0), &d).require_grad();
+    let opts = ConvOptions::new(stride, padding, dilation, groups);
     let y = if fast {
         tangle_core::conv2d(x.clone(), w.clone(), Some(b.clone()), opts)
     } else {
@@ -215,10 +85,10 @@ fn assert_close(case: &str, what: &str, got: &[f32], want: &[f32]) {
 fn gradients_match_burns_convolution() {
     for c in CASES {
         let (fast, burn) = (run(c, true), run(c, false));
-        assert_close(c.name, "output", &fast.y, &burn.y);
-        assert_close(c.name, "input gradient", &fast.x, &burn.x);
-        assert_close(c.name, "weight gradient", &fast.w, &burn.w);
-        assert_close(c.name, "bias gradient", &fast.b, &burn.b);
+        assert_close(c.0, "output", &fast.y, &burn.y);
+        assert_close(c.0, "input gradient", &fast.x, &burn.x);
+        assert_close(c.0, "weight gradient", &fast.w, &burn.w);
+        assert_close(c.0, "bias gradient", &fast.b, &burn.b);
     }
 }
 
