@@ -142,6 +142,13 @@ mod flex {
         fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
             let [node_x, node_w] = ops.parents;
             let grad = grads.consume::<Flex>(&ops.node);
+            // Both gradients read the output gradient's values (`values`): lay them out in row
+            // order once, not once per gradient.
+            let grad = if grad.is_contiguous() {
+                grad
+            } else {
+                grad.to_contiguous()
+            };
             let (x, w, options) = ops.state;
             if let Some(node) = node_w {
                 grads.register::<Flex>(node.id, weight_grad(&x, &w, &grad, &options));
