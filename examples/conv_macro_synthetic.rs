@@ -36,10 +36,11 @@ use tangle_core::{
     SuperConv2d, SuperConv2dConfig, SuperLinear, SuperLinearConfig, Supernet,
 };
 use tangle_data::InMemory;
-use tangle_optim::{Classification, Method, Objective, SearchConfig, SearchData, WeightOptimizer};
+use tangle_optim::{Classification, Method, Objective, SearchConfig, WeightOptimizer};
 use tanglenas::experiment::{
-    command as experiment_command, discover, dispatch, exit_on_error, parse, run_dir,
-    search_epochs, start_search, write_search, ExperimentError, Job, RunArgs, Strategy,
+    command as experiment_command, discover, dispatch, exit_on_error, in_memory_valid_batches,
+    parse, run_dir, search_epochs, start_search, write_search, ExperimentError, Job, RunArgs,
+    Strategy,
 };
 
 const CLASSES: usize = 4;
@@ -264,10 +265,7 @@ impl Job for Cli {
         // Discretize (argmax per decision, or SPOS's second stage on 4 batches of the α split)
         // and run the single path with the inherited weights.
         let model = search.model.valid();
-        let batches = || {
-            let valid = InMemory::new(x_inner, y_inner, a.train_portion, 64, a.seed)?;
-            Ok((0..4).map(|s| valid.valid(0, s)).collect())
-        };
+        let batches = || in_memory_valid_batches(x_inner, y_inner, a, 64);
         let metric = tangle_twostage::Metric::Accuracy;
         let arch = discover(a, &search, &model, strategy, batches, metric, &out)?;
         let fixed = Mixtures::fixed(&spec, &arch)?;

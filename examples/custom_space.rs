@@ -43,8 +43,9 @@ use tangle_data::InMemory;
 use tangle_optim::{Classification, Method, Objective, SearchConfig, SearchData, WeightOptimizer};
 use tangle_twostage::Metric;
 use tanglenas::experiment::{
-    command as experiment_command, discover, dispatch, exit_on_error, parse, run_dir,
-    search_epochs, start_search, write_search, ExperimentError, Job, RunArgs, Strategy,
+    command as experiment_command, discover, dispatch, exit_on_error, in_memory_valid_batches,
+    parse, run_dir, search_epochs, start_search, write_search, ExperimentError, Job, RunArgs,
+    Strategy,
 };
 
 // A binary's choice, worth making in yours: Burn's CPU backend allocates a tensor per op, and
@@ -353,11 +354,8 @@ impl Cli {
         let search = start_search(a, net, method, config, &out, &device)?;
         let search = search_epochs(a, search, &data, &out, &device)?;
         let model = search.model.valid();
-        // SPOS's second stage scores its candidates on 4 batches of the α split.
-        let batches = || {
-            let valid = InMemory::new(x_inner, y_inner, a.train_portion, 64, a.seed)?;
-            Ok((0..4).map(|s| valid.valid(0, s)).collect())
-        };
+        // SPOS's second stage scores its candidates on batches of the α split.
+        let batches = || in_memory_valid_batches(x_inner, y_inner, a, 64);
         let arch = discover(
             a,
             &search,

@@ -101,13 +101,14 @@ pub fn first(set: Images, n: usize) -> Images {
     set.subset(&(0..n).collect::<Vec<_>>())
 }
 
-/// A batch of images and their labels.
-pub type LabelledBatch<B> = (
-    burn::tensor::Tensor<B, 4>,
+/// A batch of inputs (by default images, `[batch, channels, h, w]`) and their labels.
+pub type LabelledBatch<B, const D: usize = 4> = (
+    burn::tensor::Tensor<B, D>,
     burn::tensor::Tensor<B, 1, burn::tensor::Int>,
 );
 
-/// The validation batches a two-stage search scores its candidates on: the first 4 batches of
+/// The validation batches a two-stage search scores its candidates on: the first
+/// [`SECOND_STAGE_BATCHES`](super::SECOND_STAGE_BATCHES) batches of
 /// `batch` images of `train`'s α split (as `--train-portion` and `--seed` divide it), with the
 /// evaluation transform, on the inference backend `B`.
 pub fn valid_batches<B: burn::tensor::backend::Backend>(
@@ -126,5 +127,7 @@ pub fn valid_batches<B: burn::tensor::backend::Backend>(
         a.seed,
         device,
     )?;
-    Ok((0..4).map(|s| v.valid(0, s)).collect())
+    Ok((0..super::SECOND_STAGE_BATCHES)
+        .map(|s| v.valid(0, s))
+        .collect())
 }

@@ -68,7 +68,9 @@ pub use output::{
 };
 pub use peers::{on_peers, peers};
 pub use retrain::{retrain, RetrainSettings};
-pub use search::{discover, start_search, write_search};
+pub use search::{
+    discover, in_memory_valid_batches, start_search, write_search, SECOND_STAGE_BATCHES,
+};
 pub use train::{print_epoch, reference, search_epochs, train_alone};
 pub use two_stage::{evolution_config, pick, second_stage};
 

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor};
 use tangle_core::{Architecture, Supernet};
 use tangle_optim::{Classification, Method, MethodMixer, Mixer, Objective, Search, SearchConfig};
 
@@ -69,6 +70,26 @@ where
             )
         }
     }
+}
+
+/// How many batches of the α split a two-stage search's second stage scores each candidate on.
+pub const SECOND_STAGE_BATCHES: usize = 4;
+
+/// The batches a two-stage search scores its candidates on ([`discover`]), for data held as
+/// tensors: the first [`SECOND_STAGE_BATCHES`] batches of `batch` rows of `(x, y)`'s α split, as
+/// `--train-portion` and `--seed` divide it (the split the search's `InMemory` of the same
+/// tensors makes). `x` and `y` are on the inference backend the candidates are scored on.
+pub fn in_memory_valid_batches<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    y: Tensor<B, 1, Int>,
+    a: &RunArgs,
+    batch: usize,
+) -> Result<Vec<super::images::LabelledBatch<B, D>>> {
+    use tangle_optim::SearchData;
+    let valid = tangle_data::InMemory::new(x, y, a.train_portion, batch, a.seed)?;
+    Ok((0..SECOND_STAGE_BATCHES)
+        .map(|s| valid.valid(0, s))
+        .collect())
 }
 
 /// Writes what every search writes into `out`: `architecture.json` (`arch`), `alphas.svg`
